@@ -1,0 +1,82 @@
+"""Make the rendered folder a git repository and say what to do next.
+
+Runs inside the new project folder with whatever Python runs cookiecutter, so it uses only
+the standard library: promptlane itself need not be installed to scaffold a repository.
+A git problem is reported as a warning, never as a failure: failing here would make
+cookiecutter delete a scaffold that is otherwise complete.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+CONTEXT = json.loads(r'''{{ cookiecutter | tojson }}''')
+BRANCH = "main"
+COMMIT_MESSAGE = "Scaffold governed prompt repository (promptlane template)"
+
+
+def git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+
+
+def warn(message: str, result: subprocess.CompletedProcess | None = None) -> None:
+    detail = f": {result.stderr.strip()}" if result is not None and result.stderr.strip() else ""
+    print(f"WARNING: {message}{detail}", file=sys.stderr)
+
+
+def init_repository() -> bool:
+    """`git init` on branch main; `-b` needs git >= 2.28, so fall back to renaming HEAD."""
+    if shutil.which("git") is None:
+        warn("git was not found; run `git init -b main` in the new folder yourself")
+        return False
+    result = git("init", "-q", "-b", BRANCH)
+    if result.returncode != 0:
+        result = git("init", "-q")
+        if result.returncode != 0:
+            warn("git init failed", result)
+            return False
+        git("symbolic-ref", "HEAD", f"refs/heads/{BRANCH}")
+    return True
+
+
+def initial_commit() -> bool:
+    added = git("add", "-A")
+    if added.returncode != 0:
+        warn("git add failed; commit the scaffold yourself", added)
+        return False
+    committed = git("commit", "-q", "-m", COMMIT_MESSAGE)
+    if committed.returncode != 0:
+        warn("the first commit failed (is user.name/user.email set?); commit the scaffold yourself",
+             committed)
+        return False
+    return True
+
+
+def next_steps(committed: bool) -> str:
+    spec = f"git+{CONTEXT['hooks_repo']}@{CONTEXT['hooks_rev']}"
+    steps = [
+        f'python -m pip install "{spec}" pre-commit   # the promptlane CLI and pre-commit',
+        "pre-commit install",
+        "git add -A                   # pre-commit checks tracked files only",
+        "pre-commit run --all-files   # the first run registers the example prompt: git add what it wrote",
+        "git add -A && git commit -m " + ("'Register example prompt'" if committed else "'Scaffold governed prompt repository'"),
+    ]
+    # No `cd` or path here: `promptlane init` may move the folder after this hook runs.
+    lines = [f"Created the {CONTEXT['project']} repository. Next steps, inside it:"]
+    lines += [f"  {step}" for step in steps]
+    lines += ["", "Then see README.md: add a prompt with `promptlane new ID`, eval, approve, promote."]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    committed = False
+    if init_repository() and CONTEXT["make_initial_commit"] == "yes":
+        committed = initial_commit()
+    print(next_steps(committed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Reading one prompt card: schema, step texts, variables, and its payload hash.
+
+``read_card`` never raises for bad input: it returns a ``Card`` whose ``problems`` say what
+is wrong, each at a file and line. ``payload``/``hash`` are set only when the card and all
+its texts are sound, so no hash is ever computed from half-read input.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import hashing
+from .problems import Problem
+from .repo import CARD, Repo, is_prompt_id
+from .schema import card_problems
+from .yamlio import decode, load_file, locate
+
+MAX_TEXT_BYTES = 1 << 20  # 1 MiB: larger "prompts" are almost always a mistaken file
+PLACEHOLDER = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|[^}]*)?-?\}\}")
+MANAGED_KEYS = ("version", "hash", "author", "environment")
+
+
+@dataclass
+class Card:
+    prompt_id: str
+    rel: str
+    text: str = ""
+    data: dict = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    texts: list[str] | None = None
+    payload: dict | None = None
+    hash: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.payload is not None
+
+    def where(self, *path: Any, key: str | None = None) -> tuple[int, int]:
+        loc = locate(self.text, list(path), key)
+        return loc.line, loc.col
+
+    def problem(self, code: str, message: str, *path: Any, key: str | None = None) -> Problem:
+        line, col = self.where(*path, key=key)
+        return Problem(self.rel, line, col, code, message)
+
+    @property
+    def version(self) -> Any:
+        return self.data.get("version")
+
+    @property
+    def environment(self) -> Any:
+        return self.data.get("environment")
+
+
+def read_card(repo: Repo, prompt_id: str) -> Card:
+    rel = f"prompts/{prompt_id}/{CARD}"
+    card = Card(prompt_id, rel)
+    path = repo.card_path(prompt_id)
+    if not path.is_file():
+        card.problems.append(Problem(f"prompts/{prompt_id}", 1, 1, "PL120",
+                                     f"has no {CARD}; create one with `promptlane new {prompt_id}` or remove the folder"))
+        return card
+    loaded = load_file(str(path), rel)
+    card.text = loaded.text
+    card.problems.extend(loaded.problems)
+    if any(p.code in ("PL100", "PL110") for p in loaded.problems):
+        return card
+    if not isinstance(loaded.data, dict):
+        card.problems.append(Problem(rel, 1, 1, "PL103", "a card must be a YAML mapping (see schemas/prompt-card.example.yml)"))
+        return card
+    card.data = loaded.data
+    card.problems.extend(card_problems(card.data, card.text, rel))
+    card.problems.extend(_identity_problems(card))
+    if card.problems:
+        return card
+    _read_texts(repo, card)
+    if card.texts is not None:
+        card.problems.extend(_variable_problems(card))
+    if not card.problems:
+        card.payload = hashing.build_payload(card.data["model"], card.data["steps"], card.texts, card.data["variables"])
+        card.hash = hashing.payload_hash(card.payload)
+    return card
+
+
+def _identity_problems(card: Card) -> list[Problem]:
+    found = []
+    declared = card.data.get("id")
+    if declared != card.prompt_id:
+        hint = "" if is_prompt_id(card.prompt_id) else f"; rename the folder to a valid id ([a-z0-9][a-z0-9-]*)"
+        found.append(card.problem("PL121", f"id '{declared}' must equal the folder name '{card.prompt_id}'{hint}", "id"))
+    names = [s.get("name") for s in card.data.get("steps", [])]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            found.append(card.problem("PL134", f"steps[{index}].name: step '{name}' appears twice; step names must be unique", "steps", index, "name"))
+    return found
+
+
+def _read_texts(repo: Repo, card: Card) -> None:
+    folder = repo.prompt_dir(card.prompt_id).resolve()
+    texts = []
+    for index, step in enumerate(card.data["steps"]):
+        text = _read_step(repo, card, folder, index, step["file"])
+        texts.append(text)
+    if all(t is not None for t in texts):
+        card.texts = texts  # type: ignore[assignment]
+
+
+def _read_step(repo: Repo, card: Card, folder, index: int, name: str) -> str | None:
+    at = ("steps", index, "file")
+    target = folder / name
+    shown = f"prompts/{card.prompt_id}/{name}"
+    # Resolve symlinks and ``..`` before trusting the path: a text must live in the card's folder.
+    real = target.resolve()
+    if real != folder and folder not in real.parents:
+        card.problems.append(card.problem("PL131", f"steps[{index}].file: '{name}' points outside prompts/{card.prompt_id}/; keep step texts in the card's folder", *at))
+        return None
+    if not real.is_file():
+        card.problems.append(card.problem("PL130", f"steps[{index}].file: '{name}' does not exist; create {shown} or fix the file name", *at))
+        return None
+    size = real.stat().st_size
+    if size > MAX_TEXT_BYTES:
+        card.problems.append(card.problem("PL135", f"steps[{index}].file: '{name}' is {size} bytes, over the {MAX_TEXT_BYTES}-byte limit for a prompt text", *at))
+        return None
+    with open(real, "rb") as handle:
+        raw = handle.read()
+    text, problem = decode(raw, shown)
+    if problem:
+        card.problems.append(Problem(problem.path, problem.line, problem.col, "PL133", problem.message))
+        return None
+    return text
+
+
+def placeholders(text: str) -> dict[str, int]:
+    """Variable name -> first line where a ``{{ name }}`` placeholder uses it."""
+    found: dict[str, int] = {}
+    for match in PLACEHOLDER.finditer(text):
+        found.setdefault(match[1], text.count("\n", 0, match.start()) + 1)
+    return found
+
+
+def _variable_problems(card: Card) -> list[Problem]:
+    declared = list(card.data["variables"])
+    used: dict[str, tuple[str, int]] = {}
+    for step, text in zip(card.data["steps"], card.texts or []):
+        for name, line in placeholders(text).items():
+            used.setdefault(name, (f"prompts/{card.prompt_id}/{step['file']}", line))
+    found = []
+    for name in sorted(set(used) - set(declared)):
+        shown, line = used[name]
+        found.append(Problem(shown, line, 1, "PL141", f"uses {{{{ {name} }}}} but the card does not declare it; add '{name}' to variables: in {card.rel}"))
+    for index, name in enumerate(declared):
+        if name not in used:
+            found.append(card.problem("PL140", f"variables[{index}]: '{name}' is declared but no step text uses {{{{ {name} }}}}; remove it or use it", "variables", index))
+    return found

@@ -1,0 +1,75 @@
+"""``promptlane check``: every problem with the given prompts, not just the first.
+
+Schema, texts, variables and identity come from ``read_card``; this module adds what needs
+the registry: a hand-edited hash or version, a missing snapshot, an unknown environment, an
+environment raised without promotion, and ids used twice.
+"""
+from __future__ import annotations
+
+from . import semver
+from .card import Card, read_card
+from .fsio import JOURNAL, pending
+from .problems import Problem
+from .registry import LockError, read_lock
+from .repo import Repo
+
+RUN_SYNC = "run `promptlane sync` (or commit again: the promptlane-sync hook does it)"
+
+
+def check(repo: Repo, prompt_ids: list[str]) -> list[Problem]:
+    problems: list[Problem] = []
+    if pending(repo.root):
+        problems.append(Problem(JOURNAL, 1, 1, "PL190", "an earlier promptlane run was interrupted; run `promptlane sync` to put every file back"))
+    seen_ids: dict[str, str] = {}
+    for prompt_id in prompt_ids:
+        card = read_card(repo, prompt_id)
+        problems.extend(card.problems)
+        declared = card.data.get("id")
+        if isinstance(declared, str):
+            if declared in seen_ids and seen_ids[declared] != card.rel:
+                problems.append(card.problem("PL122", f"id '{declared}' is also used by {seen_ids[declared]}; ids must be unique", "id"))
+            seen_ids.setdefault(declared, card.rel)
+        if card.ok:
+            problems.extend(registry_problems(repo, card))
+    return problems
+
+
+def registry_problems(repo: Repo, card: Card) -> list[Problem]:
+    """The managed block against the payload and the registry lock."""
+    try:
+        lock = read_lock(repo, card.prompt_id)
+    except LockError as exc:
+        return [exc.problem]
+    data = card.data
+    missing = [key for key in ("version", "hash", "author", "environment") if key not in data]
+    if missing:
+        return [card.problem("PL153", f"not versioned yet (no {', '.join(missing)}); {RUN_SYNC}")]
+    found: list[Problem] = []
+    env = data["environment"]
+    if env not in repo.environments:
+        found.append(card.problem("PL154", f"environment: '{env}' is not one of {', '.join(repo.environments)} (workflows/policy-as-code-example.yml)", "environment"))
+    if data["hash"] != card.hash:
+        found.append(card.problem("PL150", f"hash: does not match the texts and model ({card.hash[:19]}...); the prompt changed or the hash was edited by hand; {RUN_SYNC}", "hash"))
+        return found
+    version = data["version"]
+    entry = lock.entry(version) if lock else None
+    if lock is None:
+        found.append(Problem(repo.lock_rel(card.prompt_id), 1, 1, "PL155", f"is missing for {card.rel}; {RUN_SYNC}"))
+    elif entry is None:
+        highest = lock.highest()
+        lowered = highest and semver.parse(version) < semver.parse(highest)
+        why = f"lower than {highest}, the highest issued; versions never go down" if lowered else "never issued"
+        found.append(card.problem("PL151", f"version: {version} is {why}; do not edit version by hand; {RUN_SYNC}", "version"))
+    elif entry["hash"] != data["hash"]:
+        found.append(card.problem("PL152", f"version: {version} was issued for {entry['hash'][:19]}..., a different payload; a version is never reused; {RUN_SYNC}", "version"))
+    elif not (repo.root / repo.snapshot_rel(card.prompt_id, version)).exists():
+        found.append(Problem(repo.snapshot_rel(card.prompt_id, version), 1, 1, "PL157", f"snapshot of {card.prompt_id} {version} is missing; {RUN_SYNC}"))
+    if found or lock is None:
+        return found
+    if env in repo.environments and lock.environments.get(env) != version:
+        found.append(card.problem(
+            "PL160",
+            f"environment: {env} but registry/{card.prompt_id}.lock.json has {env} serving {lock.environments.get(env) or 'nothing'}; "
+            f"promote through the gates: `promptlane promote {card.prompt_id} --to {env}`",
+            "environment"))
+    return found

@@ -1,0 +1,141 @@
+"""The ``promptlane`` command line. Each sub-command parses its arguments here and calls one
+module that does the work; hooks are one-line wrappers over these commands.
+
+Exit codes: 0 fine, 1 a check failed or files were changed, 2 bad usage or configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from . import __version__
+from .problems import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PromptlaneError, report
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _repo(args):
+    from .repo import Repo
+
+    return Repo.at(args.root)
+
+
+def _ids_from(repo, files: Sequence[str], all_flag: bool) -> list[str]:
+    """Prompt ids for the given paths (any file under prompts/<id>/ or its registry files)."""
+    import os
+
+    from .repo import prompt_id_of
+
+    if all_flag or not files:
+        return repo.prompt_ids()
+    ids = set()
+    for name in files:
+        rel = os.path.relpath(os.path.abspath(name), repo.root).replace(os.sep, "/")
+        prompt_id = prompt_id_of(rel)
+        if prompt_id and (repo.root / "prompts" / prompt_id).is_dir():
+            ids.add(prompt_id)
+    return sorted(ids)
+
+
+def cmd_sync(args) -> int:
+    from .sync import sync
+
+    repo = _repo(args)
+    result = sync(repo, _ids_from(repo, args.files, args.all))
+    if result.restored:
+        print(f"Put back {len(result.restored)} file(s) left by an interrupted run: {', '.join(result.restored)}")
+    for line in result.changed:
+        print(f"promptlane sync: {line}")
+    for path in result.files:
+        print(f"Fixing {path}")
+    count = report(result.problems)
+    if result.changed:
+        print("Files changed: review them and `git add` them, then commit again.")
+    return EXIT_FAILED if (result.changed or count or result.restored) else EXIT_OK
+
+
+def cmd_check(args) -> int:
+    from .check import check
+
+    repo = _repo(args)
+    count = report(check(repo, _ids_from(repo, args.files, args.all)))
+    return EXIT_FAILED if count else EXIT_OK
+
+
+def cmd_audit_verify(args) -> int:
+    from .audit import verify
+
+    repo = _repo(args)
+    count = report(verify(repo))
+    if not count:
+        print("audit log: chain intact")
+    return EXIT_FAILED if count else EXIT_OK
+
+
+def cmd_new(args) -> int:
+    from .scaffold import new_prompt
+
+    repo = _repo(args)
+    for line in new_prompt(repo, args.id, title=args.title):
+        print(line)
+    return EXIT_OK
+
+
+def cmd_init(args) -> int:
+    from .init import main as init_main
+
+    return init_main(args.init_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="promptlane", description="Govern LLM prompts in git.")
+    parser.add_argument("--version", action="version", version=f"promptlane {__version__}")
+    parser.add_argument("-C", dest="root", metavar="DIR", default=None, help="run as if started in DIR (the repository root)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("init", help="scaffold a governed repository from the bundled template", add_help=False)
+    p.add_argument("init_args", nargs=argparse.REMAINDER)
+    p.set_defaults(handler=cmd_init)
+
+    p = sub.add_parser("new", help="add a prompt from the example card")
+    p.add_argument("id", help="prompt id: [a-z0-9][a-z0-9-]*, also the folder name")
+    p.add_argument("--title", default=None)
+    p.set_defaults(handler=cmd_new)
+
+    p = sub.add_parser("sync", help="fixer: hash, bump, demote, snapshot, changelog, audit")
+    p.add_argument("files", nargs="*", help="changed files (default: every prompt)")
+    p.add_argument("--all", action="store_true", help="every prompt, whatever FILES says")
+    p.set_defaults(handler=cmd_sync)
+
+    p = sub.add_parser("check", help="validate cards, texts, variables and the registry")
+    p.add_argument("files", nargs="*", help="files to check (default: every prompt)")
+    p.add_argument("--all", action="store_true", help="every prompt, whatever FILES says")
+    p.set_defaults(handler=cmd_check)
+
+    p = sub.add_parser("audit", help="verify the audit log")
+    audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    v = audit_sub.add_parser("verify", help="the hash chain is intact")
+    v.set_defaults(handler=cmd_audit_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except PromptlaneError as exc:
+        report(exc.problems, sys.stdout)
+        print(f"promptlane {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; every file is as it was (or is put back by the next sync)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""Events and their two append-only records: the YAML changelog and the Markdown audit chain.
+
+Both files are written only by appending text; nothing here re-serialises what is already
+there. An audit row carries the previous row's hash and its own:
+
+    row = sha256( prev + "|" + seq|time|event|prompt|version|hash|actor|detail )
+
+over the cells exactly as written in the table (docs/audit.md). The first row's prev is
+64 zeros.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+GENESIS = "0" * 64
+AUDIT_HEADER = (
+    "# Artifact audit log\n\n"
+    "Append-only. Each row carries the hash of the row before it; `promptlane audit verify` "
+    "checks the chain.\n\n"
+    "| seq | time | event | prompt | version | hash | actor | detail | prev | row |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+)
+CHANGELOG_HEADER = (
+    "# Prompt changelog: one entry per version, promotion, demotion and rollback.\n"
+    "# Append-only: promptlane appends entries; never edit or reorder them.\n"
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    event: str          # version | promote | demote | rollback | withdraw
+    time: str
+    actor: str
+    prompt: str
+    version: str
+    hash: str
+    environments: dict  # environment -> version it serves after the event
+    reason: str
+    bump: str | None = None
+
+
+def now() -> str:
+    """UTC time to the second; PROMPTLANE_NOW pins it (reproducible demos and tests)."""
+    pinned = os.environ.get("PROMPTLANE_NOW")
+    if pinned:
+        return pinned
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def changelog_entry(event: Event) -> str:
+    fields = {
+        "event": event.event, "time": event.time, "actor": event.actor, "prompt": event.prompt,
+        "version": event.version, "hash": event.hash,
+    }
+    if event.bump:
+        fields["bump"] = event.bump
+    fields["environments"] = event.environments
+    fields["reason"] = event.reason
+    # JSON scalars are valid YAML and never fall into YAML 1.1's implicit typing traps.
+    lines = [f"{'- ' if i == 0 else '  '}{key}: {json.dumps(value, ensure_ascii=False, sort_keys=False)}"
+             for i, (key, value) in enumerate(fields.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def row_cells(seq: int, event: Event) -> list[str]:
+    detail = event.reason
+    if event.environments:
+        serving = ", ".join(f"{env}={ver}" for env, ver in event.environments.items())
+        detail = f"{detail} [{serving}]" if detail else f"[{serving}]"
+    return [str(seq), event.time, event.event, event.prompt, event.version, event.hash, _cell(event.actor), _cell(detail)]
+
+
+def row_hash(prev: str, cells: list[str]) -> str:
+    return hashlib.sha256((prev + "|" + "|".join(cells)).encode("utf-8")).hexdigest()
+
+
+def audit_row(prev: str, seq: int, event: Event) -> tuple[str, str]:
+    cells = row_cells(seq, event)
+    own = row_hash(prev, cells)
+    return "| " + " | ".join(cells + [prev, own]) + " |\n", own
+
+
+def split_row(line: str) -> list[str]:
+    """Cells of a Markdown table row, honouring ``\\|`` escapes."""
+    body = line.strip()
+    if body.startswith("|"):
+        body = body[1:]
+    if body.endswith("|") and not body.endswith("\\|"):
+        body = body[:-1]
+    cells, current, escaped = [], [], False
+    for char in body:
+        if escaped:
+            current.append("\\" + char if char != "|" else "\\|")
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "|":
+            cells.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    cells.append("".join(current).strip())
+    return cells
+
+
+def is_data_row(line: str) -> bool:
+    cells = line.strip()
+    return cells.startswith("|") and not cells.startswith("| seq ") and not cells.startswith("| ---")
+
+
+def chain_head(path: Path) -> tuple[int, str]:
+    """(last seq, last row hash) from the end of the audit log, reading only its tail."""
+    if not path.exists():
+        return 0, GENESIS
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        chunk = 8192
+        while True:
+            start = max(0, size - chunk)
+            handle.seek(start)
+            tail = handle.read().decode("utf-8", errors="replace")
+            lines = tail.splitlines()
+            if start > 0:
+                lines = lines[1:]  # the first line may be cut
+            rows = [line for line in lines if is_data_row(line)]
+            if rows or start == 0:
+                break
+            chunk *= 4
+    if not rows:
+        return 0, GENESIS
+    cells = split_row(rows[-1])
+    try:
+        return int(cells[0]), cells[-1]
+    except (ValueError, IndexError):
+        return 0, GENESIS
+
+
+def needs_newline(path: Path) -> bool:
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"
+
+
+def record(txn, root: Path, events: list[Event], changelog_rel: str, audit_rel: str) -> None:
+    """Queue the changelog entries and chained audit rows of ``events`` on a transaction."""
+    if not events:
+        return
+    changelog = root / changelog_rel
+    text = "" if changelog.exists() else CHANGELOG_HEADER
+    if needs_newline(changelog):
+        text += "\n"
+    txn.append(changelog_rel, text + "".join(changelog_entry(e) for e in events))
+    audit = root / audit_rel
+    seq, prev = chain_head(audit)
+    rows = AUDIT_HEADER if not audit.exists() else ("\n" if needs_newline(audit) else "")
+    for event in events:
+        seq += 1
+        row, prev = audit_row(prev, seq, event)
+        rows += row
+    txn.append(audit_rel, rows)

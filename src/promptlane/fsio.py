@@ -1,0 +1,160 @@
+"""All-or-nothing multi-file updates with an undo journal.
+
+A ``Transaction`` collects whole-file writes and appends, then commits them in three steps:
+(1) new contents go to temp files beside their targets; (2) a journal records how to undo
+(hard-link backups of files about to be replaced, sizes of files about to be appended to);
+(3) appends and renames are applied, then backups and journal are removed. A run that dies in
+step 3 leaves the journal; the next mutating command calls ``recover`` first, which puts every
+file back as it was. Readers (``check``) report a pending journal instead of touching it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .problems import PromptlaneError, Problem
+
+JOURNAL = ".promptlane/journal.json"
+_TMP = ".promptlane-tmp"
+_BAK = ".promptlane-bak"
+
+
+def _fault_point(step: str) -> None:
+    """Test hook: PROMPTLANE_FAULT_AT=<step> kills the process right there (crash tests)."""
+    if os.environ.get("PROMPTLANE_FAULT_AT") == step:
+        os._exit(70)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace one file atomically (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + _TMP)
+    _write_file(tmp, text.encode("utf-8"))
+    os.replace(tmp, path)
+
+
+class Transaction:
+    def __init__(self, root: Path):
+        self.root = root
+        self.writes: dict[str, str] = {}
+        self.appends: dict[str, str] = {}
+
+    def write(self, rel: str, text: str) -> None:
+        self.writes[rel] = text
+
+    def append(self, rel: str, text: str) -> None:
+        self.appends[rel] = self.appends.get(rel, "") + text
+
+    @property
+    def paths(self) -> list[str]:
+        return sorted(set(self.writes) | set(self.appends))
+
+    def _refuse_unwritable(self) -> None:
+        blocked = []
+        for rel in self.paths:
+            target = self.root / rel
+            if target.exists() and not os.access(target, os.W_OK):
+                blocked.append(Problem(rel, 1, 1, "PL191", "is read-only; make it writable (chmod u+w) and run again"))
+            elif not target.exists() and target.parent.exists() and not os.access(target.parent, os.W_OK):
+                blocked.append(Problem(rel, 1, 1, "PL191", "its folder is read-only; make it writable and run again"))
+        if blocked:
+            raise PromptlaneError("cannot write; nothing was changed", blocked)
+
+    def commit(self) -> None:
+        if not self.paths:
+            return
+        self._refuse_unwritable()
+        journal = {"writes": [], "appends": []}
+        try:
+            for rel, text in sorted(self.writes.items()):
+                target = self.root / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _write_file(target.with_name(target.name + _TMP), text.encode("utf-8"))
+                _fault_point("temp")
+                entry = {"path": rel, "existed": target.exists()}
+                if entry["existed"]:
+                    backup = target.with_name(target.name + _BAK)
+                    if backup.exists():
+                        backup.unlink()
+                    os.link(target, backup)
+                journal["writes"].append(entry)
+            for rel in sorted(self.appends):
+                target = self.root / rel
+                journal["appends"].append({"path": rel, "size": target.stat().st_size if target.exists() else -1})
+        except OSError:
+            _discard(self.root, journal, self.writes)
+            raise
+        atomic_write(self.root / JOURNAL, json.dumps(journal, indent=1))
+        _fault_point("journal")
+        for rel, text in sorted(self.appends.items()):
+            target = self.root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "ab") as handle:
+                handle.write(text.encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
+            _fault_point(f"append:{rel}")
+        for rel in sorted(self.writes):
+            target = self.root / rel
+            os.replace(target.with_name(target.name + _TMP), target)
+            _fault_point(f"rename:{rel}")
+        _finish(self.root, journal)
+
+
+def _discard(root: Path, journal: dict, writes) -> None:
+    for rel in writes:
+        target = root / rel
+        for extra in (target.with_name(target.name + _TMP), target.with_name(target.name + _BAK)):
+            if extra.exists():
+                extra.unlink()
+
+
+def _finish(root: Path, journal: dict) -> None:
+    for entry in journal["writes"]:
+        target = root / entry["path"]
+        backup = target.with_name(target.name + _BAK)
+        if backup.exists():
+            backup.unlink()
+    (root / JOURNAL).unlink()
+
+
+def pending(root: Path) -> bool:
+    return (root / JOURNAL).exists()
+
+
+def recover(root: Path) -> list[str]:
+    """Undo an interrupted commit; return the paths put back (empty when nothing was pending)."""
+    path = root / JOURNAL
+    if not path.exists():
+        return []
+    journal = json.loads(path.read_text(encoding="utf-8"))
+    restored = []
+    for entry in journal.get("appends", []):
+        target = root / entry["path"]
+        if entry["size"] < 0:
+            if target.exists():
+                target.unlink()
+        elif target.exists() and target.stat().st_size != entry["size"]:
+            os.truncate(target, entry["size"])
+        restored.append(entry["path"])
+    for entry in journal.get("writes", []):
+        target = root / entry["path"]
+        backup = target.with_name(target.name + _BAK)
+        tmp = target.with_name(target.name + _TMP)
+        if backup.exists():
+            os.replace(backup, target)
+        elif not entry["existed"] and target.exists():
+            target.unlink()
+        if tmp.exists():
+            tmp.unlink()
+        restored.append(entry["path"])
+    path.unlink()
+    return restored

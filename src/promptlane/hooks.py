@@ -1,0 +1,24 @@
+"""pre-commit entry points: each is ``promptlane <command>`` with the hook's file names."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from .cli import main
+
+
+def sync_main(argv: Sequence[str] | None = None) -> int:
+    import sys
+
+    return main(["sync", *(sys.argv[1:] if argv is None else argv)])
+
+
+def check_main(argv: Sequence[str] | None = None) -> int:
+    import sys
+
+    return main(["check", *(sys.argv[1:] if argv is None else argv)])
+
+
+def audit_main(argv: Sequence[str] | None = None) -> int:
+    import sys
+
+    return main(["audit", "verify", *(sys.argv[1:] if argv is None else argv)])

@@ -1,0 +1,55 @@
+"""Problems (findings reported as ``path:line:col: CODE message``) and the errors that stop a run.
+
+Every check returns problems instead of raising, so one run reports all of them.
+Exit codes follow DESIGN.md: 0 fine, 1 a check failed or files changed, 2 bad usage/config.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Iterable, TextIO
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    path: str
+    line: int
+    col: int
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
+
+
+class PromptlaneError(Exception):
+    """A run that cannot go on; carries the problems that explain why and an exit code."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, problems: Iterable[Problem] = ()):
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+class UsageError(PromptlaneError):
+    """Bad arguments or configuration: exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def report(problems: Iterable[Problem], out: TextIO | None = None) -> int:
+    """Print problems one per line, sorted, then a one-line summary; return how many."""
+    out = out or sys.stdout
+    items = sorted(set(problems))
+    for problem in items:
+        print(problem, file=out)
+    if items:
+        files = len({p.path for p in items})
+        noun = "problem" if len(items) == 1 else "problems"
+        print(f"Found {len(items)} {noun} in {files} file{'s' if files != 1 else ''}.", file=out)
+    return len(items)

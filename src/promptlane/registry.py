@@ -1,0 +1,114 @@
+"""The SDK registry: ``registry/<id>.lock.json`` (every version ever issued, what each
+environment serves, what was withdrawn) and ``registry/store/<id>/<version>.json`` (the full
+payload of a version, so a rollback needs no git history).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import semver
+from .problems import Problem
+from .repo import Repo
+
+LOCK_FORMAT = "promptlane-lock/1"
+SNAPSHOT_FORMAT = "promptlane-snapshot/1"
+
+
+@dataclass
+class Lock:
+    prompt_id: str
+    versions: list[dict] = field(default_factory=list)   # in issue order
+    environments: dict[str, str | None] = field(default_factory=dict)
+    withdrawn: dict[str, dict] = field(default_factory=dict)  # version -> {env, time, reason}
+
+    def entry(self, version: str) -> dict | None:
+        for item in self.versions:
+            if item["version"] == version:
+                return item
+        return None
+
+    def version_of(self, payload_hash: str) -> str | None:
+        for item in self.versions:
+            if item["hash"] == payload_hash:
+                return item["version"]
+        return None
+
+    def issued(self) -> list[str]:
+        return [item["version"] for item in self.versions]
+
+    def highest(self) -> str | None:
+        issued = self.issued()
+        return max(issued, key=semver.parse) if issued else None
+
+    def to_json(self) -> str:
+        doc = {
+            "format": LOCK_FORMAT,
+            "id": self.prompt_id,
+            "environments": self.environments,
+            "versions": self.versions,
+            "withdrawn": self.withdrawn,
+        }
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+class LockError(Exception):
+    def __init__(self, problem: Problem):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def read_lock(repo: Repo, prompt_id: str) -> Lock | None:
+    """The lock, None when the prompt has never been synced; LockError when it is corrupt."""
+    rel = repo.lock_rel(prompt_id)
+    try:
+        raw = (repo.root / rel).read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise LockError(Problem(rel, 1, 1, "PL156", "is not UTF-8; restore it from git (`git checkout -- FILE`)"))
+    except json.JSONDecodeError as exc:
+        raise LockError(Problem(rel, exc.lineno, exc.colno, "PL156", f"is not valid JSON ({exc.msg}); restore it from git (`git checkout -- {rel}`)"))
+    problem = _shape_problem(doc, prompt_id)
+    if problem:
+        raise LockError(Problem(rel, 1, 1, "PL156", f"{problem}; restore it from git (`git checkout -- {rel}`)"))
+    return Lock(prompt_id, doc["versions"], doc["environments"], doc.get("withdrawn", {}))
+
+
+def _shape_problem(doc: Any, prompt_id: str) -> str | None:
+    if not isinstance(doc, dict) or doc.get("format") != LOCK_FORMAT:
+        return f"is not a {LOCK_FORMAT} file"
+    if doc.get("id") != prompt_id:
+        return f"belongs to '{doc.get('id')}', not '{prompt_id}'"
+    versions = doc.get("versions")
+    if not isinstance(versions, list) or not all(
+        isinstance(v, dict) and semver.is_version(v.get("version")) and isinstance(v.get("hash"), str) for v in versions
+    ):
+        return "has a malformed versions list"
+    if len({v["version"] for v in versions}) != len(versions) or len({v["hash"] for v in versions}) != len(versions):
+        return "lists a version or a hash twice"
+    if not isinstance(doc.get("environments"), dict) or not isinstance(doc.get("withdrawn", {}), dict):
+        return "has a malformed environments or withdrawn map"
+    return None
+
+
+def snapshot_json(prompt_id: str, version: str, payload_hash: str, card: dict, payload: dict) -> str:
+    doc = {
+        "format": SNAPSHOT_FORMAT,
+        "id": prompt_id,
+        "version": version,
+        "hash": payload_hash,
+        "card": {key: card[key] for key in ("title", "risk", "model", "variables", "steps", "budget") if key in card},
+        "payload": payload,
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def read_snapshot(repo: Repo, prompt_id: str, version: str) -> dict | None:
+    try:
+        return json.loads((repo.root / repo.snapshot_rel(prompt_id, version)).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None

@@ -1,0 +1,77 @@
+"""The card schema (JSON Schema 2020-12) and its errors as located problems."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Iterator
+
+from .problems import Problem
+from .yamlio import locate
+
+_TYPE_NAMES = {
+    "string": "a string", "number": "a number", "integer": "an integer",
+    "boolean": "true or false", "array": "a list", "object": "a mapping", "null": "null",
+}
+
+
+def _read_schema(name: str) -> Any:
+    text = resources.files("promptlane.schemas").joinpath(name).read_text(encoding="utf-8")
+    if name.endswith(".json"):
+        return json.loads(text)
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+@lru_cache(maxsize=None)
+def card_validator():
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    card = _read_schema("prompt-card.schema.json")
+    version_block = _read_schema("prompt-version-schema.yml")
+    registry = Registry().with_resources([
+        ("https://promptlane.dev/schemas/prompt-version-schema.json", Resource.from_contents(version_block)),
+    ])
+    return Draft202012Validator(card, registry=registry)
+
+
+def _dotted(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(card)"
+
+
+def card_problems(data: Any, text: str, shown_as: str) -> Iterator[Problem]:
+    """Every schema violation, each at the line of the offending key or value."""
+    errors = sorted(card_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    for error in errors:
+        yield _to_problem(error, text, shown_as)
+
+
+def _to_problem(error, text: str, shown_as: str) -> Problem:
+    path = list(error.absolute_path)
+    where = _dotted(path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        loc = locate(text, path, key=extra[0] if extra else None)
+        known = ", ".join(sorted(error.schema.get("properties", {})))
+        return Problem(shown_as, loc.line, loc.col, "PL105",
+                       f"{where}: unknown key {', '.join(map(repr, extra))}; known keys: {known}")
+    if error.validator == "required":
+        loc = locate(text, path)
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return Problem(shown_as, loc.line, loc.col, "PL106", f"{where}: missing required key '{missing}'")
+    loc = locate(text, path)
+    if error.validator == "type":
+        expected = error.validator_value
+        names = " or ".join(_TYPE_NAMES.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))
+        if loc.plain_scalar is not None and "string" in (expected if isinstance(expected, list) else [expected]):
+            # YAML 1.1 reads 1.10 as the float 1.1: say so rather than coerce silently.
+            return Problem(shown_as, loc.line, loc.col, "PL104",
+                           f"{where}: {loc.plain_scalar} is read as {error.instance!r}, not text; "
+                           f"quote it: '{loc.plain_scalar}'")
+        return Problem(shown_as, loc.line, loc.col, "PL103", f"{where}: {error.instance!r} is not {names}")
+    return Problem(shown_as, loc.line, loc.col, "PL103", f"{where}: {error.message}")

@@ -1,0 +1,100 @@
+"""Shared fixtures: small governed repositories in tmp dirs, real git, no network."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from promptlane.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+CARD = """\
+# Support reply card (test fixture)
+id: support-reply
+title: Customer support reply
+description: Answers a customer question politely.
+owner: team-support
+tags: [support, email]
+risk: high
+model:
+  provider: openai
+  name: gpt-4o-mini
+  params: {temperature: 0.2, max_tokens: 400}
+variables: [customer_name, question]
+steps:
+  - {name: system, role: system, file: system.md}
+  - {name: user, role: user, file: user.md}
+budget: {max_input_tokens: 1200, max_cost_per_call_usd: 0.002}
+"""
+SYSTEM = "You are a polite support agent. Cite the help centre.\n"
+USER = "Customer {{ customer_name }} asks: {{ question }}\n"
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Dana Dev", "GIT_AUTHOR_EMAIL": "dana@example.com",
+    "GIT_COMMITTER_NAME": "Dana Dev", "GIT_COMMITTER_EMAIL": "dana@example.com",
+    "GIT_ALLOW_PROTOCOL": "file", "VIRTUALENV_NO_DOWNLOAD": "1", "PRE_COMMIT_NO_CONCURRENCY": "1",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+@pytest.fixture(autouse=True)
+def _git_identity(monkeypatch, tmp_path_factory):
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("HOME", str(tmp_path_factory.getbasetemp() / "home"))
+    monkeypatch.delenv("PROMPTLANE_ACTOR", raising=False)
+    monkeypatch.delenv("PROMPTLANE_FAULT_AT", raising=False)
+
+
+def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=check)
+
+
+def write_prompt(root: Path, prompt_id: str = "support-reply", card: str = CARD, texts: dict | None = None) -> Path:
+    folder = root / "prompts" / prompt_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "card.yml").write_text(card.replace("id: support-reply", f"id: {prompt_id}"), encoding="utf-8")
+    for name, text in (texts or {"system.md": SYSTEM, "user.md": USER}).items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def run_cli(root: Path, *args: str, capsys=None) -> tuple[int, str]:
+    """Run the CLI in-process (layer 1): returns (exit code, stdout)."""
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        code = cli_main(list(args))
+    finally:
+        os.chdir(old)
+    out = capsys.readouterr().out if capsys else ""
+    return code, out
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    """A governed repo with one synced prompt, committed in git."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write_prompt(root)
+    assert cli_main(["-C", str(root), "sync"]) == 1
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "first prompt")
+    return root
+
+
+def snapshot_tree(root: Path) -> dict[str, bytes]:
+    """Every file under root except .git, by relative path: to prove nothing changed."""
+    files = {}
+    for path in sorted(root.rglob("*")):
+        if ".git" in path.relative_to(root).parts or not path.is_file():
+            continue
+        files[path.relative_to(root).as_posix()] = path.read_bytes()
+    return files

@@ -1,0 +1,56 @@
+"""promptfoo prompt function: a prompt's card and texts, rendered as chat messages.
+
+The card is the single source of truth, so the eval always runs the steps the card lists,
+in order, with the texts that are hashed, instead of a copy kept in the eval config.
+Which prompt: the PROMPTLANE_PROMPT environment variable (set by `promptlane eval run`),
+else the `prompt` key of this prompt's `config` in eval-config.promptfoo.yml.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def load_card(prompt_id: str) -> dict:
+    try:
+        import yaml  # installed with promptlane; point PROMPTFOO_PYTHON at that Python
+    except ImportError as exc:
+        raise RuntimeError("PyYAML is missing: set PROMPTFOO_PYTHON to the Python that has promptlane") from exc
+    card_path = REPO / "prompts" / prompt_id / "card.yml"
+    with card_path.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def fill(text: str, variables: dict, where: str) -> str:
+    """Substitute {{ name }}; a missing variable is an error, not an empty string."""
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in variables:
+            raise KeyError(f"{where}: the test gives no value for {{{{ {name} }}}}")
+        return str(variables[name])
+
+    return PLACEHOLDER.sub(value, text)
+
+
+def messages(prompt_id: str, variables: dict) -> list[dict]:
+    card = load_card(prompt_id)
+    folder = REPO / "prompts" / prompt_id
+    out = []
+    for step in card["steps"]:
+        text = (folder / step["file"]).read_text(encoding="utf-8")
+        out.append({"role": step["role"], "content": fill(text, variables, f"prompts/{prompt_id}/{step['file']}")})
+    return out
+
+
+def render(context: dict) -> str:
+    config = context.get("config") or {}
+    prompt_id = os.environ.get("PROMPTLANE_PROMPT") or config.get("prompt")
+    if not prompt_id:
+        raise ValueError("no prompt: set PROMPTLANE_PROMPT or `config: {prompt: ID}` in the eval config")
+    # A JSON list of messages is promptfoo's chat format: real chat providers send it as is.
+    return json.dumps(messages(prompt_id, context.get("vars") or {}), ensure_ascii=False)
