@@ -117,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     v = audit_sub.add_parser("verify", help="the hash chain is intact")
     v.set_defaults(handler=cmd_audit_verify)
+
+    # Feature commands register themselves; each module imports its heavy parts lazily.
+    from . import evals_cli, promotion_cli
+
+    evals_cli.register(sub)
+    promotion_cli.register(sub)
     return parser
 
 

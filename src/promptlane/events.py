@@ -72,10 +72,9 @@ def _cell(text: str) -> str:
 
 
 def row_cells(seq: int, event: Event) -> list[str]:
+    # What each environment serves is in the changelog and the lock; the row keeps the reason,
+    # so a row's hash does not depend on the repository's environment names.
     detail = event.reason
-    if event.environments:
-        serving = ", ".join(f"{env}={ver}" for env, ver in event.environments.items())
-        detail = f"{detail} [{serving}]" if detail else f"[{serving}]"
     return [str(seq), event.time, event.event, event.prompt, event.version, event.hash, _cell(event.actor), _cell(detail)]
 
 
