@@ -231,10 +231,10 @@ def test_cards_validate_and_match_their_texts(case):
     assert list(validator.iter_errors(live)) == []
     assert example["environment"] == envs_of(ctx)[0]
     assert live["owner"] == example["owner"] == ctx.get("owner", "team-prompts")
-    # The live card is the example minus the managed block, which sync writes.
+    # The live card is the example, already versioned by sync as the template's first version.
     managed = {"version", "hash", "author", "environment"}
-    assert not managed & set(live)
-    assert {k: v for k, v in example.items() if k not in managed} == live
+    assert {k: v for k, v in example.items() if k not in managed} == {k: v for k, v in live.items() if k not in managed}
+    assert (live["version"], live["hash"], live["environment"]) == ("1.0.0", example["hash"], envs_of(ctx)[0])
     used = set()
     for step in live["steps"]:
         text = (project / "prompts/support-reply" / step["file"]).read_text(encoding="utf-8")
@@ -277,241 +277,18 @@ def test_reviewers_and_hitl_form_follow_the_roles(case):
     assert body.count("- [ ] ") == 3 * len(roles)
 
 
-def test_append_only_files_start_empty(rendered):
+def test_append_only_files_hold_the_first_version_only(rendered):
+    from promptlane.audit import verify_text
+
     project = rendered["defaults"]
-    assert yaml.safe_load((project / "schemas/prompt-change-log.yml").read_text()) is None
-    audit = (project / "audit/artifact-audit-log.md").read_text().splitlines()
-    assert audit == [
-        "# Artifact audit log",
-        "",
+    entries = yaml.safe_load((project / "schemas/prompt-change-log.yml").read_text())
+    assert [(e["event"], e["prompt"], e["version"], e["environments"]) for e in entries] == [
+        ("version", "support-reply", "1.0.0", {"dev": "1.0.0"})]
+    audit = (project / "audit/artifact-audit-log.md").read_text()
+    lines = audit.splitlines()
+    assert lines[0] == "# Artifact audit log"
+    assert lines[-3:-1] == [
         "| seq | time | event | prompt | version | hash | actor | detail | prev | row |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-
-
-def test_pre_commit_config_pins_the_hooks(rendered, tmp_path, isolated_env):
-    project = bake(tmp_path, isolated_env, hooks_repo="/srv/promptlane", hooks_rev="0123abc")
-    config = load_yaml(project / ".pre-commit-config.yaml")
-    assert config["repos"] == [{"repo": "/srv/promptlane", "rev": "0123abc", "hooks": [
-        {"id": "promptlane-sync"}, {"id": "promptlane-check"}, {"id": "promptlane-audit"}]}]
-    gate = (project / "ci/eval-gate.yml").read_text()
-    assert 'PROMPTLANE_SPEC: "git+/srv/promptlane@0123abc"' in gate
-
-
-def test_unicode_survives_as_utf8(rendered):
-    project = rendered["unicode-owner"]
-    assert 'owner: "Zoë Ångström"' in (project / "prompts/support-reply/card.yml").read_text(encoding="utf-8")
-    assert (project / "README.md").read_text(encoding="utf-8").startswith("# Prompts für Zoë\n")
-
-
-def test_long_slug_names_the_folder(rendered):
-    assert rendered["long-slug"].name == LONG_SLUG
-
-
-# ---------------------------------------------------------------- the CI workflow
-
-
-def test_workflow_copies_are_identical(case):
-    _, project = case
-    assert (project / "ci/eval-gate.yml").read_bytes() == (project / ".github/workflows/eval-gate.yml").read_bytes()
-
-
-def test_workflow_keeps_github_expressions_and_steps(rendered):
-    gate = (rendered["defaults"] / ".github/workflows/eval-gate.yml").read_text()
-    assert "${{ github.base_ref }}" in gate
-    for command in ("promptlane eval plan", "promptlane eval run", "pre-commit run --all-files",
-                    'promptlane audit verify --base "origin/$BASE_REF"', 'PROMPTFOO_VERSION: "0.121.20"'):
-        assert command in gate
-
-
-@pytest.mark.parametrize("name", ["defaults", "unicode-owner"])
-def test_workflows_validate_against_github_schema(rendered, name):
-    tool = BIN / "check-jsonschema"
-    if not tool.exists():
-        tool = shutil.which("check-jsonschema")
-    if not tool:
-        pytest.skip("check-jsonschema is not installed")
-    project = rendered[name]
-    result = subprocess.run(
-        [str(tool), "--builtin-schema", "vendor.github-workflows",
-         str(project / ".github/workflows/eval-gate.yml"), str(project / "ci/eval-gate.yml")],
-        capture_output=True, text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-# ---------------------------------------------------------------- bad input is refused
-
-
-@pytest.mark.parametrize(("context", "variable"), [
-    ({"project": "Bad Slug"}, "project"),
-    ({"project": LONG_SLUG + "x"}, "project"),
-    ({"environments": "dev"}, "environments"),
-    ({"environments": "dev,staging,dev"}, "environments"),
-    ({"environments": "a,b,c,d,e,f,g"}, "environments"),
-    ({"environments": "dev,Prod"}, "environments"),
-    ({"owner": ""}, "owner"),
-    ({"owner": 'say "hi"'}, "owner"),
-    ({"reviewer_roles": ""}, "reviewer_roles"),
-    ({"hooks_rev": " "}, "hooks_rev"),
-])
-def test_bad_input_fails_and_leaves_nothing(tmp_path, isolated_env, capfd, context, variable):
-    with pytest.raises(FailedHookException):
-        bake(tmp_path, isolated_env, **context)
-    assert list(tmp_path.iterdir()) == []
-    err = capfd.readouterr().err
-    assert f"ERROR: {variable}: " in err
-
-
-def test_a_choice_outside_the_list_is_refused_by_cookiecutter(tmp_path, isolated_env):
-    with pytest.raises(ValueError, match="make_initial_commit"):
-        bake(tmp_path, isolated_env, make_initial_commit="maybe")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_every_bad_answer_is_reported_at_once(tmp_path, isolated_env, capfd):
-    with pytest.raises(FailedHookException):
-        bake(tmp_path, isolated_env, project="Bad Slug", owner="", environments="dev")
-    err = capfd.readouterr().err
-    assert all(f"ERROR: {v}: " in err for v in ("project", "owner", "environments"))
-
-
-# ---------------------------------------------------------------- git, post-generation
-
-
-def git(project: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(project), *args], capture_output=True, text=True, check=True).stdout
-
-
-def test_post_gen_initialises_git_without_committing(rendered):
-    project = rendered["defaults"]
-    assert git(project, "symbolic-ref", "--short", "HEAD").strip() == "main"
-    assert subprocess.run(["git", "-C", str(project), "rev-parse", "--verify", "HEAD"],
-                          capture_output=True).returncode != 0
-
-
-def test_initial_commit_when_asked(tmp_path, isolated_env):
-    project = bake(tmp_path, isolated_env, make_initial_commit="yes")
-    assert git(project, "rev-list", "--count", "HEAD").strip() == "1"
-    assert git(project, "status", "--porcelain") == ""
-    committed = set(git(project, "ls-files").split())
-    assert set(DESIGN_PATHS) <= committed
-
-
-# ---------------------------------------------------------------- promptlane init
-
-
-def test_template_dir_is_the_checkout():
-    assert template_dir() == ROOT
-    assert (template_dir() / "{{cookiecutter.project}}").is_dir()
-
-
-def test_init_and_cookiecutter_cli_render_identical_trees(tmp_path, isolated_env):
-    context = {"owner": "Zoë Ångström", "environments": "dev,qa,prod"}
-    via_init = init(tmp_path / "a" / "prompt-repo", context)
-    out = tmp_path / "b"
-    subprocess.run(
-        [str(BIN / "cookiecutter"), "--no-input", "--config-file", str(isolated_env), "-o", str(out),
-         str(ROOT), *(f"{k}={v}" for k, v in context.items())],
-        check=True, capture_output=True,
-    )
-    via_cli = tree(out / "prompt-repo")
-    assert sorted(tree(via_init)) == sorted(via_cli)
-    assert tree(via_init) == via_cli
-
-
-def test_init_names_the_project_after_the_folder(tmp_path):
-    project = init(tmp_path / "team-prompts-repo", {})
-    assert project == tmp_path / "team-prompts-repo"
-    assert "# Team Prompts Repo\n" in (project / "README.md").read_text()
-
-
-def test_init_with_a_different_project_still_fills_the_target(tmp_path):
-    target = tmp_path / "where"
-    assert init(target, {"project": "my-prompts"}) == target
-    assert (target / "prompts/support-reply/card.yml").is_file()
-    assert [p.name for p in tmp_path.iterdir()] == ["where"]  # no staging folder left
-
-
-def test_init_fills_an_existing_empty_folder(tmp_path):
-    target = tmp_path / "empty-one"
-    target.mkdir()
-    assert init(target, {}) == target
-    assert (target / "README.md").is_file()
-
-
-def test_init_refuses_a_non_empty_folder(tmp_path):
-    target = tmp_path / "busy"
-    target.mkdir()
-    (target / "keep.txt").write_text("mine")
-    with pytest.raises(UsageError):
-        init(target, {})
-    assert [p.name for p in target.iterdir()] == ["keep.txt"]
-
-
-def test_main_scaffolds_and_reports_bad_input(tmp_path, capfd):
-    assert main([str(tmp_path / "ok-repo"), "--owner", "team-x", "--environments", "dev,prod",
-                 "--reviewer-roles", "QA", "--no-input"]) == 0
-    policy = load_yaml(tmp_path / "ok-repo/workflows/policy-as-code-example.yml")
-    assert policy["environments"] == ["dev", "prod"]
-    assert main([str(tmp_path / "bad-repo"), "--environments", "dev", "--no-input"]) == 2
-    assert "ERROR: environments: " in capfd.readouterr().err
-    assert not (tmp_path / "bad-repo").exists()
-
-
-# ---------------------------------------------------------------- the evals run as shipped
-
-
-def test_local_provider_is_deterministic_and_keeps_pii_out(rendered):
-    echo = import_file(rendered["defaults"] / "evals/providers/local_echo.py", "local_echo")
-    context = {"vars": {"customer_name": "Eve", "question": "Card 4111 1111 1111 1111, refund please"}}
-    first = echo.call_api("prompt text", {"config": {}}, context)
-    assert first == echo.call_api("prompt text", {"config": {}}, context)
-    assert "4111" not in first["output"] and "refund" in first["output"]
-    usage = first["tokenUsage"]
-    assert usage["total"] == usage["prompt"] + usage["completion"] and first["cost"] > 0
-
-
-def test_prompt_function_renders_the_chain(rendered, monkeypatch):
-    monkeypatch.delenv("PROMPTLANE_PROMPT", raising=False)
-    chain = import_file(rendered["defaults"] / "evals/render_chain.py", "render_chain")
-    out = json.loads(chain.render({"vars": {"customer_name": "Ana", "question": "Where is my invoice?"},
-                                   "config": {"prompt": "support-reply"}}))
-    assert [m["role"] for m in out] == ["system", "user"]
-    assert "Ana" in out[0]["content"] and "Where is my invoice?" in out[1]["content"]
-    assert "{{" not in json.dumps(out)
-    with pytest.raises(KeyError):
-        chain.render({"vars": {"customer_name": "Ana"}, "config": {"prompt": "support-reply"}})
-
-
-def test_every_eval_test_names_one_category(rendered):
-    tests = load_yaml(rendered["defaults"] / "evals/tests/support-reply.yml")
-    categories = [t["metadata"]["category"] for t in tests]
-    assert set(categories) == {"accuracy", "hallucination", "cost", "safety"}
-    assert all(t["assert"] for t in tests)
-
-
-def promptfoo_binary() -> str | None:
-    local = ROOT / ".tools/promptfoo/node_modules/.bin/promptfoo"
-    return str(local) if local.exists() else shutil.which("promptfoo")
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(promptfoo_binary() is None, reason="promptfoo is not installed")
-def test_promptfoo_runs_the_shipped_config_offline(rendered, tmp_path):
-    project = tmp_path / "repo"  # a copy: the Python provider may leave __pycache__ behind
-    shutil.copytree(rendered["defaults"], project)
-    env = {**os.environ, "PROMPTFOO_CONFIG_DIR": str(tmp_path / "pf"), "PROMPTFOO_DISABLE_TELEMETRY": "1",
-           "PROMPTFOO_DISABLE_UPDATE": "1", "PROMPTFOO_PYTHON": sys.executable}
-    env.pop("PROMPTLANE_PROMPT", None)
-    out = tmp_path / "results.json"
-    result = subprocess.run(
-        [promptfoo_binary(), "eval", "-c", "evals/eval-config.promptfoo.yml", "--no-cache", "--no-write",
-         "-o", str(out)],
-        cwd=project, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    rows = json.loads(out.read_text())["results"]["results"]
-    assert len(rows) == 6 and all(r["success"] for r in rows)
-    assert {r["testCase"]["metadata"]["category"] for r in rows} == {"accuracy", "hallucination", "cost", "safety"}
-    assert all(r["response"]["tokenUsage"]["total"] > 0 and r["cost"] > 0 for r in rows)
+    assert lines[-1].startswith("| 1 | ") and verify_text(audit) == []
