@@ -15,6 +15,15 @@ _TYPE_NAMES = {
 }
 
 
+_PATTERN_HINTS = {
+    "id": "is not a prompt id: lower-case letters, digits and '-', starting with a letter or digit",
+    "file": "must be a file name relative to the card's folder (no leading '/')",
+    "version": "is not a version MAJOR.MINOR.PATCH",
+    "hash": "is not a hash of the form sha256:<64 hex digits>; run `promptlane sync`",
+    "name": "may hold only letters, digits, '_', '.' and '-'",
+}
+
+
 def _read_schema(name: str) -> Any:
     text = resources.files("promptlane.schemas").joinpath(name).read_text(encoding="utf-8")
     if name.endswith(".json"):
@@ -74,4 +83,9 @@ def _to_problem(error, text: str, shown_as: str) -> Problem:
                            f"{where}: {loc.plain_scalar} is read as {error.instance!r}, not text; "
                            f"quote it: '{loc.plain_scalar}'")
         return Problem(shown_as, loc.line, loc.col, "PL103", f"{where}: {error.instance!r} is not {names}")
+    if error.validator == "pattern" and path and path[-1] in _PATTERN_HINTS:
+        return Problem(shown_as, loc.line, loc.col, "PL103", f"{where}: {error.instance!r} {_PATTERN_HINTS[path[-1]]}")
+    if error.validator == "enum":
+        choices = ", ".join(map(str, error.validator_value))
+        return Problem(shown_as, loc.line, loc.col, "PL103", f"{where}: {error.instance!r} is not one of: {choices}")
     return Problem(shown_as, loc.line, loc.col, "PL103", f"{where}: {error.message}")

@@ -97,7 +97,7 @@ def _plan(repo: Repo, card: Card, lock: Lock):
     if isinstance(previous_env, str) and previous_env != dev and previous_env in repo.environments:
         new_events.append(events.Event("demote", time, who, card.prompt_id, version, card.hash, serving,
                                        f"hash changed: back in {dev} from {previous_env}"))
-    bump_text = f"{kind} " if kind and kind != "initial" else ""
+    bump_text = {None: "returned ", "initial": "new prompt "}.get(kind, f"{kind} ")
     summary = f"{card.prompt_id}: {bump_text}-> {version} ({card.hash[:19]}), environment {dev}"
     return summary, new_events, None, True
 
