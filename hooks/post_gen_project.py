@@ -60,9 +60,10 @@ def next_steps(committed: bool) -> str:
         f'python -m pip install "{spec}" pre-commit   # the promptlane CLI and pre-commit',
         "pre-commit install",
         "git add -A                   # pre-commit checks tracked files only",
-        "pre-commit run --all-files   # the first run registers the example prompt: git add what it wrote",
-        "git add -A && git commit -m " + ("'Register example prompt'" if committed else "'Scaffold governed prompt repository'"),
+        "pre-commit run --all-files   # passes untouched: the example prompt is already versioned",
     ]
+    if not committed:
+        steps.append("git commit -m 'Scaffold governed prompt repository'")
     # No `cd` or path here: `promptlane init` may move the folder after this hook runs.
     lines = [f"Created the {CONTEXT['project']} repository. Next steps, inside it:"]
     lines += [f"  {step}" for step in steps]

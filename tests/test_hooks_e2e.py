@@ -1,0 +1,147 @@
+"""Layers 2 and 3: the hook manifest, and real pre-commit runs in a rendered repository.
+
+The hook repository is a snapshot of this working tree committed to a tmp git repo, so the
+code under test is the code on disk, installed by pre-commit the way users get it. A
+session-wide PRE_COMMIT_HOME builds the hook environment once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import BIN, ROOT, git, snapshot_tree
+
+pytestmark = pytest.mark.slow
+PRE_COMMIT = str(BIN / "pre-commit")
+
+
+def test_manifest_is_valid_and_every_hook_is_a_console_script_and_documented():
+    subprocess.run([PRE_COMMIT, "validate-manifest", str(ROOT / ".pre-commit-hooks.yaml")], check=True)
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    scripts = _console_scripts()
+    readme = (ROOT / "README.md").read_text()
+    for hook in hooks:
+        assert hook["entry"] in scripts, hook["id"]
+        assert f"`{hook['id']}`" in readme, f"{hook['id']} is not documented in README.md"
+
+
+def _console_scripts() -> set[str]:
+    import tomllib
+
+    return set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"])
+
+
+@pytest.mark.parametrize("path,hook,matches", [
+    ("prompts/support-reply/card.yml", "promptlane-sync", True),
+    ("prompts/support-reply/system.md", "promptlane-sync", True),
+    ("registry/support-reply.lock.json", "promptlane-check", True),
+    ("README.md", "promptlane-sync", False),
+    ("evals/eval-config.promptfoo.yml", "promptlane-sync", False),
+])
+def test_hook_file_patterns(path, hook, matches):
+    import re
+
+    spec = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}[hook]
+    assert bool(re.search(spec["files"], path)) is matches
+
+
+@pytest.fixture(scope="session")
+def hook_repo(tmp_path_factory) -> tuple[Path, str]:
+    """This working tree, committed in a tmp repository: (path, commit sha)."""
+    target = tmp_path_factory.mktemp("hook-repo")
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for rel in filter(None, listed):
+        source = ROOT / rel
+        if source.is_file():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / rel)
+    env = _env(tmp_path_factory.getbasetemp())
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "snapshot"]):
+        subprocess.run(["git", *args], cwd=target, env=env, check=True)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=target, capture_output=True, text=True, check=True).stdout.strip()
+    return target, sha
+
+
+def _env(base: Path) -> dict:
+    env = dict(os.environ)
+    env["PRE_COMMIT_HOME"] = str(base / "pre-commit-home")  # shared by the whole session
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    return env
+
+
+@pytest.fixture
+def governed(tmp_path, hook_repo, tmp_path_factory):
+    """A rendered governed repository wired to the hook repo, with its first commit made."""
+    from promptlane.init import init
+
+    path, sha = hook_repo
+    project = init(str(tmp_path / "prompts-repo"), {"hooks_repo": str(path), "hooks_rev": sha})
+    env = _env(tmp_path_factory.getbasetemp())
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "--no-verify", "-m", "scaffold")
+    return project, env
+
+
+def _run(args, cwd, env, check=False):
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=check)
+
+
+def test_fresh_scaffold_passes_its_own_hooks_and_changes_nothing(governed):
+    project, env = governed
+    before = snapshot_tree(project)
+    done = _run([PRE_COMMIT, "run", "--all-files"], project, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "promptlane sync" in done.stdout and "Passed" in done.stdout
+    assert snapshot_tree(project) == before
+
+
+def test_edit_commit_is_refused_with_the_fixers_message_then_lands_with_a_patch_bump(governed):
+    project, env = governed
+    _run([PRE_COMMIT, "install"], project, env, check=True)
+    system = project / "prompts/support-reply/system.md"
+    system.write_text(system.read_text() + "Never promise refunds.\n")
+    git(project, "add", "-A")
+    refused = _run(["git", "commit", "-m", "tighten refund wording"], project, env)
+    assert refused.returncode != 0
+    said = refused.stdout + refused.stderr  # git relays hook output on stderr
+    assert "support-reply: patch -> 1.0.1" in said
+    assert "Fixing prompts/support-reply/card.yml" in said
+    git(project, "add", "-A")
+    landed = _run(["git", "commit", "-m", "tighten refund wording"], project, env)
+    assert landed.returncode == 0, landed.stdout + landed.stderr
+    card = yaml.safe_load((project / "prompts/support-reply/card.yml").read_text())
+    assert (card["version"], card["environment"]) == ("1.0.1", "dev")
+    entries = yaml.safe_load((project / "schemas/prompt-change-log.yml").read_text())
+    assert [(e["event"], e["version"], e["bump"]) for e in entries][-1] == ("version", "1.0.1", "patch")
+    assert entries[-1]["hash"] == card["hash"]
+    audit = (project / "audit/artifact-audit-log.md").read_text().splitlines()
+    assert audit[-1].startswith("| 2 | ") and card["hash"] in audit[-1]
+    lock = json.loads((project / "registry/support-reply.lock.json").read_text())
+    assert lock["environments"]["dev"] == "1.0.1"
+    assert _run(["git", "status", "--porcelain"], project, env).stdout == ""
+    again = _run([PRE_COMMIT, "run", "--all-files"], project, env)
+    assert again.returncode == 0, again.stdout
+
+
+def test_an_edited_audit_row_is_caught_by_pre_commit(governed):
+    project, env = governed
+    log = project / "audit/artifact-audit-log.md"
+    log.write_text(log.read_text().replace("| first version |", "| first version (approved) |"))
+    done = _run([PRE_COMMIT, "run", "--all-files"], project, env)
+    assert done.returncode == 1 and "PL204" in done.stdout
+
+
+def test_try_repo_works_from_another_repository(governed, hook_repo):
+    project, env = governed
+    path, _ = hook_repo
+    done = _run([PRE_COMMIT, "try-repo", str(path), "promptlane-check", "--all-files"], project, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "promptlane check" in done.stdout
