@@ -8,14 +8,17 @@ from functools import lru_cache
 from pathlib import Path
 
 
-def _git(root: Path, *args: str) -> str | None:
+def _git(root: Path, *args: str, strip: bool = True) -> str | None:
     if shutil.which("git") is None:
         return None
     try:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    if done.returncode != 0:
+        return None
+    out = done.stdout.decode("utf-8", errors="replace")
+    return out.strip() if strip else out
 
 
 @lru_cache(maxsize=None)
@@ -36,5 +39,24 @@ def current_branch(root: Path) -> str | None:
     return _git(root, "rev-parse", "--abbrev-ref", "HEAD")
 
 
-def show(root: Path, ref: str, rel: str) -> str | None:
-    return _git(root, "show", f"{ref}:{rel}")
+class GitError(Exception):
+    """git is missing, this is not a repository, or a ref cannot be resolved."""
+
+
+def resolve(root: Path, ref: str) -> str:
+    """The commit a ref names; GitError says what to do when it cannot be found."""
+    if shutil.which("git") is None:
+        raise GitError("git is not installed or not on PATH; install git and run again")
+    if _git(root, "rev-parse", "--git-dir") is None:
+        raise GitError(f"{root} is not a git repository; run `git init` or run promptlane in your clone")
+    sha = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if sha is None:
+        shallow = _git(root, "rev-parse", "--is-shallow-repository") == "true"
+        hint = " (this is a shallow clone: fetch it, e.g. `git fetch --depth=1 origin <branch>`)" if shallow else ""
+        raise GitError(f"git ref '{ref}' not found{hint}")
+    return sha
+
+
+def show(root: Path, commit: str, rel: str) -> str | None:
+    """A file's text at a commit, or None when it did not exist there."""
+    return _git(root, "show", f"{commit}:{rel}", strip=False)
