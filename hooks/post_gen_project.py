@@ -38,7 +38,27 @@ def init_repository() -> bool:
             warn("git init failed", result)
             return False
         git("symbolic-ref", "HEAD", f"refs/heads/{BRANCH}")
+    wire_merge_drivers()
     return True
+
+
+# Same as `promptlane merge-driver --install`: kept here so rendering needs no promptlane.
+MERGE_DRIVERS = {
+    "merge.promptlane-audit.name": "promptlane audit log (re-chain appended rows)",
+    "merge.promptlane-audit.driver": "promptlane merge-driver audit %O %A %B",
+    "merge.promptlane-lock.name": "promptlane registry lock (unite versions)",
+    "merge.promptlane-lock.driver": "promptlane merge-driver lock %O %A %B",
+    "merge.promptlane-append.name": "promptlane append-only changelog",
+    "merge.promptlane-append.driver": "promptlane merge-driver append %O %A %B",
+}
+
+
+def wire_merge_drivers() -> None:
+    """.gitattributes names these drivers; git only runs them once .git/config defines them."""
+    for key, value in MERGE_DRIVERS.items():
+        if git("config", key, value).returncode != 0:
+            warn("could not set the merge drivers; run `promptlane merge-driver --install`")
+            return
 
 
 def initial_commit() -> bool:

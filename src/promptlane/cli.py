@@ -74,6 +74,21 @@ def cmd_audit_verify(args) -> int:
     return EXIT_FAILED if count else EXIT_OK
 
 
+def cmd_merge_driver(args) -> int:
+    from pathlib import Path
+
+    from . import merge
+
+    if args.install:
+        for line in merge.install(Path(args.root or ".").resolve()):
+            print(f"git config {line}")
+        return EXIT_OK
+    if not args.kind or len(args.paths) != 3:
+        print("usage: promptlane merge-driver {audit,lock,append} BASE OURS THEIRS  (or --install)", file=sys.stderr)
+        return EXIT_USAGE
+    return merge.run_driver(args.kind, *(Path(p) for p in args.paths))
+
+
 def cmd_new(args) -> int:
     from .scaffold import new_prompt
 
@@ -120,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--base", metavar="REF", default=None,
                    help="also prove the audit log and changelog were only appended to since git REF")
     v.set_defaults(handler=cmd_audit_verify)
+
+    p = sub.add_parser("merge-driver", help="git merge driver for the audit log and registry locks")
+    p.add_argument("kind", nargs="?", choices=["audit", "lock", "append"])
+    p.add_argument("paths", nargs="*", metavar="FILE", help="%%O %%A %%B as git passes them")
+    p.add_argument("--install", action="store_true", help="wire the drivers into this clone's .git/config")
+    p.set_defaults(handler=cmd_merge_driver)
 
     # Feature commands register themselves; each module imports its heavy parts lazily.
     from . import evals_cli, promotion_cli
