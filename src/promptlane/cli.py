@@ -162,6 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         report(exc.problems, sys.stdout)
         print(f"promptlane {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except EOFError:
+        print(f"promptlane {args.command}: input ended while asking a question; "
+              "pass --no-input (and the values as options) when not at a terminal", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted; every file is as it was (or is put back by the next sync)", file=sys.stderr)
         return 130
