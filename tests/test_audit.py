@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from hypothesis import given, settings, strategies as st
 
 from conftest import git, run_cli
@@ -132,3 +133,14 @@ def test_base_ref_outside_git_is_a_usage_error(repo, capsys, tmp_path):
     shutil.rmtree(repo / ".git")
     code, _ = run_cli(repo, "audit", "verify", "--base", "HEAD")
     assert code == 2 and "not a git repository" in capsys.readouterr().err
+
+
+def test_fast_changelog_reader_agrees_with_yaml_and_falls_back_on_hand_edits():
+    from promptlane.events import changelog_entry, parse_changelog
+
+    events = [Event("version", "t1", "a@b", "p", "1.0.0", "sha256:x", {"dev": "1.0.0"}, 'say "hi": yes', "initial"),
+              Event("promote", "t2", "Zoë", "p", "1.0.0", "sha256:x", {"dev": "1.0.0", "staging": "1.0.0"}, "ok")]
+    text = "# header\n" + "".join(changelog_entry(e) for e in events)
+    assert parse_changelog(text) == yaml.safe_load(text)
+    edited = text + "- {event: demote, prompt: p}\n"  # flow style by hand: not our line form
+    assert parse_changelog(edited) == yaml.safe_load(edited)

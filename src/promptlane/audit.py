@@ -105,11 +105,10 @@ def _first_difference(old: str, new: str) -> int:
 
 def _changelog_keys(text: str) -> tuple[set, set]:
     """(prompt, version, hash) of version events; (prompt, version, env) promoted or rolled back."""
-    import yaml
+    from .events import parse_changelog
 
-    entries = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or []
     versions, served = set(), set()
-    for entry in entries if isinstance(entries, list) else []:
+    for entry in parse_changelog(text):
         if not isinstance(entry, dict):
             continue
         event = entry.get("event")

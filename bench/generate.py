@@ -1,0 +1,125 @@
+"""Build a governed repository of N prompts with H rows of history, fast and consistent.
+
+Files are written directly with promptlane's own hashing and audit-row code (running sync
+10,000 times would measure sync, not the repository). The result passes
+`promptlane check --all` and `promptlane audit verify`.
+
+    python bench/generate.py OUT --prompts 10000 --history 100000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from promptlane import hashing
+from promptlane.events import AUDIT_HEADER, CHANGELOG_HEADER, Event, audit_row, changelog_entry
+from promptlane.registry import Lock, snapshot_json
+
+TIME = "2026-01-01T00:00:00Z"
+ACTOR = "bench@example.com"
+CARD = """\
+# Benchmark card {n}
+id: {id}
+title: Support reply {n}
+description: Answers a customer question politely, citing the help centre article {n}.
+owner: team-{team}
+tags: [support, email, bench]
+risk: {risk}
+model:
+  provider: openai
+  name: gpt-4o-mini
+  params: {{temperature: 0.2, max_tokens: 400}}
+variables: [customer_name, question]
+steps:
+  - {{name: system, role: system, file: system.md}}
+  - {{name: user, role: user, file: user.md}}
+budget: {{max_input_tokens: 1200, max_cost_per_call_usd: 0.002}}
+# ---- managed block (schemas/prompt-version-schema.yml); promptlane writes it ----
+version: 1.0.0
+hash: {hash}
+author: {actor}
+environment: dev
+"""
+SYSTEM = "You are a polite support agent for product line {n}. Cite the help centre; never promise refunds.\n" * 3
+USER = "Customer {{{{ customer_name }}}} asks about topic {n}:\n{{{{ question }}}}\n"
+POLICY = "environments: [dev, staging, prod]\n"
+
+
+def prompt_files(n: int) -> tuple[str, dict, dict, str]:
+    prompt_id = f"prompt-{n:05d}"
+    texts = {"system.md": SYSTEM.format(n=n), "user.md": USER.format(n=n)}
+    model = {"provider": "openai", "name": "gpt-4o-mini", "params": {"temperature": 0.2, "max_tokens": 400}}
+    steps = [{"name": "system", "role": "system", "file": "system.md"}, {"name": "user", "role": "user", "file": "user.md"}]
+    payload = hashing.build_payload(model, steps, [texts["system.md"], texts["user.md"]], ["customer_name", "question"])
+    card = {"title": f"Support reply {n}", "risk": "low", "model": model, "variables": ["customer_name", "question"], "steps": steps}
+    return prompt_id, texts, {"card": card, "payload": payload}, hashing.payload_hash(payload)
+
+
+def generate(root: Path, prompts: int, history: int) -> None:
+    if root.exists():
+        shutil.rmtree(root)
+    for folder in ("prompts", "registry/store", "schemas", "audit", "workflows"):
+        (root / folder).mkdir(parents=True)
+    (root / "workflows/policy-as-code-example.yml").write_text(POLICY)
+    events = []
+    for n in range(prompts):
+        prompt_id, texts, parts, payload_hash = prompt_files(n)
+        folder = root / "prompts" / prompt_id
+        folder.mkdir()
+        risk = ("low", "medium", "high")[n % 3]
+        (folder / "card.yml").write_text(CARD.format(n=n, id=prompt_id, team=n % 17, risk=risk, hash=payload_hash, actor=ACTOR))
+        for name, text in texts.items():
+            (folder / name).write_text(text)
+        lock = Lock(prompt_id, [{"version": "1.0.0", "hash": payload_hash, "author": ACTOR, "created": TIME, "bump": "initial"}],
+                    {"dev": "1.0.0", "staging": None, "prod": None})
+        (root / f"registry/{prompt_id}.lock.json").write_text(lock.to_json())
+        (root / "registry/store" / prompt_id).mkdir()
+        (root / f"registry/store/{prompt_id}/1.0.0.json").write_text(
+            snapshot_json(prompt_id, "1.0.0", payload_hash, parts["card"], parts["payload"]))
+        events.append(Event("version", TIME, ACTOR, prompt_id, "1.0.0", payload_hash, {"dev": "1.0.0"}, "first version", "initial"))
+    # Older history (prompts since retired) fills the logs up to H rows.
+    for n in range(max(0, history - prompts)):
+        events.insert(0, Event("version", TIME, ACTOR, f"retired-{n:06d}", "1.0.0", "sha256:" + f"{n:064x}", {"dev": "1.0.0"}, "first version", "initial"))
+    write_logs(root, events)
+
+
+def write_logs(root: Path, events: list[Event]) -> None:
+    with open(root / "schemas/prompt-change-log.yml", "w", encoding="utf-8") as log:
+        log.write(CHANGELOG_HEADER)
+        for event in events:
+            log.write(changelog_entry(event))
+    prev = "0" * 64
+    with open(root / "audit/artifact-audit-log.md", "w", encoding="utf-8") as audit:
+        audit.write(AUDIT_HEADER)
+        for seq, event in enumerate(events, start=1):
+            row, prev = audit_row(prev, seq, event)
+            audit.write(row)
+
+
+def git_commit(root: Path) -> None:
+    env_args = ["-c", "user.email=bench@example.com", "-c", "user.name=bench"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", *env_args, "commit", "-q", "-m", "bench repo"], cwd=root, check=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--prompts", type=int, default=100)
+    parser.add_argument("--history", type=int, default=100)
+    parser.add_argument("--git", action="store_true", help="also git init and commit")
+    args = parser.parse_args(argv)
+    generate(args.out, args.prompts, args.history)
+    if args.git:
+        git_commit(args.out)
+    print(f"{args.out}: {args.prompts} prompts, {max(args.history, args.prompts)} history rows")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
