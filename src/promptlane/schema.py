@@ -54,7 +54,18 @@ def _dotted(path) -> str:
 
 
 def card_problems(data: Any, text: str, shown_as: str) -> Iterator[Problem]:
-    """Every schema violation, each at the line of the offending key or value."""
+    """Every schema violation, each at the line of the offending key or value.
+
+    Valid cards (nearly all of them) pass the generated validator alone; only an invalid
+    card pays for jsonschema, which reports every error rather than the first.
+    """
+    from ._card_validator import JsonSchemaValueException, validate
+
+    try:
+        validate(data)
+        return
+    except JsonSchemaValueException:
+        pass
     errors = sorted(card_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     for error in errors:
         yield _to_problem(error, text, shown_as)

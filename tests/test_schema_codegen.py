@@ -1,0 +1,49 @@
+"""The generated card validator is current and agrees with jsonschema."""
+from __future__ import annotations
+
+import copy
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+from promptlane import _card_validator
+from promptlane.schema import card_validator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("gen", ROOT / "scripts/gen_card_validator.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_validator_is_up_to_date():
+    generated = _generator().generate()
+    committed = (ROOT / "src/promptlane/_card_validator.py").read_text(encoding="utf-8")
+    assert committed == generated, "run: python scripts/gen_card_validator.py"
+
+
+EXAMPLE = yaml.safe_load((ROOT / "src/promptlane/schemas/prompt-card.example.yml").read_text())
+MUTATIONS = [
+    ("risk", "extreme"), ("id", "Bad Id"), ("steps", []), ("variables", ["ok", "ok"]), ("tags", "x"),
+    ("version", "1.0"), ("hash", "sha256:xyz"), ("environment", "Prod"), ("bump", "huge"), ("extra", 1),
+    ("budget", {"max_input_tokens": 0}), ("model", {"provider": "openai"}), ("title", ""),
+    ("version", "1.2.3"), ("hash", "sha256:" + "a" * 64), ("environment", "prod"), ("bump", "minor"),
+]
+
+
+@pytest.mark.parametrize("key,value", MUTATIONS)
+def test_generated_and_reference_validators_agree(key, value):
+    card = copy.deepcopy(EXAMPLE)
+    card[key] = value
+    reference_ok = not list(card_validator().iter_errors(card))
+    try:
+        _card_validator.validate(card)
+        fast_ok = True
+    except _card_validator.JsonSchemaValueException:
+        fast_ok = False
+    assert fast_ok == reference_ok
