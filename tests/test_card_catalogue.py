@@ -118,3 +118,15 @@ def test_all_problems_are_reported_not_just_the_first(tmp_path, capsys):
     code, out = run_cli(root, "check", capsys=capsys)
     assert code == 1
     assert "risk" in out and "temperature" in out and out.splitlines()[-1] == "Found 2 problems in 1 file."
+
+
+def test_a_prompt_folder_linked_from_outside_is_refused(tmp_path, capsys):
+    root = tmp_path / "repo"
+    outside = tmp_path / "elsewhere" / "support-reply"
+    _materialise(tmp_path / "elsewhere-root", CARD, None)
+    outside.parent.mkdir(parents=True)
+    (tmp_path / "elsewhere-root/prompts/support-reply").rename(outside)
+    (root / "prompts").mkdir(parents=True)
+    (root / "prompts/support-reply").symlink_to(outside)
+    code, out = run_cli(root, "check", capsys=capsys)
+    assert code == 1 and "PL131" in out and "outside prompts/" in out

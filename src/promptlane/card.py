@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +99,10 @@ def _identity_problems(card: Card) -> list[Problem]:
 
 
 def _read_texts(repo: Repo, card: Card) -> None:
-    folder = repo.prompt_dir(card.prompt_id).resolve()
+    folder = os.path.realpath(repo.prompt_dir(card.prompt_id))
+    if not folder.startswith(os.path.realpath(repo.root / "prompts") + os.sep):
+        card.problems.append(card.problem("PL131", f"prompts/{card.prompt_id} is a link to a folder outside prompts/; keep prompts inside the repository", "id"))
+        return
     texts = []
     for index, step in enumerate(card.data["steps"]):
         text = _read_step(repo, card, folder, index, step["file"])
@@ -107,21 +111,39 @@ def _read_texts(repo: Repo, card: Card) -> None:
         card.texts = texts  # type: ignore[assignment]
 
 
-def _read_step(repo: Repo, card: Card, folder, index: int, name: str) -> str | None:
+def _inside(folder: str, name: str) -> tuple[str, bool]:
+    """The real path of ``name`` under ``folder`` and whether it stays inside it.
+
+    A plain file name that is not a symlink cannot leave the folder: one lstat answers it.
+    Anything else (sub-folders, ``..``, symlinks) is resolved in full before it is trusted.
+    """
+    plain = os.path.join(folder, name)
+    if "/" not in name and "\\" not in name and name not in (".", ".."):
+        try:
+            if not stat.S_ISLNK(os.lstat(plain).st_mode):
+                return plain, True
+        except OSError:
+            return plain, True  # missing: reported as PL130 by the caller
+    real = os.path.realpath(plain)
+    return real, real.startswith(folder + os.sep)
+
+
+def _read_step(repo: Repo, card: Card, folder: str, index: int, name: str) -> str | None:
     at = ("steps", index, "file")
-    target = folder / name
     shown = f"prompts/{card.prompt_id}/{name}"
-    # Resolve symlinks and ``..`` before trusting the path: a text must live in the card's folder.
-    real = target.resolve()
-    if real != folder and folder not in real.parents:
+    real, inside = _inside(folder, name)
+    if not inside:
         card.problems.append(card.problem("PL131", f"steps[{index}].file: '{name}' points outside prompts/{card.prompt_id}/; keep step texts in the card's folder", *at))
         return None
-    if not real.is_file():
+    try:
+        info = os.stat(real)
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode):
         card.problems.append(card.problem("PL130", f"steps[{index}].file: '{name}' does not exist; create {shown} or fix the file name", *at))
         return None
-    size = real.stat().st_size
-    if size > MAX_TEXT_BYTES:
-        card.problems.append(card.problem("PL135", f"steps[{index}].file: '{name}' is {size} bytes, over the {MAX_TEXT_BYTES}-byte limit for a prompt text", *at))
+    if info.st_size > MAX_TEXT_BYTES:
+        card.problems.append(card.problem("PL135", f"steps[{index}].file: '{name}' is {info.st_size} bytes, over the {MAX_TEXT_BYTES}-byte limit for a prompt text", *at))
         return None
     with open(real, "rb") as handle:
         raw = handle.read()
