@@ -46,7 +46,15 @@ environment: dev
 """
 SYSTEM = "You are a polite support agent for product line {n}. Cite the help centre; never promise refunds.\n" * 3
 USER = "Customer {{{{ customer_name }}}} asks about topic {n}:\n{{{{ question }}}}\n"
-POLICY = "environments: [dev, staging, prod]\n"
+TEMPLATE_POLICY = Path(__file__).resolve().parents[1] / "{{cookiecutter.project}}/workflows/policy-as-code-example.yml"
+
+
+def policy_text() -> str:
+    """The template's policy, rendered for the default environments and roles."""
+    from jinja2 import Template
+
+    return Template(TEMPLATE_POLICY.read_text(encoding="utf-8")).render(
+        cookiecutter={"environments": "dev,staging,prod", "reviewer_roles": "PM,Tech Lead,QA,Security,Governance"})
 
 
 def prompt_files(n: int) -> tuple[str, dict, dict, str]:
@@ -64,7 +72,7 @@ def generate(root: Path, prompts: int, history: int) -> None:
         shutil.rmtree(root)
     for folder in ("prompts", "registry/store", "schemas", "audit", "workflows"):
         (root / folder).mkdir(parents=True)
-    (root / "workflows/policy-as-code-example.yml").write_text(POLICY)
+    (root / "workflows/policy-as-code-example.yml").write_text(policy_text())
     events = []
     for n in range(prompts):
         prompt_id, texts, parts, payload_hash = prompt_files(n)

@@ -1,0 +1,212 @@
+"""promptlane benchmark: every target is a ratio measured in this one run.
+
+    python bench/run.py [--quick] [--work DIR]
+
+Builds repositories with bench/generate.py, then times promptlane against a baseline run in
+the same invocation (best of --repeat runs each) and prints one table. --quick uses 1,000
+prompts instead of 10,000 (for a fast look; the targets are stated for the full size).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "scripts"))
+
+import generate  # noqa: E402
+
+BIN = Path(sys.executable).parent
+PROMPTLANE = str(BIN / "promptlane")
+# Byte-compiled imports, as an installed package has them (this environment may disable them).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ENV.update(GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.com",
+           GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.com", PRE_COMMIT_COLOR="never")
+
+FLOOR_SCRIPT = r"""
+import json, os, sys, yaml
+loader = yaml.CSafeLoader
+root = sys.argv[1]
+for name in sorted(os.listdir(os.path.join(root, "prompts"))):
+    folder = os.path.join(root, "prompts", name)
+    with open(os.path.join(folder, "card.yml"), "rb") as f:
+        card = yaml.load(f.read().decode("utf-8"), Loader=loader)
+    for step in card["steps"]:
+        with open(os.path.join(folder, step["file"]), "rb") as f:
+            f.read().decode("utf-8")
+    with open(os.path.join(root, "registry", name + ".lock.json"), "rb") as f:
+        json.loads(f.read())
+"""
+
+
+@dataclass
+class Row:
+    name: str
+    ours: float
+    base: float
+    target: str
+    ok: bool
+    note: str = ""
+
+
+def timed(args, cwd, repeat: int, env=None, ok_codes=(0, 1)) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        done = subprocess.run(args, cwd=cwd, env=env or ENV, capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        if done.returncode not in ok_codes:
+            raise SystemExit(f"{' '.join(map(str, args))} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        best = min(best, elapsed)
+    return best
+
+
+def peak_rss_mb(args, cwd) -> float:
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=ENV, capture_output=True, text=True, check=True)
+    return int(out.stdout.strip()) / 1024
+
+
+def make_repo(work: Path, name: str, prompts: int, history: int, git: bool = False) -> Path:
+    root = work / name
+    generate.generate(root, prompts, history)
+    if git:
+        generate.git_commit(root)
+    return root
+
+
+def bench_all_files(work: Path, big: Path, repeat: int) -> list[Row]:
+    import json
+
+    from gen_card_validator import bundled_schema
+
+    schema = work / "card-schema.json"
+    schema.write_text(json.dumps({"$schema": "https://json-schema.org/draft/2020-12/schema", **bundled_schema()}))
+    cards = sorted(str(p.relative_to(big)) for p in (big / "prompts").glob("*/card.yml"))
+    ours = timed([PROMPTLANE, "check", "--all"], big, repeat, ok_codes=(0,))
+    peer = timed([str(BIN / "check-jsonschema"), "--schemafile", str(schema), *cards], big, 1, ok_codes=(0,))
+    floor = timed([sys.executable, "-c", FLOOR_SCRIPT, str(big)], big, repeat, ok_codes=(0,))
+    rss = peak_rss_mb([PROMPTLANE, "check", "--all"], big)
+    n = len(cards)
+    return [
+        Row(f"check --all, {n:,} prompts vs check-jsonschema", ours, peer, ">= 5x faster", peer / ours >= 5,
+            f"{ours:.2f} s vs {peer:.2f} s ({peer / ours:.1f}x)"),
+        Row("check --all vs read + C-parse floor", ours, floor, "<= 1.5x", ours / floor <= 1.5,
+            f"{ours:.2f} s vs {floor:.2f} s ({ours / floor:.2f}x)"),
+        Row(f"peak RSS, check --all on {n:,} prompts", rss, 200, "< 200 MB", rss < 200, f"{rss:.0f} MB"),
+    ]
+
+
+PRE_COMMIT_CONFIG = """\
+repos:
+  - repo: local
+    hooks:
+      - {{id: promptlane-sync, name: promptlane sync, entry: {bin}/promptlane-sync, language: unsupported, files: ^(prompts|registry)/, require_serial: true}}
+      - {{id: promptlane-check, name: promptlane check, entry: {bin}/promptlane-check, language: unsupported, files: ^(prompts|registry)/, require_serial: true}}
+      - {{id: promptlane-audit, name: promptlane audit verify, entry: {bin}/promptlane-audit, language: unsupported, pass_filenames: false, always_run: true}}
+"""
+
+
+def commit_cost(root: Path, repeat: int) -> float:
+    (root / ".pre-commit-config.yaml").write_text(PRE_COMMIT_CONFIG.format(bin=BIN))
+    subprocess.run(["git", "add", ".pre-commit-config.yaml"], cwd=root, env=ENV, check=True)
+    subprocess.run(["git", "commit", "-qm", "hooks", "--no-verify"], cwd=root, env=ENV, check=True)
+    best = float("inf")
+    for attempt in range(repeat):
+        text = root / "prompts/prompt-00001/system.md"
+        text.write_text(text.read_text() + f"Edit {attempt}.\n")
+        subprocess.run(["git", "add", "-A"], cwd=root, env=ENV, check=True)
+        start = time.perf_counter()
+        subprocess.run([str(BIN / "pre-commit"), "run"], cwd=root, env=ENV, capture_output=True)  # the fixer: exit 1
+        best = min(best, time.perf_counter() - start)
+        subprocess.run(["git", "add", "-A"], cwd=root, env=ENV, check=True)
+        subprocess.run(["git", "commit", "-qm", f"edit {attempt}", "--no-verify"], cwd=root, env=ENV, check=True)
+    return best
+
+
+def bench_commit(work: Path, big: Path, repeat: int) -> list[Row]:
+    small = make_repo(work, "small-git", 10, 10, git=True)
+    ours, base = commit_cost(big, repeat), commit_cost(small, repeat)
+    ratio = ours / base
+    return [Row("one commit: 10,000 prompts + 100k rows vs 10 + 10", ours, base, "<= 1.2", ratio <= 1.2,
+                f"{ours:.2f} s vs {base:.2f} s ({ratio:.2f}x)")]
+
+
+def bench_startup(big: Path, repeat: int) -> list[Row]:
+    ours = timed([PROMPTLANE, "check", "prompts/prompt-00001/card.yml"], big, repeat, ok_codes=(0,))
+    base = timed([sys.executable, "-c", "pass"], big, repeat, ok_codes=(0,))
+    return [Row("start-up: check one card vs python -c pass", ours, base, "<= 3x", ours / base <= 3,
+                f"{ours * 1000:.0f} ms vs {base * 1000:.0f} ms ({ours / base:.1f}x)")]
+
+
+def mass_edit(root: Path, count: int) -> float:
+    for n in range(count):
+        path = root / f"prompts/prompt-{n:05d}/system.md"
+        path.write_text(path.read_text() + "Mass edit.\n")
+    start = time.perf_counter()
+    done = subprocess.run([PROMPTLANE, "sync", *[f"prompts/prompt-{n:05d}/system.md" for n in range(count)]],
+                          cwd=root, env=ENV, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 1:
+        raise SystemExit(f"mass sync failed: {done.stdout[-2000:]}")
+    return elapsed
+
+
+def bench_mass_sync(work: Path, prompts: int) -> list[Row]:
+    small = make_repo(work, "mass-small", 1000, 1000)
+    big = make_repo(work, "mass-big", prompts, 100_000)
+    t_small_100 = mass_edit(make_repo(work, "mass-100", 1000, 1000), 100)
+    t_small = mass_edit(small, 1000)
+    t_big = mass_edit(big, 1000)
+    size_ratio = t_big / t_small
+    linear = t_small / t_small_100
+    return [
+        Row(f"sync 1,000 changed: {prompts:,} prompts + 100k rows vs 1,000 + 1k", t_big, t_small, "~1x (not repo size)",
+            size_ratio <= 1.3, f"{t_big:.2f} s vs {t_small:.2f} s ({size_ratio:.2f}x)"),
+        Row("sync 1,000 changed vs 100 changed", t_small, t_small_100, "~10x (linear)", linear <= 12,
+            f"{t_small:.2f} s vs {t_small_100:.2f} s ({linear:.1f}x)"),
+    ]
+
+
+def print_table(rows: list[Row]) -> None:
+    width = max(len(r.name) for r in rows)
+    print(f"{'measure':<{width}}  {'target':<22} {'result':<40} ok")
+    for r in rows:
+        print(f"{r.name:<{width}}  {r.target:<22} {r.note:<40} {'yes' if r.ok else 'NO'}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args(argv)
+    prompts = 1000 if args.quick else 10_000
+    work = args.work or Path(tempfile.mkdtemp(prefix="promptlane-bench-"))
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "src")], env=ENV, check=True)
+    print(f"building repositories in {work} ({prompts:,} prompts, 100,000 history rows) ...", flush=True)
+    big = make_repo(work, "big", prompts, 100_000, git=True)
+    rows = []
+    for step in (lambda: bench_startup(big, args.repeat), lambda: bench_all_files(work, big, args.repeat),
+                 lambda: bench_commit(work, big, args.repeat), lambda: bench_mass_sync(work, prompts)):
+        rows += step()
+        print(f"  {rows[-1].name}: {rows[-1].note}", flush=True)
+    print()
+    print_table(rows)
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if all(r.ok for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
