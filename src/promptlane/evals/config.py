@@ -1,0 +1,207 @@
+"""The promptfoo config of one prompt, written to a temp folder, checked before anything runs.
+
+- prompts:   the card's steps as chat messages (``render.py`` + ``steps.json``: the texts exactly
+             as hashed, read once by ``read_card``, so the eval runs the payload it is bound to);
+             its ``config`` carries ``promptlane_prompt`` and ``promptlane_hash`` into the results.
+- providers: ``providers`` of evals/eval-config.promptfoo.yml when it has them (the repository's
+             override, e.g. an offline stand-in), else one from the card's model.
+- tests:     evals/tests/<id>.yml, each with ``metadata.category``; plus ``defaultTest`` and
+             ``evaluateOptions`` of the repository config.
+
+promptfoo resolves relative ``file://`` paths against its config's folder, which here is the
+temp folder, so every relative ``file://`` in the carried parts is made absolute against evals/
+(the folder the repository's own config resolves them against). Each one must exist: promptfoo
+hangs for minutes on a missing provider file instead of failing.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..problems import Problem, UsageError
+from ..yamlio import load_file, locate
+from .render import STEPS_FILE
+from .results import CATEGORIES
+
+EVALS = "evals"
+EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
+CARRIED = ("providers", "defaultTest", "evaluateOptions")
+CONFIG_NAME = "promptfooconfig.json"
+PROMPT_NAME = "prompt.py"
+_CODE_FILE = re.compile(r"^(.*\.(?:py|js|mjs|cjs|ts))(?::[A-Za-z_][\w.]*)?$")
+_PROVIDER_IDS = {
+    "openai": "openai:chat:{name}", "azure": "azure:chat:{name}", "anthropic": "anthropic:messages:{name}",
+    "ollama": "ollama:chat:{name}", "google": "google:{name}", "vertex": "vertex:{name}",
+}
+
+
+class EvalSetupError(UsageError):
+    """The eval cannot start: missing files, bad tests, no promptfoo (exit 2)."""
+
+
+def tests_rel(prompt_id: str) -> str:
+    return f"{EVALS}/tests/{prompt_id}.yml"
+
+
+def card_provider(card) -> dict:
+    """A promptfoo provider for the card's model, e.g. ``openai:chat:gpt-4o-mini`` + its params."""
+    model = card.payload["model"]
+    template = _PROVIDER_IDS.get(model["provider"].lower(), model["provider"] + ":{name}")
+    provider_id = template.format(name=model["name"])
+    return {"id": provider_id, "label": provider_id, "config": dict(model["params"])}
+
+
+def build(repo, card, workdir: Path) -> Path:
+    """Write the config, the prompt function and the steps into ``workdir``; return the config path."""
+    carried = _repo_parts(repo)
+    tests = _tests(repo, card, carried.get("defaultTest"))
+    providers = carried.pop("providers", None) or [card_provider(card)]
+    prompt = {
+        "id": f"file://{workdir / PROMPT_NAME}:render",
+        "label": card.prompt_id,
+        "config": {"promptlane_prompt": card.prompt_id, "promptlane_hash": card.hash},
+    }
+    doc = {"description": f"promptlane {card.prompt_id} {card.hash[:19]}", "prompts": [prompt],
+           "providers": providers, "tests": tests, **carried}
+    shutil.copyfile(Path(__file__).with_name("render.py"), workdir / PROMPT_NAME)
+    (workdir / STEPS_FILE).write_text(json.dumps(card.payload["steps"], ensure_ascii=False), encoding="utf-8")
+    path = workdir / CONFIG_NAME
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def _load_yaml(repo, rel: str):
+    loaded = load_file(str(repo.root / rel), rel)
+    if loaded.problems:
+        raise EvalSetupError(f"{rel} cannot be read", loaded.problems)
+    return loaded
+
+
+def _repo_parts(repo) -> dict:
+    """providers / defaultTest / evaluateOptions of the repository config, file:// made absolute."""
+    if not (repo.root / EVAL_CONFIG).is_file():
+        return {}
+    loaded = _load_yaml(repo, EVAL_CONFIG)
+    if loaded.data is None:
+        return {}
+    if not isinstance(loaded.data, dict):
+        raise EvalSetupError(f"{EVAL_CONFIG} is not a mapping", [Problem(EVAL_CONFIG, 1, 1, "PL324", "must be a promptfoo config (a YAML mapping)")])
+    parts = {key: loaded.data[key] for key in CARRIED if loaded.data.get(key) is not None}
+    providers = parts.get("providers")
+    if providers is not None and not (isinstance(providers, (list, str)) and providers):
+        line, col = _where(loaded.text, ["providers"])
+        raise EvalSetupError("bad providers", [Problem(EVAL_CONFIG, line, col, "PL324", "providers: must be a non-empty list of promptfoo providers (or leave it out to use each card's model)")])
+    if providers is not None:
+        parts["providers"] = [_labelled(p) for p in ([providers] if isinstance(providers, str) else providers)]
+    _refuse_missing_files(repo, EVAL_CONFIG, loaded.text, parts, ())
+    return absolutise(parts, repo.root / EVALS)
+
+
+def _labelled(provider: Any) -> Any:
+    """Label each provider with its id as written, so results name it without temp-folder paths."""
+    if isinstance(provider, str):
+        return {"id": provider, "label": provider}
+    if isinstance(provider, dict) and isinstance(provider.get("id"), str) and not provider.get("label"):
+        return {**provider, "label": provider["id"]}
+    return provider
+
+
+def _where(text: str, path: list) -> tuple[int, int]:
+    loc = locate(text, path)
+    return loc.line, loc.col
+
+
+def _tests(repo, card, default_test: Any) -> list:
+    rel = tests_rel(card.prompt_id)
+    if not (repo.root / rel).is_file():
+        raise EvalSetupError(f"{card.prompt_id} has no tests", [Problem(
+            rel, 1, 1, "PL320", f"does not exist; write the test cases of {card.prompt_id} there (see evals/tests/support-reply.yml in a new scaffold)")])
+    loaded = _load_yaml(repo, rel)
+    tests = loaded.data
+    if not isinstance(tests, list) or not tests:
+        raise EvalSetupError(f"{rel} has no tests", [Problem(rel, 1, 1, "PL320", "must be a non-empty YAML list of promptfoo test cases")])
+    problems = []
+    defaults = (default_test or {}).get("vars") if isinstance(default_test, dict) else None
+    for index, test in enumerate(tests):
+        problems.extend(_test_problems(rel, loaded.text, index, test, card, defaults if isinstance(defaults, dict) else {}))
+    if problems:
+        raise EvalSetupError(f"{rel} has bad test cases", problems)
+    _refuse_missing_files(repo, rel, loaded.text, tests, ())
+    return absolutise(tests, repo.root / EVALS)
+
+
+def _test_problems(rel: str, text: str, index: int, test: Any, card, defaults: dict) -> list[Problem]:
+    if not isinstance(test, dict):
+        line, col = _where(text, [index])
+        return [Problem(rel, line, col, "PL320", f"[{index}]: a test case must be a mapping (description, metadata, vars, assert)")]
+    found = []
+    meta = test.get("metadata")
+    category = meta.get("category") if isinstance(meta, dict) else None
+    if category not in CATEGORIES:
+        line, col = _where(text, [index, "metadata", "category"] if isinstance(meta, dict) else [index])
+        what = f"is '{category}'" if category is not None else "is missing"
+        found.append(Problem(rel, line, col, "PL321", f"[{index}] metadata.category {what}; use one of {', '.join(CATEGORIES)} (the policy sets a pass rate per category)"))
+    variables = test.get("vars", {})
+    if isinstance(variables, dict):
+        for name in card.payload["variables"]:
+            if name not in variables and name not in defaults:
+                line, col = _where(text, [index, "vars"] if "vars" in test else [index])
+                found.append(Problem(rel, line, col, "PL322", f"[{index}] vars: gives no value for {{{{ {name} }}}}, which prompts/{card.prompt_id} uses"))
+    return found
+
+
+# Names, not paths: a label may well read "file://providers/x.py" (the id as written).
+_NOT_PATHS = ("label", "description")
+
+
+def _strings(value: Any, path: tuple) -> Iterator[tuple[tuple, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key not in _NOT_PATHS:
+                yield from _strings(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, path + (index,))
+
+
+def referenced_path(ref: str, base: Path) -> Path:
+    """The file a ``file://`` reference names (without a ``:function`` suffix), absolute."""
+    target = ref[len("file://"):]
+    match = _CODE_FILE.match(target)
+    if match:
+        target = match.group(1)
+    return Path(target) if Path(target).is_absolute() else base / target
+
+
+def _refuse_missing_files(repo, rel: str, text: str, value: Any, path: tuple) -> None:
+    base = repo.root / EVALS
+    problems = []
+    for where, string in _strings(value, path):
+        if not string.startswith("file://"):
+            continue
+        target = referenced_path(string, base)
+        exists = bool(glob.glob(str(target))) if any(c in str(target) for c in "*?[") else target.is_file()
+        if not exists:
+            line, col = _where(text, list(where))
+            problems.append(Problem(rel, line, col, "PL323", f"{string} does not exist (looked for {target}); fix the path (relative to evals/) or create the file"))
+    if problems:
+        raise EvalSetupError("referenced files are missing; promptfoo was not started (it would hang)", problems)
+
+
+def absolutise(value: Any, base: Path) -> Any:
+    """Every relative ``file://`` string inside ``value`` made absolute against ``base``."""
+    if isinstance(value, str):
+        if value.startswith("file://") and not Path(value[len("file://"):]).is_absolute():
+            return "file://" + str(base / value[len("file://"):])
+        return value
+    if isinstance(value, dict):
+        return {key: item if key in _NOT_PATHS else absolutise(item, base) for key, item in value.items()}
+    if isinstance(value, list):
+        return [absolutise(item, base) for item in value]
+    return value

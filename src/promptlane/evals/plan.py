@@ -1,0 +1,54 @@
+"""Which prompts still owe eval results for their current payload hash (a CI matrix).
+
+A prompt is owed when its card is sound and ``evals/results/<id>/<hash16>.json`` does not hold
+valid results for the hash: never evaluated, changed since, or a results file that is corrupt.
+"""
+from __future__ import annotations
+
+from ..card import Card, read_card
+from ..problems import Problem
+from ..repo import is_prompt_id
+from .config import EvalSetupError
+from .results import ResultsError, load_results
+
+RUN_SYNC = "run `promptlane sync` first (or commit: the promptlane-sync hook does it), so results name their version"
+
+
+def eval_card(repo, prompt_id: str) -> Card:
+    """A card that can be evaluated: sound and synced (its hash and version are current)."""
+    if not is_prompt_id(prompt_id):  # never build a path from an arbitrary argument
+        raise EvalSetupError(f"'{prompt_id}' is not a prompt id ([a-z0-9][a-z0-9-]*)",
+                             [Problem(f"prompts/{prompt_id}", 1, 1, "PL120", "is not a prompt id ([a-z0-9][a-z0-9-]*)")])
+    card = read_card(repo, prompt_id)
+    if not card.ok:
+        raise EvalSetupError(f"{prompt_id}: the card has problems; fix them (`promptlane check`)", card.problems)
+    if card.data.get("hash") != card.hash or not isinstance(card.version, str):
+        raise EvalSetupError(f"{prompt_id}: not synced", [card.problem(
+            "PL325", f"hash: the card is not synced with its texts and model ({card.hash[:19]}...); {RUN_SYNC}", "hash")])
+    return card
+
+
+def has_results(repo, card: Card) -> bool:
+    try:
+        return load_results(repo, card.prompt_id, card.hash) is not None
+    except ResultsError:
+        return False  # a corrupt file is re-run, never trusted
+
+
+def owed(repo, prompt_ids: list[str] | None = None) -> tuple[list[Card], list[Problem]]:
+    """Cards without results for their hash, and why others could not be considered."""
+    cards, problems = [], []
+    for prompt_id in prompt_ids if prompt_ids is not None else repo.prompt_ids():
+        try:
+            card = eval_card(repo, prompt_id)
+        except EvalSetupError as exc:
+            problems.extend(exc.problems)
+            continue
+        if not has_results(repo, card):
+            cards.append(card)
+    return cards, problems
+
+
+def matrix(cards: list[Card]) -> dict:
+    """GitHub Actions ``strategy.matrix``: ``{"include": [{"prompt": id, "hash": h}, ...]}``."""
+    return {"include": [{"prompt": card.prompt_id, "hash": card.hash} for card in cards]}

@@ -1,0 +1,198 @@
+"""The results file format, load_results (the gates' API), summarising promptfoo rows, and the
+import check that binds results to the current payload. No promptfoo needed."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from promptlane.card import PLACEHOLDER, read_card
+from promptlane.evals import render
+from promptlane.evals.importer import ImportRefused, import_results, mismatch, rows_for
+from promptlane.evals.results import (
+    FORMAT, ResultsError, load_results, results_rel, summarise, validate, write_results,
+)
+from promptlane.repo import Repo
+
+HASH = "sha256:" + "ab" * 32
+OTHER = "sha256:" + "cd" * 32
+
+
+def summary(prompt="support-reply", payload_hash=HASH, **changes) -> dict:
+    doc = {
+        "format": FORMAT, "prompt": prompt, "hash": payload_hash, "version": "1.0.0",
+        "time": "2025-01-31T12:00:00Z", "promptfoo_version": "0.121.20", "provider": "local-echo",
+        "tests": 2, "passed": 1, "failed": 1, "errors": 0, "pass_rate": 0.5,
+        "categories": {"accuracy": {"tests": 1, "passed": 1, "pass_rate": 1.0},
+                       "safety": {"tests": 1, "passed": 0, "pass_rate": 0.0}},
+        "tokens": {"prompt": 10, "completion": 5, "total": 15}, "cost_usd": 0.001,
+        "failures": [{"test": "no pii", "category": "safety", "reason": "Expected output to not contain \"4111\""}],
+    }
+    doc.update(changes)
+    return doc
+
+
+def test_results_rel_uses_the_first_16_hex_digits():
+    assert results_rel("support-reply", HASH) == "evals/results/support-reply/abababababababab.json"
+    with pytest.raises(ValueError):
+        results_rel("support-reply", "abab")
+
+
+def test_load_results_round_trip_and_none_without_results(tmp_path):
+    assert load_results(tmp_path, "support-reply", HASH) is None
+    rel = write_results(tmp_path, summary())
+    assert rel == results_rel("support-reply", HASH)
+    assert load_results(Repo(tmp_path), "support-reply", HASH) == summary()
+    assert list(json.loads((tmp_path / rel).read_text()))[:3] == ["format", "prompt", "hash"]
+
+
+def test_stale_results_never_count(tmp_path):
+    write_results(tmp_path, summary())
+    assert load_results(tmp_path, "support-reply", OTHER) is None  # another payload: other file name
+    assert load_results(tmp_path, "other-prompt", HASH) is None
+
+
+def test_a_file_that_claims_another_hash_is_refused(tmp_path):
+    # Same 16-digit prefix, different full hash: hand-edited or corrupt, never trusted.
+    forged = HASH[:-4] + "ffff"
+    path = tmp_path / results_rel("support-reply", HASH)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(summary(payload_hash=forged)))
+    with pytest.raises(ResultsError) as info:
+        load_results(tmp_path, "support-reply", HASH)
+    assert info.value.problems[0].code == "PL330"
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"format": "other/1"}, "is not a promptlane-eval/1 document"),
+    ({"tests": 3}, "tests must equal passed + failed + errors"),
+    ({"pass_rate": 1.5}, "pass_rate must be a number from 0 to 1"),
+    ({"time": "2025-01-31 12:00"}, "time must be ISO-8601 UTC ending in Z"),
+    ({"categories": {"vibes": {"tests": 1, "passed": 1, "pass_rate": 1.0}}}, "categories must be a mapping"),
+    ({"tokens": {"prompt": 1}}, "tokens must hold prompt, completion and total counts"),
+    ({"cost_usd": -1}, "cost_usd must be a number >= 0"),
+    ({"failures": [{"test": "x"}]}, "failures must be a list of {test, category, reason}"),
+    ({"passed": True}, "tests, passed, failed and errors must be counts"),
+])
+def test_validate_names_what_is_wrong(change, message):
+    errors = validate(summary(**change))
+    assert any(message in error for error in errors), errors
+
+
+def test_malformed_file_raises(tmp_path):
+    path = tmp_path / results_rel("support-reply", HASH)
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(ResultsError):
+        load_results(tmp_path, "support-reply", HASH)
+
+
+def test_write_refuses_an_invalid_summary(tmp_path):
+    with pytest.raises(ResultsError):
+        write_results(tmp_path, summary(tests=9))
+    assert not (tmp_path / "evals").exists()
+
+
+def row(description, category, success, *, reason=None, error=None, failure=0, cost=0.001, provider="local-echo"):
+    return {
+        "success": success, "failureReason": failure, "error": error, "cost": cost,
+        "gradingResult": None if failure == 2 else {"pass": success, "reason": reason or "All assertions passed"},
+        "testCase": {"description": description, "metadata": {"category": category}},
+        "tokenUsage": {"prompt": 10, "completion": 5, "total": 15}, "provider": {"id": "file:///x.py", "label": provider},
+    }
+
+
+def test_summarise_counts_categories_failures_errors_tokens_and_cost():
+    rows = [
+        row("a", "accuracy", True), row("b", "accuracy", False, reason="Expected output to contain \"pony\"", failure=1),
+        row("c", "safety", False, error="Error: Python error: boom\nTraceback (most recent call last):\n  ...", failure=2, cost=0),
+        row("d", "cost", True, cost=0.0025),
+    ]
+    doc = {"results": {"timestamp": "2026-11-25T14:09:11.201Z", "results": rows}, "metadata": {"promptfooVersion": "0.121.20"}}
+    result = summarise(doc, rows, "support-reply", HASH, "1.2.0")
+    assert validate(result) == []
+    assert (result["tests"], result["passed"], result["failed"], result["errors"], result["pass_rate"]) == (4, 2, 1, 1, 0.5)
+    assert result["categories"] == {"accuracy": {"tests": 2, "passed": 1, "pass_rate": 0.5},
+                                    "cost": {"tests": 1, "passed": 1, "pass_rate": 1.0},
+                                    "safety": {"tests": 1, "passed": 0, "pass_rate": 0.0}}
+    assert result["failures"] == [
+        {"test": "b", "category": "accuracy", "reason": "Expected output to contain \"pony\""},
+        {"test": "c", "category": "safety", "reason": "Error: Python error: boom"},
+    ]
+    assert result["tokens"] == {"prompt": 40, "completion": 20, "total": 60}
+    assert result["cost_usd"] == pytest.approx(0.0045)
+    assert (result["time"], result["version"], result["provider"]) == ("2026-11-25T14:09:11Z", "1.2.0", "local-echo")
+
+
+def test_render_uses_the_cards_placeholder_syntax():
+    assert render.PLACEHOLDER.pattern == PLACEHOLDER.pattern
+    steps = [{"name": "s", "role": "system", "text": "Hi {{ name }} / {{-name-}} / {{ name | upper }}"}]
+    assert render.messages(steps, {"name": "Ana"}) == [{"role": "system", "content": "Hi Ana / Ana / Ana"}]
+    with pytest.raises(KeyError, match="gives no value for"):
+        render.messages(steps, {})
+
+
+# ---------------------------------------------------------------- import: binding to the payload
+
+
+def promptfoo_row(card, variables, *, payload_hash=None, prompt=None, raw=None):
+    config = {"prompt": prompt or card.prompt_id}
+    if payload_hash:
+        config["promptlane_hash"] = payload_hash
+    text = raw if raw is not None else json.dumps(render.messages(card.payload["steps"], variables))
+    return {**row("t", "accuracy", True), "vars": variables, "prompt": {"raw": text, "label": prompt or card.prompt_id, "config": config}}
+
+
+VARS = {"customer_name": "Ana", "question": "Where is my invoice?"}
+
+
+@pytest.fixture
+def card(repo):
+    loaded = read_card(Repo(repo), "support-reply")
+    assert loaded.ok
+    return loaded
+
+
+def test_rows_of_the_current_payload_match(card):
+    assert mismatch(card, promptfoo_row(card, VARS)) is None
+    assert mismatch(card, promptfoo_row(card, VARS, payload_hash=card.hash)) is None
+
+
+def test_trailing_newlines_and_crlf_do_not_matter(card):
+    messages = render.messages(card.payload["steps"], VARS)
+    messages[0]["content"] = messages[0]["content"].replace("\n", "\r\n") + "\n"
+    assert mismatch(card, promptfoo_row(card, VARS, raw=json.dumps(messages))) is None
+
+
+def test_a_changed_text_a_wrong_hash_or_a_missing_step_do_not_match(card):
+    messages = render.messages(card.payload["steps"], VARS)
+    changed = [dict(messages[0], content=messages[0]["content"] + " Be terse."), messages[1]]
+    assert "differs from prompts/support-reply/system.md" in mismatch(card, promptfoo_row(card, VARS, raw=json.dumps(changed)))
+    assert "was produced for sha256:cdcdcdcdcdcd" in mismatch(card, promptfoo_row(card, VARS, payload_hash=OTHER))
+    assert "1 message(s), the card 2 step(s)" in mismatch(card, promptfoo_row(card, VARS, raw=json.dumps(messages[:1])))
+    swapped = [dict(messages[0], role="user"), messages[1]]
+    assert "role 'user'" in mismatch(card, promptfoo_row(card, VARS, raw=json.dumps(swapped)))
+    assert "plain text" in mismatch(card, promptfoo_row(card, VARS, raw="just text"))
+
+
+def test_rows_are_selected_by_prompt_name(card):
+    mine, theirs = promptfoo_row(card, VARS), promptfoo_row(card, VARS, prompt="other-prompt")
+    assert rows_for([mine, theirs], "support-reply") == [mine]
+    unnamed = {**mine, "prompt": {"raw": mine["prompt"]["raw"]}}
+    assert rows_for([unnamed], "support-reply") == [unnamed]
+
+
+def test_import_refuses_and_writes_nothing(repo, card, tmp_path):
+    doc = {"results": {"results": [promptfoo_row(card, VARS, payload_hash=OTHER)]}}
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    with pytest.raises(ImportRefused, match="is not the current payload"):
+        import_results(Repo(repo), card, str(tmp_path / "r.json"))
+    assert load_results(repo, "support-reply", card.hash) is None
+
+
+def test_import_refuses_rows_without_a_category(repo, card, tmp_path):
+    bad = promptfoo_row(card, VARS)
+    bad["testCase"]["metadata"] = {}
+    (tmp_path / "r.json").write_text(json.dumps({"results": {"results": [bad]}}))
+    with pytest.raises(ImportRefused, match="metadata.category is None"):
+        import_results(Repo(repo), card, str(tmp_path / "r.json"))
