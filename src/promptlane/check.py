@@ -20,6 +20,9 @@ def check(repo: Repo, prompt_ids: list[str]) -> list[Problem]:
     problems: list[Problem] = []
     if pending(repo.root):
         problems.append(Problem(JOURNAL, 1, 1, "PL190", "an earlier promptlane run was interrupted; run `promptlane sync` to put every file back"))
+    from .policy import check_policy
+
+    problems.extend(check_policy(repo))  # schema, and loosening against git HEAD
     seen_ids: dict[str, str] = {}
     for prompt_id in prompt_ids:
         card = read_card(repo, prompt_id)
@@ -31,7 +34,16 @@ def check(repo: Repo, prompt_ids: list[str]) -> list[Problem]:
             seen_ids.setdefault(declared, card.rel)
         if card.ok:
             problems.extend(registry_problems(repo, card))
+            problems.extend(content_problems(repo, card))
     return problems
+
+
+def content_problems(repo: Repo, card: Card) -> list[Problem]:
+    """Offline budgets (PL301/302) and PII or secrets in the texts and eval fixtures (PL310)."""
+    from .budget import budget_problems
+    from .pii import pii_problems
+
+    return budget_problems(card) + pii_problems(repo, card)
 
 
 def registry_problems(repo: Repo, card: Card) -> list[Problem]:
@@ -67,9 +79,8 @@ def registry_problems(repo: Repo, card: Card) -> list[Problem]:
     if found or lock is None:
         return found
     if env in repo.environments and lock.environments.get(env) != version:
-        found.append(card.problem(
-            "PL160",
-            f"environment: {env} but registry/{card.prompt_id}.lock.json has {env} serving {lock.environments.get(env) or 'nothing'}; "
-            f"promote through the gates: `promptlane promote {card.prompt_id} --to {env}`",
-            "environment"))
+        # The same gates `promptlane promote` evaluates: one line per unmet requirement.
+        from .gates import hand_edit_problems
+
+        found.extend(hand_edit_problems(repo, card, lock))
     return found

@@ -150,7 +150,10 @@ def recover(root: Path) -> list[str]:
         backup = target.with_name(target.name + _BAK)
         tmp = target.with_name(target.name + _TMP)
         if backup.exists():
-            os.replace(backup, target)
+            if target.exists() and os.path.samefile(backup, target):
+                backup.unlink()  # not replaced yet; rename onto a hard link of itself is a no-op
+            else:
+                os.replace(backup, target)
         elif not entry["existed"] and target.exists():
             target.unlink()
         if tmp.exists():

@@ -3,7 +3,9 @@
 For each prompt touched: when its payload hash differs from the card's, the prompt gets the
 version already issued for that hash or a new one bumped above every version ever issued,
 goes back to the first environment, and the card, lock, snapshot, changelog and audit log are
-updated in one transaction. A consistent prompt is left byte-for-byte alone.
+updated in one transaction. A consistent prompt is left byte-for-byte alone, unless its
+`environment:` was raised by hand: then the promotion gates run (promotion.hand_promotion)
+and, if they pass, the promotion is recorded exactly as `promptlane promote` records it.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ def sync(repo: Repo, prompt_ids: list[str]) -> SyncResult:
     result = SyncResult(restored=recover(repo.root))
     txn = Transaction(repo.root)
     pending: list[events.Event] = []
+    notifications: list = []  # promotions whose policy notify runs once the files are written
     for prompt_id in prompt_ids:
         card = read_card(repo, prompt_id)
         if not card.ok:
@@ -45,6 +48,7 @@ def sync(repo: Repo, prompt_ids: list[str]) -> SyncResult:
             continue
         plan = _plan(repo, card, lock)
         if plan is None:
+            _promote_by_hand(repo, txn, card, lock, pending, result, notifications)
             continue
         summary, new_events, problem, registry_changed = plan
         if problem:
@@ -56,7 +60,27 @@ def sync(repo: Repo, prompt_ids: list[str]) -> SyncResult:
     events.record(txn, repo.root, pending, CHANGELOG, AUDIT_LOG)
     txn.commit()
     result.files = txn.paths
+    for rule, event, env in notifications:
+        from .promotion import run_notify
+
+        result.changed.extend(f"{event.prompt}: {line}" for line in run_notify(repo, rule, event, env))
     return result
+
+
+def _promote_by_hand(repo: Repo, txn: Transaction, card: Card, lock: Lock, pending: list, result: SyncResult,
+                     notifications: list) -> None:
+    """Hash unchanged but `environment:` raised by hand: the same gates and records as
+    `promptlane promote`, in this transaction, so both paths end in the same state."""
+    from .promotion import hand_promotion
+
+    outcome = hand_promotion(repo, txn, card, lock)
+    if outcome is None:
+        return
+    result.problems.extend(outcome.problems)
+    if outcome.event is not None:
+        pending.append(outcome.event)
+        result.changed.append(outcome.summary)
+        notifications.append((outcome.rule, outcome.event, card.environment))
 
 
 def _is_consistent(card: Card, lock: Lock) -> bool:

@@ -1,0 +1,124 @@
+"""``promptlane registry export sqlite|json OUT``: the registry for runtimes and databases.
+
+Both read only ``registry/`` (locks and snapshots), never the cards: what is exported is
+what the gates let through. SQLite (stdlib ``sqlite3``) gets two tables:
+
+    served(prompt, environment, position, version, hash, payload)    -- what each env serves
+    versions(prompt, version, hash, author, created, bump, withdrawn_env,
+             withdrawn_time, withdrawn_reason, payload)              -- every version issued
+
+The JSON bundle is ``{"format": "promptlane-bundle/1", "prompts": {id: {"environments":
+{env: version}, "versions": {version: {"hash", "payload"}}}}}`` for the runtime SDK.
+Both are written to a temp file and renamed: a reader never sees half an export.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .problems import Problem, PromptlaneError, UsageError
+from .repo import REGISTRY, is_prompt_id
+
+if TYPE_CHECKING:
+    from .registry import Lock
+    from .repo import Repo
+
+BUNDLE_FORMAT = "promptlane-bundle/1"
+FORMATS = ("sqlite", "json")
+
+
+def _locks(repo: "Repo") -> list[tuple["Lock", dict[str, dict]]]:
+    """Every lock with the snapshot of each version it issued; refuses a broken registry."""
+    from .registry import LockError, read_lock, read_snapshot
+
+    found, problems = [], []
+    for path in sorted((repo.root / REGISTRY).glob("*.lock.json")):
+        prompt_id = path.name[: -len(".lock.json")]
+        if not is_prompt_id(prompt_id):
+            continue
+        try:
+            lock = read_lock(repo, prompt_id)
+        except LockError as exc:
+            problems.append(exc.problem)
+            continue
+        snapshots = {}
+        for entry in lock.versions:
+            snap = read_snapshot(repo, prompt_id, entry["version"])
+            if snap is None or snap.get("hash") != entry["hash"]:
+                problems.append(Problem(repo.snapshot_rel(prompt_id, entry["version"]), 1, 1, "PL157",
+                                        "is missing or does not match the lock; run `promptlane sync` or restore it from git"))
+            else:
+                snapshots[entry["version"]] = snap
+        found.append((lock, snapshots))
+    if problems:
+        raise PromptlaneError("the registry is inconsistent; nothing was exported", problems)
+    return found
+
+
+def bundle(repo: "Repo") -> dict:
+    prompts = {}
+    for lock, snapshots in _locks(repo):
+        prompts[lock.prompt_id] = {
+            "environments": {env: ver for env, ver in lock.environments.items() if ver},
+            "versions": {v: {"hash": s["hash"], "payload": s["payload"]} for v, s in snapshots.items()},
+        }
+    return {"format": BUNDLE_FORMAT, "prompts": prompts}
+
+
+def _payload(snapshot: dict) -> str:
+    return json.dumps(snapshot["payload"], ensure_ascii=False, sort_keys=True)
+
+
+def _fill_sqlite(db, repo: "Repo") -> int:
+    db.execute("CREATE TABLE served (prompt TEXT NOT NULL, environment TEXT NOT NULL, position INTEGER NOT NULL, "
+               "version TEXT NOT NULL, hash TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (prompt, environment))")
+    db.execute("CREATE TABLE versions (prompt TEXT NOT NULL, version TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, "
+               "author TEXT, created TEXT, bump TEXT, withdrawn_env TEXT, withdrawn_time TEXT, withdrawn_reason TEXT, "
+               "payload TEXT NOT NULL, PRIMARY KEY (prompt, version))")
+    order = {env: i for i, env in enumerate(repo.environments)}
+    rows = 0
+    for lock, snapshots in _locks(repo):
+        for entry in lock.versions:
+            w = lock.withdrawn.get(entry["version"], {})
+            db.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       (lock.prompt_id, entry["version"], entry["hash"], entry.get("author"), entry.get("created"),
+                        entry.get("bump"), w.get("env"), w.get("time"), w.get("reason"), _payload(snapshots[entry["version"]])))
+        for env, version in lock.environments.items():
+            if version:
+                snap = snapshots[version]
+                db.execute("INSERT INTO served VALUES (?,?,?,?,?,?)",
+                           (lock.prompt_id, env, order.get(env, len(order)), version, snap["hash"], _payload(snap)))
+                rows += 1
+    return rows
+
+
+def export(repo: "Repo", fmt: str, out: str | os.PathLike) -> str:
+    """Write the export; return a one-line summary."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format '{fmt}'; use one of: {', '.join(FORMATS)}")
+    target = Path(out).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".promptlane-tmp")
+    if tmp.exists():
+        tmp.unlink()
+    try:
+        if fmt == "json":
+            doc = bundle(repo)
+            tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+            summary = f"{len(doc['prompts'])} prompt(s)"
+        else:
+            import sqlite3
+
+            db = sqlite3.connect(tmp)
+            try:
+                with db:
+                    summary = f"{_fill_sqlite(db, repo)} served row(s)"
+            finally:
+                db.close()
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return f"Exported {summary} to {target} ({fmt})"

@@ -1,0 +1,169 @@
+"""HITL approvals: which forms count for the gate, and what `promptlane approve` writes.
+
+The table drives `promptlane promote support-reply --to staging` (high risk: PM must approve)
+with hand-written forms; every refusal must name the form's file and line and the fix.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import snapshot_tree
+from test_promotion import (PID, approve_as, as_user, card, clock, commit, gov, new_version, pl,  # noqa: F401
+                            rendered_template, write_results)
+
+V = "1.0.1"
+OTHER_HASH = "sha256:" + "ab" * 32
+
+
+@pytest.fixture
+def edited(gov, capsys):
+    """support-reply 1.0.1 by dana in dev, eval results on file; PM may be pm, pm2 or dana."""
+    new_version(gov, capsys)
+    write_results(gov, "2026-12-01T08:00:00Z")
+    reviewers = gov / "reviews/reviewers.yml"
+    reviewers.write_text(reviewers.read_text().replace("  - pm@example.com\n", "  - pm@example.com\n  - pm2@example.com\n  - dana@example.com\n"))
+    commit(gov, "1.0.1")
+    return gov
+
+
+def form(root: Path, reviewer: str = "pm@example.com", role: str = "PM", decision: str = "approved",
+         date: str = "2026-12-01T08:30:00Z", payload_hash: str | None = None, version: str = V, name: str | None = None,
+         front: str | None = None) -> str:
+    slug = role.lower().replace(" ", "-")
+    rel = f"reviews/{PID}/{version}/{name or slug + '-' + reviewer.split('@')[0]}.md"
+    values = {"prompt": PID, "version": version, "hash": payload_hash or card(root)["hash"], "reviewer": reviewer,
+              "role": role, "decision": decision, "date": date, "note": ""}
+    text = front if front is not None else "---\n" + "".join(f"{k}: {json.dumps(v)}\n" for k, v in values.items()) + "---\n\n# Prompt approval\n"
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return rel
+
+
+def first_hash(root: Path) -> str:
+    return json.loads((root / f"registry/{PID}.lock.json").read_text())["versions"][0]["hash"]
+
+
+CASES = {
+    "valid approval": (lambda r: [form(r)], 0, None, None),
+    "forged: hash edited": (lambda r: [form(r, payload_hash=OTHER_HASH)], 1, "PL504", 4),
+    "stale: older text's hash": (lambda r: [form(r, payload_hash=first_hash(r))], 1, "PL504", 4),
+    "self approval by the author": (lambda r: [form(r, reviewer="dana@example.com")], 1, "PL507", 5),
+    "unknown reviewer": (lambda r: [form(r, reviewer="eve@example.com")], 1, "PL505", 5),
+    "wrong role": (lambda r: [form(r, reviewer="qa@example.com")], 1, "PL505", 5),
+    "missing role": (lambda r: [], 1, "PL608", None),
+    "pending form": (lambda r: [form(r, decision="pending")], 1, "PL608", None),
+    "only another role approved": (lambda r: [form(r, reviewer="qa@example.com", role="QA")], 1, "PL608", None),
+    "moved to another version's folder": (lambda r: [form(r, version="1.0.0")], 1, "PL608", None),
+    "file name does not match": (lambda r: [form(r, name="pm-someone")], 1, "PL503", 6),
+    "no front matter": (lambda r: [form(r, front="# just text\n")], 1, "PL500", 1),
+    "bad decision": (lambda r: [form(r, decision="maybe")], 1, "PL501", 7),
+    "duplicate key": (lambda r: [form(r, front="---\nrole: PM\nrole: QA\n---\n")], 1, "PL101", 3),
+    "reject, then a later approval": (lambda r: [form(r, reviewer="pm2@example.com", decision="rejected", date="2026-12-01T08:00:00Z"),
+                                                 form(r, date="2026-12-01T08:05:00Z")], 0, None, None),
+    "approval, then a later reject": (lambda r: [form(r, date="2026-12-01T08:00:00Z"),
+                                                 form(r, reviewer="pm2@example.com", decision="rejected", date="2026-12-01T08:05:00Z")],
+                                      1, "PL608", None),
+    "reject and approval on the same bare date": (lambda r: [form(r, date="2026-12-01"),
+                                                             form(r, reviewer="pm2@example.com", decision="rejected", date="2026-12-01")],
+                                                  1, "PL608", None),
+    "a broken form of a role not needed does not block": (lambda r: [form(r), form(r, reviewer="eve@example.com", role="Security")],
+                                                          0, None, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_which_forms_count(edited, capsys, name):
+    make, expected, code, line = CASES[name]
+    rels = make(edited)
+    before = snapshot_tree(edited)
+    got, out = pl(edited, capsys, "promote", PID, "--to", "staging")
+    assert got == expected, out
+    if expected:
+        assert snapshot_tree(edited) == before
+        assert f" {code} " in out
+        if line is not None:  # the refusal points at the form, at the offending line
+            assert f"{rels[-1]}:{line}:" in out, out
+        if code == "PL608":
+            assert "promptlane approve support-reply --role PM" in out
+        if name.startswith("approval, then"):
+            assert "PM rejected 1.0.1: pm2@example.com on 2026-12-01T08:05:00Z" in out
+
+
+def test_check_reports_the_same_refusals_for_a_hand_raised_card(edited, capsys):
+    rel = form(edited, reviewer="eve@example.com")
+    path = edited / f"prompts/{PID}/card.yml"
+    path.write_text(path.read_text().replace("environment: dev", "environment: staging"))
+    code, out = pl(edited, capsys, "check")
+    assert code == 1 and f"{rel}:5:" in out and "PL505" in out and "PL608" in out
+
+
+def test_stale_approval_after_an_edit_does_not_count(edited, capsys, monkeypatch):
+    assert approve_as(edited, capsys, monkeypatch, "PM")[0] == 0
+    new_version(edited, capsys, "changed after approval")
+    write_results(edited, "2026-12-01T08:00:00Z")
+    code, out = pl(edited, capsys, "promote", PID, "--to", "staging")
+    assert code == 1 and "PL608" in out and "needs an approval by PM for 1.0.2" in out
+
+
+# ---------------------------------------------------------------- promptlane approve
+
+
+def test_approve_writes_a_filled_form(edited, capsys, monkeypatch):
+    clock(monkeypatch, "2026-12-01T09:15:00Z")
+    code, out = approve_as(edited, capsys, monkeypatch, "Tech Lead", None, "--note", 'says "ok": fine')
+    assert code == 0, out
+    rel = f"reviews/{PID}/{V}/tech-lead-tech-lead.md"
+    assert rel in out
+    from promptlane.approvals import read_review
+    from promptlane.repo import Repo
+
+    review = read_review(Repo.at(edited), rel)
+    assert review.ok, review.problems
+    assert review.data == {"prompt": PID, "version": V, "hash": card(edited)["hash"], "reviewer": "tech-lead@example.com",
+                           "role": "Tech Lead", "decision": "approved", "date": "2026-12-01T09:15:00Z", "note": 'says "ok": fine'}
+    text = (edited / rel).read_text()
+    assert "pass rate 100.0%" in text and "1200 tokens" in text and "_Not filled yet" not in text
+    assert "## Checklist: Tech Lead" in text and text.count("- [ ] ") == 3
+    assert "# your e-mail, as listed in reviews/reviewers.yml" in text  # template comments kept
+
+
+def test_approve_without_results_says_so(gov, capsys, monkeypatch):
+    new_version(gov, capsys)
+    assert approve_as(gov, capsys, monkeypatch, "PM")[0] == 0
+    assert "No eval results for this hash yet" in (gov / f"reviews/{PID}/{V}/pm-pm.md").read_text()
+
+
+@pytest.mark.parametrize("who,role,extra,code,needle", [
+    ("eve@example.com", "PM", [], 1, "reviews/reviewers.yml:"),
+    ("qa@example.com", "PM", [], 1, "qa@example.com is not listed under PM"),
+    ("dana@example.com", "PM", [], 1, "cannot approve it"),
+    ("pm@example.com", "Chief", [], 2, "role 'Chief' is not in reviews/reviewers.yml"),
+    ("dana@example.com", "PM", ["--decision", "reject"], 0, "rejected as PM"),  # an author may object to their own change
+])
+def test_approve_refuses_forms_that_could_never_count(edited, capsys, monkeypatch, who, role, extra, code, needle):
+    as_user(monkeypatch, who)
+    got, out = pl(edited, capsys, "approve", PID, "--role", role, *extra)
+    assert (got, needle in out) == (code, True), out
+
+
+def test_reject_then_approve_through_the_cli(edited, capsys, monkeypatch):
+    clock(monkeypatch, "2026-12-01T09:00:00Z")
+    assert approve_as(edited, capsys, monkeypatch, "PM", "pm@example.com", "--decision", "reject", "--note", "tone")[0] == 0
+    code, out = pl(edited, capsys, "promote", PID, "--to", "staging")
+    assert code == 1 and "PM rejected 1.0.1" in out
+    clock(monkeypatch, "2026-12-01T09:05:00Z")
+    code, out = approve_as(edited, capsys, monkeypatch, "PM", "pm@example.com")
+    assert code == 0 and "replaces your earlier form (rejected" in out
+    assert pl(edited, capsys, "promote", PID, "--to", "staging")[0] == 0
+
+
+def test_role_names_match_loosely_and_files_use_slugs(edited, capsys, monkeypatch):
+    code, out = approve_as(edited, capsys, monkeypatch, "Tech Lead", "tech-lead@example.com")
+    assert code == 0
+    as_user(monkeypatch, "tech-lead@example.com")
+    code, out = pl(edited, capsys, "approve", PID, "--role", "tech_lead")
+    assert code == 0 and f"reviews/{PID}/{V}/tech-lead-tech-lead.md" in out
