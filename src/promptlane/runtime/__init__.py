@@ -1,0 +1,65 @@
+"""promptlane's runtime SDK: serve governed prompts, verified, and trace every call.
+
+    from promptlane import runtime
+
+    runtime.load("prompts.bundle.json")          # or a SQLite export, or a checkout
+    prompt = runtime.get("support-reply")        # what prod serves; hash verified
+    messages = prompt.render(customer_name="Ana", question="...")
+    with runtime.trace(prompt, inputs={...}, sink="logs/trace.jsonl") as call:
+        call.finish(my_model(messages), input_tokens=..., output_tokens=...)
+
+Standard library plus promptlane.hashing (rfc8785, pure Python): importing this never
+pulls in jsonschema, ruamel.yaml or cookiecutter. See docs/runtime.md.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .errors import (IntegrityError, NotServedError, RenderError, RuntimeSDKError, SourceError,
+                     UnknownPromptError)
+from .loader import Registry, clear_cache, default_env
+from .loader import load as _load
+from .prompt import Prompt, Step
+from .tracing import Call, Clock, Trace, trace
+
+__all__ = [
+    "load", "get", "render", "trace", "Registry", "Prompt", "Step", "Call", "Clock", "Trace",
+    "RuntimeSDKError", "SourceError", "UnknownPromptError", "NotServedError", "IntegrityError",
+    "RenderError", "clear_cache", "default_env", "SOURCE_ENV",
+]
+
+SOURCE_ENV = "PROMPTLANE_REGISTRY"
+_default_source: str | os.PathLike | None = None
+
+
+def load(source: str | os.PathLike | None = None) -> Registry:
+    """Load a bundle, SQLite export or checkout (default: $PROMPTLANE_REGISTRY) and make it
+    the source ``get`` uses. Cached by path and mtime: calling it again is one stat()."""
+    global _default_source
+    path = source if source is not None else os.environ.get(SOURCE_ENV)
+    if not path:
+        raise SourceError(f"no registry to load: pass a path or set {SOURCE_ENV}")
+    registry = _load(path)
+    _default_source = path
+    return registry
+
+
+def get(prompt_id: str, env: str | None = None, *, source: str | os.PathLike | Registry | None = None) -> Prompt:
+    """The version ``env`` serves (default: $PROMPTLANE_ENV, else "prod"), hash verified.
+
+    Without ``source``, the last ``load()``ed path (re-stat'ed, so a replaced bundle is
+    picked up) or $PROMPTLANE_REGISTRY."""
+    if isinstance(source, Registry):
+        return source.get(prompt_id, env)
+    path = source if source is not None else (_default_source or os.environ.get(SOURCE_ENV))
+    if not path:
+        raise SourceError(f"no registry loaded: call runtime.load(PATH) or set {SOURCE_ENV}")
+    return _load(path).get(prompt_id, env)
+
+
+def render(prompt: Prompt | str, /, **variables: Any) -> list[dict[str, str]]:
+    """Chat messages of ``prompt`` (a Prompt, or an id served by the default environment)."""
+    if isinstance(prompt, str):
+        prompt = get(prompt)
+    return prompt.render(**variables)

@@ -1,0 +1,158 @@
+"""Reading trace logs back and validating them (`promptlane log validate FILE...`).
+
+A log is JSON Lines (what ``trace`` writes), one JSON record, or a JSON array of records
+(the template's logs/log-sample.output.json). Each record is reported at the line it starts
+on, or at the line of the offending field when it can be found, as
+``FILE:LINE:1: PL58x record N: field: message``.
+
+Codes: PL580 the file is not UTF-8 or not JSON; PL581 a record is not a JSON object;
+PL582 a record violates logs/prompt-log-schema.json.
+jsonschema is imported only when validating: the runtime itself never needs it.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..problems import Problem
+
+LOG_SCHEMA = "logs/prompt-log-schema.json"
+_SPACE = re.compile(r"[ \t\r\n]*")
+
+
+@dataclass
+class Entry:
+    number: int        # 1-based record number
+    line: int          # where the record starts
+    start: int         # offsets of its text, to find a field's line
+    end: int
+    value: Any
+
+
+class LogSyntaxError(ValueError):
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line = line
+
+
+def _line_at(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _values(text: str, pos: int, decoder: json.JSONDecoder) -> Iterator[tuple[int, int, Any]]:
+    """Concatenated JSON values (JSON Lines, or pretty-printed records one after another).
+    A broken line is yielded as a LogSyntaxError and reading resumes on the next line, so
+    one torn write does not hide the records after it."""
+    pos = _SPACE.match(text, pos).end()
+    while pos < len(text):
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            yield pos, pos, LogSyntaxError(exc.lineno, f"not valid JSON ({exc.msg})")
+            newline = text.find("\n", exc.pos)
+            end = len(text) if newline < 0 else newline
+        else:
+            yield pos, end, value
+        pos = _SPACE.match(text, end).end()
+
+
+def _array_items(text: str, pos: int, decoder: json.JSONDecoder) -> Iterator[tuple[int, int, Any]]:
+    """The elements of a top-level array, each with its offsets (json.loads loses them)."""
+    pos = _SPACE.match(text, pos + 1).end()
+    if text.startswith("]", pos):
+        pos += 1
+    else:
+        while True:
+            try:
+                value, end = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                raise LogSyntaxError(exc.lineno, f"not valid JSON ({exc.msg})") from None
+            yield pos, end, value
+            pos = _SPACE.match(text, end).end()
+            if text.startswith(",", pos):
+                pos = _SPACE.match(text, pos + 1).end()
+                continue
+            if text.startswith("]", pos):
+                pos += 1
+                break
+            raise LogSyntaxError(_line_at(text, pos), "not valid JSON (expected ',' or ']' after a record)")
+    rest = _SPACE.match(text, pos).end()
+    if rest < len(text):
+        raise LogSyntaxError(_line_at(text, rest), "not valid JSON (text after the closing ']')")
+
+
+def read_entries(text: str) -> list[Entry]:
+    """Every record of a log's text with where it starts. A record that is not JSON has a
+    LogSyntaxError as its value; a broken array raises LogSyntaxError."""
+    decoder = json.JSONDecoder()
+    start = _SPACE.match(text, 0).end()
+    items = _array_items(text, start, decoder) if text.startswith("[", start) else _values(text, start, decoder)
+    return [Entry(n, _line_at(text, a), a, b, value) for n, (a, b, value) in enumerate(items, start=1)]
+
+
+def _field_line(text: str, entry: Entry, path: list) -> int:
+    """The line of the deepest named field of ``path`` inside the record, else its first line."""
+    at = entry.start
+    for name in (p for p in path if isinstance(p, str)):
+        key = re.compile(re.escape(json.dumps(name, ensure_ascii=False)) + r"\s*:")
+        match = key.search(text, at, entry.end)
+        if match is None:
+            break
+        at = match.start()
+    return _line_at(text, at)
+
+
+def _dotted(path: list) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _messages(error) -> list[tuple[list, str]]:
+    """(path, message) for one schema error; a missing field is named as the field."""
+    path = list(error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return [(path + [name], "is required") for name in missing]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(error.schema.get("properties", {}))
+        return [(path + [name], "is not a field of the trace schema") for name in sorted(set(error.instance) - known)]
+    # Python reprs in jsonschema messages read oddly in a JSON file: None is null there.
+    return [(path, re.sub(r"^None is", "null is", error.message))]
+
+
+def validate_text(text: str, schema: dict, shown_as: str) -> tuple[int, list[Problem]]:
+    """(records read, problems) of one log's text."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    try:
+        entries = read_entries(text)
+    except LogSyntaxError as exc:
+        return 0, [Problem(shown_as, exc.line, 1, "PL580", str(exc))]
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    problems = []
+    for entry in entries:
+        if isinstance(entry.value, LogSyntaxError):
+            problems.append(Problem(shown_as, entry.value.line, 1, "PL580", f"record {entry.number}: {entry.value}"))
+            continue
+        if not isinstance(entry.value, dict):
+            problems.append(Problem(shown_as, entry.line, 1, "PL581", f"record {entry.number}: is not a JSON object"))
+            continue
+        for error in validator.iter_errors(entry.value):
+            for path, message in _messages(error):
+                line = _field_line(text, entry, path)
+                problems.append(Problem(shown_as, line, 1, "PL582", f"record {entry.number}: {_dotted(path) or '(record)'}: {message}"))
+    return len(entries), problems
+
+
+def validate_file(path: Path, schema: dict, shown_as: str) -> tuple[int, list[Problem]]:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return 0, [Problem(shown_as, raw.count(b"\n", 0, exc.start) + 1, 1, "PL580", "is not UTF-8")]
+    return validate_text(text, schema, shown_as)

@@ -1,0 +1,34 @@
+"""The SQLite export (`promptlane registry export sqlite OUT`, see promptlane/export.py):
+
+    served(prompt, environment, position, version, hash, payload)
+    versions(prompt, version, hash, ..., payload)
+
+read once, read-only, into the bundle's shape; payload JSON stays text until asked for.
+"""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from .errors import SourceError
+
+
+def read_sqlite(path: Path) -> dict:
+    try:
+        # mode=ro: loading must never create or lock-upgrade the application's database.
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise SourceError(f"{path}: cannot open the SQLite export ({exc})") from None
+    try:
+        prompts: dict[str, dict] = {}
+        for prompt, version, digest, payload in db.execute("SELECT prompt, version, hash, payload FROM versions"):
+            entry = prompts.setdefault(prompt, {"environments": {}, "versions": {}})
+            entry["versions"][version] = {"hash": digest, "payload": payload}
+        for prompt, env, version in db.execute("SELECT prompt, environment, version FROM served ORDER BY prompt, position"):
+            prompts.setdefault(prompt, {"environments": {}, "versions": {}})["environments"][env] = version
+    except sqlite3.Error as exc:
+        raise SourceError(f"{path}: not a promptlane SQLite export ({exc}); write one with "
+                          "`promptlane registry export sqlite OUT`") from None
+    finally:
+        db.close()
+    return prompts

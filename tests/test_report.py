@@ -1,0 +1,358 @@
+"""`promptlane report` (HTML in headless Chromium, Markdown PR summary) and `promptlane diff`,
+on a repository rendered from the template that lived a real life: versions, eval results,
+approvals, promotions to staging and prod, then a new version in dev.
+
+The session fixtures here (``scaffold``, ``life``) are shared with test_runtime and
+test_tracing: rendering and promoting once keeps the suite quick on two cores.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from conftest import GIT_ENV, git
+from promptlane.cli import main as cli_main
+
+PID = "support-reply"
+ROLES = {"PM": "pm", "Tech Lead": "tech-lead", "QA": "qa", "Security": "security", "Governance": "governance"}
+CHROMIUM = shutil.which("chromium")
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def session_env(tmp_path_factory):
+    """Git identity, an empty global git config and a tmp HOME for session-wide fixtures."""
+    base = tmp_path_factory.mktemp("report-env")
+    (base / "gitconfig").write_text("")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in GIT_ENV.items():
+            mp.setenv(key, value)
+        mp.setenv("GIT_CONFIG_GLOBAL", str(base / "gitconfig"))
+        mp.setenv("HOME", str(base))
+        mp.delenv("PROMPTLANE_ACTOR", raising=False)
+        yield mp
+
+
+@pytest.fixture(scope="session")
+def scaffold(tmp_path_factory, session_env) -> Path:
+    """The template rendered once with its defaults (read-only: copy before changing)."""
+    from promptlane.init import init
+
+    base = tmp_path_factory.mktemp("scaffold")
+    config = base / "cookiecutter.yml"
+    config.write_text(f"cookiecutters_dir: {base / 'cc'}\nreplay_dir: {base / 'replay'}\n")
+    with contextlib.redirect_stdout(io.StringIO()):
+        return init(base / "governed", {"project": "governed"}, config_file=str(config))
+
+
+def pl(root: Path, *args: str, actor: str | None = None, mp: pytest.MonkeyPatch) -> tuple[int, str]:
+    """The CLI in-process as ``actor`` (default: the git author, dana); (exit code, output)."""
+    from promptlane.gitinfo import actor as who
+
+    if actor:
+        mp.setenv("PROMPTLANE_ACTOR", actor)
+    else:
+        mp.delenv("PROMPTLANE_ACTOR", raising=False)
+    who.cache_clear()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = cli_main(["-C", str(root), *args])
+    mp.delenv("PROMPTLANE_ACTOR", raising=False)
+    who.cache_clear()
+    return code, out.getvalue()
+
+
+def card_hash(root: Path) -> str:
+    import yaml
+
+    return yaml.safe_load((root / f"prompts/{PID}/card.yml").read_text(encoding="utf-8"))["hash"]
+
+
+def write_results(root: Path, when: str, pass_rate: float = 1.0) -> None:
+    """An eval result file (promptlane-eval/1) for the card's current hash."""
+    digest, tests = card_hash(root), 10
+    passed = round(tests * pass_rate)
+    doc = {
+        "format": "promptlane-eval/1", "prompt": PID, "hash": digest, "version": "0.0.0", "time": when,
+        "promptfoo_version": "0.121.20", "provider": "local-echo", "tests": tests, "passed": passed,
+        "failed": tests - passed, "errors": 0, "pass_rate": passed / tests,
+        "categories": {c: {"tests": 4, "passed": 4, "pass_rate": 1.0} for c in ("accuracy", "hallucination", "cost", "safety")},
+        "tokens": {"prompt": 900, "completion": 300, "total": 1200}, "cost_usd": 0.0012, "failures": [],
+    }
+    path = root / "evals/results" / PID / f"{digest.split(':')[1][:16]}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+
+
+def edit(root: Path, line: str) -> None:
+    path = root / f"prompts/{PID}/system.md"
+    path.write_text(path.read_text(encoding="utf-8") + line + "\n", encoding="utf-8")
+
+
+def commit(root: Path, message: str) -> str:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+    return git(root, "rev-parse", "HEAD").stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def life(scaffold, tmp_path_factory, session_env) -> dict:
+    """1.0.0 (scaffold) -> 1.0.1 promoted to staging and prod -> 1.0.2 in dev (80% evals).
+
+    Returns {"root": Path, "released": commit after the prod promotion}."""
+    mp = session_env
+    root = tmp_path_factory.mktemp("life") / "governed"
+    shutil.copytree(scaffold, root, symlinks=True)
+    git(root, "init", "-q", "-b", "main")
+    commit(root, "scaffold")
+    mp.setenv("PROMPTLANE_NOW", "2026-12-01T09:00:00Z")
+    edit(root, "Keep replies short.")
+    assert pl(root, "sync", mp=mp)[0] == 1
+    commit(root, "1.0.1")
+
+    mp.setenv("PROMPTLANE_NOW", "2026-12-01T10:00:00Z")
+    write_results(root, "2026-12-01T09:30:00Z")
+    for role, user in ROLES.items():
+        code, out = pl(root, "approve", PID, "--role", role, actor=f"{user}@example.com", mp=mp)
+        assert code == 0, out
+    for env in ("staging", "prod"):
+        code, out = pl(root, "promote", PID, "--to", env, mp=mp)
+        assert code == 0, out
+    released = commit(root, "1.0.1 in prod")
+
+    mp.setenv("PROMPTLANE_NOW", "2026-12-02T09:00:00Z")
+    edit(root, "Never promise refunds.")
+    assert pl(root, "sync", mp=mp)[0] == 1
+    write_results(root, "2026-12-02T09:10:00Z", pass_rate=0.8)
+    commit(root, "1.0.2")
+    mp.delenv("PROMPTLANE_NOW")
+    return {"root": root, "released": released}
+
+
+# ---------------------------------------------------------------- reading the page back
+
+
+class Page(HTMLParser):
+    """Tables (by id or class) as rows of cell texts, and the whole visible text."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tables: list[tuple[dict, list[list[str]]]] = []
+        self.text: list[str] = []
+        self._cell: list[str] | None = None
+        self._skip = 0
+        self.tags: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag in ("style", "script", "title"):
+            self._skip += 1
+        elif tag == "table":
+            self.tables.append((dict(attrs), []))
+        elif tag == "tr" and self.tables:
+            self.tables[-1][1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append(" ")
+
+    def handle_endtag(self, tag):
+        if tag in ("style", "script", "title"):
+            self._skip -= 1
+        elif tag in ("td", "th") and self._cell is not None and self.tables:
+            self.tables[-1][1][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._skip:
+            return
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def table(self, **attrs) -> list[list[str]]:
+        key, value = next(iter(attrs.items()))
+        key = "class" if key == "cls" else key
+        return next(rows for found, rows in self.tables if found.get(key) == value)
+
+    def visible(self) -> str:
+        return " ".join("".join(self.text).split())
+
+
+def dump_dom(path: Path, tmp_path: Path) -> str:
+    done = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}",
+         "--dump-dom", path.as_uri()],
+        capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+# ---------------------------------------------------------------- HTML
+
+
+@pytest.fixture(scope="session")
+def html_report(life, tmp_path_factory, session_env) -> Path:
+    out = tmp_path_factory.mktemp("html") / "site" / "report.html"
+    code, text = pl(life["root"], "report", "--html", str(out), mp=session_env)
+    assert code == 0 and "Wrote" in text
+    return out
+
+
+def test_html_report_is_self_contained(html_report):
+    text = html_report.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "<style>" in text
+    for needle in ("<script", "<link", "src=", "@import", "url(", "http://", "https://"):
+        assert needle not in text, needle
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_html_report_in_headless_chromium(html_report, tmp_path):
+    page = Page(dump_dom(html_report, tmp_path))
+    served = page.table(id="served-table")
+    assert served[0] == ["prompt", "dev", "staging", "prod"]
+    assert served[1] == [PID, "1.0.2", "1.0.1", "1.0.1"]
+
+    versions = page.table(cls="versions")
+    head, rows = versions[0], {row[0]: dict(zip(versions[0], row)) for row in versions[1:]}
+    assert head == ["version", "hash", "bump", "author", "created", "serves", "eval pass rate", "approvals"]
+    assert list(rows) == ["1.0.2", "1.0.1", "1.0.0"]  # newest first
+    assert rows["1.0.1"]["serves"] == "staging prod" and rows["1.0.2"]["serves"] == "dev"
+    assert rows["1.0.1"]["eval pass rate"].startswith("100.0% (10/10)")
+    assert rows["1.0.2"]["eval pass rate"].startswith("80.0% (8/10)")
+    assert rows["1.0.0"]["eval pass rate"] == "not evaluated"
+    assert "PM: pm@example.com approved 2026-12-01" in rows["1.0.1"]["approvals"]
+    assert "Governance: governance@example.com approved" in rows["1.0.1"]["approvals"]
+    assert rows["1.0.2"]["approvals"] == "none" and rows["1.0.1"]["bump"] == "patch"
+
+    audit = page.table(id="audit-table")
+    events = [(row[2], row[4]) for row in audit[1:]]
+    assert events[:3] == [("demote", "1.0.2"), ("version", "1.0.2"), ("promote", "1.0.1")]
+    assert events[-1] == ("version", "1.0.0") and ("promote", "1.0.1") in events[2:4]
+    visible = page.visible()
+    assert f"Audit chain intact: {len(events)} entries" in visible
+    assert "support-reply — Customer support reply" in visible
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_html_escapes_what_repository_files_say(tmp_path):
+    """A title or reviewer with markup is shown as text: the page runs nothing from the repo."""
+    from promptlane.report import Approval, PromptInfo, RepoReport, VersionInfo, render_html
+
+    version = VersionInfo("1.0.0", "sha256:" + "a" * 64, served_in=["prod"],
+                          approvals=[Approval("QA", "<img src=x onerror=alert(1)>", "approved", "2026-01-01", True)])
+    evil = PromptInfo("x", title="<script>alert(1)</script>", environments={"dev": None, "prod": "1.0.0"}, versions=[version])
+    out = tmp_path / "evil.html"
+    out.write_text(render_html(RepoReport("r", "now", ("dev", "prod"), [evil], [], "")), encoding="utf-8")
+    page = Page(dump_dom(out, tmp_path))
+    assert "script" not in page.tags and "img" not in page.tags
+    assert "x — <script>alert(1)</script>" in page.visible()
+    assert page.table(id="served-table")[1] == ["x", "—", "1.0.0"]
+
+
+def test_report_needs_an_output(life, session_env):
+    code, out = pl(life["root"], "report", mp=session_env)
+    assert code == 2 and "--html OUT" in out
+
+
+# ---------------------------------------------------------------- Markdown
+
+
+def test_markdown_summary_against_a_base_ref(life, session_env):
+    code, out = pl(life["root"], "report", "--markdown", "--base", life["released"], mp=session_env)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0] == f"## promptlane: 1 prompt(s) changed since `{life['released']}`"
+    row = next(line for line in lines if line.startswith(f"| {PID} "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:6] == [PID, "1.0.1 → 1.0.2", "patch", "dev: 1.0.1 → 1.0.2; staging: 1.0.1; prod: 1.0.1",
+                         "80.0% (8/10)", "none"]
+    assert cells[6].startswith("❌") and "for staging" in cells[6]
+    assert any("PL608" in line and "--role PM" in line for line in lines)   # the missing approval
+    assert any("PL604" in line and "80.0%" in line for line in lines)       # the pass rate below policy
+
+
+def test_markdown_summary_without_changes_and_to_a_file(life, session_env, tmp_path):
+    code, out = pl(life["root"], "report", "--markdown", str(tmp_path / "summary.md"), "--base", "HEAD", mp=session_env)
+    assert code == 0 and "Wrote" in out
+    assert (tmp_path / "summary.md").read_text(encoding="utf-8") == \
+        "## promptlane: 0 prompt(s) changed since `HEAD`\n\nNo prompt changed.\n"
+
+
+def test_markdown_summary_of_every_prompt_and_bad_base(life, session_env):
+    code, out = pl(life["root"], "report", "--markdown", mp=session_env)
+    assert code == 0 and f"| {PID} | 1.0.2 | patch | dev: 1.0.2; staging: 1.0.1; prod: 1.0.1 |" in out
+    code, out = pl(life["root"], "report", "--markdown", "--base", "no-such-ref", mp=session_env)
+    assert code == 2 and "no-such-ref" in out
+
+
+def test_bump_kind():
+    from promptlane.report import bump_kind
+
+    assert [bump_kind(a, b) for a, b in [(None, "1.0.0"), ("1.0.0", "1.0.1"), ("1.0.1", "1.2.0"),
+                                        ("1.2.0", "2.0.0"), ("1.0.0", "1.0.0")]] == \
+        ["new", "patch", "minor", "major", "none"]
+
+
+# ---------------------------------------------------------------- diff
+
+
+def test_diff_defaults_to_the_latest_two_versions(life, session_env):
+    code, out = pl(life["root"], "diff", PID, mp=session_env)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0] == f"promptlane diff {PID} 1.0.1 1.0.2"
+    facts = {line[2:].split()[0]: line for line in lines[2:12] if line[2:].strip()}
+    assert facts["version"].startswith("* ") and "1.0.1" in facts["version"] and "1.0.2" in facts["version"]
+    assert facts["model"].startswith("  ") and facts["model"].count("openai/gpt-4o-mini") == 2
+    assert "100.0% (10/10)" in facts["eval"] and "80.0% (8/10)" in facts["eval"]
+    assert "staging, prod" in facts["serves"] and facts["serves"].rstrip().endswith("dev")
+    assert facts["approvals"].endswith("approved 2026-12-01  none")  # 1.0.2 has none
+    first = lines.index(facts["approvals"])
+    assert lines[first + 1].strip() == "PM: pm@example.com approved 2026-12-01"  # one approval a line
+    assert f"--- {PID}@1.0.1/system (system)" in lines and f"+++ {PID}@1.0.2/system (system)" in lines
+    assert "+Never promise refunds." in lines and " Keep replies short." in lines
+    assert not any(line.startswith(("---", "+++")) and "/user " in line for line in lines)  # unchanged step
+
+
+def test_diff_between_environments_and_versions(life, session_env):
+    code, out = pl(life["root"], "diff", PID, "1.0.0", "prod", mp=session_env)
+    assert code == 0 and out.splitlines()[0] == f"promptlane diff {PID} 1.0.0 1.0.1"
+    assert "+Keep replies short." in out and "Never promise refunds." not in out
+    code, out = pl(life["root"], "diff", PID, "prod", "staging", mp=session_env)
+    assert code == 0 and "(step texts are identical)" in out
+    for args, needle in [(("1.0.0",), None), (("9.9.9",), "neither an issued version"),
+                         (("1.0.1", "1.0.0"), None)]:
+        code, out = pl(life["root"], "diff", PID, *args, mp=session_env)
+        assert code == (2 if needle else 0), out
+        if needle:
+            assert needle in out
+    code, out = pl(life["root"], "diff", "no-such-prompt", mp=session_env)
+    assert code == 2 and "never synced" in out
+
+
+def test_step_diffs_of_added_removed_and_recast_steps():
+    from promptlane.diff import step_diffs
+
+    def snap(version, steps):
+        return {"version": version, "payload": {"steps": [{"name": n, "role": r, "text": t} for n, r, t in steps]}}
+
+    old = snap("1.0.0", [("system", "system", "a\nb"), ("old", "user", "gone")])
+    new = snap("2.0.0", [("system", "user", "a\nc"), ("new", "user", "fresh")])
+    lines = step_diffs("p", old, new)
+    assert "step system: role system -> user" in lines
+    assert ["--- p@1.0.0/system (system)", "+++ p@2.0.0/system (user)"] == lines[1:3]
+    assert "-b" in lines and "+c" in lines and " a" in lines
+    assert "--- /dev/null" in lines and "+++ p@2.0.0/new (user)" in lines and "+fresh" in lines
+    assert "--- p@1.0.0/old (user)" in lines and "+++ /dev/null" in lines and "-gone" in lines
