@@ -147,10 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     evals_cli.register(sub)
     promotion_cli.register(sub)
+    from . import report_cli
+
+    report_cli.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["init"]:
+        # init owns its whole argument list (argparse's REMAINDER would swallow --help).
+        from .init import main as init_main
+
+        return init_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

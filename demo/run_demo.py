@@ -1,0 +1,205 @@
+"""The promptlane demo: one prompt from edit to prod and back, offline, with no API keys.
+
+    make demo                 (or: .venv/bin/python demo/run_demo.py [--keep DIR])
+
+Every step runs the real command a team would run: `promptlane init` renders the template,
+git commits go through the real pre-commit hooks (pointed at this checkout), evals run the
+pinned promptfoo against the template's local provider, reviewers approve with their own
+identities, and the prompt is promoted, changed, and rolled back. It stops at the first
+command that does not do what the step says.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PROMPT = "support-reply"
+AUTHOR = "dana@example.com"
+REVIEWERS = {"PM": "pm@example.com", "Tech Lead": "tech-lead@example.com", "QA": "qa@example.com",
+             "Security": "security@example.com", "Governance": "governance@example.com"}
+
+
+class Demo:
+    def __init__(self, work: Path):
+        self.work = work
+        self.repo = work / "prompts-repo"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PROMPTLANE_"))}
+        self.env.update({
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+            "GIT_AUTHOR_NAME": "Dana Dev", "GIT_AUTHOR_EMAIL": AUTHOR,
+            "GIT_COMMITTER_NAME": "Dana Dev", "GIT_COMMITTER_EMAIL": AUTHOR,
+            "PRE_COMMIT_HOME": str(work / ".pre-commit-cache"), "PRE_COMMIT_COLOR": "never",
+        })
+        promptfoo = ROOT / ".tools/promptfoo/node_modules/.bin/promptfoo"
+        if promptfoo.exists():
+            self.env.setdefault("PROMPTLANE_PROMPTFOO", str(promptfoo))
+        self.step_no = 0
+
+    def step(self, title: str, why: str) -> None:
+        self.step_no += 1
+        print(f"\n=== {self.step_no}. {title}")
+        print(textwrap.fill(why, 92, initial_indent="    ", subsequent_indent="    "))
+
+    def run(self, *args: str, expect: int | tuple = 0, actor: str | None = None, show: bool = True) -> str:
+        env = dict(self.env)
+        if actor:
+            env["PROMPTLANE_ACTOR"] = actor
+        print(f"$ {' '.join(args)}" + (f"    (as {actor})" if actor else ""))
+        done = subprocess.run(list(args), cwd=self.repo if self.repo.exists() else self.work, env=env,
+                              capture_output=True, text=True)
+        output = (done.stdout + done.stderr).rstrip()
+        if show and output:
+            print(textwrap.indent(output, "  "))
+        allowed = expect if isinstance(expect, tuple) else (expect,)
+        if done.returncode not in allowed:
+            raise SystemExit(f"demo: `{' '.join(args)}` exited {done.returncode}, expected {allowed}")
+        return output
+
+    def card(self) -> dict:
+        import yaml
+
+        return yaml.safe_load((self.repo / f"prompts/{PROMPT}/card.yml").read_text())
+
+    def serving(self) -> dict:
+        return json.loads((self.repo / f"registry/{PROMPT}.lock.json").read_text())["environments"]
+
+    def edit_text(self, line: str) -> None:
+        path = self.repo / f"prompts/{PROMPT}/system.md"
+        path.write_text(path.read_text() + line + "\n")
+        print(f"(edit) appended to prompts/{PROMPT}/system.md: {line!r}")
+
+    def commit(self, message: str) -> None:
+        """A developer's commit: the sync hook fixes files and fails it once, then it lands."""
+        self.run("git", "add", "-A")
+        said = self.run("git", "commit", "-m", message, expect=(0, 1))
+        if "Fixing" in said:
+            print("(the fixer changed files: review them, add them, commit again)")
+            self.run("git", "add", "-A")
+            self.run("git", "commit", "-m", message, show=False)
+        print(f"committed: {message}")
+
+    def approve_all(self, roles) -> None:
+        for role in roles:
+            self.run("promptlane", "approve", PROMPT, "--role", role, "--note", "reviewed in the demo", actor=REVIEWERS[role])
+
+
+def scaffold(demo: Demo) -> None:
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout
+    demo.step("Scaffold a governed prompt repository",
+              "`promptlane init` renders the bundled cookiecutter template. Its .pre-commit-config.yaml points at "
+              "this checkout, at its current commit, so the hooks below are the real ones, installed by pre-commit.")
+    if dirty:
+        print("    note: this checkout has uncommitted changes; the hooks run its last commit")
+    demo.run("promptlane", "init", str(demo.repo), "--no-input", "--owner", "team-support",
+             "--hooks-repo", str(ROOT), "--hooks-rev", sha, show=False)
+    print(f"created {demo.repo}")
+    demo.run("git", "add", "-A")
+    demo.run("git", "commit", "-q", "-m", "Scaffold governed prompt repository")
+    demo.run("pre-commit", "install")
+    demo.run("pre-commit", "run", "--all-files", show=False)
+    print("pre-commit run --all-files: all hooks pass on the fresh scaffold, nothing changed")
+    demo.run("promptlane", "status")
+
+
+def edit_and_version(demo: Demo) -> None:
+    demo.step("Edit the prompt and commit",
+              "The promptlane-sync hook hashes the changed prompt, bumps a text-only change to a patch version, "
+              "keeps it in dev, writes the registry and appends the changelog and the audit log.")
+    demo.edit_text("Never promise a refund; link the refund policy instead.")
+    demo.commit("Support reply: do not promise refunds")
+    card = demo.card()
+    print(f"card: version {card['version']}, {card['hash'][:23]}..., environment {card['environment']}")
+
+
+def eval_and_promote(demo: Demo, env: str, roles) -> None:
+    demo.step(f"Evaluate, approve and promote to {env}",
+              "Eval results and approvals belong to the payload hash. promptfoo runs offline against the "
+              "template's local provider; reviewers approve with their own identities; `promote` checks every "
+              "gate of the policy for this hash, then updates card, registry, changelog and audit in one step.")
+    demo.run("promptlane", "eval", "run", PROMPT, expect=(0, 1))
+    demo.approve_all(roles)
+    demo.run("promptlane", "promote", PROMPT, "--to", env, "--reason", f"demo: ready for {env}")
+    demo.commit(f"Promote {PROMPT} to {env}")
+
+
+def refused_promotion(demo: Demo) -> None:
+    demo.step("A promotion without its gates is refused",
+              "Raising environment: to prod by hand, or asking `promote` for it, fails and names each missing "
+              "gate and the command that satisfies it.")
+    demo.run("promptlane", "promote", PROMPT, "--to", "prod", expect=1)
+
+
+def change_demotes(demo: Demo) -> None:
+    demo.step("A new edit demotes; prod keeps serving the approved version",
+              "The changed hash is back in dev; its evals and approvals start over. The registry still says "
+              "what prod serves.")
+    demo.edit_text("Answer in at most five sentences.")
+    demo.commit("Support reply: shorter answers")
+    print(f"card: version {demo.card()['version']} in {demo.card()['environment']}; serving: {demo.serving()}")
+
+
+def rollback(demo: Demo, previous: str) -> None:
+    demo.step("Roll prod back",
+              "The new version reached prod and misbehaves. `rollback` serves the last version that passed "
+              "there, restoring its texts from the registry store (no git history needed), withdraws the bad "
+              "version, and logs it. Version numbers never go down: the next edit bumps above all of them.")
+    demo.run("promptlane", "rollback", PROMPT, "--env", "prod", "--reason", "complaints about curt answers")
+    demo.commit(f"Roll back {PROMPT} in prod")
+    print(f"serving: {demo.serving()}")
+    assert demo.serving()["prod"] == previous, "prod should serve the previous version again"
+
+
+def audit(demo: Demo) -> None:
+    demo.step("Audit from the repository alone",
+              "The audit log is a hash chain; the registry export answers what each environment serves.")
+    demo.run("promptlane", "audit", "verify")
+    demo.run("promptlane", "status")
+    demo.run("promptlane", "registry", "export", "sqlite", "registry.sqlite")
+    import sqlite3
+
+    with sqlite3.connect(demo.repo / "registry.sqlite") as db:
+        rows = db.execute("SELECT prompt, environment, version, hash FROM served ORDER BY prompt, environment").fetchall()
+    for row in rows:
+        print(f"  sqlite served: {row[0]} {row[1]} -> {row[2]} {row[3][:23]}...")
+    tail = (demo.repo / "audit/artifact-audit-log.md").read_text().splitlines()[-4:]
+    print("  last audit rows:")
+    for line in tail:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        print(f"    #{cells[0]} {cells[2]:<9} {cells[3]} {cells[4]:<6} by {cells[6]}: {cells[7]}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep", type=Path, default=ROOT / "demo-output", help="where to build the demo repository")
+    args = parser.parse_args(argv)
+    work = args.keep.resolve()
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    demo = Demo(work)
+    scaffold(demo)
+    edit_and_version(demo)
+    refused_promotion(demo)
+    eval_and_promote(demo, "staging", ["PM"])
+    eval_and_promote(demo, "prod", list(REVIEWERS))
+    first_prod = demo.serving()["prod"]
+    change_demotes(demo)
+    eval_and_promote(demo, "staging", ["PM"])
+    eval_and_promote(demo, "prod", list(REVIEWERS))
+    rollback(demo, first_prod)
+    audit(demo)
+    print(f"\nDone. The governed repository is in {demo.repo}; explore it with `promptlane status`.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
