@@ -91,10 +91,12 @@ def repo(tmp_path) -> Path:
 
 
 def snapshot_tree(root: Path) -> dict[str, bytes]:
-    """Every file under root except .git, by relative path: to prove nothing changed."""
+    """Every file under root except .git and promptlane's local cache (not repository state),
+    by relative path: to prove nothing changed."""
     files = {}
     for path in sorted(root.rglob("*")):
-        if ".git" in path.relative_to(root).parts or not path.is_file():
+        rel = path.relative_to(root)
+        if ".git" in rel.parts or rel.parts[:2] == (".promptlane", "cache") or not path.is_file():
             continue
         files[path.relative_to(root).as_posix()] = path.read_bytes()
     return files

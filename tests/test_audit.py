@@ -144,3 +144,46 @@ def test_fast_changelog_reader_agrees_with_yaml_and_falls_back_on_hand_edits():
     assert parse_changelog(text) == yaml.safe_load(text)
     edited = text + "- {event: demote, prompt: p}\n"  # flow style by hand: not our line form
     assert parse_changelog(edited) == yaml.safe_load(edited)
+
+
+def _forbid_full_verification(monkeypatch):
+    import promptlane.audit as audit
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("full cross-check ran")
+
+    monkeypatch.setattr(audit, "cross_check", refuse)
+
+
+def test_second_verify_uses_the_local_record_and_checks_only_what_is_new(repo, capsys, monkeypatch):
+    assert run_cli(repo, "audit", "verify", capsys=capsys)[0] == 0  # full run, writes the record
+    assert (repo / ".promptlane/cache/audit.json").is_file()
+    (repo / "prompts/support-reply/system.md").write_text("Be terse.\n")
+    assert run_cli(repo, "sync")[0] == 1
+    _forbid_full_verification(monkeypatch)
+    assert run_cli(repo, "audit", "verify", capsys=capsys)[0] == 0
+
+
+def test_an_edit_of_an_already_verified_row_is_still_caught(repo, capsys):
+    assert run_cli(repo, "audit", "verify", capsys=capsys)[0] == 0
+    log = repo / "audit/artifact-audit-log.md"
+    log.write_text(log.read_text().replace("| first version |", "| first version! |"))
+    code, out = run_cli(repo, "audit", "verify", capsys=capsys)
+    assert code == 1 and "PL204" in out
+
+
+def test_a_forged_new_row_falls_back_to_the_full_verification(repo, capsys):
+    assert run_cli(repo, "audit", "verify", capsys=capsys)[0] == 0
+    (repo / "prompts/support-reply/system.md").write_text("Be terse.\n")
+    run_cli(repo, "sync")
+    log = repo / "audit/artifact-audit-log.md"
+    log.write_text(log.read_text().replace("| patch change |", "| no change |"))
+    code, out = run_cli(repo, "audit", "verify", capsys=capsys)
+    assert code == 1 and "PL204" in out
+
+
+def test_a_snapshot_removed_after_verification_is_caught(repo, capsys):
+    assert run_cli(repo, "audit", "verify", capsys=capsys)[0] == 0
+    (repo / "registry/store/support-reply/1.0.0.json").unlink()
+    code, out = run_cli(repo, "audit", "verify", capsys=capsys)
+    assert code == 1 and "PL210" in out

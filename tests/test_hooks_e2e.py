@@ -44,6 +44,11 @@ def _console_scripts() -> set[str]:
     ("registry/support-reply.lock.json", "promptlane-check", True),
     ("README.md", "promptlane-sync", False),
     ("evals/eval-config.promptfoo.yml", "promptlane-sync", False),
+    ("evals/tests/support-reply.yml", "promptlane-check", True),
+    ("evals/results/support-reply/057d65a56c7e0a17.json", "promptlane-check", True),
+    ("reviews/support-reply/1.0.0/pm-pm.md", "promptlane-check", True),
+    ("workflows/policy-as-code-example.yml", "promptlane-check", True),
+    ("workflows/rollback-flow.md", "promptlane-check", False),
 ])
 def test_hook_file_patterns(path, hook, matches):
     import re

@@ -206,3 +206,24 @@ def test_not_a_governed_repository_is_a_usage_error(tmp_path, capsys):
     code = run_cli(tmp_path, "check")[0]
     assert code == 2
     assert "no prompts/ folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path,expected", [
+    ("prompts/a-b/card.yml", "a-b"), ("prompts/a-b/sub/x.md", "a-b"), ("registry/a-b.lock.json", "a-b"),
+    ("registry/store/a-b/1.0.0.json", "a-b"), ("evals/tests/a-b.yml", "a-b"), ("evals/results/a-b/0123.json", "a-b"),
+    ("reviews/a-b/1.0.0/pm-x.md", "a-b"), ("reviews/policy/2026-01-01-governance-x.md", None),
+    ("reviews/reviewers.yml", None), ("README.md", None), ("prompts", None),
+])
+def test_files_map_to_their_prompt(path, expected):
+    from promptlane.repo import prompt_id_of
+
+    assert prompt_id_of(path) == expected
+
+
+def test_check_reads_the_policy_only_when_it_is_among_the_files(repo, capsys):
+    policy = repo / "workflows/policy-as-code-example.yml"
+    policy.parent.mkdir(parents=True, exist_ok=True)
+    policy.write_text("environments: [dev, staging, prod]\npromotion: {}\nbogus: 1\n")
+    assert run_cli(repo, "check", "prompts/support-reply/card.yml", capsys=capsys)[0] == 0
+    code, out = run_cli(repo, "check", "workflows/policy-as-code-example.yml", capsys=capsys)
+    assert code == 1 and "workflows/policy-as-code-example.yml:" in out

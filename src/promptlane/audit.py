@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterator
 
 from .events import GENESIS, is_data_row, row_hash, split_row
 from .problems import Problem, UsageError
@@ -21,9 +22,11 @@ COLUMNS = 10
 CELLS = ("seq", "time", "event", "prompt", "version", "hash", "actor", "detail", "prev", "row")
 
 
-def data_rows(text: str) -> list[tuple[int, list[str]]]:
-    """(line number, cells) of every data row."""
-    return [(n, split_row(line)) for n, line in enumerate(text.splitlines(), start=1) if is_data_row(line)]
+def data_rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of every data row, lazily: a 100k-row log is never held twice."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if is_data_row(line):
+            yield number, split_row(line)
 
 
 def verify_text(text: str, shown_as: str = AUDIT_LOG) -> list[Problem]:
@@ -48,30 +51,112 @@ def _row_problem(shown_as: str, number: int, cells: list[str], prev: str, expect
     return None
 
 
-def _read(repo: Repo, rel: str) -> tuple[str | None, Problem | None]:
-    path: Path = repo.root / rel
-    if not path.exists():
-        return None, None
-    raw = path.read_bytes()
+def _raw(repo: Repo, rel: str) -> bytes:
+    try:
+        return (repo.root / rel).read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _decode(raw: bytes, rel: str) -> tuple[str, Problem | None]:
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError as exc:
-        return None, Problem(rel, raw.count(b"\n", 0, exc.start) + 1, 1, "PL200", "is not valid UTF-8; restore it from git")
+        return "", Problem(rel, raw.count(b"\n", 0, exc.start) + 1, 1, "PL200", "is not valid UTF-8; restore it from git")
 
 
-def verify(repo: Repo, base: str | None = None) -> list[Problem]:
-    audit_text, problem = _read(repo, AUDIT_LOG)
-    if problem:
-        return [problem]
-    changelog_text, problem = _read(repo, CHANGELOG)
-    if problem:
-        return [problem]
-    problems = verify_text(audit_text or "")
-    if base is not None:
-        problems += appended_only(repo, base, audit_text or "", changelog_text or "")
-    if not problems:
-        problems += cross_check(repo, audit_text or "", changelog_text or "")
-    return problems
+def verify(repo: Repo, base: str | None = None, use_cache: bool = True) -> list[Problem]:
+    """Chain, cross-checks and (with ``base``) append-only since a git ref.
+
+    With a usable local cache (auditcache) only what changed since the last successful run is
+    verified; whatever that cannot prove is verified in full.
+    """
+    from . import auditcache
+
+    audit_raw, changelog_raw = _raw(repo, AUDIT_LOG), _raw(repo, CHANGELOG)
+    fingerprints = auditcache.lock_fingerprints(repo)
+    cache = auditcache.load(repo) if use_cache and base is None else None
+    if auditcache.usable(cache, audit_raw, changelog_raw):
+        try:
+            proved = _incremental(repo, cache, audit_raw, changelog_raw, fingerprints)
+        except UnicodeDecodeError:
+            proved = None
+        if proved is not None:
+            auditcache.save(repo, audit_raw, changelog_raw, proved[0], proved[1], previous=cache)
+            return []
+    audit_text, problem = _decode(audit_raw, AUDIT_LOG)
+    changelog_text, problem2 = _decode(changelog_raw, CHANGELOG)
+    del audit_raw, changelog_raw  # only their fingerprints are needed from here on
+    if problem or problem2:
+        return [p for p in (problem, problem2) if p]
+    problems = appended_only(repo, base, audit_text, changelog_text) if base is not None else []
+    chain_problems = verify_text(audit_text)
+    if chain_problems:
+        return problems + chain_problems
+    found, verified = cross_check(repo, audit_text, changelog_text, fingerprints)
+    if not found and not problems:
+        auditcache.save(repo, audit_text.encode("utf-8"), changelog_text.encode("utf-8"), _head(audit_text), verified)
+    return problems + found
+
+
+def _head(audit_text: str) -> tuple[int, str]:
+    last = None
+    for _, cells in data_rows(audit_text):
+        last = cells
+    return (int(last[0]), last[9]) if last else (0, GENESIS)
+
+
+def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes, fingerprints: dict):
+    """(new head, lock records) when everything new checks out from the cached state, else None."""
+    from . import auditcache
+    from .events import parse_changelog
+    from .registry import LockError, read_lock
+
+    seq, prev = cache["audit"]["seq"], cache["audit"]["head"]
+    new_rows = audit_raw[cache["audit"]["size"]:].decode("utf-8")
+    audited = set()
+    for _, cells in data_rows(new_rows):
+        if _row_problem(AUDIT_LOG, 0, cells, prev, seq + 1):
+            return None
+        seq, prev = seq + 1, cells[9]
+        if cells[2] == "version":
+            audited.add((cells[3], cells[4], cells[5]))
+    try:
+        logged, served = _changelog_keys(changelog_raw[cache["changelog"]["size"]:].decode("utf-8"))
+    except Exception:
+        return None
+    records = {pid: rec for pid, rec in cache.get("locks", {}).items() if pid in fingerprints}
+    first = repo.first_environment
+    for prompt_id in auditcache.changed_locks(cache, fingerprints):
+        before = records.get(prompt_id, {"versions": {}, "served": [], "fp": [0, 0, 0]})
+        try:
+            lock = read_lock(repo, prompt_id)
+        except LockError:
+            return None
+        store_changed = before["fp"][2] != fingerprints[prompt_id][2]
+        for entry in lock.versions:
+            key = (prompt_id, entry["version"], entry["hash"])
+            known = before["versions"].get(entry["version"]) == entry["hash"]
+            if not known and (key not in logged or key not in audited):
+                return None
+            if (store_changed or not known) and _version_trail(repo, repo.lock_rel(prompt_id), key, {key}, {key}):
+                return None
+        pairs = _served_pairs(lock)
+        for env, version in pairs:
+            if lock.entry(version) is None:
+                return None
+            if env != first and [env, version] not in before["served"] and (prompt_id, version, env) not in served:
+                return None
+        records[prompt_id] = _record(lock, fingerprints[prompt_id])
+    return (seq, prev), records
+
+
+def _served_pairs(lock) -> list[list[str]]:
+    return [[env, version] for env, version in lock.environments.items() if version is not None]
+
+
+def _record(lock, fingerprint: list[int]) -> dict:
+    return {"fp": fingerprint, "versions": {e["version"]: e["hash"] for e in lock.versions}, "served": _served_pairs(lock)}
 
 
 def appended_only(repo: Repo, base: str, audit_text: str, changelog_text: str) -> list[Problem]:
@@ -82,8 +167,8 @@ def appended_only(repo: Repo, base: str, audit_text: str, changelog_text: str) -
     except GitError as exc:
         raise UsageError(str(exc))
     problems = []
-    old_rows = data_rows(show(repo.root, commit, AUDIT_LOG) or "")
-    new_rows = data_rows(audit_text)
+    old_rows = list(data_rows(show(repo.root, commit, AUDIT_LOG) or ""))
+    new_rows = list(data_rows(audit_text))
     for index, (_, cells) in enumerate(old_rows):
         if index >= len(new_rows) or new_rows[index][1] != cells:
             line = new_rows[index][0] if index < len(new_rows) else max(1, len(audit_text.splitlines()))
@@ -122,13 +207,15 @@ def _changelog_keys(text: str) -> tuple[set, set]:
     return versions, served
 
 
-def cross_check(repo: Repo, audit_text: str, changelog_text: str) -> list[Problem]:
+def cross_check(repo: Repo, audit_text: str, changelog_text: str, fingerprints: dict | None = None) -> tuple[list[Problem], dict]:
+    """Problems, and per lock what was verified (for the local cache)."""
     from .registry import LockError, read_lock
 
     try:
         logged, served = _changelog_keys(changelog_text)
     except Exception as exc:  # a YAML error: report it where sync will not append blindly
-        return [Problem(CHANGELOG, 1, 1, "PL207", f"cannot be read ({exc}); restore it from git")]
+        return [Problem(CHANGELOG, 1, 1, "PL207", f"cannot be read ({exc}); restore it from git")], {}
+    records: dict = {}
     audited = {(c[3], c[4], c[5]) for _, c in data_rows(audit_text) if c[2] == "version"}
     problems: list[Problem] = []
     registry = repo.root / REGISTRY
@@ -151,7 +238,9 @@ def cross_check(repo: Repo, audit_text: str, changelog_text: str) -> list[Proble
                 problems.append(Problem(rel, 1, 1, "PL213", f"{env} serves {version}, which was never issued"))
             elif env != first and (prompt_id, version, env) not in served:
                 problems.append(Problem(rel, 1, 1, "PL214", f"{env} serves {version} but no promotion of it to {env} is logged; promote it with `promptlane promote {prompt_id} --to {env}`"))
-    return problems
+        if fingerprints and prompt_id in fingerprints:
+            records[prompt_id] = _record(lock, fingerprints[prompt_id])
+    return problems, records
 
 
 def _version_trail(repo: Repo, rel: str, key: tuple, logged: set, audited: set) -> list[Problem]:

@@ -31,8 +31,7 @@ def _ids_from(repo, files: Sequence[str], all_flag: bool) -> list[str]:
         return repo.prompt_ids()
     ids = set()
     for name in files:
-        rel = os.path.relpath(os.path.abspath(name), repo.root).replace(os.sep, "/")
-        prompt_id = prompt_id_of(rel)
+        prompt_id = prompt_id_of(_rel(repo, name))
         if prompt_id and (repo.root / "prompts" / prompt_id).is_dir():
             ids.add(prompt_id)
     return sorted(ids)
@@ -58,16 +57,27 @@ def cmd_sync(args) -> int:
 def cmd_check(args) -> int:
     from .check import check
 
+    from .repo import POLICY
+
     repo = _repo(args)
-    count = report(check(repo, _ids_from(repo, args.files, args.all)))
+    whole = args.all or not args.files
+    # The policy is checked (schema, loosening against HEAD) when it is among the files.
+    policy = whole or any(_rel(repo, name) == POLICY for name in args.files)
+    count = report(check(repo, _ids_from(repo, args.files, args.all), policy=policy))
     return EXIT_FAILED if count else EXIT_OK
+
+
+def _rel(repo, name: str) -> str:
+    import os
+
+    return os.path.relpath(os.path.abspath(name), repo.root).replace(os.sep, "/")
 
 
 def cmd_audit_verify(args) -> int:
     from .audit import verify
 
     repo = _repo(args)
-    count = report(verify(repo, base=args.base))
+    count = report(verify(repo, base=args.base, use_cache=not args.full))
     if not count:
         since = f"; only appended since {args.base}" if args.base else ""
         print(f"audit log: chain intact, registry consistent{since}")
@@ -134,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = audit_sub.add_parser("verify", help="the hash chain is intact")
     v.add_argument("--base", metavar="REF", default=None,
                    help="also prove the audit log and changelog were only appended to since git REF")
+    v.add_argument("--full", action="store_true",
+                   help="verify everything, ignoring the local record of what was already verified")
     v.set_defaults(handler=cmd_audit_verify)
 
     p = sub.add_parser("merge-driver", help="git merge driver for the audit log and registry locks")

@@ -87,4 +87,10 @@ def prompt_id_of(rel_path: str) -> str | None:
         return parts[1][: -len(".lock.json")]
     if len(parts) == 4 and "/".join(parts[:2]) == STORE:
         return parts[2]
+    if len(parts) == 3 and parts[:2] == ["evals", "tests"] and parts[2].endswith((".yml", ".yaml")):
+        return parts[2].rsplit(".", 1)[0]  # evals/tests/<id>.yml: the prompt's eval fixtures
+    if len(parts) >= 4 and parts[:2] == ["evals", "results"]:
+        return parts[2]
+    if len(parts) >= 4 and parts[0] == REVIEWS and parts[1] != "policy":
+        return parts[1]  # reviews/<id>/<version>/<form>.md
     return None

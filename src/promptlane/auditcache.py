@@ -1,0 +1,99 @@
+"""A local record of what ``audit verify`` last proved, so a commit re-checks only what is new.
+
+The full verification (chain, cross-checks) reads every row, every changelog entry and every
+lock: seconds at 100,000 rows. On a developer's clone most of that was proved by the previous
+run. After a successful full run this module stores, in ``.promptlane/cache/audit.json``
+(ignored by git, never part of the record):
+
+- for the audit log and the changelog: the size and CRC-32 of the verified text, and the
+  chain head (seq, row hash);
+- for each registry lock: its size and mtime, its store folder's mtime, and the versions and
+  environment pointers that were verified.
+
+The next run checks those fingerprints (a CRC over the verified prefix catches any edit of
+it), then verifies only the appended rows and entries and the locks that changed. It can only
+*pass* or *give up*: anything it cannot prove sends the run to the full verification, which
+alone reports problems. CI, with no cache, always runs the full verification.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from pathlib import Path
+
+from .fsio import atomic_write
+from .repo import AUDIT_LOG, CHANGELOG, REGISTRY, STORE, Repo
+
+CACHE = ".promptlane/cache/audit.json"
+FORMAT = 2
+
+
+def _prefix_ok(raw: bytes, entry: dict | None) -> bool:
+    return bool(entry) and len(raw) >= entry["size"] and zlib.crc32(raw[: entry["size"]]) == entry["crc32"]
+
+
+def lock_fingerprints(repo: Repo) -> dict[str, list[int]]:
+    """prompt id -> [lock size, lock mtime_ns, store folder mtime_ns] (0 when absent).
+
+    Two directory scans, whatever the number of prompts: a commit pays microseconds a prompt.
+    """
+    found: dict[str, list[int]] = {}
+    registry = os.path.join(repo.root, REGISTRY)
+    try:
+        with os.scandir(registry) as entries:
+            for entry in entries:
+                if entry.name.endswith(".lock.json") and entry.is_file():
+                    info = entry.stat()
+                    found[entry.name[: -len(".lock.json")]] = [info.st_size, info.st_mtime_ns, 0]
+        with os.scandir(os.path.join(repo.root, STORE)) as entries:
+            for entry in entries:
+                if entry.name in found and entry.is_dir():
+                    found[entry.name][2] = entry.stat().st_mtime_ns
+    except OSError:
+        pass
+    return found
+
+
+def load(repo: Repo) -> dict | None:
+    try:
+        cache = json.loads((repo.root / CACHE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return cache if isinstance(cache, dict) and cache.get("format") == FORMAT else None
+
+
+def save(repo: Repo, audit_raw: bytes, changelog_raw: bytes, head: tuple[int, str], locks: dict,
+         previous: dict | None = None) -> None:
+    if previous and previous["audit"]["size"] == len(audit_raw) and previous["changelog"]["size"] == len(changelog_raw) \
+            and previous.get("locks") == locks:
+        return  # nothing new was proved: leave the record as it is
+    cache = {
+        "format": FORMAT,
+        "audit": {"size": len(audit_raw), "crc32": zlib.crc32(audit_raw), "seq": head[0], "head": head[1]},
+        "changelog": {"size": len(changelog_raw), "crc32": zlib.crc32(changelog_raw)},
+        "locks": locks,
+    }
+    try:
+        atomic_write(repo.root / CACHE, json.dumps(cache, separators=(",", ":")))
+    except OSError:
+        pass  # a read-only clone just verifies in full every time
+
+
+def usable(cache: dict | None, audit_raw: bytes, changelog_raw: bytes) -> bool:
+    return bool(cache) and _prefix_ok(audit_raw, cache.get("audit")) and _prefix_ok(changelog_raw, cache.get("changelog"))
+
+
+def changed_locks(cache: dict, now: dict[str, list[int]]) -> list[str]:
+    before = cache.get("locks", {})
+    return sorted(pid for pid, fp in now.items() if before.get(pid, {}).get("fp") != fp)
+
+
+def clear(root: Path) -> None:
+    try:
+        (root / CACHE).unlink()
+    except OSError:
+        pass
+
+
+__all__ = ["CACHE", "load", "save", "usable", "changed_locks", "lock_fingerprints", "clear", "AUDIT_LOG", "CHANGELOG"]
