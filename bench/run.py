@@ -107,28 +107,32 @@ def bench_all_files(work: Path, big: Path, repeat: int) -> list[Row]:
     ]
 
 
-PRE_COMMIT_CONFIG = """\
-repos:
-  - repo: local
-    hooks:
-      - {{id: promptlane-sync, name: promptlane sync, entry: {bin}/promptlane-sync, language: unsupported, files: ^(prompts|registry)/, require_serial: true}}
-      - {{id: promptlane-check, name: promptlane check, entry: {bin}/promptlane-check, language: unsupported, files: ^(prompts|registry)/, require_serial: true}}
-      - {{id: promptlane-audit, name: promptlane audit verify, entry: {bin}/promptlane-audit, language: unsupported, pass_filenames: false, always_run: true}}
-"""
+def pre_commit_config() -> str:
+    """This repository's hooks, as `repo: local` entries running the installed console scripts
+    (the manifest's file patterns kept), so the timing is promptlane's, not an env build."""
+    import yaml
+
+    hooks = yaml.safe_load((HERE.parent / ".pre-commit-hooks.yaml").read_text())
+    for hook in hooks:
+        hook["entry"] = str(BIN / hook["entry"])
+        hook["language"] = "unsupported"
+    return yaml.safe_dump({"repos": [{"repo": "local", "hooks": hooks}]}, sort_keys=False)
 
 
 def commit_cost(root: Path, repeat: int) -> float:
-    (root / ".pre-commit-config.yaml").write_text(PRE_COMMIT_CONFIG.format(bin=BIN))
-    subprocess.run(["git", "add", ".pre-commit-config.yaml"], cwd=root, env=ENV, check=True)
+    (root / ".pre-commit-config.yaml").write_text(pre_commit_config())
+    (root / ".gitignore").write_text(".promptlane/\n")
+    subprocess.run(["git", "add", ".pre-commit-config.yaml", ".gitignore"], cwd=root, env=ENV, check=True)
     subprocess.run(["git", "commit", "-qm", "hooks", "--no-verify"], cwd=root, env=ENV, check=True)
     best = float("inf")
-    for attempt in range(repeat):
+    for attempt in range(-1, repeat):  # attempt -1 warms up: a clone has verified its log before
         text = root / "prompts/prompt-00001/system.md"
         text.write_text(text.read_text() + f"Edit {attempt}.\n")
         subprocess.run(["git", "add", "-A"], cwd=root, env=ENV, check=True)
         start = time.perf_counter()
         subprocess.run([str(BIN / "pre-commit"), "run"], cwd=root, env=ENV, capture_output=True)  # the fixer: exit 1
-        best = min(best, time.perf_counter() - start)
+        if attempt >= 0:
+            best = min(best, time.perf_counter() - start)
         subprocess.run(["git", "add", "-A"], cwd=root, env=ENV, check=True)
         subprocess.run(["git", "commit", "-qm", f"edit {attempt}", "--no-verify"], cwd=root, env=ENV, check=True)
     return best

@@ -114,7 +114,10 @@ def cmd_init(args) -> int:
     return init_main(args.init_args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+CORE_COMMANDS = {"sync", "check", "audit", "new", "merge-driver"}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="promptlane", description="Govern LLM prompts in git.")
     parser.add_argument("--version", action="version", version=f"promptlane {__version__}")
     parser.add_argument("-C", dest="root", metavar="DIR", default=None, help="run as if started in DIR (the repository root)")
@@ -154,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--install", action="store_true", help="wire the drivers into this clone's .git/config")
     p.set_defaults(handler=cmd_merge_driver)
 
+    if command in CORE_COMMANDS:
+        return parser  # the hook commands: skip importing every other command's module
     # Feature commands register themselves; each module imports its heavy parts lazily.
     from . import evals_cli, promotion_cli
 
@@ -165,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _option_values(argv: list[str]) -> set[str]:
+    """Values of the global options (``-C DIR``), which are not the command."""
+    return {argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "-C"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["init"]:
@@ -172,7 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .init import main as init_main
 
         return init_main(argv[1:])
-    parser = build_parser()
+    command = next((a for a in argv if not a.startswith("-") and a not in _option_values(argv)), None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

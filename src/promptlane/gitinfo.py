@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
 
 
 def _git(root: Path, *args: str, strip: bool = True) -> str | None:
-    if shutil.which("git") is None:
+    from shutil import which
+
+    if which("git") is None:
         return None
     try:
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30)
@@ -45,7 +46,9 @@ class GitError(Exception):
 
 def resolve(root: Path, ref: str) -> str:
     """The commit a ref names; GitError says what to do when it cannot be found."""
-    if shutil.which("git") is None:
+    from shutil import which
+
+    if which("git") is None:
         raise GitError("git is not installed or not on PATH; install git and run again")
     if _git(root, "rev-parse", "--git-dir") is None:
         raise GitError(f"{root} is not a git repository; run `git init` or run promptlane in your clone")

@@ -205,6 +205,9 @@ def _line_starts(text: str) -> list[int]:
 
 def scan_text(text: str, *, honour_allow: bool = False) -> list[Finding]:
     """Every finding in ``text``, in reading order; overlapping hits are reported once."""
+    if honour_allow and ALLOW_MARKER in text.lower():
+        # Blank out allowed lines (offsets kept) so no detector, nor its checksum, sees them.
+        text = "\n".join(" " * len(line) if ALLOW_MARKER in line.lower() else line for line in text.split("\n"))
     starts = _line_starts(text)
     taken: list[tuple[int, int]] = []
     found: list[Finding] = []
@@ -213,10 +216,6 @@ def scan_text(text: str, *, honour_allow: bool = False) -> list[Finding]:
             if any(start < t_end and t_start < end for t_start, t_end in taken):
                 continue
             index = bisect.bisect_right(starts, start) - 1
-            line_end = text.find("\n", start)
-            line_text = text[starts[index]: line_end if line_end >= 0 else len(text)]
-            if honour_allow and ALLOW_MARKER in line_text.lower():
-                continue
             taken.append((start, end))
             found.append(Finding(detector.kind, detector.label, index + 1, start - starts[index] + 1, start, end))
     return sorted(found, key=lambda f: (f.start, f.end))

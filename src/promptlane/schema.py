@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Iterator
 
 from .problems import Problem
@@ -25,6 +24,8 @@ _PATTERN_HINTS = {
 
 
 def _read_schema(name: str) -> Any:
+    from importlib import resources  # only an invalid card gets here: keep it off start-up
+
     text = resources.files("promptlane.schemas").joinpath(name).read_text(encoding="utf-8")
     if name.endswith(".json"):
         return json.loads(text)
