@@ -91,3 +91,38 @@ def test_vectors_reproduce_in_javascript(tmp_path):
                           capture_output=True, text=True, check=True)
     got = dict(line.split(" ", 1) for line in done.stdout.splitlines())
     assert got == {v["name"]: v["hash"] for v in VECTORS["vectors"]}
+
+
+from hypothesis import given, settings, strategies as st
+
+JSON_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+)
+JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON_VALUES)
+def test_fast_canonical_form_equals_rfc8785(value):
+    import rfc8785
+
+    try:
+        expected = rfc8785.dumps({"v": value})
+    except Exception:
+        with pytest.raises(Exception):
+            hashing.canonical_bytes({"v": value})
+        return
+    assert hashing.canonical_bytes({"v": value}) == expected
+
+
+@pytest.mark.parametrize("value", [0.2, 1.0, 1e-7, 1e16, 1e21, 123456789.125, -0.0, 5e-324, 2**53 + 1, "\u2028", "\x7f\x1f", {"\U0001F600": 1, "\uffff": 2}])
+def test_fast_canonical_form_edge_cases(value):
+    import rfc8785
+
+    try:
+        expected = rfc8785.dumps({"v": value})
+    except Exception:
+        return
+    assert hashing.canonical_bytes({"v": value}) == expected

@@ -50,7 +50,37 @@ def build_payload(
     }
 
 
+def _plain(value: Any) -> bool:
+    """True when json.dumps writes ``value`` exactly as RFC 8785 does.
+
+    That holds for strings, booleans, null, integers within 2**53, floats that both write
+    without an exponent or a trailing ".0" (JavaScript and Python agree on those digits),
+    and objects whose keys are in the Basic Multilingual Plane (UTF-16 order = code points).
+    """
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -(2**53) < value < 2**53
+    if isinstance(value, float):
+        text = repr(value)
+        return "e" not in text and "n" not in text and not value.is_integer()
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and all(ord(c) < 0xD800 for c in k) and _plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return False
+
+
 def canonical_bytes(payload: Mapping[str, Any]) -> bytes:
+    """RFC 8785 bytes. Typical payloads take the C json encoder (10x faster than the pure
+    Python rfc8785 package); anything where the two could differ goes to rfc8785."""
+    import json
+
+    if _plain(payload):
+        try:
+            return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let rfc8785 refuse it with its own error
     return rfc8785.dumps(payload)
 
 
