@@ -71,12 +71,21 @@ def _plain(value: Any) -> bool:
     return False
 
 
+def _is_payload(value: Any) -> bool:
+    """Built by build_payload: only model params can hold numbers or arbitrary keys."""
+    return (isinstance(value, dict) and value.get("format") == PAYLOAD_FORMAT and set(value) == {"format", "model", "steps", "variables"}
+            and isinstance(value["model"], dict) and isinstance(value["model"].get("params"), dict)
+            and all(isinstance(v, str) for k, v in value["model"].items() if k != "params")
+            and all(isinstance(step, dict) and all(isinstance(x, str) for x in step.values()) for step in value["steps"])
+            and all(isinstance(v, str) for v in value["variables"]))
+
+
 def canonical_bytes(payload: Mapping[str, Any]) -> bytes:
     """RFC 8785 bytes. Typical payloads take the C json encoder (10x faster than the pure
     Python rfc8785 package); anything where the two could differ goes to rfc8785."""
     import json
 
-    if _plain(payload):
+    if _plain(payload.get("model", {}).get("params", {}) if _is_payload(payload) else payload):
         try:
             return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
