@@ -227,3 +227,17 @@ def test_check_reads_the_policy_only_when_it_is_among_the_files(repo, capsys):
     assert run_cli(repo, "check", "prompts/support-reply/card.yml", capsys=capsys)[0] == 0
     code, out = run_cli(repo, "check", "workflows/policy-as-code-example.yml", capsys=capsys)
     assert code == 1 and "workflows/policy-as-code-example.yml:" in out
+
+
+@pytest.mark.parametrize("form,code", [
+    ("no front matter\n", "PL500"),
+    ("---\nprompt: support-reply\nversion: 1.0.0\n---\n", "PL501"),
+    ("---\nprompt: [unclosed\n---\n", "PL100"),
+])
+def test_review_forms_are_validated_when_committed(repo, capsys, form, code):
+    rel = "reviews/support-reply/1.0.0/pm-pm.md"
+    (repo / rel).parent.mkdir(parents=True)
+    (repo / rel).write_text(form)
+    status, out = run_cli(repo, "check", rel, capsys=capsys)
+    assert status == 1 and f"{rel}:" in out and f" {code} " in out
+    assert run_cli(repo, "check", "--all", capsys=capsys)[0] == 1

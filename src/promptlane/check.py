@@ -16,7 +16,7 @@ from .repo import Repo
 RUN_SYNC = "run `promptlane sync` (or commit again: the promptlane-sync hook does it)"
 
 
-def check(repo: Repo, prompt_ids: list[str], policy: bool = True) -> list[Problem]:
+def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: list[str] = ()) -> list[Problem]:
     problems: list[Problem] = []
     if pending(repo.root):
         problems.append(Problem(JOURNAL, 1, 1, "PL190", "an earlier promptlane run was interrupted; run `promptlane sync` to put every file back"))
@@ -24,6 +24,11 @@ def check(repo: Repo, prompt_ids: list[str], policy: bool = True) -> list[Proble
         from .policy import check_policy
 
         problems.extend(check_policy(repo))  # schema, and loosening against git HEAD
+    if forms:
+        from .approvals import read_review
+
+        for rel in forms:  # well-formed whether or not a gate reads them yet
+            problems.extend(read_review(repo, rel, policy=rel.startswith("reviews/policy/")).problems)
     seen_ids: dict[str, str] = {}
     for prompt_id in prompt_ids:
         card = read_card(repo, prompt_id)

@@ -63,8 +63,19 @@ def cmd_check(args) -> int:
     whole = args.all or not args.files
     # The policy is checked (schema, loosening against HEAD) when it is among the files.
     policy = whole or any(_rel(repo, name) == POLICY for name in args.files)
-    count = report(check(repo, _ids_from(repo, args.files, args.all), policy=policy))
+    forms = _review_forms(repo, None if whole else [_rel(repo, name) for name in args.files])
+    count = report(check(repo, _ids_from(repo, args.files, args.all), policy=policy, forms=forms))
     return EXIT_FAILED if count else EXIT_OK
+
+
+def _review_forms(repo, rels: list[str] | None) -> list[str]:
+    """HITL forms to validate: those given, or every reviews/<id>/<version>/*.md."""
+    from .repo import REVIEWS
+
+    if rels is None:
+        return sorted(p.relative_to(repo.root).as_posix() for p in (repo.root / REVIEWS).glob("*/*/*.md"))
+    return [rel for rel in rels if rel.startswith(f"{REVIEWS}/") and rel.endswith(".md") and rel.count("/") >= 3
+            and (repo.root / rel).is_file()]
 
 
 def _rel(repo, name: str) -> str:
