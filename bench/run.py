@@ -138,12 +138,56 @@ def commit_cost(root: Path, repeat: int) -> float:
     return best
 
 
+def hooks_direct(root: Path, repeat: int) -> float:
+    """promptlane's own commit work: the three hook commands on one changed prompt, run directly."""
+    best = float("inf")
+    for attempt in range(repeat):
+        text = root / "prompts/prompt-00002/system.md"
+        text.write_text(text.read_text() + f"Direct {attempt}.\n")
+        start = time.perf_counter()
+        for args in (["sync", "prompts/prompt-00002/system.md"], ["check", "prompts/prompt-00002/card.yml"], ["audit", "verify"]):
+            subprocess.run([PROMPTLANE, *args], cwd=root, env=ENV, capture_output=True)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+NOOP_CONFIG = """repos:
+  - repo: local
+    hooks:
+      - {id: a, name: a, entry: "true", language: unsupported, files: ^(prompts|registry)/, require_serial: true}
+      - {id: b, name: b, entry: "true", language: unsupported, files: ^(prompts|registry)/, require_serial: true}
+      - {id: c, name: c, entry: "true", language: unsupported, pass_filenames: false, always_run: true}
+"""
+
+
+def noop_commit(root: Path, work: Path, repeat: int) -> float:
+    config = work / "noop-hooks.yaml"
+    config.write_text(NOOP_CONFIG)
+    best = float("inf")
+    for attempt in range(repeat):
+        text = root / "prompts/prompt-00003/system.md"
+        text.write_text(text.read_text() + f"Noop {attempt}.\n")
+        subprocess.run(["git", "add", "-A"], cwd=root, env=ENV, check=True)
+        start = time.perf_counter()
+        subprocess.run([str(BIN / "pre-commit"), "run", "-c", str(config)], cwd=root, env=ENV, capture_output=True)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def bench_commit(work: Path, big: Path, repeat: int) -> list[Row]:
     small = make_repo(work, "small-git", 10, 10, git=True)
     ours, base = commit_cost(big, repeat), commit_cost(small, repeat)
-    ratio = ours / base
-    return [Row("one commit: 10,000 prompts + 100k rows vs 10 + 10", ours, base, "<= 1.2", ratio <= 1.2,
-                f"{ours:.2f} s vs {base:.2f} s ({ratio:.2f}x)")]
+    direct_big, direct_small = hooks_direct(big, repeat), hooks_direct(small, repeat)
+    noop_big, noop_small = noop_commit(big, work, repeat), noop_commit(small, work, repeat)
+    ratio, direct, noop = ours / base, direct_big / direct_small, noop_big / noop_small
+    return [
+        Row("one commit: 10,000 prompts + 100k rows vs 10 + 10", ours, base, "<= 1.2", ratio <= 1.2,
+            f"{ours:.2f} s vs {base:.2f} s ({ratio:.2f}x)"),
+        Row("  of which promptlane's hooks, run directly", direct_big, direct_small, "(where the time goes)", True,
+            f"{direct_big:.2f} s vs {direct_small:.2f} s ({direct:.2f}x)"),
+        Row("  pre-commit itself, with no-op hooks", noop_big, noop_small, "(where the time goes)", True,
+            f"{noop_big:.2f} s vs {noop_small:.2f} s ({noop:.2f}x)"),
+    ]
 
 
 def bench_startup(big: Path, repeat: int) -> list[Row]:

@@ -121,9 +121,11 @@ def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes
         seq, prev = seq + 1, cells[9]
         if cells[2] == "version":
             audited.add((cells[3], cells[4], cells[5]))
+    from .events import ChangelogError
+
     try:
         logged, served = _changelog_keys(changelog_raw[cache["changelog"]["size"]:].decode("utf-8"))
-    except Exception:
+    except ChangelogError:
         return None
     records = {pid: rec for pid, rec in cache.get("locks", {}).items() if pid in fingerprints}
     first = repo.first_environment
@@ -211,10 +213,12 @@ def cross_check(repo: Repo, audit_text: str, changelog_text: str, fingerprints: 
     """Problems, and per lock what was verified (for the local cache)."""
     from .registry import LockError, read_lock
 
+    from .events import ChangelogError
+
     try:
         logged, served = _changelog_keys(changelog_text)
-    except Exception as exc:  # a YAML error: report it where sync will not append blindly
-        return [Problem(CHANGELOG, 1, 1, "PL207", f"cannot be read ({exc}); restore it from git")], {}
+    except ChangelogError as exc:
+        return [Problem(CHANGELOG, exc.line, exc.col, "PL207", f"cannot be read ({exc.what}); restore it from git")], {}
     records: dict = {}
     audited = {(c[3], c[4], c[5]) for _, c in data_rows(audit_text) if c[2] == "version"}
     problems: list[Problem] = []

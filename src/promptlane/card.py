@@ -66,12 +66,18 @@ def read_card(repo: Repo, prompt_id: str) -> Card:
     loaded = load_file(str(path), rel)
     card.text = loaded.text
     card.problems.extend(loaded.problems)
-    if any(p.code in ("PL100", "PL110") for p in loaded.problems):
+    if any(p.code in ("PL100", "PL107", "PL110") for p in loaded.problems):
         return card
     if not isinstance(loaded.data, dict):
         card.problems.append(Problem(rel, 1, 1, "PL103", "a card must be a YAML mapping (see schemas/prompt-card.example.yml)"))
         return card
     card.data = loaded.data
+    odd_key = _non_text_key(card.data, [])
+    if odd_key is not None:
+        path, key = odd_key
+        line, col = card.where(*path, key=str(key))
+        card.problems.append(Problem(rel, line, col, "PL103", f"key {key!r} is read as {_KINDS.get(type(key), 'a value')}, not text; quote it: '{key}'"))
+        return card
     card.problems.extend(card_problems(card.data, card.text, rel))
     card.problems.extend(_identity_problems(card))
     if card.problems:
@@ -85,13 +91,35 @@ def read_card(repo: Repo, prompt_id: str) -> Card:
     return card
 
 
+_KINDS = {int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
+
+
+def _non_text_key(value: Any, path: list) -> tuple[list, Any] | None:
+    """The first mapping key that is not a string (``1:``, ``true:``), with where it is."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return path, key
+            found = _non_text_key(item, path + [key])
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _non_text_key(item, path + [index])
+            if found:
+                return found
+    return None
+
+
 def _identity_problems(card: Card) -> list[Problem]:
     found = []
     declared = card.data.get("id")
     if declared != card.prompt_id:
         hint = "" if is_prompt_id(card.prompt_id) else f"; rename the folder to a valid id ([a-z0-9][a-z0-9-]*)"
         found.append(card.problem("PL121", f"id '{declared}' must equal the folder name '{card.prompt_id}'{hint}", "id"))
-    names = [s.get("name") for s in card.data.get("steps", [])]
+    steps = card.data.get("steps")
+    # Only well-shaped steps are compared; the schema has already reported any other shape.
+    names = [s.get("name") for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
     for index, name in enumerate(names):
         if name in names[:index]:
             found.append(card.problem("PL134", f"steps[{index}].name: step '{name}' appears twice; step names must be unique", "steps", index, "name"))

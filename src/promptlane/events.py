@@ -197,8 +197,32 @@ def parse_changelog(text: str) -> list:
     return entries
 
 
-def _yaml_changelog(text: str) -> list:
-    import yaml
+class ChangelogError(ValueError):
+    """The changelog is not YAML: where, and what the parser said (one line)."""
 
-    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return data if isinstance(data, list) else []
+    def __init__(self, line: int, col: int, what: str):
+        super().__init__(f"{line}:{col}: {what}")
+        self.line, self.col, self.what = line, col, what
+
+
+def _yaml_changelog(text: str) -> list:
+    from .yamlio import load
+
+    loaded = load(text, "changelog")
+    if loaded.problems:
+        first = min(loaded.problems)
+        raise ChangelogError(first.line, first.col, first.message)
+    return loaded.data if isinstance(loaded.data, list) else []
+
+
+def read_changelog(path: Path) -> list:
+    """Entries of the changelog file ([] when it does not exist); ChangelogError when unreadable."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ChangelogError(raw.count(b"\n", 0, exc.start) + 1, 1, "is not valid UTF-8") from None
+    return parse_changelog(text)

@@ -99,11 +99,11 @@ def export(repo: "Repo", fmt: str, out: str | os.PathLike) -> str:
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'; use one of: {', '.join(FORMATS)}")
     target = Path(out).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".promptlane-tmp")
     if tmp.exists():
         tmp.unlink()
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "json":
             doc = bundle(repo)
             tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
@@ -118,6 +118,8 @@ def export(repo: "Repo", fmt: str, out: str | os.PathLike) -> str:
             finally:
                 db.close()
         os.replace(tmp, target)
+    except OSError as exc:  # a folder in the way, no permission, disk full: a usage error, not a traceback
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}; choose a writable path") from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -72,28 +72,15 @@ class Transaction:
         if not self.paths:
             return
         self._refuse_unwritable()
-        journal = {"writes": [], "appends": []}
-        try:
-            for rel, text in sorted(self.writes.items()):
-                target = self.root / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _write_file(target.with_name(target.name + _TMP), text.encode("utf-8"))
-                _fault_point("temp")
-                entry = {"path": rel, "existed": target.exists()}
-                if entry["existed"]:
-                    backup = target.with_name(target.name + _BAK)
-                    if backup.exists():
-                        backup.unlink()
-                    os.link(target, backup)
-                journal["writes"].append(entry)
-            for rel in sorted(self.appends):
-                target = self.root / rel
-                journal["appends"].append({"path": rel, "size": target.stat().st_size if target.exists() else -1})
-        except OSError:
-            _discard(self.root, journal, self.writes)
-            raise
+        journal = self._journal()
+        # The journal goes first: from here on, a run killed at any point is undone by recover().
         atomic_write(self.root / JOURNAL, json.dumps(journal, indent=1))
         _fault_point("journal")
+        for rel, text in sorted(self.writes.items()):
+            target = self.root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_file(target.with_name(target.name + _TMP), text.encode("utf-8"))
+            _fault_point("temp")
         for rel, text in sorted(self.appends.items()):
             target = self.root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +94,27 @@ class Transaction:
             os.replace(target.with_name(target.name + _TMP), target)
             _fault_point(f"rename:{rel}")
         _finish(self.root, journal)
+
+    def _journal(self) -> dict:
+        """How to undo: which targets existed (hard-link backups made now), append sizes."""
+        journal: dict = {"writes": [], "appends": []}
+        try:
+            for rel in sorted(self.writes):
+                target = self.root / rel
+                entry = {"path": rel, "existed": target.exists()}
+                if entry["existed"]:
+                    backup = target.with_name(target.name + _BAK)
+                    if backup.exists():
+                        backup.unlink()
+                    os.link(target, backup)
+                journal["writes"].append(entry)
+            for rel in sorted(self.appends):
+                target = self.root / rel
+                journal["appends"].append({"path": rel, "size": target.stat().st_size if target.exists() else -1})
+        except OSError:
+            _discard(self.root, journal, self.writes)
+            raise
+        return journal
 
 
 def _discard(root: Path, journal: dict, writes) -> None:
@@ -130,12 +138,39 @@ def pending(root: Path) -> bool:
     return (root / JOURNAL).exists()
 
 
+def _read_journal(root: Path) -> dict:
+    """The journal, refusing one that is corrupt or names a path outside the repository
+    (a journal is only ever written by promptlane; one committed by hand is not trusted)."""
+    path = root / JOURNAL
+    try:
+        journal = json.loads(path.read_text(encoding="utf-8"))
+        entries = journal["writes"] + journal["appends"]
+        bad = [e for e in entries if not _inside(root, e["path"])]
+        ok = all(isinstance(e.get("existed", True), bool) and isinstance(e.get("size", 0), int) for e in entries)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
+        bad, ok = [], False
+    if not ok or bad:
+        what = f"names paths outside the repository ({bad[0]['path']!r})" if bad else "is corrupt"
+        raise PromptlaneError(f"{JOURNAL} {what}", [Problem(
+            JOURNAL, 1, 1, "PL192",
+            f"{what}; nothing was undone. Check `git status`, restore what an interrupted run changed "
+            f"(`git checkout -- FILE`), then delete {JOURNAL}")])
+    return journal
+
+
+def _inside(root: Path, rel: object) -> bool:
+    if not isinstance(rel, str) or not rel or os.path.isabs(rel) or ".." in rel.replace("\\", "/").split("/"):
+        return False
+    real_root = os.path.realpath(root)
+    return os.path.realpath(os.path.join(real_root, rel)).startswith(real_root + os.sep)
+
+
 def recover(root: Path) -> list[str]:
     """Undo an interrupted commit; return the paths put back (empty when nothing was pending)."""
     path = root / JOURNAL
     if not path.exists():
         return []
-    journal = json.loads(path.read_text(encoding="utf-8"))
+    journal = _read_journal(root)
     restored = []
     for entry in journal.get("appends", []):
         target = root / entry["path"]

@@ -122,8 +122,8 @@ def _schema_problem(error, text: str, shown_as: str) -> Problem:
     where = _dotted(path)
     key = None
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        key = extra[0] if extra else None
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str)
+        key = str(extra[0]) if extra else None
         known = ", ".join(sorted(error.schema.get("properties", {}))) or "environment names"
         message = f"{where}: unknown key {', '.join(map(repr, extra))}; known keys: {known}"
     elif error.validator == "required":

@@ -147,16 +147,13 @@ def hand_promotion(repo: "Repo", txn: "Transaction", card: "Card", lock: "Lock")
 
 def served_history(repo: "Repo", prompt_id: str, env: str, lock: "Lock") -> list[str]:
     """Versions ``env`` has served, oldest first, from the changelog (and the lock's current)."""
-    import yaml
+    from .events import ChangelogError, read_changelog
 
-    path = repo.root / CHANGELOG
-    entries = []
-    if path.is_file():
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        try:
-            entries = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or []
-        except yaml.YAMLError as exc:
-            raise PromptlaneError("the changelog cannot be read", [Problem(CHANGELOG, 1, 1, "PL620", f"is not valid YAML ({exc}); restore it from git")]) from None
+    try:
+        entries = read_changelog(repo.root / CHANGELOG)
+    except ChangelogError as exc:
+        raise PromptlaneError("the changelog cannot be read", [Problem(
+            CHANGELOG, exc.line, exc.col, "PL620", f"cannot be read ({exc.what}); restore it from git")]) from None
     history: list[str] = []
     for entry in entries if isinstance(entries, list) else []:
         if isinstance(entry, dict) and entry.get("prompt") == prompt_id and isinstance(entry.get("environments"), dict):
@@ -213,7 +210,10 @@ def _restore_card(repo: "Repo", txn: "Transaction", card: "Card", snapshot: dict
 def _rollback_plan(repo: "Repo", prompt_id: str, env: str, to: str | None):
     from .card import read_card
     from .registry import LockError, read_lock, read_snapshot
+    from .repo import is_prompt_id
 
+    if not is_prompt_id(prompt_id):  # never build a registry path from an arbitrary argument
+        raise UsageError(f"'{prompt_id}' is not a prompt id ([a-z0-9][a-z0-9-]*)")
     if env not in repo.environments:
         raise UsageError(f"'{env}' is not an environment; environments: {', '.join(repo.environments)}")
     try:

@@ -69,7 +69,7 @@ def read_lock(repo: Repo, prompt_id: str) -> Lock | None:
     try:
         doc = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise LockError(Problem(rel, 1, 1, "PL156", "is not UTF-8; restore it from git (`git checkout -- FILE`)"))
+        raise LockError(Problem(rel, 1, 1, "PL156", f"is not UTF-8; restore it from git (`git checkout -- {rel}`)"))
     except json.JSONDecodeError as exc:
         raise LockError(Problem(rel, exc.lineno, exc.colno, "PL156", f"is not valid JSON ({exc.msg}); restore it from git (`git checkout -- {rel}`)"))
     problem = _shape_problem(doc, prompt_id)
@@ -110,5 +110,5 @@ def snapshot_json(prompt_id: str, version: str, payload_hash: str, card: dict, p
 def read_snapshot(repo: Repo, prompt_id: str, version: str) -> dict | None:
     try:
         return json.loads((repo.root / repo.snapshot_rel(prompt_id, version)).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, ValueError):  # missing, or not UTF-8 JSON: callers report both as PL157
         return None

@@ -76,8 +76,8 @@ def _to_problem(error, text: str, shown_as: str) -> Problem:
     path = list(error.absolute_path)
     where = _dotted(path)
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        loc = locate(text, path, key=extra[0] if extra else None)
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str)
+        loc = locate(text, path, key=str(extra[0]) if extra else None)
         known = ", ".join(sorted(error.schema.get("properties", {})))
         return Problem(shown_as, loc.line, loc.col, "PL105",
                        f"{where}: unknown key {', '.join(map(repr, extra))}; known keys: {known}")

@@ -26,6 +26,14 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         self.path = path
         self.findings: list[Problem] = []
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # A node met again is an alias (*name). promptlane's files are plain data: refusing
+        # aliases keeps them readable and stops "billion laughs" expansion in later checks.
+        if node in self.constructed_objects:
+            self._note(node, "PL107", "YAML aliases (*name) are not allowed in promptlane's files; write the value out")
+            return None
+        return super().construct_object(node, deep)
+
     def _note(self, node: yaml.Node, code: str, message: str) -> None:
         mark = node.start_mark
         self.findings.append(Problem(self.path, mark.line + 1, mark.column + 1, code, message))

@@ -1,0 +1,589 @@
+"""A catalogue of bad inputs beyond the card itself (test_card_catalogue.py has those 23).
+
+Each case breaks a fresh copy of the rendered template (test_promotion's ``gov``: committed on
+main, clock pinned, dana@example.com as the author), runs one command and asserts:
+
+* its exit code (0 fine, 1 a check failed, 2 bad usage or configuration);
+* the problem line it prints, ``path:line:col: CODE`` plus a key phrase (or, for a refusal
+  without a file to point at, the command's one-line message on stderr);
+* that NO FILE CHANGED: the tree (without .git) is byte-for-byte the same after the command.
+
+A few cases are inputs that must be *accepted* (a BOM, CRLF line endings): they pass and
+change nothing either. Commands run in-process, except where the case needs its own
+process (a PATH without git).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from conftest import git, snapshot_tree
+from test_promotion import (PID, approve_as, as_user, card, commit, gov,  # noqa: F401
+                            new_version, pl, rendered_template, write_results)
+
+CARD = f"prompts/{PID}/card.yml"
+LOCK = f"registry/{PID}.lock.json"
+SNAP = f"registry/store/{PID}/1.0.0.json"
+POLICY = "workflows/policy-as-code-example.yml"
+REVIEWERS = "reviews/reviewers.yml"
+FORM = f"reviews/{PID}/1.0.0/pm-pm.md"
+AUDIT = "audit/artifact-audit-log.md"
+CHANGELOG = "schemas/prompt-change-log.yml"
+TESTS = f"evals/tests/{PID}.yml"
+EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
+JOURNAL = ".promptlane/journal.json"
+OTHER_HASH = "sha256:" + "ab" * 32
+SCAFFOLD_HASH_PREFIX = "sha256:057d65a56c7e"  # the template's support-reply 1.0.0
+
+
+@dataclass
+class Ctx:
+    """What a setup function may use: the repository, pytest's monkeypatch and capsys."""
+    root: Path
+    tmp: Path
+    monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture
+    env: dict = field(default_factory=dict)   # extra environment for a subprocess case
+
+    def edit(self, rel: str, old: str, new: str, count: int = -1) -> None:
+        path = self.root / rel
+        text = path.read_text(encoding="utf-8")
+        assert old in text, (rel, old)
+        path.write_text(text.replace(old, new, count), encoding="utf-8")
+
+    def write(self, rel: str, data: str | bytes) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+
+    def append(self, rel: str, data: str | bytes) -> None:
+        with open(self.root / rel, "ab") as handle:
+            handle.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+
+    def cli(self, *args: str) -> str:
+        """A promptlane command as part of the setup (must succeed)."""
+        code, out = pl(self.root, self.capsys, *args)
+        assert code in (0, 1), out
+        return out
+
+    def new_version(self, text: str = "Keep replies short.") -> None:
+        new_version(self.root, self.capsys, text)
+
+    def approve(self, role: str = "PM", email: str | None = None) -> None:
+        code, out = approve_as(self.root, self.capsys, self.monkeypatch, role, email)
+        assert code == 0, out
+
+    def staging_ready(self) -> None:
+        """Eval results and the PM approval that staging needs for the current hash."""
+        write_results(self.root, "2026-12-01T08:30:00Z")
+        self.approve("PM")
+
+    def read_only(self, rel: str) -> None:
+        """``rel`` read-only; root ignores mode bits, so os.access is asked by mode (as in test_sync_check)."""
+        (self.root / rel).chmod(0o444)
+        real = os.access
+        self.monkeypatch.setattr(os, "access", lambda p, m: real(p, m) and bool(os.stat(p).st_mode & 0o200 or m != os.W_OK))
+
+
+@dataclass(frozen=True)
+class RunIn:
+    """Returned by a setup that makes another folder to run the command in (a clone, a plain folder)."""
+    path: Path
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    setup: Callable[[Ctx], object]      # may return RunIn(folder) to run elsewhere
+    argv: tuple[str, ...]                # "{root}" is replaced by the repository's path
+    code: int
+    expect: tuple[tuple[str, str], ...]  # (line prefix, key phrase): a printed line starts with and contains them
+    own_process: bool = False
+    after: Callable[[Path], None] | None = None   # more assertions on the unchanged repository
+    xfail: str | None = None
+
+
+def C(name, setup, argv, code, *expect, **kw) -> Case:
+    return Case(name, setup, tuple(argv.split()) if isinstance(argv, str) else tuple(argv), code, tuple(expect), **kw)
+
+
+# ---------------------------------------------------------------- setups that need a few lines
+
+
+def crlf(ctx: Ctx, *rels: str) -> None:
+    for rel in rels:
+        path = ctx.root / rel
+        path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+
+
+def bom(ctx: Ctx, rel: str) -> None:
+    path = ctx.root / rel
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+
+
+def same_hash_as_the_lock(root: Path) -> None:
+    from promptlane.card import read_card
+    from promptlane.repo import Repo
+
+    card_read = read_card(Repo(root), PID)
+    assert card_read.ok and card_read.hash == json.loads((root / LOCK).read_text())["versions"][0]["hash"]
+    assert b"\r\n" in (root / f"prompts/{PID}/system.md").read_bytes()
+
+
+def two_versions(ctx: Ctx) -> None:
+    ctx.new_version()
+    commit(ctx.root, "1.0.1")
+
+
+def audit_rows(ctx: Ctx) -> list[str]:
+    two_versions(ctx)
+    lines = (ctx.root / AUDIT).read_text(encoding="utf-8").splitlines(keepends=True)
+    assert lines[4].startswith("| 1 |") and lines[5].startswith("| 2 |") and len(lines) == 6
+    return lines
+
+
+def truncated_audit(ctx: Ctx) -> None:
+    lines = audit_rows(ctx)
+    ctx.write(AUDIT, "".join(lines[:5]) + lines[5][: len(lines[5]) // 2])  # the last row cut mid-line
+
+
+def reordered_audit(ctx: Ctx) -> None:
+    lines = audit_rows(ctx)
+    ctx.write(AUDIT, "".join(lines[:4] + [lines[5], lines[4]]))
+
+
+def edited_audit_row(ctx: Ctx) -> None:
+    ctx.edit(AUDIT, "| first version |", "| first version, reviewed |")
+
+
+def lock_doc(ctx: Ctx, change: Callable[[dict], None]) -> None:
+    doc = json.loads((ctx.root / LOCK).read_text(encoding="utf-8"))
+    change(doc)
+    ctx.write(LOCK, json.dumps(doc, indent=2) + "\n")
+
+
+def duplicate_version(doc: dict) -> None:
+    doc["versions"].append(dict(doc["versions"][0], hash=OTHER_HASH))
+
+
+def shallow_clone(ctx: Ctx) -> RunIn:
+    two_versions(ctx)
+    clone = ctx.tmp / "shallow"
+    git(ctx.tmp, "clone", "-q", "--depth", "1", f"file://{ctx.root}", str(clone))
+    assert git(clone, "rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+    return RunIn(clone)
+
+
+def detached_head_ready_for_prod(ctx: Ctx) -> None:
+    ctx.monkeypatch.delenv("PROMPTLANE_BRANCH", raising=False)
+    ctx.staging_ready()
+    assert ctx.cli("promote", PID, "--to", "staging")
+    commit(ctx.root, "staging")
+    git(ctx.root, "checkout", "-q", "--detach")
+
+
+def no_git_on_path(ctx: Ctx) -> None:
+    empty = ctx.tmp / "empty-bin"
+    empty.mkdir()
+    ctx.env["PATH"] = str(empty)
+
+
+FAKE_PROMPTFOO = """#!{python}
+import sys
+sys.stderr.write("TypeError: Cannot read properties of undefined (reading 'vars')\\n    at evaluate (src/evaluator.ts:42)\\n")
+sys.exit({code})
+"""
+
+
+def fake_promptfoo(ctx: Ctx, code: int = 0) -> None:
+    """promptfoo replaced by a script (exit ``code``, a stack trace on stderr); Node.js not needed."""
+    script = ctx.tmp / "fake-promptfoo"
+    script.write_text(FAKE_PROMPTFOO.format(python=sys.executable, code=code))
+    script.chmod(0o755)
+    ctx.monkeypatch.setenv("PROMPTLANE_PROMPTFOO", str(script))
+    ctx.monkeypatch.setattr("promptlane.evals.runner.require_node", lambda: None)
+
+
+def promptfoo_results(ctx: Ctx, bound_hash: str) -> Path:
+    """A promptfoo results.json for support-reply whose prompt config names ``bound_hash``."""
+    row = {"success": True, "score": 1, "cost": 0.0001, "vars": {"customer_name": "Ana", "question": "Hi?"},
+           "prompt": {"raw": "[]", "label": PID, "config": {"promptlane_prompt": PID, "promptlane_hash": bound_hash}},
+           "testCase": {"description": "t", "metadata": {"category": "accuracy"}, "vars": {"customer_name": "Ana", "question": "Hi?"}},
+           "gradingResult": {"pass": True, "reason": "ok"}, "tokenUsage": {"total": 10, "prompt": 8, "completion": 2},
+           "provider": {"id": "echo", "label": "echo"}}
+    doc = {"results": {"version": 3, "timestamp": "2026-12-01T08:00:00Z", "results": [row], "stats": {}},
+           "metadata": {"promptfooVersion": "0.121.20"}}
+    path = ctx.tmp / "results.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def results_file(root: Path) -> Path:
+    return root / "evals/results" / PID / (card(root)["hash"].split(":")[1][:16] + ".json")
+
+
+def log_record_without_hash(ctx: Ctx) -> None:
+    sample = json.loads((ctx.root / "logs/log-sample.output.json").read_text(encoding="utf-8"))
+    record = sample[0] if isinstance(sample, list) else sample
+    del record["hash"]
+    ctx.write("trace.jsonl", json.dumps(record) + "\n")
+
+
+def raised_by_hand(ctx: Ctx, env: str = "staging") -> None:
+    ctx.edit(CARD, "environment: dev", f"environment: {env}")
+
+
+def stale_approval(ctx: Ctx) -> None:
+    """PM approved 1.0.0; the text changed (1.0.1) and the form was moved to 1.0.1 by hand."""
+    ctx.approve("PM")
+    ctx.new_version()
+    write_results(ctx.root, "2026-12-01T08:30:00Z")
+    old = ctx.root / FORM
+    new = ctx.root / f"reviews/{PID}/1.0.1/pm-pm.md"
+    new.parent.mkdir(parents=True)
+    new.write_text(old.read_text().replace('version: "1.0.0"', 'version: "1.0.1"'))
+    raised_by_hand(ctx)
+
+
+def self_approval(ctx: Ctx) -> None:
+    ctx.new_version()  # dana@example.com is the author of 1.0.1 ...
+    ctx.edit(REVIEWERS, "  - pm@example.com\n", "  - pm@example.com\n  - dana@example.com\n")  # ... and a PM
+    as_user(ctx.monkeypatch, "dana@example.com")
+
+
+def staging_served(ctx: Ctx) -> None:
+    ctx.staging_ready()
+    ctx.cli("promote", PID, "--to", "staging")
+
+
+def symlinked_text(ctx: Ctx) -> None:
+    outside = ctx.tmp / "outside.md"
+    outside.write_text("Customer {{ customer_name }} asks: {{ question }}\n")
+    user = ctx.root / f"prompts/{PID}/user.md"
+    user.unlink()
+    user.symlink_to(outside)
+
+
+def sparse_50mb_text(ctx: Ctx) -> None:
+    with open(ctx.root / f"prompts/{PID}/user.md", "ab") as handle:
+        handle.truncate(50 * 1024 * 1024)
+
+
+def duplicate_id(ctx: Ctx) -> None:
+    shutil.copytree(ctx.root / f"prompts/{PID}", ctx.root / f"prompts/{PID}-copy")
+
+
+def not_governed(ctx: Ctx) -> RunIn:
+    other = ctx.tmp / "plain"
+    other.mkdir()
+    (other / "README.md").write_text("not a governed repository\n")
+    return RunIn(other)
+
+
+def file_in_the_way(ctx: Ctx) -> None:
+    ctx.write("exports", "a file where the export wants a folder\n")
+
+
+def no_front_matter(ctx: Ctx) -> None:
+    ctx.staging_ready()
+    ctx.write(FORM, "# Prompt approval\n\nApproved by PM.\n")
+
+
+def form_edit(old: str, new: str) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        ctx.staging_ready()
+        ctx.edit(FORM, old, new, 1)
+    return setup
+
+
+def corrupt_snapshot(ctx: Ctx) -> None:
+    ctx.write(SNAP, '{"format": "promptlane-snapshot/1", "hash": ')  # cut mid-write
+
+
+def card_text(ctx: Ctx) -> str:
+    return (ctx.root / CARD).read_text(encoding="utf-8")
+
+
+def journal_outside(ctx: Ctx) -> None:
+    """A journal that names files outside the repository (it could arrive in a commit: .gitignore
+    does not stop `git add -f`, and the hooks run sync on every commit and in CI)."""
+    (ctx.tmp / "victim.txt").write_text("not promptlane's to touch\n")
+    ctx.write(JOURNAL, json.dumps({"writes": [], "appends": [{"path": "../victim.txt", "size": 0}]}))
+
+
+def victim_untouched(root: Path) -> None:
+    assert (root.parent / "victim.txt").read_text() == "not promptlane's to touch\n"
+
+
+# ---------------------------------------------------------------- the catalogue
+
+P = POLICY
+CASES = [
+    # ---- policy file: syntax, YAML 1.1 traps, unknown keys, wrong types, structure, loosening
+    C("policy-yaml-syntax", lambda c: c.edit(P, "environments: [dev, staging, prod]", "environments: [dev, staging, prod"),
+      "check", 2, (f"{P}:28:10: PL100", "YAML syntax error: did not find expected ',' or ']'")),
+    C("policy-yaml11-bool-allow-skip", lambda c: c.edit(P, "allow_skip: false", "allow_skip: no", 1),
+      "check", 2, (f"{P}:32:17: PL102", "'no' is read as a boolean by YAML 1.1")),
+    C("policy-yaml11-bool-policy-only", lambda c: c.edit(P, "policy_only: true", "policy_only: yes", 1),
+      f"promote {PID} --to staging", 2, (f"{P}:38:22: PL102", "'yes' is read as a boolean by YAML 1.1")),
+    C("policy-unknown-key", lambda c: c.edit(P, "allow_skip: false", "allow_skip: false\n    alow_skip: true", 1),
+      "check", 1, (f"{P}:33:5: PL400", "promotion.staging: unknown key 'alow_skip'")),
+    C("policy-wrong-type", lambda c: c.edit(P, "min_pass_rate: 0.9\n", "min_pass_rate: high\n", 1),
+      f"promote {PID} --to staging", 2, (f"{P}:47:24: PL400", "min_pass_rate: 'high' is not of type 'number'")),
+    C("policy-one-environment", lambda c: c.edit(P, "environments: [dev, staging, prod]", "environments: [dev]"),
+      "sync", 2, (f"{P}:26:15: PL171", "environments: must list at least two unique names")),
+    C("policy-not-a-mapping", lambda c: c.write(P, "- dev\n- staging\n- prod\n"),
+      "check", 2, (f"{P}:1:1: PL170", "must be a YAML mapping")),
+    C("policy-loosened-without-governance", lambda c: c.edit(P, "min_pass_rate: 0.9\n", "min_pass_rate: 0.5\n", 1),
+      "check", 1, (f"{P}:47:24: PL410", "policy loosened: promotion.staging.risk.high.min_pass_rate lowered 0.9 -> 0.5")),
+    C("policy-bom-and-crlf-accepted", lambda c: (crlf(c, P), bom(c, P)), "check", 0),
+
+    # ---- reviewers.yml and review forms
+    C("reviewers-yaml-syntax", lambda c: c.edit(REVIEWERS, "  - qa@example.com", "  - [qa@example.com"),
+      f"approve {PID} --role PM", 2, (f"{REVIEWERS}:9:11: PL100", "YAML syntax error")),
+    C("reviewers-duplicate-role", lambda c: c.append(REVIEWERS, '"PM":\n  - mallory@example.com\n'),
+      f"approve {PID} --role PM", 2, (f"{REVIEWERS}:13:1: PL101", "duplicate key 'PM' (first at line 3)")),
+    C("reviewers-role-not-a-list", lambda c: c.edit(REVIEWERS, '"QA":\n  - qa@example.com', '"QA": qa@example.com'),
+      f"approve {PID} --role PM", 2, (f"{REVIEWERS}:1:1: PL510", "must map each role to a list of e-mails")),
+    C("review-form-yaml-syntax", form_edit('hash: "', 'hash: ["'),
+      f"promote {PID} --to staging", 1, (f"{FORM}:8:1: PL100", "YAML syntax error")),
+    C("review-form-no-front-matter", no_front_matter,
+      f"promote {PID} --to staging", 1, (f"{FORM}:1:1: PL500", "has no YAML front matter")),
+    C("review-form-unknown-key", form_edit("note:", "signed_by_ceo: true\nnote:"),
+      f"promote {PID} --to staging", 1, (f"{FORM}:5:1: PL501", "'signed_by_ceo' was unexpected")),
+    C("review-form-wrong-type", form_edit('version: "1.0.0"', "version: 1.0"),
+      f"promote {PID} --to staging", 1, (f"{FORM}:6:10: PL501", "version: 1.0 is not of type 'string'")),
+    C("approval-forged-hash-edited", lambda c: (form_edit('hash: "sha256:057d', 'hash: "sha256:157d')(c), raised_by_hand(c)),
+      "sync", 1, (f"{FORM}:7:7: PL504", "is not the current hash of support-reply 1.0.0")),
+    C("approval-stale-older-hash", stale_approval,
+      "check", 1, (f"reviews/{PID}/1.0.1/pm-pm.md:7:7: PL504", "an approval counts only for the text it reviewed")),
+    C("approval-self", self_approval,
+      f"approve {PID} --role PM", 1, (f"{CARD}:22:9: PL507", "dana@example.com is the author of support-reply 1.0.1 and cannot approve it")),
+    C("approval-unknown-reviewer", lambda c: as_user(c.monkeypatch, "mallory@example.com"),
+      f"approve {PID} --role PM", 1, (f"{REVIEWERS}:3:1: PL505", "mallory@example.com is not listed under PM")),
+    C("approve-unknown-role", lambda c: None,
+      f"approve {PID} --role Intern", 2, ("promptlane approve: ", "role 'Intern' is not in reviews/reviewers.yml")),
+    C("approve-policy-by-wrong-role", lambda c: None,
+      "approve --policy --role QA", 2, ("promptlane approve: ", "a policy change is approved by the Governance role")),
+
+    # ---- evals: test files, config, promptfoo missing or crashing, results
+    C("eval-tests-yaml-syntax", lambda c: (fake_promptfoo(c), c.edit(TESTS, "metadata: {category: accuracy}", "metadata: {category: accuracy", 1)),
+      f"eval run {PID}", 2, (f"{TESTS}:7:7: PL100", "YAML syntax error: did not find expected ',' or '}'")),
+    C("eval-tests-unknown-category", lambda c: (fake_promptfoo(c), c.edit(TESTS, "{category: accuracy}", "{category: vibes}", 1)),
+      f"eval run {PID}", 2, (f"{TESTS}:6:24: PL321", "[0] metadata.category is 'vibes'")),
+    C("eval-config-yaml-syntax", lambda c: (fake_promptfoo(c), c.edit(EVAL_CONFIG, "maxConcurrency: 2", "maxConcurrency: [2")),
+      f"eval run {PID}", 2, (f"{EVAL_CONFIG}:37:1: PL100", "YAML syntax error")),
+    C("eval-config-provider-file-missing", lambda c: (fake_promptfoo(c), (c.root / "evals/providers/local_echo.py").unlink()),
+      f"eval run {PID}", 2, (f"{EVAL_CONFIG}:26:9: PL323", "file://providers/local_echo.py does not exist")),
+    C("eval-card-hash-edited", lambda c: (fake_promptfoo(c), c.edit(CARD, "hash: sha256:057d", "hash: sha256:157d")),
+      f"eval run {PID}", 2, (f"{CARD}:21:7: PL325", "the card is not synced with its texts and model")),
+    C("promptfoo-missing", lambda c: c.monkeypatch.setenv("PROMPTLANE_PROMPTFOO", "/nonexistent/promptfoo"),
+      f"eval run {PID}", 2, ("promptlane eval: PROMPTLANE_PROMPTFOO=/nonexistent/promptfoo does not exist",
+                             "npm install --prefix .tools/promptfoo promptfoo@0.121.20")),
+    C("promptfoo-crashes-exit-1", lambda c: fake_promptfoo(c, 1),
+      f"eval run {PID}", 2, ("promptlane eval: support-reply: promptfoo refused the config (exit 1):", ""),
+      ("TypeError: Cannot read properties of undefined", "")),
+    C("promptfoo-crashes-exit-3", lambda c: fake_promptfoo(c, 3),
+      f"eval run {PID}", 1, ("promptlane eval: support-reply: promptfoo exited 3 without results:", "")),
+    C("eval-import-malformed-file", lambda c: c.write("results.json", '{"results": [1, 2'),
+      f"eval import {{root}}/results.json --prompt {PID}", 2, ("promptlane eval: ", "is not a readable JSON file")),
+    C("eval-import-results-for-another-hash", lambda c: promptfoo_results(c, OTHER_HASH),
+      f"eval import {{tmp}}/results.json --prompt {PID}", 1,
+      ("promptlane eval: refused:", "is not the current payload of support-reply"), ("  test 't': was produced for sha256:abababababab", "")),
+    C("eval-import-bad-prompt-id", lambda c: None,
+      "eval import {root}/x.json --prompt ../../etc", 2, ("prompts/../../etc:1:1: PL120", "is not a prompt id")),
+    C("promote-results-for-another-hash", lambda c: write_results(c.root, "2026-12-01T08:00:00Z", payload_hash=OTHER_HASH).rename(results_file(c.root)),
+      f"promote {PID} --to staging", 1, (f"evals/results/{PID}/057d65a56c7e0a17.json:1:1: PL330", "belongs to support-reply sha256:abababababab..., not support-reply sha256:057d65a56c7e")),
+    C("promote-results-malformed", lambda c: (write_results(c.root, "2026-12-01T08:00:00Z"), results_file(c.root).write_text('{"format": ')),
+      f"promote {PID} --to staging", 1, (f"evals/results/{PID}/057d65a56c7e0a17.json:1:1: PL330", "is not valid UTF-8 JSON")),
+
+    # ---- the card beyond the card catalogue: BOM, CRLF, escapes, size, duplicates, managed block
+    C("card-step-not-a-mapping", lambda c: c.edit(CARD, "  - {name: user, role: user, file: user.md}", "  - null"),
+      "check", 1, (f"{CARD}:17:", "PL103")),
+    C("card-steps-not-a-list", lambda c: c.write(CARD, re.sub(r"steps:\n(  - .*\n)+", "steps: system.md\n", card_text(c))),
+      "check", 1, (f"{CARD}:15:", "PL103")),
+    C("card-integer-key", lambda c: c.edit(CARD, "risk: high\n", "risk: high\n1: first\nownr: typo\n"),
+      "check", 1, (f"{CARD}:10:1: PL103", "key 1 is read as a number, not text; quote it: '1'")),
+    C("policy-integer-key", lambda c: c.append(P, "2026: reviewed\nnotes: x\n"),
+      "check", 1, (f"{P}:", "unknown key")),
+    C("card-python-tag-is-not-executed", lambda c: c.edit(CARD, "owner: \"team-prompts\"", "owner: !!python/object/apply:os.system [\"touch pwned\"]"),
+      "sync", 1, (f"{CARD}:7:8: PL100", "could not determine a constructor for the tag"),
+      after=lambda root: not (root / "pwned").exists() or pytest.fail("the YAML tag ran a command")),
+    C("card-bom-accepted", lambda c: bom(c, CARD), "check", 0),
+    C("card-crlf-accepted-by-sync", lambda c: crlf(c, CARD), "sync", 0),
+    C("texts-crlf-hash-the-same", lambda c: crlf(c, f"prompts/{PID}/system.md", f"prompts/{PID}/user.md"), "check", 0,
+      after=same_hash_as_the_lock),
+    C("text-symlink-escape-sync", symlinked_text,
+      "sync", 1, (f"{CARD}:17:36: PL131", "'user.md' points outside prompts/support-reply/")),
+    C("text-dotdot-escape-promote", lambda c: c.edit(CARD, "file: user.md", "file: ../../registry/user.md"),
+      f"promote {PID} --to staging", 1, (f"{CARD}:17:36: PL131", "points outside prompts/support-reply/")),
+    C("text-sparse-50mb-sync", sparse_50mb_text,
+      "sync", 1, (f"{CARD}:17:36: PL135", "'user.md' is 52428800 bytes, over the 1048576-byte limit")),
+    C("duplicate-id-in-two-folders", duplicate_id,
+      "check", 1, (f"prompts/{PID}-copy/card.yml:4:5: PL122", f"id '{PID}' is also used by {CARD}"),
+      (f"prompts/{PID}-copy/card.yml:4:5: PL121", f"id '{PID}' must equal the folder name")),
+    C("hash-edited-by-hand", lambda c: c.edit(CARD, "hash: sha256:057d", "hash: sha256:157d"),
+      "check", 1, (f"{CARD}:21:7: PL150", "hash: does not match the texts and model")),
+    C("version-reused", lambda c: (two_versions(c), c.edit(CARD, "version: 1.0.1", "version: 1.0.0")),
+      "check", 1, (f"{CARD}:20:10: PL152", "version: 1.0.0 was issued for sha256:057d65a56c7e..., a different payload")),
+    C("version-lowered-below-all-promote", lambda c: c.edit(CARD, "version: 1.0.0", "version: 0.9.0"),
+      f"promote {PID} --to staging", 1, (f"{CARD}:21:7: PL153", "support-reply changed since its last version")),
+    C("environment-unknown-check", lambda c: c.edit(CARD, "environment: dev", "environment: qa"),
+      "check", 1, (f"{CARD}:23:14: PL154", "environment: 'qa' is not one of dev, staging, prod")),
+    C("environment-unknown-rollback", lambda c: None,
+      f"rollback {PID} --env qa --reason x", 2, ("promptlane rollback: ", "'qa' is not an environment; environments: dev, staging, prod")),
+    C("environment-skipped-dev-to-prod", lambda c: c.staging_ready(),
+      f"promote {PID} --to prod", 1, (f"{CARD}:23:14: PL601", "prod needs staging to serve 1.0.0 first (staging serves nothing)")),
+    C("detached-head-promote-prod", detached_head_ready_for_prod,
+      f"promote {PID} --to prod", 1, (f"{CARD}:23:14: PL602", "cannot tell the git branch (detached HEAD?); promotions to prod are allowed on: main, release/*")),
+
+    # ---- registry: lock, snapshots, journal, read-only files, export
+    C("lock-invalid-json", lambda c: c.write(LOCK, '{\n  "format": "promptlane-lock/1",\n  "id": \n'),
+      "sync", 1, (f"{LOCK}:4:1: PL156", "is not valid JSON (Expecting value)")),
+    C("lock-wrong-id", lambda c: lock_doc(c, lambda d: d.update(id="billing-faq")),
+      f"promote {PID} --to staging", 1, (f"{LOCK}:1:1: PL156", "belongs to 'billing-faq', not 'support-reply'")),
+    C("lock-duplicate-version", lambda c: lock_doc(c, duplicate_version),
+      "audit verify", 1, (f"{LOCK}:1:1: PL156", "lists a version or a hash twice")),
+    C("lock-not-utf8", lambda c: c.append(LOCK, b"\xff\xfe"),
+      "check", 1, (f"{LOCK}:1:1: PL156", f"is not UTF-8; restore it from git (`git checkout -- {LOCK}`)")),
+    C("snapshot-missing-export", lambda c: (c.root / SNAP).unlink(),
+      "registry export json {root}/bundle.json", 1, (f"{SNAP}:1:1: PL157", "is missing or does not match the lock")),
+    C("snapshot-corrupt-export", corrupt_snapshot,
+      "registry export sqlite {root}/registry.sqlite", 1, (f"{SNAP}:1:1: PL157", "is missing or does not match the lock")),
+    C("snapshot-corrupt-audit", corrupt_snapshot,
+      "audit verify", 1, (f"{SNAP}:1:1: PL210", "hash does not match registry/support-reply.lock.json for 1.0.0")),
+    C("journal-present", lambda c: c.write(JOURNAL, '{"writes": [], "appends": []}'),
+      "check", 1, (f"{JOURNAL}:1:1: PL190", "an earlier promptlane run was interrupted; run `promptlane sync`")),
+    C("journal-corrupt", lambda c: c.write(JOURNAL, '{"writes": [{"path": '),
+      "sync", 1, (f"{JOURNAL}:1:1: PL192", "is corrupt; nothing was undone")),
+    C("journal-path-escapes-the-repository", journal_outside, "sync", 1,
+      (f"{JOURNAL}:1:1: PL192", "names paths outside the repository ('../victim.txt')"), after=victim_untouched),
+    C("lock-read-only-promote", lambda c: (c.staging_ready(), c.read_only(LOCK)),
+      f"promote {PID} --to staging", 1, (f"{LOCK}:1:1: PL191", "is read-only; make it writable (chmod u+w) and run again")),
+    C("export-to-unwritable-path", file_in_the_way,
+      "registry export json {root}/exports/bundle.json", 2, ("promptlane registry: cannot write", "exports")),
+
+    # ---- audit log and changelog
+    C("audit-truncated-mid-row", truncated_audit,
+      "audit verify", 1, (f"{AUDIT}:6:1: PL201", "row has 7 cells, expected 10")),
+    C("audit-reordered", reordered_audit,
+      "audit verify", 1, (f"{AUDIT}:5:3: PL202", "row '2' where row 1 was expected")),
+    C("audit-row-edited", edited_audit_row,
+      "audit verify", 1, (f"{AUDIT}:5:1: PL204", "row 1: its cells do not match its hash")),
+    C("audit-not-utf8", lambda c: c.append(AUDIT, b"| 2 | caf\xe9 |\n"),
+      "audit verify", 1, (f"{AUDIT}:6:1: PL200", "is not valid UTF-8; restore it from git")),
+    C("changelog-not-utf8-verify", lambda c: c.append(CHANGELOG, b"# caf\xe9\n"),
+      "audit verify", 1, (f"{CHANGELOG}:17:1: PL200", "is not valid UTF-8")),
+    C("changelog-not-utf8-rollback", lambda c: c.append(CHANGELOG, b"# caf\xe9\n"),
+      f"rollback {PID} --env dev --reason x", 1, (f"{CHANGELOG}:17:1: PL620", "cannot be read (is not valid UTF-8); restore it from git")),
+    C("changelog-not-yaml-rollback", lambda c: c.append(CHANGELOG, "- event: [unclosed\n"),
+      f"rollback {PID} --env dev --reason x", 1, (f"{CHANGELOG}:18:1: PL620", "cannot be read (YAML syntax error")),
+    C("changelog-not-yaml-audit", lambda c: c.append(CHANGELOG, "- event: [unclosed\n"),
+      "audit verify", 1, (f"{CHANGELOG}:18:1: PL207", "cannot be read")),
+    C("not-a-git-repo-audit-base", lambda c: shutil.rmtree(c.root / ".git"),
+      "audit verify --base HEAD", 2, ("promptlane audit: ", "is not a git repository; run `git init`")),
+    C("shallow-clone-audit-base", shallow_clone,
+      "audit verify --base HEAD~1", 2, ("promptlane audit: git ref 'HEAD~1' not found (this is a shallow clone", "git fetch")),
+    C("git-missing-audit-base", no_git_on_path,
+      "audit verify --base HEAD", 2, ("promptlane audit: git is not installed or not on PATH", "install git"), own_process=True),
+
+    # ---- rollback refusals
+    C("rollback-no-earlier-version", staging_served,
+      f"rollback {PID} --env staging --reason x", 2, ("promptlane rollback: ", "staging has served no earlier version of support-reply")),
+    C("rollback-to-unknown-version", two_versions,
+      f"rollback {PID} --env dev --to 3.1.4 --reason x", 2, ("promptlane rollback: ", "support-reply 3.1.4 never served dev (it served: 1.0.0, 1.0.1)")),
+    C("rollback-id-escapes-registry", lambda c: None,
+      "rollback ../../etc --env dev --reason x", 2, ("promptlane rollback: ", "'../../etc' is not a prompt id")),
+
+    # ---- trace logs and the repository itself
+    C("log-record-missing-field", log_record_without_hash,
+      "log validate trace.jsonl", 1, ("trace.jsonl:1:1: PL582", "record 1: hash: is required")),
+    C("log-not-json", lambda c: c.write("trace.jsonl", '{"trace_id": "a",}\n'),
+      "log validate trace.jsonl", 1, ("trace.jsonl:1:1: PL580", "record 1: not valid JSON")),
+    C("not-a-governed-repository", not_governed,
+      "check", 2, ("promptlane check: ", "no prompts/ folder here")),
+]
+
+
+def test_catalogue_is_big_and_distinct():
+    assert len(CASES) >= 40
+    assert len({case.name for case in CASES}) == len(CASES)
+    commands = {case.argv[0] for case in CASES}
+    assert {"check", "sync", "audit", "promote", "rollback", "approve", "eval", "registry", "log"} <= commands
+
+
+PROBLEM_LINE = re.compile(r"^[^\s:][^:]*:\d+:\d+: PL\d{3} \S")
+
+
+def assert_one_problem_per_line(lines: list[str]) -> None:
+    """DESIGN: problems print one per line as path:line:col: CODE message, then one summary line."""
+    for index, line in enumerate(lines):
+        found = re.match(r"^Found (\d+) problems? in \d+ files?\.$", line)
+        if found:
+            block = lines[index - int(found[1]):index]
+            assert len(block) == int(found[1]) and all(PROBLEM_LINE.match(p) for p in block), "\n".join(lines)
+
+
+def _run(case: Case, root: Path, ctx: Ctx) -> tuple[int, str]:
+    argv = [arg.replace("{root}", str(root)).replace("{tmp}", str(ctx.tmp)) for arg in case.argv]
+    if case.own_process:
+        env = {**os.environ, **ctx.env}
+        done = subprocess.run([sys.executable, "-m", "promptlane.cli", "-C", str(root), *argv],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=60)
+        return done.returncode, done.stdout + done.stderr
+    ctx.monkeypatch.chdir(root)
+    return pl(root, ctx.capsys, *argv)
+
+
+def _params():
+    for case in CASES:
+        marks = [pytest.mark.xfail(strict=True, reason=case.xfail)] if case.xfail else []
+        yield pytest.param(case, id=case.name, marks=marks)
+
+
+@pytest.mark.parametrize("case", list(_params()))
+def test_bad_input_is_reported_and_changes_nothing(case: Case, gov, tmp_path, monkeypatch, capsys):
+    ctx = Ctx(gov, tmp_path, monkeypatch, capsys)
+    where = case.setup(ctx)
+    root = where.path if isinstance(where, RunIn) else gov
+    capsys.readouterr()
+    before = snapshot_tree(root)
+
+    code, out = _run(case, root, ctx)
+
+    lines = out.splitlines()
+    assert "Traceback" not in out, out
+    assert_one_problem_per_line(lines)
+    assert code == case.code, out
+    for prefix, phrase in case.expect:
+        assert any(line.startswith(prefix) and phrase in line for line in lines), f"no line {prefix!r}...{phrase!r} in:\n{out}"
+    if case.code == 0:
+        assert not any(line.startswith("Found ") for line in lines), out
+    assert snapshot_tree(root) == before, "the command changed files"
+    assert not any(p.endswith((".promptlane-tmp", ".promptlane-bak")) for p in snapshot_tree(root))
+    if case.after:
+        case.after(root)
+
+
+@pytest.mark.slow
+def test_a_yaml_alias_bomb_in_a_card_is_refused_quickly(gov):
+    anchors = "a0: &a0 [" + ", ".join(["lol"] * 10) + "]\n"
+    anchors += "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9))
+    path = gov / CARD
+    path.write_text(anchors + path.read_text(encoding="utf-8").replace("tags: [support, email]", "tags: *a8"))
+    before = snapshot_tree(gov)
+    # Its own process, so the timeout can stop it (and its memory) after 5 s.
+    done = subprocess.run([sys.executable, "-m", "promptlane.cli", "-C", str(gov), "check"],
+                          capture_output=True, text=True, timeout=5)
+    assert done.returncode == 1 and done.stdout.startswith(f"{CARD}:"), done.stdout + done.stderr
+    assert " PL107 YAML aliases (*name) are not allowed" in done.stdout
+    assert snapshot_tree(gov) == before
