@@ -1,11 +1,12 @@
 """All-or-nothing multi-file updates with an undo journal.
 
-A ``Transaction`` collects whole-file writes and appends, then commits them in three steps:
-(1) new contents go to temp files beside their targets; (2) a journal records how to undo
-(hard-link backups of files about to be replaced, sizes of files about to be appended to);
-(3) appends and renames are applied, then backups and journal are removed. A run that dies in
-step 3 leaves the journal; the next mutating command calls ``recover`` first, which puts every
-file back as it was. Readers (``check``) report a pending journal instead of touching it.
+A ``Transaction`` collects whole-file writes and appends, then commits them in steps:
+(1) a journal records how to undo (hard-link backups of the files about to be replaced, the
+sizes of the files about to be appended to); (2) new contents go to temp files beside their
+targets; (3) appends and renames are applied; (4) backups and journal are removed. A run that
+dies after (1) leaves the journal; the next mutating command calls ``recover`` first, which
+deletes temp files and puts every file back as it was. Readers (``check``) report a pending
+journal instead of touching it.
 """
 from __future__ import annotations
 
