@@ -193,8 +193,11 @@ def bench_commit(work: Path, big: Path, repeat: int) -> list[Row]:
 def bench_startup(big: Path, repeat: int) -> list[Row]:
     ours = timed([PROMPTLANE, "check", "prompts/prompt-00001/card.yml"], big, repeat, ok_codes=(0,))
     base = timed([sys.executable, "-c", "pass"], big, repeat, ok_codes=(0,))
+    floor = timed([sys.executable, "-c", "import yaml"], big, repeat, ok_codes=(0,))
     return [Row("start-up: check one card vs python -c pass", ours, base, "<= 3x", ours / base <= 3,
-                f"{ours * 1000:.0f} ms vs {base * 1000:.0f} ms ({ours / base:.1f}x)")]
+                f"{ours * 1000:.0f} ms vs {base * 1000:.0f} ms ({ours / base:.1f}x)"),
+            Row("  floor: python -c 'import yaml' vs python -c pass", floor, base, "(a required import)", True,
+                f"{floor * 1000:.0f} ms vs {base * 1000:.0f} ms ({floor / base:.1f}x)")]
 
 
 def mass_edit(root: Path, count: int) -> float:
