@@ -241,3 +241,11 @@ def test_review_forms_are_validated_when_committed(repo, capsys, form, code):
     status, out = run_cli(repo, "check", rel, capsys=capsys)
     assert status == 1 and f"{rel}:" in out and f" {code} " in out
     assert run_cli(repo, "check", "--all", capsys=capsys)[0] == 1
+
+
+def test_an_unused_bump_override_is_removed_without_a_new_version(repo, capsys):
+    (repo / CARD_REL).write_text((repo / CARD_REL).read_text() + "bump: major\n")
+    code, out = run_cli(repo, "sync", capsys=capsys)
+    assert code == 1 and "removed unused bump" in out
+    assert "bump" not in card(repo) and card(repo)["version"] == "1.0.0"
+    assert len(changelog(repo)) == 1

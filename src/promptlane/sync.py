@@ -50,10 +50,7 @@ def sync(repo: Repo, prompt_ids: list[str]) -> SyncResult:
         if plan is None:
             _promote_by_hand(repo, txn, card, lock, pending, result, notifications)
             continue
-        summary, new_events, problem, registry_changed = plan
-        if problem:
-            result.problems.append(problem)
-            continue
+        summary, new_events, registry_changed = plan
         _stage(repo, txn, card, lock, registry_changed)
         pending.extend(new_events)
         result.changed.append(summary)
@@ -94,7 +91,7 @@ def _plan(repo: Repo, card: Card, lock: Lock):
         if "bump" not in card.data:
             return None
         card.data.pop("bump")  # an override with nothing to apply to: drop it
-        return f"{card.prompt_id}: removed unused bump: (hash unchanged)", [], None, False
+        return f"{card.prompt_id}: removed unused bump: (hash unchanged)", [], False
     who = actor(repo.root)
     time = events.now()
     dev = repo.first_environment
@@ -123,7 +120,7 @@ def _plan(repo: Repo, card: Card, lock: Lock):
                                        f"hash changed: back in {dev} from {previous_env}"))
     bump_text = {None: "returned ", "initial": "new prompt "}.get(kind, f"{kind} ")
     summary = f"{card.prompt_id}: {bump_text}-> {version} ({card.hash[:19]}), environment {dev}"
-    return summary, new_events, None, True
+    return summary, new_events, True
 
 
 def _author(lock: Lock, version: str) -> str:
