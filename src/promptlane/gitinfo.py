@@ -22,12 +22,17 @@ def _git(root: Path, *args: str, strip: bool = True) -> str | None:
     return out.strip() if strip else out
 
 
-@lru_cache(maxsize=None)
 def actor(root: Path) -> str:
     """Who is acting: PROMPTLANE_ACTOR, else git's author identity, else the login name."""
     for name in ("PROMPTLANE_ACTOR", "GIT_AUTHOR_EMAIL"):
         if os.environ.get(name):
             return os.environ[name]
+    return _configured_identity(root)
+
+
+@lru_cache(maxsize=None)
+def _configured_identity(root: Path) -> str:
+    """git's user.email (asked once per run: a mass sync must not start a git per prompt)."""
     email = _git(root, "config", "user.email")
     if email:
         return email
