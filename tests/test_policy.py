@@ -165,3 +165,16 @@ def test_results_of_another_hash_or_malformed_are_refused(gov, capsys):
     results.write_text("{not json")
     code, out = pl(gov, capsys, "promote", PID, "--to", "staging")
     assert code == 1 and str(results.relative_to(gov)) in out
+
+
+def test_ci_judges_a_loosened_policy_against_the_base_branch(gov, capsys, monkeypatch):
+    path = gov / POLICY
+    path.write_text(path.read_text().replace("min_pass_rate: 1.0", "min_pass_rate: 0.5", 1))
+    commit(gov, "looser policy, committed without the hooks")
+    assert pl(gov, capsys, "check")[0] == 0  # HEAD already holds it
+    monkeypatch.setenv("PROMPTLANE_BASE", "HEAD~1")  # what ci/eval-gate.yml sets on a pull request
+    code, out = pl(gov, capsys, "check")
+    assert code == 1 and "PL410 policy loosened: promotion.prod.risk.high.min_pass_rate lowered 1.0 -> 0.5" in out
+    monkeypatch.setenv("PROMPTLANE_BASE", "origin/does-not-exist")
+    code, _ = pl(gov, capsys, "check")
+    assert code == 2

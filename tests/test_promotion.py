@@ -19,7 +19,6 @@ import yaml
 from conftest import GIT_ENV, git, snapshot_tree
 from promptlane.audit import verify_text
 from promptlane.cli import main as cli_main
-from promptlane.gitinfo import actor
 
 PID = "support-reply"
 CARD = f"prompts/{PID}/card.yml"
@@ -71,18 +70,15 @@ def clock(monkeypatch, when: str) -> None:
 
 def as_user(monkeypatch, email: str) -> None:
     monkeypatch.setenv("PROMPTLANE_ACTOR", email)
-    actor.cache_clear()  # the CLI caches the identity per process; tests switch people in-process
 
 
 def as_author(monkeypatch) -> None:
     """dana@example.com (conftest's git identity) edits prompts: the author of new versions."""
     monkeypatch.delenv("PROMPTLANE_ACTOR", raising=False)
-    actor.cache_clear()
 
 
 def pl(root: Path, capsys, *args: str) -> tuple[int, str]:
     """Run the CLI in-process; (exit code, stdout + stderr)."""
-    actor.cache_clear()
     code = cli_main(["-C", str(root), *args])
     captured = capsys.readouterr()
     return code, captured.out + captured.err

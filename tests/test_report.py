@@ -56,18 +56,14 @@ def scaffold(tmp_path_factory, session_env) -> Path:
 
 def pl(root: Path, *args: str, actor: str | None = None, mp: pytest.MonkeyPatch) -> tuple[int, str]:
     """The CLI in-process as ``actor`` (default: the git author, dana); (exit code, output)."""
-    from promptlane.gitinfo import actor as who
-
     if actor:
         mp.setenv("PROMPTLANE_ACTOR", actor)
     else:
         mp.delenv("PROMPTLANE_ACTOR", raising=False)
-    who.cache_clear()
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         code = cli_main(["-C", str(root), *args])
     mp.delenv("PROMPTLANE_ACTOR", raising=False)
-    who.cache_clear()
     return code, out.getvalue()
 
 

@@ -9,6 +9,7 @@ The rule language is documented in docs/promotion.md.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -266,7 +267,18 @@ def _head_policy(repo: "Repo") -> dict | None:
     from .gitinfo import show
     from .yamlio import load
 
-    text = show(repo.root, "HEAD", layout.POLICY)
+    base = os.environ.get("PROMPTLANE_BASE")
+    if base:
+        # CI on a pull request compares with the target branch: HEAD there is the PR itself.
+        from .gitinfo import GitError, resolve
+
+        try:
+            commit = resolve(repo.root, base)
+        except GitError as exc:
+            raise UsageError(f"PROMPTLANE_BASE: {exc}") from None
+    else:
+        commit = "HEAD"
+    text = show(repo.root, commit, layout.POLICY)
     if text is None:
         return None
     loaded = load(text, layout.POLICY)
@@ -276,7 +288,8 @@ def _head_policy(repo: "Repo") -> dict | None:
 
 
 def loosening_problems(repo: "Repo") -> list[Problem]:
-    """PL410 per loosened rule against git HEAD, unless a Governance approval covers this text."""
+    """PL410 per loosened rule against git HEAD (or $PROMPTLANE_BASE), unless a Governance
+    approval covers this text."""
     from . import repo as layout
     from .approvals import policy_approval
     from .yamlio import locate
