@@ -48,7 +48,14 @@ def _console_scripts() -> set[str]:
     ("evals/results/support-reply/057d65a56c7e0a17.json", "promptlane-check", True),
     ("reviews/support-reply/1.0.0/pm-pm.md", "promptlane-check", True),
     ("workflows/policy-as-code-example.yml", "promptlane-check", True),
-    ("workflows/rollback-flow.md", "promptlane-check", False),
+    ("workflows/rollback-flow.md", "promptlane-check", True),
+    ("logs/log-sample.output.json", "promptlane-check", True),
+    ("schemas/prompt-card.example.yml", "promptlane-check", True),
+    ("schemas/prompt-change-log.yml", "promptlane-check", False),
+    ("HITL_Approval_Template.md", "promptlane-check", True),
+    ("ci/eval-gate.yml", "promptlane-check", True),
+    (".github/workflows/eval-gate.yml", "promptlane-check", True),
+    ("README.md", "promptlane-check", False),
 ])
 def test_hook_file_patterns(path, hook, matches):
     import re

@@ -86,8 +86,13 @@ def read_card(repo: Repo, prompt_id: str) -> Card:
     if card.texts is not None:
         card.problems.extend(_variable_problems(card))
     if not card.problems:
-        card.payload = hashing.build_payload(card.data["model"], card.data["steps"], card.texts, card.data["variables"])
-        card.hash = hashing.payload_hash(card.payload)
+        payload = hashing.build_payload(card.data["model"], card.data["steps"], card.texts, card.data["variables"])
+        try:
+            card.hash = hashing.payload_hash(payload)
+        except ValueError as exc:  # e.g. .inf or .nan in params: JSON (and so the hash) has no such number
+            card.problems.append(card.problem("PL103", f"model.params: cannot be hashed ({exc}); use finite numbers", "model", "params"))
+            return card
+        card.payload = payload
     return card
 
 

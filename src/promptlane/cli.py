@@ -64,7 +64,13 @@ def cmd_check(args) -> int:
     # The policy is checked (schema, loosening against HEAD) when it is among the files.
     policy = whole or any(_rel(repo, name) == POLICY for name in args.files)
     forms = _review_forms(repo, None if whole else [_rel(repo, name) for name in args.files])
-    count = report(check(repo, _ids_from(repo, args.files, args.all), policy=policy, forms=forms))
+    problems = check(repo, _ids_from(repo, args.files, args.all), policy=policy, forms=forms)
+    rels = None if whole else [_rel(repo, name) for name in args.files]
+    from .repofiles import CHECKS, repo_file_problems
+
+    if rels is None or any(rel in CHECKS for rel in rels):
+        problems += repo_file_problems(repo, rels)
+    count = report(problems)
     return EXIT_FAILED if count else EXIT_OK
 
 
