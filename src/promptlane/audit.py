@@ -124,7 +124,8 @@ def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes
     from .events import ChangelogError
 
     try:
-        logged, served = _changelog_keys(changelog_raw[cache["changelog"]["size"]:].decode("utf-8"))
+        keys = ChangelogKeys(changelog_raw[cache["changelog"]["size"]:].decode("utf-8"))
+        logged, served = keys.versions, keys.served
     except ChangelogError:
         return None
     records = {pid: rec for pid, rec in cache.get("locks", {}).items() if pid in fingerprints}
@@ -149,6 +150,8 @@ def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes
                 return None
             if env != first and [env, version] not in before["served"] and (prompt_id, version, env) not in served:
                 return None
+        if prompt_id not in keys.last or _pointer_problem(repo, lock, keys):
+            return None  # a lock changed without a new entry, or apart from it: verify in full
         records[prompt_id] = _record(lock, fingerprints[prompt_id])
     return (seq, prev), records
 
@@ -190,23 +193,42 @@ def _first_difference(old: str, new: str) -> int:
     return min(len(old.splitlines()), len(new.splitlines())) + 1
 
 
-def _changelog_keys(text: str) -> tuple[set, set]:
-    """(prompt, version, hash) of version events; (prompt, version, env) promoted or rolled back."""
-    from .events import parse_changelog
+class ChangelogKeys:
+    """What the changelog says: versions issued, (prompt, version, env) promoted or rolled back,
+    and what each prompt's last entry left each environment serving."""
 
-    versions, served = set(), set()
-    for entry in parse_changelog(text):
-        if not isinstance(entry, dict):
-            continue
-        event = entry.get("event")
-        if event == "version":
-            versions.add((entry.get("prompt"), entry.get("version"), entry.get("hash")))
-        if event in ("promote", "rollback"):
-            # Which environments the event left serving this version.
-            for name, version in (entry.get("environments") or {}).items():
-                if version == entry.get("version"):
-                    served.add((entry.get("prompt"), version, name))
-    return versions, served
+    def __init__(self, text: str):
+        from .events import parse_changelog
+
+        self.versions: set = set()
+        self.served: set = set()
+        self.last: dict[str, dict] = {}
+        for entry in parse_changelog(text):
+            if not isinstance(entry, dict):
+                continue
+            event, prompt = entry.get("event"), entry.get("prompt")
+            environments = entry.get("environments") if isinstance(entry.get("environments"), dict) else {}
+            if event == "version":
+                self.versions.add((prompt, entry.get("version"), entry.get("hash")))
+            if event in ("promote", "rollback"):
+                # Which environments the event left serving this version.
+                for name, version in environments.items():
+                    if version == entry.get("version"):
+                        self.served.add((prompt, version, name))
+            if isinstance(prompt, str):
+                self.last[prompt] = {env: ver for env, ver in environments.items() if ver}
+
+
+def _pointer_problem(repo: Repo, lock, keys: "ChangelogKeys") -> Problem | None:
+    """The lock must serve what the prompt's last changelog entry says: a hand edit of the lock
+    (say, prod pointed back at a withdrawn version) leaves the two apart."""
+    expected = keys.last.get(lock.prompt_id)
+    actual = {env: ver for env, ver in lock.environments.items() if ver}
+    if expected is None or expected == actual:
+        return None
+    return Problem(repo.lock_rel(lock.prompt_id), 1, 1, "PL215",
+                   f"serves {actual} but the last changelog entry for {lock.prompt_id} says {expected}: "
+                   f"the lock was edited by hand; restore it from git, then promote or roll back with promptlane")
 
 
 def cross_check(repo: Repo, audit_text: str, changelog_text: str, fingerprints: dict | None = None) -> tuple[list[Problem], dict]:
@@ -216,7 +238,8 @@ def cross_check(repo: Repo, audit_text: str, changelog_text: str, fingerprints: 
     from .events import ChangelogError
 
     try:
-        logged, served = _changelog_keys(changelog_text)
+        keys = ChangelogKeys(changelog_text)
+        logged, served = keys.versions, keys.served
     except ChangelogError as exc:
         return [Problem(CHANGELOG, exc.line, exc.col, "PL207", f"cannot be read ({exc.what}); restore it from git")], {}
     records: dict = {}
@@ -242,6 +265,9 @@ def cross_check(repo: Repo, audit_text: str, changelog_text: str, fingerprints: 
                 problems.append(Problem(rel, 1, 1, "PL213", f"{env} serves {version}, which was never issued"))
             elif env != first and (prompt_id, version, env) not in served:
                 problems.append(Problem(rel, 1, 1, "PL214", f"{env} serves {version} but no promotion of it to {env} is logged; promote it with `promptlane promote {prompt_id} --to {env}`"))
+        pointer = _pointer_problem(repo, lock, keys)
+        if pointer:
+            problems.append(pointer)
         if fingerprints and prompt_id in fingerprints:
             records[prompt_id] = _record(lock, fingerprints[prompt_id])
     return problems, records
