@@ -243,6 +243,10 @@ def role_statuses(repo: "Repo", card: "Card", lock: "Lock", roles: tuple[str, ..
         if review.data["decision"] == "pending":
             continue
         found = form_problems(review, card, author, reviewers)
+        bad_date = _date_problem(review)
+        if bad_date:  # such a date would sort after every reject, so it must not count
+            found.append(review.problem("PL501", f"date: {review.data['date']} {bad_date}; run `promptlane approve "
+                                        f"{card.prompt_id} --role {data_role(review)}`", "date"))
         if found:
             problems += found
             continue
@@ -251,6 +255,19 @@ def role_statuses(repo: "Repo", card: "Card", lock: "Lock", roles: tuple[str, ..
     for role, status in statuses.items():
         _settle(status, approvals[role], rejects[role])
     return statuses, problems
+
+
+def _date_problem(review: Review) -> str | None:
+    """Why a form's date cannot be trusted to order it: not a real date, or an approval dated in the future."""
+    from .events import now
+    from .gates import CLOCK_SKEW, parse_time
+
+    when, current = parse_time(review.moment(end_of_day=False)), parse_time(now())
+    if when is None:
+        return "is not a real date"
+    if review.data["decision"] == "approved" and current is not None and when > current + CLOCK_SKEW:
+        return "is in the future; an approval is dated when it is given"
+    return None
 
 
 def _settle(status: RoleStatus, approvals: list[Review], rejects: list[Review]) -> None:

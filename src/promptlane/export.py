@@ -51,6 +51,10 @@ def _locks(repo: "Repo") -> list[tuple["Lock", dict[str, dict]]]:
                                         "is missing or does not match the lock; run `promptlane sync` or restore it from git"))
             else:
                 snapshots[entry["version"]] = snap
+        for env, version in lock.environments.items():
+            if version is not None and (not isinstance(version, str) or lock.entry(version) is None):
+                problems.append(Problem(repo.lock_rel(prompt_id), 1, 1, "PL213",
+                                        f"{env} serves {version!r}, which was never issued; restore the lock from git"))
         found.append((lock, snapshots))
     if problems:
         raise PromptlaneError("the registry is inconsistent; nothing was exported", problems)

@@ -13,7 +13,7 @@ import fnmatch
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from .problems import Problem, PromptlaneError, UsageError
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .repo import Repo
 
 DEFAULT_RISK = "high"  # a card without risk: gets the strictest rules
+CLOCK_SKEW = timedelta(minutes=5)  # an approval form dated later than now + this does not count
+RESULTS_CLOCK_SKEW = timedelta(days=1)  # eval results dated later than now + this do not count
 
 
 # ---------------------------------------------------------------- inputs
@@ -235,6 +237,9 @@ def _age_gates(ctx: _Ctx, results: dict, risk: "RiskRule", now: datetime | None,
         ctx.unmet("PL606", f"the eval results have no valid time; rerun {rerun}")
         return
     age = (now - ran).total_seconds() / 86400
+    if ran > now + RESULTS_CLOCK_SKEW:  # would never age out, and would always be "newer" than a withdrawal
+        ctx.unmet("PL606", f"the eval results are dated {results['time']}, in the future; rerun {rerun}")
+        return
     if age > risk.max_eval_age_days:
         ctx.unmet("PL606", f"eval results of {results['time']} are {age:.0f} days old; the policy accepts "
                   f"{risk.max_eval_age_days} for {ctx.env}: rerun {rerun}")

@@ -223,6 +223,9 @@ def _rollback_plan(repo: "Repo", prompt_id: str, env: str, to: str | None):
     current = lock.environments.get(env) if lock else None
     if not current:
         raise UsageError(f"{env} serves no version of '{prompt_id}'; nothing to roll back")
+    if lock.entry(current) is None:  # a hand-edited pointer: refuse before writing anything
+        raise PromptlaneError("the registry lock is inconsistent", [Problem(repo.lock_rel(prompt_id), 1, 1, "PL213",
+                              f"{env} serves {current!r}, which was never issued; restore the lock from git")])
     envs = repo.environments
     above = [e for e in envs[envs.index(env) + 1:] if lock.environments.get(e) == current]
     if above:

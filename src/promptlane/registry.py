@@ -92,6 +92,13 @@ def _shape_problem(doc: Any, prompt_id: str) -> str | None:
         return "lists a version or a hash twice"
     if not isinstance(doc.get("environments"), dict) or not isinstance(doc.get("withdrawn", {}), dict):
         return "has a malformed environments or withdrawn map"
+    if not all(isinstance(env, str) and (v is None or semver.is_version(v)) for env, v in doc["environments"].items()):
+        return "has an environment pointer that is not a version (or null)"
+    if not all(semver.is_version(v) and isinstance(w, dict) for v, w in doc.get("withdrawn", {}).items()):
+        return "has a withdrawn entry that is not a version with its details"
+    text_fields = ("author", "created", "bump")
+    if not all(v.get(f) is None or isinstance(v.get(f), str) for v in versions for f in text_fields):
+        return "has a version whose author, created or bump is not text"
     return None
 
 

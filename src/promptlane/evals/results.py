@@ -105,6 +105,8 @@ def validate(doc: Any) -> list[str]:
         errors.append("tests must equal passed + failed + errors")
     if not _is_rate(doc["pass_rate"]):
         errors.append("pass_rate must be a number from 0 to 1")
+    elif all(_is_count(c) for c in counts) and not _rate_agrees(doc["pass_rate"], doc["passed"], doc["tests"]):
+        errors.append(f"pass_rate {doc['pass_rate']} is not passed / tests ({doc['passed']}/{doc['tests']})")
     errors.extend(_category_errors(doc["categories"]))
     tokens = doc["tokens"]
     if not isinstance(tokens, dict) or not all(_is_count(tokens.get(k)) for k in ("prompt", "completion", "total")):
@@ -125,7 +127,14 @@ def _category_errors(categories: Any) -> list[str]:
         if not (isinstance(entry, dict) and _is_count(entry.get("tests")) and _is_count(entry.get("passed"))
                 and _is_rate(entry.get("pass_rate")) and entry["passed"] <= entry["tests"]):
             return [f"categories.{name} must hold tests, passed and pass_rate"]
+        if not _rate_agrees(entry["pass_rate"], entry["passed"], entry["tests"]):
+            return [f"categories.{name}.pass_rate {entry['pass_rate']} is not passed / tests ({entry['passed']}/{entry['tests']})"]
     return []
+
+
+def _rate_agrees(rate: float, passed: int, tests: int) -> bool:
+    """A stated pass rate is the counts' (as ``_rate`` rounds it): a gate reads the rate."""
+    return abs(rate - _rate(passed, tests)) <= 1e-6
 
 
 def _is_utc(text: str) -> bool:
