@@ -249,3 +249,21 @@ def test_an_unused_bump_override_is_removed_without_a_new_version(repo, capsys):
     assert code == 1 and "removed unused bump" in out
     assert "bump" not in card(repo) and card(repo)["version"] == "1.0.0"
     assert len(changelog(repo)) == 1
+
+
+def test_check_over_many_prompts_in_worker_processes_reports_the_same(repo, capsys, monkeypatch):
+    import promptlane.check as check_module
+
+    for n in range(6):
+        write_prompt(repo, f"p-{n}")
+    run_cli(repo, "sync")
+    (repo / "prompts/p-3/card.yml").write_text((repo / "prompts/p-3/card.yml").read_text().replace("id: p-3", "id: p-4"))
+    (repo / "prompts/p-5/user.md").write_text("{{ nope }}\n")
+    capsys.readouterr()
+    monkeypatch.setenv("PROMPTLANE_JOBS", "1")
+    sequential = run_cli(repo, "check", "--all", capsys=capsys)
+    monkeypatch.setenv("PROMPTLANE_JOBS", "2")
+    monkeypatch.setattr(check_module, "PARALLEL_FROM", 2)
+    parallel = run_cli(repo, "check", "--all", capsys=capsys)
+    assert parallel == sequential and sequential[0] == 1
+    assert " PL121 " in sequential[1] and " PL141 " in sequential[1]

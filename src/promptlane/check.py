@@ -30,18 +30,61 @@ def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: list[st
         for rel in forms:  # well-formed whether or not a gate reads them yet
             problems.extend(read_review(repo, rel, policy=rel.startswith("reviews/policy/")).problems)
     seen_ids: dict[str, str] = {}
-    for prompt_id in prompt_ids:
-        card = read_card(repo, prompt_id)
-        problems.extend(card.problems)
-        declared = card.data.get("id")
-        if isinstance(declared, str):
-            if declared in seen_ids and seen_ids[declared] != card.rel:
-                problems.append(card.problem("PL122", f"id '{declared}' is also used by {seen_ids[declared]}; ids must be unique", "id"))
-            seen_ids.setdefault(declared, card.rel)
-        if card.ok:
-            problems.extend(registry_problems(repo, card))
-            problems.extend(content_problems(repo, card))
+    for prompt_id, (found, declared, rel) in zip(prompt_ids, _each_prompt(repo, prompt_ids)):
+        problems.extend(found)
+        if declared is None:
+            continue
+        if declared in seen_ids and seen_ids[declared] != rel:
+            card = read_card(repo, prompt_id)  # rare: read again only to place the problem
+            problems.append(card.problem("PL122", f"id '{declared}' is also used by {seen_ids[declared]}; ids must be unique", "id"))
+        seen_ids.setdefault(declared, rel)
     return problems
+
+
+def check_prompt(repo: Repo, prompt_id: str) -> tuple[list[Problem], str | None, str]:
+    """One prompt's problems, the id its card declares, and the card's path."""
+    card = read_card(repo, prompt_id)
+    found = list(card.problems)
+    if card.ok:
+        found += registry_problems(repo, card)
+        found += content_problems(repo, card)
+    declared = card.data.get("id")
+    return found, declared if isinstance(declared, str) else None, card.rel
+
+
+PARALLEL_FROM = 400  # below this, starting worker processes costs more than it saves
+_worker_repo: Repo | None = None
+
+
+def _each_prompt(repo: Repo, prompt_ids: list[str]):
+    """check_prompt for each id, in order; many prompts are spread over the machine's cores
+    (each prompt is checked alone; only duplicate ids need the whole set, done by the caller)."""
+    import os
+
+    jobs = int(os.environ.get("PROMPTLANE_JOBS") or min(os.cpu_count() or 1, 8))
+    if jobs < 2 or len(prompt_ids) < PARALLEL_FROM:
+        return (check_prompt(repo, prompt_id) for prompt_id in prompt_ids)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(repo.root,))
+    chunk = max(50, len(prompt_ids) // (jobs * 8))
+    return _drain(pool, pool.map(_check_in_worker, prompt_ids, chunksize=chunk))
+
+
+def _drain(pool, results):
+    with pool:
+        yield from results
+
+
+def _init_worker(root) -> None:
+    global _worker_repo
+    _worker_repo = Repo(root)
+
+
+def _check_in_worker(prompt_id: str):
+    return check_prompt(_worker_repo, prompt_id)
 
 
 def content_problems(repo: Repo, card: Card) -> list[Problem]:
