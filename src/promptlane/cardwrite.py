@@ -7,7 +7,8 @@ from typing import Mapping
 MANAGED_COMMENT = "---- managed block (schemas/prompt-version-schema.yml); promptlane writes it ----"
 
 
-def _yaml():
+def round_trip_yaml():
+    """ruamel.yaml set up to keep comments, quotes, key order and long lines."""
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
@@ -19,7 +20,7 @@ def _yaml():
 
 def update_card(text: str, values: Mapping[str, object], remove: tuple[str, ...] = ()) -> str:
     """``text`` with ``values`` set (added at the end, under the managed comment, if new)."""
-    yaml = _yaml()
+    yaml = round_trip_yaml()
     doc = yaml.load(text)
     missing = [key for key in values if key not in doc]
     for key in remove:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from importlib import resources
 
 from .card import MANAGED_KEYS
-from .cardwrite import _yaml
+from .cardwrite import round_trip_yaml
 from .problems import Problem, UsageError
 from .repo import Repo, is_prompt_id
 
@@ -33,7 +33,7 @@ def new_prompt(repo: Repo, prompt_id: str, title: str | None = None) -> list[str
         raise UsageError(f"prompts/{prompt_id} already exists; pick another id or edit that card")
     import io
 
-    yaml = _yaml()
+    yaml = round_trip_yaml()
     card = yaml.load(_example_text(repo))
     if not isinstance(card, dict) or not card.get("steps"):
         raise UsageError("the example card is not usable", [Problem(EXAMPLE, 1, 1, "PL103", "must be a card with steps")])
