@@ -9,7 +9,6 @@ Files are written directly with promptlane's own hashing and audit-row code (run
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys

@@ -100,3 +100,40 @@ def snapshot_tree(root: Path) -> dict[str, bytes]:
             continue
         files[path.relative_to(root).as_posix()] = path.read_bytes()
     return files
+
+
+# ---------------------------------------------------------------- a rendered governed repository
+
+
+@pytest.fixture(scope="session")
+def rendered_template(tmp_path_factory) -> Path:
+    """The template rendered once (defaults), with a tmp cookiecutter config: nothing in $HOME."""
+    from promptlane.init import init
+
+    base = tmp_path_factory.mktemp("promotion-template")
+    config = base / "cookiecutter.yml"
+    config.write_text(f"cookiecutters_dir: {base / 'cc'}\nreplay_dir: {base / 'replay'}\n")
+    (base / "gitconfig").write_text("")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in GIT_ENV.items():
+            mp.setenv(key, value)
+        mp.setenv("GIT_CONFIG_GLOBAL", str(base / "gitconfig"))
+        return init(base / "governed", {"project": "governed"}, config_file=str(config))
+
+
+@pytest.fixture
+def gov(rendered_template, tmp_path, monkeypatch) -> Path:
+    """A fresh copy of the rendered repository, committed on main; clock pinned; actor = dana."""
+    root = tmp_path / "governed"
+    shutil.copytree(rendered_template, root, symlinks=True)
+    if not (root / ".git").is_dir():
+        git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "scaffold")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    (tmp_path / "gitconfig").write_text("")
+    from governed import as_author, clock
+
+    clock(monkeypatch, "2026-12-01T09:00:00Z")
+    as_author(monkeypatch)
+    return root

@@ -1,7 +1,7 @@
 """Adversarial tests: ways to get a version served without passing its gates, to forge or
 corrupt the record, or to make a command crash instead of printing ``path:line:col: CODE``.
 
-Every case runs against a repository rendered from the template (test_promotion's ``gov``:
+Every case runs against a repository rendered from the template (the ``gov`` fixture of conftest.py:
 real git, committed on main, clock pinned to 2026-12-01T09:00:00Z, dana@example.com is the
 author). Eval results and review forms are written by hand where the attack needs it.
 A refusal must change no file (``snapshot_tree`` before and after).
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import snapshot_tree
-from test_promotion import (PID, PROD_ROLES, approve_as, as_user, card, changelog, clock, commit, gov,  # noqa: F401
-                            lock, new_version, pl, ready_for, rendered_template, write_results)
+from governed import (PID, PROD_ROLES, approve_as, as_user, card, changelog, clock, commit, lock,
+                      new_version, pl, ready_for, write_results)
 
 CARD = f"prompts/{PID}/card.yml"
 LOCK = f"registry/{PID}.lock.json"

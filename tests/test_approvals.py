@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import snapshot_tree
-from test_promotion import (PID, approve_as, as_user, card, clock, commit, gov, new_version, pl,  # noqa: F401
-                            rendered_template, write_results)
+from governed import PID, approve_as, as_user, card, clock, commit, new_version, pl, write_results
 
 V = "1.0.1"
 OTHER_HASH = "sha256:" + "ab" * 32

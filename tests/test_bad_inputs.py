@@ -1,6 +1,6 @@
 """A catalogue of bad inputs beyond the card itself (test_card_catalogue.py has those 23).
 
-Each case breaks a fresh copy of the rendered template (test_promotion's ``gov``: committed on
+Each case breaks a fresh copy of the rendered template (the ``gov`` fixture of conftest.py: committed on
 main, clock pinned, dana@example.com as the author), runs one command and asserts:
 
 * its exit code (0 fine, 1 a check failed, 2 bad usage or configuration);
@@ -27,8 +27,7 @@ from typing import Callable
 import pytest
 
 from conftest import git, snapshot_tree
-from test_promotion import (PID, approve_as, as_user, card, commit, gov,  # noqa: F401
-                            new_version, pl, rendered_template, write_results)
+from governed import PID, approve_as, as_user, card, commit, new_version, pl, write_results
 
 CARD = f"prompts/{PID}/card.yml"
 LOCK = f"registry/{PID}.lock.json"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import CARD, run_cli, snapshot_tree, write_prompt
+from conftest import CARD, run_cli, snapshot_tree
 
 OK_TEXTS = {"system.md": "You are polite.\n", "user.md": "{{ customer_name }} asks {{ question }}\n"}
 

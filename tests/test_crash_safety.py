@@ -27,8 +27,7 @@ from pathlib import Path
 import pytest
 
 from conftest import snapshot_tree
-from test_promotion import (PID, approve_as, clock, commit, gov, new_version, pl,  # noqa: F401
-                            rendered_template, write_results)
+from governed import PID, approve_as, clock, commit, new_version, pl, write_results
 
 pytestmark = pytest.mark.slow  # one python process per step: ~20 s in all
 

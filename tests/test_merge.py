@@ -1,9 +1,7 @@
 """Concurrent branches: real git branches and merges with the promptlane merge drivers."""
 from __future__ import annotations
 
-import json
 import os
-import sys
 from pathlib import Path
 
 import pytest

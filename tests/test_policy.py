@@ -9,8 +9,7 @@ import pytest
 import yaml
 
 from promptlane.policy import RISKS, loosened, policy_problems
-from test_promotion import (PID, as_user, commit, gov, lock, new_version, pl,  # noqa: F401
-                            ready_for, rendered_template, write_results)
+from governed import PID, as_user, commit, lock, new_version, pl, ready_for, write_results
 
 POLICY = "workflows/policy-as-code-example.yml"
 
@@ -135,7 +134,7 @@ def test_allow_skip_lets_a_version_skip_an_environment(gov, capsys, monkeypatch)
     code, out = pl(gov, capsys, "promote", PID, "--to", "prod")
     assert code == 0, out
     assert lock(gov)["environments"] == {"dev": "1.0.1", "staging": None, "prod": "1.0.1"}
-    from test_promotion import changelog
+    from governed import changelog
 
     assert "allow_skip: staging skipped" in changelog(gov)[-1]["reason"]
 

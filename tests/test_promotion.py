@@ -1,12 +1,10 @@
 """Promotion and rollback, end to end, in a repository rendered from the template, real git.
 
-The helpers at the top (a rendered governed repo, eval result files, reviewer identities, a
-pinned clock) are shared with test_approvals, test_policy and test_status_export. Eval result
-files are written directly: they are the gate's input (the eval runner is tested elsewhere).
+Shared helpers are in governed.py, the `gov` fixture in conftest.py. Eval result files are
+written directly: they are the gate's input (the eval runner is tested elsewhere).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -14,142 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import GIT_ENV, git, snapshot_tree
+from conftest import git, snapshot_tree
+from governed import (AUDIT, CARD, PID, card, changelog,
+                      clock, commit, edit_text, lock, new_version, pl, ready_for, write_results)
 from promptlane.audit import verify_text
-from promptlane.cli import main as cli_main
-
-PID = "support-reply"
-CARD = f"prompts/{PID}/card.yml"
-LOCK = f"registry/{PID}.lock.json"
-CHANGELOG = "schemas/prompt-change-log.yml"
-AUDIT = "audit/artifact-audit-log.md"
-CATEGORIES = ("accuracy", "hallucination", "cost", "safety")
-PROD_ROLES = {"PM": "pm", "Tech Lead": "tech-lead", "QA": "qa", "Security": "security", "Governance": "governance"}
-
-
-# ---------------------------------------------------------------- shared helpers
-
-
-@pytest.fixture(scope="session")
-def rendered_template(tmp_path_factory) -> Path:
-    """The template rendered once (defaults), with a tmp cookiecutter config: nothing in $HOME."""
-    from promptlane.init import init
-
-    base = tmp_path_factory.mktemp("promotion-template")
-    config = base / "cookiecutter.yml"
-    config.write_text(f"cookiecutters_dir: {base / 'cc'}\nreplay_dir: {base / 'replay'}\n")
-    (base / "gitconfig").write_text("")
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in GIT_ENV.items():
-            mp.setenv(key, value)
-        mp.setenv("GIT_CONFIG_GLOBAL", str(base / "gitconfig"))
-        return init(base / "governed", {"project": "governed"}, config_file=str(config))
-
-
-@pytest.fixture
-def gov(rendered_template, tmp_path, monkeypatch) -> Path:
-    """A fresh copy of the rendered repository, committed on main; clock pinned; actor = dana."""
-    root = tmp_path / "governed"
-    shutil.copytree(rendered_template, root, symlinks=True)
-    if not (root / ".git").is_dir():
-        git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "scaffold")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
-    (tmp_path / "gitconfig").write_text("")
-    clock(monkeypatch, "2026-12-01T09:00:00Z")
-    as_author(monkeypatch)
-    return root
-
-
-def clock(monkeypatch, when: str) -> None:
-    monkeypatch.setenv("PROMPTLANE_NOW", when)
-
-
-def as_user(monkeypatch, email: str) -> None:
-    monkeypatch.setenv("PROMPTLANE_ACTOR", email)
-
-
-def as_author(monkeypatch) -> None:
-    """dana@example.com (conftest's git identity) edits prompts: the author of new versions."""
-    monkeypatch.delenv("PROMPTLANE_ACTOR", raising=False)
-
-
-def pl(root: Path, capsys, *args: str) -> tuple[int, str]:
-    """Run the CLI in-process; (exit code, stdout + stderr)."""
-    code = cli_main(["-C", str(root), *args])
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
-def card(root: Path) -> dict:
-    return yaml.safe_load((root / CARD).read_text(encoding="utf-8"))
-
-
-def lock(root: Path) -> dict:
-    return json.loads((root / LOCK).read_text(encoding="utf-8"))
-
-
-def changelog(root: Path) -> list[dict]:
-    return yaml.safe_load((root / CHANGELOG).read_text(encoding="utf-8")) or []
-
-
-def edit_text(root: Path, text: str = "Keep replies short.") -> None:
-    path = root / f"prompts/{PID}/system.md"
-    path.write_text(path.read_text(encoding="utf-8") + text + "\n", encoding="utf-8")
-
-
-def write_results(root: Path, when: str, pass_rate: float = 1.0, categories: dict | None = None,
-                  payload_hash: str | None = None, prompt_id: str = PID) -> Path:
-    """An eval result file (promptlane-eval/1) for the card's current hash."""
-    payload_hash = payload_hash or card(root)["hash"]
-    tests = 10
-    passed = round(tests * pass_rate)
-    cats = categories or {name: 1.0 for name in CATEGORIES}
-    doc = {
-        "format": "promptlane-eval/1", "prompt": prompt_id, "hash": payload_hash, "version": str(card(root)["version"]),
-        "time": when, "promptfoo_version": "0.121.20", "provider": "local-echo",
-        "tests": tests, "passed": passed, "failed": tests - passed, "errors": 0, "pass_rate": passed / tests,
-        "categories": {name: {"tests": 4, "passed": round(4 * rate), "pass_rate": round(4 * rate) / 4} for name, rate in cats.items()},
-        "tokens": {"prompt": 900, "completion": 300, "total": 1200}, "cost_usd": 0.0012, "failures": [],
-    }
-    path = root / "evals/results" / prompt_id / f"{payload_hash.split(':')[1][:16]}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    return path
-
-
-def approve_as(root: Path, capsys, monkeypatch, role: str, email: str | None = None, *extra: str) -> tuple[int, str]:
-    as_user(monkeypatch, email or f"{PROD_ROLES[role]}@example.com")
-    try:
-        return pl(root, capsys, "approve", PID, "--role", role, *extra)
-    finally:
-        as_author(monkeypatch)
-
-
-def new_version(root: Path, capsys, text: str = "Keep replies short.") -> str:
-    """Edit the prompt as its author and sync: the new version."""
-    edit_text(root, text)
-    code, out = pl(root, capsys, "sync")
-    assert code == 1, out
-    return card(root)["version"]
-
-
-def ready_for(root: Path, capsys, monkeypatch, env: str, when: str) -> None:
-    """Eval results and every approval ``env`` needs for the current hash (high risk)."""
-    write_results(root, when)
-    roles = ["PM"] if env == "staging" else list(PROD_ROLES)
-    for role in roles:
-        code, out = approve_as(root, capsys, monkeypatch, role)
-        assert code == 0, out
-
-
-def commit(root: Path, message: str) -> None:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
-
 
 # ---------------------------------------------------------------- the whole life of a prompt
 

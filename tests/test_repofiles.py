@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_cli, snapshot_tree
-from test_promotion import gov, rendered_template  # noqa: F401  (fixtures)
 
 
 def _edit(root, rel, old, new):

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from test_promotion import (PID, card, lock, new_version, pl, ready_for, gov, rendered_template)  # noqa: F401
+from governed import PID, card, lock, new_version, pl, ready_for
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import USER, git, run_cli, snapshot_tree, write_prompt
+from conftest import USER, run_cli, snapshot_tree, write_prompt
 from promptlane.audit import verify_text
 
 CARD_REL = "prompts/support-reply/card.yml"

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
@@ -26,14 +22,6 @@ from referencing import Registry, Resource
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_SCHEMAS = ROOT / "src" / "promptlane" / "schemas"
 BIN = Path(sys.executable).parent  # the venv running pytest has cookiecutter, check-jsonschema
-
-try:
-    from promptlane.init import init, main, template_dir
-except ImportError:  # a source checkout without an installed package
-    sys.path.insert(0, str(ROOT / "src"))
-    from promptlane.init import init, main, template_dir
-
-from promptlane.problems import UsageError  # noqa: E402
 
 DEFAULT_ENVS = ["dev", "staging", "prod"]
 DEFAULT_ROLES = ["PM", "Tech Lead", "QA", "Security", "Governance"]

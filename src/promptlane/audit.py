@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Iterator
 
 from .events import GENESIS, is_data_row, row_hash, split_row
@@ -109,7 +108,6 @@ def _head(audit_text: str) -> tuple[int, str]:
 def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes, fingerprints: dict):
     """(new head, lock records) when everything new checks out from the cached state, else None."""
     from . import auditcache
-    from .events import parse_changelog
     from .registry import LockError, read_lock
 
     seq, prev = cache["audit"]["seq"], cache["audit"]["head"]

@@ -120,7 +120,7 @@ def _identity_problems(card: Card) -> list[Problem]:
     found = []
     declared = card.data.get("id")
     if declared != card.prompt_id:
-        hint = "" if is_prompt_id(card.prompt_id) else f"; rename the folder to a valid id ([a-z0-9][a-z0-9-]*)"
+        hint = "" if is_prompt_id(card.prompt_id) else "; rename the folder to a valid id ([a-z0-9][a-z0-9-]*)"
         found.append(card.problem("PL121", f"id '{declared}' must equal the folder name '{card.prompt_id}'{hint}", "id"))
     steps = card.data.get("steps")
     # Only well-shaped steps are compared; the schema has already reported any other shape.

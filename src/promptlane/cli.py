@@ -23,7 +23,6 @@ def _repo(args):
 
 def _ids_from(repo, files: Sequence[str], all_flag: bool) -> list[str]:
     """Prompt ids for the given paths (any file under prompts/<id>/ or its registry files)."""
-    import os
 
     from .repo import prompt_id_of
 

@@ -296,7 +296,7 @@ def first_unserved(repo: "Repo", card: "Card", lock: "Lock") -> str | None:
 
 def hand_edit_problems(repo: "Repo", card: "Card", lock: "Lock") -> list[Problem]:
     """``check``: the card's environment is not what the lock says it serves."""
-    env, version = card.environment, card.version
+    env = card.environment
     line, col = card.where("environment")
     served = lock.environments.get(env)
     if env == repo.first_environment or not raised(repo, card, lock):
