@@ -137,3 +137,72 @@ def gov(rendered_template, tmp_path, monkeypatch) -> Path:
     clock(monkeypatch, "2026-12-01T09:00:00Z")
     as_author(monkeypatch)
     return root
+
+
+# ---------------------------------------------------------------- a repository that lived a life (session)
+
+
+@pytest.fixture(scope="session")
+def session_env(tmp_path_factory):
+    """Git identity, an empty global git config and a tmp HOME for session-wide fixtures."""
+    base = tmp_path_factory.mktemp("report-env")
+    (base / "gitconfig").write_text("")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in GIT_ENV.items():
+            mp.setenv(key, value)
+        mp.setenv("GIT_CONFIG_GLOBAL", str(base / "gitconfig"))
+        mp.setenv("HOME", str(base))
+        mp.delenv("PROMPTLANE_ACTOR", raising=False)
+        yield mp
+
+
+@pytest.fixture(scope="session")
+def scaffold(tmp_path_factory, session_env) -> Path:
+    """The template rendered once with its defaults (read-only: copy before changing)."""
+    import contextlib
+    import io
+
+    from promptlane.init import init
+
+    base = tmp_path_factory.mktemp("scaffold")
+    config = base / "cookiecutter.yml"
+    config.write_text(f"cookiecutters_dir: {base / 'cc'}\nreplay_dir: {base / 'replay'}\n")
+    with contextlib.redirect_stdout(io.StringIO()):
+        return init(base / "governed", {"project": "governed"}, config_file=str(config))
+
+
+@pytest.fixture(scope="session")
+def life(scaffold, tmp_path_factory, session_env) -> dict:
+    """1.0.0 (scaffold) -> 1.0.1 promoted to staging and prod -> 1.0.2 in dev (80% evals).
+
+    Returns {"root": Path, "released": commit after the prod promotion}."""
+    from governed import PID, PROD_ROLES, cli, commit, edit_text, write_results
+
+    mp = session_env
+    root = tmp_path_factory.mktemp("life") / "governed"
+    shutil.copytree(scaffold, root, symlinks=True)
+    git(root, "init", "-q", "-b", "main")
+    commit(root, "scaffold")
+    mp.setenv("PROMPTLANE_NOW", "2026-12-01T09:00:00Z")
+    edit_text(root, "Keep replies short.")
+    assert cli(root, "sync", mp=mp)[0] == 1
+    commit(root, "1.0.1")
+
+    mp.setenv("PROMPTLANE_NOW", "2026-12-01T10:00:00Z")
+    write_results(root, "2026-12-01T09:30:00Z")
+    for role, user in PROD_ROLES.items():
+        code, out = cli(root, "approve", PID, "--role", role, actor=f"{user}@example.com", mp=mp)
+        assert code == 0, out
+    for env in ("staging", "prod"):
+        code, out = cli(root, "promote", PID, "--to", env, mp=mp)
+        assert code == 0, out
+    commit(root, "1.0.1 in prod")
+    released = git(root, "rev-parse", "HEAD").stdout.strip()
+
+    mp.setenv("PROMPTLANE_NOW", "2026-12-02T09:00:00Z")
+    edit_text(root, "Never promise refunds.")
+    assert cli(root, "sync", mp=mp)[0] == 1
+    write_results(root, "2026-12-02T09:10:00Z", pass_rate=0.8)
+    commit(root, "1.0.2")
+    mp.delenv("PROMPTLANE_NOW")
+    return {"root": root, "released": released}

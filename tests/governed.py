@@ -5,6 +5,8 @@ promptfoo elsewhere), and the CLI run in-process.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -107,3 +109,17 @@ def ready_for(root: Path, capsys, monkeypatch, env: str, when: str) -> None:
 def commit(root: Path, message: str) -> None:
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", message)
+
+
+def cli(root: Path, *args: str, actor: str | None = None, mp) -> tuple[int, str]:
+    """The CLI in-process as ``actor`` (default: the git author, dana), for session fixtures
+    that have no capsys: (exit code, stdout + stderr)."""
+    if actor:
+        mp.setenv("PROMPTLANE_ACTOR", actor)
+    else:
+        mp.delenv("PROMPTLANE_ACTOR", raising=False)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = cli_main(["-C", str(root), *args])
+    mp.delenv("PROMPTLANE_ACTOR", raising=False)
+    return code, out.getvalue()

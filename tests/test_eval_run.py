@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, git, run_cli
 from promptlane.card import read_card
 from promptlane.evals.results import load_results, results_rel
 from promptlane.init import init
@@ -159,3 +160,54 @@ def test_import_takes_promptfoos_own_results_until_the_prompt_changes(governed, 
     assert code == 1
     assert "is not the current payload of support-reply" in err and "differs from prompts/support-reply/user.md" in err
     assert load_results(governed, "support-reply", changed.hash) is None
+
+
+# ---------------------------------------------------------------- the eval gate, end to end
+
+
+GATE_CARD = "prompts/support-reply/card.yml"
+
+
+def _raise_to(root, env):
+    path = root / GATE_CARD
+    text = path.read_text()
+    current = yaml.safe_load(text)["environment"]
+    path.write_text(text.replace(f"environment: {current}", f"environment: {env}", 1))
+
+
+def _edit(root, line):
+    path = root / "prompts/support-reply/system.md"
+    path.write_text(path.read_text() + line + "\n")
+
+
+def test_raising_environment_needs_results_for_this_exact_hash(governed, capsys, monkeypatch):
+    root = governed
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "scaffold")
+    _edit(root, "Never promise refunds.")
+    assert run_cli(root, "sync")[0] == 1
+
+    # Without results: refused, and the message names the command that fixes it.
+    _raise_to(root, "staging")
+    code, out = run_cli(root, "check", GATE_CARD, capsys=capsys)
+    assert code == 1 and "no eval results for 1.0.1" in out and "`promptlane eval run support-reply`" in out
+
+    # Real promptfoo results for this hash, and the approval the policy asks for: accepted.
+    assert run_cli(root, "eval", "run", "support-reply", capsys=capsys)[0] == 0
+    monkeypatch.setenv("PROMPTLANE_ACTOR", "pm@example.com")
+    code, out = run_cli(root, "approve", "support-reply", "--role", "PM", capsys=capsys)
+    assert code == 0, out
+    monkeypatch.delenv("PROMPTLANE_ACTOR")
+    code, out = run_cli(root, "check", GATE_CARD, capsys=capsys)
+    assert "every gate passes" in out and "run `promptlane sync`" in out  # only the record is missing
+    code, out = run_cli(root, "sync", capsys=capsys)  # the hook path records the promotion
+    assert code == 1 and "staging" in out
+    assert run_cli(root, "check", "--all", capsys=capsys)[0] == 0
+
+    # A new text: results of the older text never count.
+    _edit(root, "Be brief.")
+    assert run_cli(root, "sync")[0] == 1  # back in dev as 1.0.2
+    _raise_to(root, "staging")
+    code, out = run_cli(root, "check", GATE_CARD, capsys=capsys)
+    assert code == 1 and "no eval results for 1.0.2" in out and "`promptlane eval run support-reply`" in out

@@ -2,14 +2,11 @@
 on a repository rendered from the template that lived a real life: versions, eval results,
 approvals, promotions to staging and prod, then a new version in dev.
 
-The session fixtures here (``scaffold``, ``life``) are shared with test_runtime and
+The session fixtures ``scaffold`` and ``life`` (conftest.py) are shared with test_runtime and
 test_tracing: rendering and promoting once keeps the suite quick on two cores.
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -17,121 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GIT_ENV, git
-from promptlane.cli import main as cli_main
+from governed import PID, cli
 
-PID = "support-reply"
-ROLES = {"PM": "pm", "Tech Lead": "tech-lead", "QA": "qa", "Security": "security", "Governance": "governance"}
 CHROMIUM = shutil.which("chromium")
-
-
-# ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="session")
-def session_env(tmp_path_factory):
-    """Git identity, an empty global git config and a tmp HOME for session-wide fixtures."""
-    base = tmp_path_factory.mktemp("report-env")
-    (base / "gitconfig").write_text("")
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in GIT_ENV.items():
-            mp.setenv(key, value)
-        mp.setenv("GIT_CONFIG_GLOBAL", str(base / "gitconfig"))
-        mp.setenv("HOME", str(base))
-        mp.delenv("PROMPTLANE_ACTOR", raising=False)
-        yield mp
-
-
-@pytest.fixture(scope="session")
-def scaffold(tmp_path_factory, session_env) -> Path:
-    """The template rendered once with its defaults (read-only: copy before changing)."""
-    from promptlane.init import init
-
-    base = tmp_path_factory.mktemp("scaffold")
-    config = base / "cookiecutter.yml"
-    config.write_text(f"cookiecutters_dir: {base / 'cc'}\nreplay_dir: {base / 'replay'}\n")
-    with contextlib.redirect_stdout(io.StringIO()):
-        return init(base / "governed", {"project": "governed"}, config_file=str(config))
-
-
-def pl(root: Path, *args: str, actor: str | None = None, mp: pytest.MonkeyPatch) -> tuple[int, str]:
-    """The CLI in-process as ``actor`` (default: the git author, dana); (exit code, output)."""
-    if actor:
-        mp.setenv("PROMPTLANE_ACTOR", actor)
-    else:
-        mp.delenv("PROMPTLANE_ACTOR", raising=False)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code = cli_main(["-C", str(root), *args])
-    mp.delenv("PROMPTLANE_ACTOR", raising=False)
-    return code, out.getvalue()
-
-
-def card_hash(root: Path) -> str:
-    import yaml
-
-    return yaml.safe_load((root / f"prompts/{PID}/card.yml").read_text(encoding="utf-8"))["hash"]
-
-
-def write_results(root: Path, when: str, pass_rate: float = 1.0) -> None:
-    """An eval result file (promptlane-eval/1) for the card's current hash."""
-    digest, tests = card_hash(root), 10
-    passed = round(tests * pass_rate)
-    doc = {
-        "format": "promptlane-eval/1", "prompt": PID, "hash": digest, "version": "0.0.0", "time": when,
-        "promptfoo_version": "0.121.20", "provider": "local-echo", "tests": tests, "passed": passed,
-        "failed": tests - passed, "errors": 0, "pass_rate": passed / tests,
-        "categories": {c: {"tests": 4, "passed": 4, "pass_rate": 1.0} for c in ("accuracy", "hallucination", "cost", "safety")},
-        "tokens": {"prompt": 900, "completion": 300, "total": 1200}, "cost_usd": 0.0012, "failures": [],
-    }
-    path = root / "evals/results" / PID / f"{digest.split(':')[1][:16]}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
-
-
-def edit(root: Path, line: str) -> None:
-    path = root / f"prompts/{PID}/system.md"
-    path.write_text(path.read_text(encoding="utf-8") + line + "\n", encoding="utf-8")
-
-
-def commit(root: Path, message: str) -> str:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
-    return git(root, "rev-parse", "HEAD").stdout.strip()
-
-
-@pytest.fixture(scope="session")
-def life(scaffold, tmp_path_factory, session_env) -> dict:
-    """1.0.0 (scaffold) -> 1.0.1 promoted to staging and prod -> 1.0.2 in dev (80% evals).
-
-    Returns {"root": Path, "released": commit after the prod promotion}."""
-    mp = session_env
-    root = tmp_path_factory.mktemp("life") / "governed"
-    shutil.copytree(scaffold, root, symlinks=True)
-    git(root, "init", "-q", "-b", "main")
-    commit(root, "scaffold")
-    mp.setenv("PROMPTLANE_NOW", "2026-12-01T09:00:00Z")
-    edit(root, "Keep replies short.")
-    assert pl(root, "sync", mp=mp)[0] == 1
-    commit(root, "1.0.1")
-
-    mp.setenv("PROMPTLANE_NOW", "2026-12-01T10:00:00Z")
-    write_results(root, "2026-12-01T09:30:00Z")
-    for role, user in ROLES.items():
-        code, out = pl(root, "approve", PID, "--role", role, actor=f"{user}@example.com", mp=mp)
-        assert code == 0, out
-    for env in ("staging", "prod"):
-        code, out = pl(root, "promote", PID, "--to", env, mp=mp)
-        assert code == 0, out
-    released = commit(root, "1.0.1 in prod")
-
-    mp.setenv("PROMPTLANE_NOW", "2026-12-02T09:00:00Z")
-    edit(root, "Never promise refunds.")
-    assert pl(root, "sync", mp=mp)[0] == 1
-    write_results(root, "2026-12-02T09:10:00Z", pass_rate=0.8)
-    commit(root, "1.0.2")
-    mp.delenv("PROMPTLANE_NOW")
-    return {"root": root, "released": released}
 
 
 # ---------------------------------------------------------------- reading the page back
@@ -201,7 +86,7 @@ def dump_dom(path: Path, tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def html_report(life, tmp_path_factory, session_env) -> Path:
     out = tmp_path_factory.mktemp("html") / "site" / "report.html"
-    code, text = pl(life["root"], "report", "--html", str(out), mp=session_env)
+    code, text = cli(life["root"], "report", "--html", str(out), mp=session_env)
     assert code == 0 and "Wrote" in text
     return out
 
@@ -258,7 +143,7 @@ def test_html_escapes_what_repository_files_say(tmp_path):
 
 
 def test_report_needs_an_output(life, session_env):
-    code, out = pl(life["root"], "report", mp=session_env)
+    code, out = cli(life["root"], "report", mp=session_env)
     assert code == 2 and "--html OUT" in out
 
 
@@ -266,7 +151,7 @@ def test_report_needs_an_output(life, session_env):
 
 
 def test_markdown_summary_against_a_base_ref(life, session_env):
-    code, out = pl(life["root"], "report", "--markdown", "--base", life["released"], mp=session_env)
+    code, out = cli(life["root"], "report", "--markdown", "--base", life["released"], mp=session_env)
     assert code == 0, out
     lines = out.splitlines()
     assert lines[0] == f"## promptlane: 1 prompt(s) changed since `{life['released']}`"
@@ -280,16 +165,16 @@ def test_markdown_summary_against_a_base_ref(life, session_env):
 
 
 def test_markdown_summary_without_changes_and_to_a_file(life, session_env, tmp_path):
-    code, out = pl(life["root"], "report", "--markdown", str(tmp_path / "summary.md"), "--base", "HEAD", mp=session_env)
+    code, out = cli(life["root"], "report", "--markdown", str(tmp_path / "summary.md"), "--base", "HEAD", mp=session_env)
     assert code == 0 and "Wrote" in out
     assert (tmp_path / "summary.md").read_text(encoding="utf-8") == \
         "## promptlane: 0 prompt(s) changed since `HEAD`\n\nNo prompt changed.\n"
 
 
 def test_markdown_summary_of_every_prompt_and_bad_base(life, session_env):
-    code, out = pl(life["root"], "report", "--markdown", mp=session_env)
+    code, out = cli(life["root"], "report", "--markdown", mp=session_env)
     assert code == 0 and f"| {PID} | 1.0.2 | patch | dev: 1.0.2; staging: 1.0.1; prod: 1.0.1 |" in out
-    code, out = pl(life["root"], "report", "--markdown", "--base", "no-such-ref", mp=session_env)
+    code, out = cli(life["root"], "report", "--markdown", "--base", "no-such-ref", mp=session_env)
     assert code == 2 and "no-such-ref" in out
 
 
@@ -305,7 +190,7 @@ def test_bump_kind():
 
 
 def test_diff_defaults_to_the_latest_two_versions(life, session_env):
-    code, out = pl(life["root"], "diff", PID, mp=session_env)
+    code, out = cli(life["root"], "diff", PID, mp=session_env)
     assert code == 0, out
     lines = out.splitlines()
     assert lines[0] == f"promptlane diff {PID} 1.0.1 1.0.2"
@@ -323,18 +208,18 @@ def test_diff_defaults_to_the_latest_two_versions(life, session_env):
 
 
 def test_diff_between_environments_and_versions(life, session_env):
-    code, out = pl(life["root"], "diff", PID, "1.0.0", "prod", mp=session_env)
+    code, out = cli(life["root"], "diff", PID, "1.0.0", "prod", mp=session_env)
     assert code == 0 and out.splitlines()[0] == f"promptlane diff {PID} 1.0.0 1.0.1"
     assert "+Keep replies short." in out and "Never promise refunds." not in out
-    code, out = pl(life["root"], "diff", PID, "prod", "staging", mp=session_env)
+    code, out = cli(life["root"], "diff", PID, "prod", "staging", mp=session_env)
     assert code == 0 and "(step texts are identical)" in out
     for args, needle in [(("1.0.0",), None), (("9.9.9",), "neither an issued version"),
                          (("1.0.1", "1.0.0"), None)]:
-        code, out = pl(life["root"], "diff", PID, *args, mp=session_env)
+        code, out = cli(life["root"], "diff", PID, *args, mp=session_env)
         assert code == (2 if needle else 0), out
         if needle:
             assert needle in out
-    code, out = pl(life["root"], "diff", "no-such-prompt", mp=session_env)
+    code, out = cli(life["root"], "diff", "no-such-prompt", mp=session_env)
     assert code == 2 and "never synced" in out
 
 

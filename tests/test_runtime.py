@@ -15,7 +15,7 @@ import pytest
 from promptlane import runtime
 from promptlane.hashing import build_payload, payload_hash
 from promptlane.runtime import loader
-from test_report import PID, life, pl, scaffold, session_env  # noqa: F401 - shared session fixtures
+from governed import PID, cli
 
 VARS = {"customer_name": "Ana", "question": "How do I reset my password?"}
 
@@ -35,7 +35,7 @@ def exports(life, session_env, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("exports")
     paths = {"json": out / "bundle.json", "sqlite": out / "registry.db"}
     for fmt, path in paths.items():
-        code, text = pl(life["root"], "registry", "export", fmt, str(path), mp=session_env)
+        code, text = cli(life["root"], "registry", "export", fmt, str(path), mp=session_env)
         assert code == 0, text
     return paths
 
@@ -307,5 +307,5 @@ def test_the_documented_application_runs(exports, life, tmp_path, session_env):
     (record,) = [json.loads(line) for line in (tmp_path / "logs/trace.jsonl").read_text(encoding="utf-8").splitlines()]
     assert (record["prompt_id"], record["version"], record["environment"]) == (PID, "1.0.1", "prod")
     assert record["inputs"]["question"] == "I forgot my password; my e-mail is [REDACTED:email]"
-    code, out = pl(life["root"], "log", "validate", str(tmp_path / "logs/trace.jsonl"), mp=session_env)
+    code, out = cli(life["root"], "log", "validate", str(tmp_path / "logs/trace.jsonl"), mp=session_env)
     assert code == 0, out

@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from promptlane import runtime
 from promptlane.runtime import Clock, trace
-from test_report import PID, life, pl, scaffold, session_env  # noqa: F401 - shared session fixtures
+from governed import PID, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "{{cookiecutter.project}}" / "logs" / "log-sample.output.json"
@@ -210,7 +210,7 @@ def test_log_validate_accepts_what_trace_writes(life, tmp_path, session_env):
     for question in ("a", "b"):
         with trace(served, inputs={"customer_name": "Ana", "question": question}, sink=log) as call:
             call.finish("answer", input_tokens=1, output_tokens=2)
-    code, out = pl(life["root"], "log", "validate", str(log), "logs/log-sample.output.json", mp=session_env)
+    code, out = cli(life["root"], "log", "validate", str(log), "logs/log-sample.output.json", mp=session_env)
     assert code == 0, out
     assert out.strip() == "4 trace record(s) in 2 file(s) match the trace schema"
 
@@ -223,7 +223,7 @@ def test_log_validate_reports_file_line_record_and_field(life, tmp_path, session
     jsonl.write_text("\n".join([json.dumps(good[0]), "{torn", json.dumps(bad), "[1]"]) + "\n", encoding="utf-8")
     array = tmp_path / "t.json"
     array.write_text(json.dumps([good[0], {k: v for k, v in good[0].items() if k != "hash"}], indent=2), encoding="utf-8")
-    code, out = pl(life["root"], "log", "validate", str(jsonl), str(array), mp=session_env)
+    code, out = cli(life["root"], "log", "validate", str(jsonl), str(array), mp=session_env)
     assert code == 1
     lines = out.splitlines()
     hash_line = [n for n, line in enumerate(array.read_text().splitlines(), 1) if line == "  {"][1]  # record 2 starts
@@ -244,18 +244,18 @@ def test_log_validate_points_at_the_field_line_in_a_pretty_array(life, tmp_path,
     text = json.dumps(records, indent=2)
     path.write_text(text, encoding="utf-8")
     expected = next(n for n, line in enumerate(text.splitlines(), 1) if '"input_tokens": "many"' in line)
-    code, out = pl(life["root"], "log", "validate", str(path), mp=session_env)
+    code, out = cli(life["root"], "log", "validate", str(path), mp=session_env)
     assert code == 1 and out.startswith(f"{path}:{expected}:1: PL582 record 2: usage.input_tokens: 'many' is not of type 'integer'")
 
 
 def test_log_validate_usage_errors(life, tmp_path, session_env):
-    code, out = pl(life["root"], "log", "validate", str(tmp_path / "none.jsonl"), mp=session_env)
+    code, out = cli(life["root"], "log", "validate", str(tmp_path / "none.jsonl"), mp=session_env)
     assert code == 2 and "no such file" in out
     (tmp_path / "empty.jsonl").write_text("")
-    code, out = pl(tmp_path, "log", "validate", str(tmp_path / "empty.jsonl"), mp=session_env)
+    code, out = cli(tmp_path, "log", "validate", str(tmp_path / "empty.jsonl"), mp=session_env)
     assert code == 2 and "--schema" in out
     schema = life["root"] / "logs/prompt-log-schema.json"
-    code, out = pl(tmp_path, "log", "validate", "--schema", str(schema), str(tmp_path / "empty.jsonl"), mp=session_env)
+    code, out = cli(tmp_path, "log", "validate", "--schema", str(schema), str(tmp_path / "empty.jsonl"), mp=session_env)
     assert code == 0 and out.startswith("0 trace record(s)")
 
 
