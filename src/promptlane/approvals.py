@@ -358,7 +358,8 @@ def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "appro
     """Write the reviewer's form for the card's current hash; return what to tell the user."""
     from . import events
     from .fsio import Transaction, recover
-    from .gates import load_eval_results, results_rel, synced_card
+    from .evals.results import results_rel
+    from .gates import load_eval_results, synced_card
     from .gitinfo import actor
 
     recover(repo.root)

@@ -10,14 +10,12 @@ Each unmet gate is one problem line that names the command which satisfies it.
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from .problems import Problem, PromptlaneError, UsageError
-from .repo import EVAL_RESULTS
 
 if TYPE_CHECKING:
     from .card import Card
@@ -33,23 +31,10 @@ RESULTS_CLOCK_SKEW = timedelta(days=1)  # eval results dated later than now + th
 # ---------------------------------------------------------------- inputs
 
 
-def results_rel(prompt_id: str, payload_hash: str) -> str:
-    return f"{EVAL_RESULTS}/{prompt_id}/{payload_hash.split(':', 1)[-1][:16]}.json"
-
-
-def _read_results(repo: "Repo", prompt_id: str, payload_hash: str) -> dict | None:
-    path = repo.root / results_rel(prompt_id, payload_hash)
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def load_eval_results(repo: "Repo", prompt_id: str, payload_hash: str) -> dict | None:
     """The normalised eval results of one hash (promptlane-eval/1), None when there are none."""
-    try:
-        from .evals.results import load_results
-    except ImportError:  # the eval package is optional here: the file format is the contract
-        load_results = _read_results
+    from .evals.results import load_results
+
     return load_results(repo, prompt_id, payload_hash)
 
 
@@ -189,6 +174,8 @@ def _branch_gate(ctx: _Ctx, rule: "EnvRule", branch: str | None) -> None:
 
 
 def _eval_gates(ctx: _Ctx, risk: "RiskRule", risk_name: str, now: datetime | None) -> None:
+    from .evals.results import results_rel
+
     rel, rerun = results_rel(ctx.pid, ctx.card.hash), f"`promptlane eval run {ctx.pid}`"
     try:
         results = load_eval_results(ctx.repo, ctx.pid, ctx.card.hash)
