@@ -187,3 +187,17 @@ def test_a_snapshot_removed_after_verification_is_caught(repo, capsys):
     (repo / "registry/store/support-reply/1.0.0.json").unlink()
     code, out = run_cli(repo, "audit", "verify", capsys=capsys)
     assert code == 1 and "PL210" in out
+
+
+def test_a_shallow_ci_checkout_verifies_like_the_full_clone(life, tmp_path):
+    """Repo files are the state, not git history: a depth-1 clone passes the same hooks."""
+    from conftest import snapshot_tree
+
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{life['root']}", str(shallow))
+    assert git(shallow, "rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+    before = snapshot_tree(shallow)
+    for args in (["sync", "--all"], ["check", "--all"], ["audit", "verify", "--full"]):
+        code = run_cli(shallow, *args)[0]
+        assert code == 0, args
+    assert snapshot_tree(shallow) == before
