@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 from .problems import Problem
 
@@ -46,7 +46,8 @@ def count_tokens(text: str, model_name: str) -> int:
 
 @lru_cache(maxsize=None)
 def price_table() -> dict:
-    return json.loads(resources.files("promptlane").joinpath("prices.json").read_text(encoding="utf-8"))
+    # Beside this module in the source tree and in the installed wheel alike.
+    return json.loads(Path(__file__).with_name("prices.json").read_text(encoding="utf-8"))
 
 
 def input_price(provider: str, model_name: str) -> tuple[float, str] | None:
