@@ -18,7 +18,6 @@ from .problems import Problem, UsageError
 from .repo import AUDIT_LOG, CHANGELOG, REGISTRY, Repo
 
 COLUMNS = 10
-CELLS = ("seq", "time", "event", "prompt", "version", "hash", "actor", "detail", "prev", "row")
 
 
 def data_rows(text: str) -> Iterator[tuple[int, list[str]]]:
@@ -28,14 +27,24 @@ def data_rows(text: str) -> Iterator[tuple[int, list[str]]]:
             yield number, split_row(line)
 
 
-def verify_text(text: str, shown_as: str = AUDIT_LOG) -> list[Problem]:
-    prev, expected_seq = GENESIS, 1
+def walk_chain(text: str, head: tuple[int, str] = (0, GENESIS), shown_as: str = AUDIT_LOG):
+    """One pass over the rows that follow ``head`` (seq, row hash): the first break (or None),
+    the new head, and the (prompt, version, hash) of every version row."""
+    seq, prev = head
+    versions = set()
     for number, cells in data_rows(text):
-        problem = _row_problem(shown_as, number, cells, prev, expected_seq)
+        problem = _row_problem(shown_as, number, cells, prev, seq + 1)
         if problem:
-            return [problem]  # everything after a break is unanchored: report the break only
-        prev, expected_seq = cells[9], expected_seq + 1
-    return []
+            return problem, (seq, prev), versions  # after a break nothing is anchored: stop there
+        seq, prev = seq + 1, cells[9]
+        if cells[2] == "version":
+            versions.add((cells[3], cells[4], cells[5]))
+    return None, (seq, prev), versions
+
+
+def verify_text(text: str, shown_as: str = AUDIT_LOG) -> list[Problem]:
+    problem, _, _ = walk_chain(text, shown_as=shown_as)
+    return [problem] if problem else []
 
 
 def _row_problem(shown_as: str, number: int, cells: list[str], prev: str, expected_seq: int) -> Problem | None:
@@ -89,20 +98,13 @@ def verify(repo: Repo, base: str | None = None, use_cache: bool = True) -> list[
     if problem or problem2:
         return [p for p in (problem, problem2) if p]
     problems = appended_only(repo, base, audit_text, changelog_text) if base is not None else []
-    chain_problems = verify_text(audit_text)
-    if chain_problems:
-        return problems + chain_problems
-    found, verified = cross_check(repo, audit_text, changelog_text, fingerprints)
+    broken, head, audited = walk_chain(audit_text)
+    if broken:
+        return problems + [broken]
+    found, verified = cross_check(repo, audited, changelog_text, fingerprints)
     if not found and not problems:
-        auditcache.save(repo, audit_text.encode("utf-8"), changelog_text.encode("utf-8"), _head(audit_text), verified)
+        auditcache.save(repo, audit_text.encode("utf-8"), changelog_text.encode("utf-8"), head, verified)
     return problems + found
-
-
-def _head(audit_text: str) -> tuple[int, str]:
-    last = None
-    for _, cells in data_rows(audit_text):
-        last = cells
-    return (int(last[0]), last[9]) if last else (0, GENESIS)
 
 
 def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes, fingerprints: dict):
@@ -110,15 +112,10 @@ def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes
     from . import auditcache
     from .registry import LockError, read_lock
 
-    seq, prev = cache["audit"]["seq"], cache["audit"]["head"]
     new_rows = audit_raw[cache["audit"]["size"]:].decode("utf-8")
-    audited = set()
-    for _, cells in data_rows(new_rows):
-        if _row_problem(AUDIT_LOG, 0, cells, prev, seq + 1):
-            return None
-        seq, prev = seq + 1, cells[9]
-        if cells[2] == "version":
-            audited.add((cells[3], cells[4], cells[5]))
+    broken, head, audited = walk_chain(new_rows, (cache["audit"]["seq"], cache["audit"]["head"]))
+    if broken:
+        return None
     from .events import ChangelogError
 
     try:
@@ -151,7 +148,7 @@ def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes
         if prompt_id not in keys.last or _pointer_problem(repo, lock, keys):
             return None  # a lock changed without a new entry, or apart from it: verify in full
         records[prompt_id] = _record(lock, fingerprints[prompt_id])
-    return (seq, prev), records
+    return head, records
 
 
 def _served_pairs(lock) -> list[list[str]]:
@@ -229,7 +226,7 @@ def _pointer_problem(repo: Repo, lock, keys: "ChangelogKeys") -> Problem | None:
                    f"the lock was edited by hand; restore it from git, then promote or roll back with promptlane")
 
 
-def cross_check(repo: Repo, audit_text: str, changelog_text: str, fingerprints: dict | None = None) -> tuple[list[Problem], dict]:
+def cross_check(repo: Repo, audited: set, changelog_text: str, fingerprints: dict | None = None) -> tuple[list[Problem], dict]:
     """Problems, and per lock what was verified (for the local cache)."""
     from .registry import LockError, read_lock
 
@@ -241,7 +238,6 @@ def cross_check(repo: Repo, audit_text: str, changelog_text: str, fingerprints: 
     except ChangelogError as exc:
         return [Problem(CHANGELOG, exc.line, exc.col, "PL207", f"cannot be read ({exc.what}); restore it from git")], {}
     records: dict = {}
-    audited = {(c[3], c[4], c[5]) for _, c in data_rows(audit_text) if c[2] == "version"}
     problems: list[Problem] = []
     registry = repo.root / REGISTRY
     locks = sorted(p.name[: -len(".lock.json")] for p in registry.glob("*.lock.json")) if registry.is_dir() else []

@@ -113,12 +113,13 @@ class Transaction:
                 target = self.root / rel
                 journal["appends"].append({"path": rel, "size": target.stat().st_size if target.exists() else -1})
         except OSError:
-            _discard(self.root, journal, self.writes)
+            _discard(self.root, self.writes)
             raise
         return journal
 
 
-def _discard(root: Path, journal: dict, writes) -> None:
+def _discard(root: Path, writes) -> None:
+    """Remove temp files and backups of a commit that failed before its journal."""
     for rel in writes:
         target = root / rel
         for extra in (target.with_name(target.name + _TMP), target.with_name(target.name + _BAK)):
