@@ -7,13 +7,16 @@
    changelog entry and its audit row; every environment pointer names an issued version that
    was promoted (or rolled back) there.
 3. With ``--base REF``: since REF, the audit log and the changelog were only appended to.
+
+Both logs may be split into sealed segments (segments.py); all three checks read the segments
+in order as one log.
 """
 from __future__ import annotations
 
 import json
 from typing import Iterator
 
-from .events import GENESIS, is_data_row, row_hash, split_row
+from .events import GENESIS, continuation, is_data_row, row_hash, split_row
 from .problems import Problem, UsageError
 from .repo import AUDIT_LOG, CHANGELOG, REGISTRY, Repo
 
@@ -74,37 +77,69 @@ def _decode(raw: bytes, rel: str) -> tuple[str, Problem | None]:
 
 
 def verify(repo: Repo, base: str | None = None, use_cache: bool = True) -> list[Problem]:
-    """Chain, cross-checks and (with ``base``) append-only since a git ref.
+    """Chain, cross-checks and (with ``base``) append-only since a git ref, over every segment
+    (sealed ones, then the current one) read as one log.
 
     With a usable local cache (auditcache) only what changed since the last successful run is
     verified; whatever that cannot prove is verified in full.
     """
     from . import auditcache
+    from .segments import all_segments
 
+    segments, layout = all_segments(repo.root)
     audit_raw, changelog_raw = _raw(repo, AUDIT_LOG), _raw(repo, CHANGELOG)
     fingerprints = auditcache.lock_fingerprints(repo)
-    cache = auditcache.load(repo) if use_cache and base is None else None
-    if auditcache.usable(cache, audit_raw, changelog_raw):
+    cache = auditcache.load(repo) if use_cache and base is None and not layout else None
+    if cache and auditcache.usable(cache, repo, segments, audit_raw, changelog_raw):
         try:
             proved = _incremental(repo, cache, audit_raw, changelog_raw, fingerprints)
         except UnicodeDecodeError:
             proved = None
         if proved is not None:
-            auditcache.save(repo, audit_raw, changelog_raw, proved[0], proved[1], previous=cache)
+            auditcache.save(repo, cache["sealed"], audit_raw, changelog_raw, proved[0], proved[1], previous=cache)
             return []
-    audit_text, problem = _decode(audit_raw, AUDIT_LOG)
-    changelog_text, problem2 = _decode(changelog_raw, CHANGELOG)
-    del audit_raw, changelog_raw  # only their fingerprints are needed from here on
-    if problem or problem2:
-        return [p for p in (problem, problem2) if p]
-    problems = appended_only(repo, base, audit_text, changelog_text) if base is not None else []
-    broken, head, audited = walk_chain(audit_text)
-    if broken:
-        return problems + [broken]
-    found, verified = cross_check(repo, audited, changelog_text, fingerprints)
+    del audit_raw, changelog_raw  # the full run reads segment by segment
+    if any(p.code in ("PL217", "PL218") for p in layout):
+        return layout  # a missing segment: the chain cannot be followed across the gap
+    problems = layout + (appended_only(repo, base) if base is not None else [])
+    walked = _walk_segments(repo, segments)
+    if isinstance(walked, Problem):
+        return problems + [walked]
+    head, audited, keys, sealed_record = walked
+    found, verified = cross_check(repo, audited, keys, fingerprints)
     if not found and not problems:
-        auditcache.save(repo, audit_text.encode("utf-8"), changelog_text.encode("utf-8"), head, verified)
+        auditcache.save(repo, sealed_record, _raw(repo, AUDIT_LOG), _raw(repo, CHANGELOG), head, verified)
     return problems + found
+
+
+def _walk_segments(repo: Repo, segments: list):
+    """Follow the chain through every segment in order and gather the changelog's keys: the
+    first problem, or (head, audited versions, changelog keys, record of the sealed files)."""
+    from . import auditcache
+    from .events import ChangelogError
+
+    head, audited, keys, sealed_record = (0, GENESIS), set(), ChangelogKeys(), []
+    for segment in segments:
+        audit_raw, changelog_raw = _raw(repo, segment.audit_rel), _raw(repo, segment.changelog_rel)
+        audit_text, problem = _decode(audit_raw, segment.audit_rel)
+        changelog_text, problem2 = _decode(changelog_raw, segment.changelog_rel)
+        if problem or problem2:
+            return problem or problem2
+        claimed = continuation(audit_text)
+        if claimed is not None and claimed != head:
+            return Problem(segment.audit_rel, 1, 1, "PL219", f"its header says the chain continues from row {claimed[0]}, "
+                           f"but the segments before it end at row {head[0]}: a sealed segment was changed, added or removed; restore it from git")
+        broken, head, versions = walk_chain(audit_text, head, shown_as=segment.audit_rel)
+        if broken:
+            return broken
+        audited |= versions
+        try:
+            keys.feed(changelog_text)
+        except ChangelogError as exc:
+            return Problem(segment.changelog_rel, exc.line, exc.col, "PL207", f"cannot be read ({exc.what}); restore it from git")
+        if segment.sealed:
+            sealed_record.append(auditcache.sealed_fingerprint(repo, segment, audit_raw, changelog_raw))
+    return head, audited, keys, sealed_record
 
 
 def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes, fingerprints: dict):
@@ -119,7 +154,8 @@ def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes
     from .events import ChangelogError
 
     try:
-        keys = ChangelogKeys(changelog_raw[cache["changelog"]["size"]:].decode("utf-8"))
+        keys = ChangelogKeys()
+        keys.feed(changelog_raw[cache["changelog"]["size"]:].decode("utf-8"))
         logged, served = keys.versions, keys.served
     except ChangelogError:
         return None
@@ -159,25 +195,49 @@ def _record(lock, fingerprint: list[int]) -> dict:
     return {"fp": fingerprint, "versions": {e["version"]: e["hash"] for e in lock.versions}, "served": _served_pairs(lock)}
 
 
-def appended_only(repo: Repo, base: str, audit_text: str, changelog_text: str) -> list[Problem]:
+def appended_only(repo: Repo, base: str) -> list[Problem]:
+    """Since ``base``: its sealed segments are unchanged, and its current segment is a prefix of
+    the segment that now holds those rows (the current one, or the one sealed since)."""
     from .gitinfo import GitError, resolve, show
+    from .segments import all_segments, segments_at
 
     try:
         commit = resolve(repo.root, base)
     except GitError as exc:
         raise UsageError(str(exc))
-    problems = []
+    old = segments_at(repo.root, commit)
+    new, _ = all_segments(repo.root)
+    problems = _sealed_changes(repo, commit, base, [s for s in old if s.sealed])
+    grown = new[len(old) - 1] if len(new) >= len(old) else new[-1]
+    new_text = _raw(repo, grown.audit_rel).decode("utf-8", errors="replace")
     old_rows = list(data_rows(show(repo.root, commit, AUDIT_LOG) or ""))
-    new_rows = list(data_rows(audit_text))
+    new_rows = list(data_rows(new_text))
     for index, (_, cells) in enumerate(old_rows):
         if index >= len(new_rows) or new_rows[index][1] != cells:
-            line = new_rows[index][0] if index < len(new_rows) else max(1, len(audit_text.splitlines()))
-            problems.append(Problem(AUDIT_LOG, line, 1, "PL205", f"row {cells[0]} of {base} was changed or removed: since {base} the audit log may only be appended to"))
+            line = new_rows[index][0] if index < len(new_rows) else max(1, len(new_text.splitlines()))
+            problems.append(Problem(grown.audit_rel, line, 1, "PL205", f"row {cells[0]} of {base} was changed or removed: since {base} the audit log may only be appended to"))
             break
     old_log = show(repo.root, commit, CHANGELOG) or ""
+    changelog_text = _raw(repo, grown.changelog_rel).decode("utf-8", errors="replace")
     if not changelog_text.startswith(old_log):
         line = _first_difference(old_log, changelog_text)
-        problems.append(Problem(CHANGELOG, line, 1, "PL206", f"differs from {base} before its end: since {base} the changelog may only be appended to"))
+        problems.append(Problem(grown.changelog_rel, line, 1, "PL206", f"differs from {base} before its end: since {base} the changelog may only be appended to"))
+    return problems
+
+
+def _sealed_changes(repo: Repo, commit: str, base: str, sealed: list) -> list[Problem]:
+    """Sealed segments of ``base`` changed or removed since (git compares the trees: no reads)."""
+    from .gitinfo import changed_since, show
+
+    if not sealed:
+        return []
+    problems = []
+    watched = {rel: code for s in sealed for rel, code in ((s.audit_rel, "PL205"), (s.changelog_rel, "PL206"))}
+    for rel in changed_since(repo.root, commit, "audit/archive/"):
+        if rel in watched:
+            now = (repo.root / rel).read_text(encoding="utf-8", errors="replace") if (repo.root / rel).is_file() else ""
+            line = _first_difference(show(repo.root, commit, rel) or "", now)
+            problems.append(Problem(rel, line, 1, watched[rel], f"was sealed in {base} and has changed since: sealed segments are never written again; restore it from git"))
     return problems
 
 
@@ -192,12 +252,15 @@ class ChangelogKeys:
     """What the changelog says: versions issued, (prompt, version, env) promoted or rolled back,
     and what each prompt's last entry left each environment serving."""
 
-    def __init__(self, text: str):
-        from .events import parse_changelog
-
+    def __init__(self):
         self.versions: set = set()
         self.served: set = set()
         self.last: dict[str, dict] = {}
+
+    def feed(self, text: str) -> None:
+        """Add one segment's entries (segments are fed oldest first); ChangelogError if unreadable."""
+        from .events import parse_changelog
+
         for entry in parse_changelog(text):
             if not isinstance(entry, dict):
                 continue
@@ -226,17 +289,11 @@ def _pointer_problem(repo: Repo, lock, keys: "ChangelogKeys") -> Problem | None:
                    f"the lock was edited by hand; restore it from git, then promote or roll back with promptlane")
 
 
-def cross_check(repo: Repo, audited: set, changelog_text: str, fingerprints: dict | None = None) -> tuple[list[Problem], dict]:
+def cross_check(repo: Repo, audited: set, keys: ChangelogKeys, fingerprints: dict | None = None) -> tuple[list[Problem], dict]:
     """Problems, and per lock what was verified (for the local cache)."""
     from .registry import LockError, read_lock
 
-    from .events import ChangelogError
-
-    try:
-        keys = ChangelogKeys(changelog_text)
-        logged, served = keys.versions, keys.served
-    except ChangelogError as exc:
-        return [Problem(CHANGELOG, exc.line, exc.col, "PL207", f"cannot be read ({exc.what}); restore it from git")], {}
+    logged, served = keys.versions, keys.served
     records: dict = {}
     problems: list[Problem] = []
     registry = repo.root / REGISTRY

@@ -5,13 +5,14 @@ lock: seconds at 100,000 rows. On a developer's clone most of that was proved by
 run. After a successful full run this module stores, in ``.promptlane/cache/audit.json``
 (ignored by git, never part of the record):
 
-- for the audit log and the changelog: the size and CRC-32 of the verified text, and the
+- for each sealed segment (segments.py): the size, mtime and CRC-32 of both of its files;
+- for the current audit log and changelog: the size and CRC-32 of the verified text, and the
   chain head (seq, row hash);
 - for each registry lock: its size and mtime, its store folder's mtime, and the versions and
   environment pointers that were verified.
 
-The next run checks those fingerprints (a CRC over the verified prefix catches any edit of
-it), then verifies only the appended rows and entries and the locks that changed. It can only
+The next run checks those fingerprints (a CRC over the verified prefix of the current files
+catches any edit of it; a sealed file is read again only when its size or mtime moved), then verifies only the appended rows and entries and the locks that changed. It can only
 *pass* or *give up*: anything it cannot prove sends the run to the full verification, which
 alone reports problems. CI, with no cache, always runs the full verification.
 """
@@ -26,7 +27,7 @@ from .fsio import atomic_write
 from .repo import AUDIT_LOG, CHANGELOG, REGISTRY, STORE, Repo
 
 CACHE = ".promptlane/cache/audit.json"
-FORMAT = 2
+FORMAT = 3
 
 
 def _prefix_ok(raw: bytes, entry: dict | None) -> bool:
@@ -55,6 +56,45 @@ def lock_fingerprints(repo: Repo) -> dict[str, list[int]]:
     return found
 
 
+def _file_fingerprint(path: Path, raw: bytes) -> list[int]:
+    info = path.stat()
+    return [len(raw), info.st_mtime_ns, zlib.crc32(raw)]
+
+
+def sealed_fingerprint(repo: Repo, segment, audit_raw: bytes, changelog_raw: bytes) -> dict:
+    return {"label": segment.label,
+            "audit": _file_fingerprint(repo.root / segment.audit_rel, audit_raw),
+            "changelog": _file_fingerprint(repo.root / segment.changelog_rel, changelog_raw)}
+
+
+def _unchanged(path: Path, recorded: list[int]) -> bool:
+    """A sealed file is as verified: same size, and same mtime or (after a checkout) same CRC.
+    A matching CRC refreshes the recorded mtime, so the file is not read again next time."""
+    try:
+        info = path.stat()
+        if info.st_size != recorded[0]:
+            return False
+        if info.st_mtime_ns == recorded[1]:
+            return True
+        if zlib.crc32(path.read_bytes()) != recorded[2]:
+            return False
+    except OSError:
+        return False
+    recorded[1] = info.st_mtime_ns
+    return True
+
+
+def _sealed_ok(repo: Repo, segments: list, recorded: list[dict]) -> tuple[bool, bool]:
+    """(every sealed file is as verified, some recorded mtime was refreshed)"""
+    sealed = [s for s in segments if s.sealed]
+    if [s.label for s in sealed] != [r["label"] for r in recorded]:
+        return False, False  # a segment was sealed (or removed) since: verify in full once
+    before = [(r["audit"][1], r["changelog"][1]) for r in recorded]
+    ok = all(_unchanged(repo.root / s.audit_rel, r["audit"]) and _unchanged(repo.root / s.changelog_rel, r["changelog"])
+             for s, r in zip(sealed, recorded))
+    return ok, before != [(r["audit"][1], r["changelog"][1]) for r in recorded]
+
+
 def load(repo: Repo) -> dict | None:
     try:
         cache = json.loads((repo.root / CACHE).read_text(encoding="utf-8"))
@@ -63,13 +103,14 @@ def load(repo: Repo) -> dict | None:
     return cache if isinstance(cache, dict) and cache.get("format") == FORMAT else None
 
 
-def save(repo: Repo, audit_raw: bytes, changelog_raw: bytes, head: tuple[int, str], locks: dict,
+def save(repo: Repo, sealed: list[dict], audit_raw: bytes, changelog_raw: bytes, head: tuple[int, str], locks: dict,
          previous: dict | None = None) -> None:
     if previous and previous["audit"]["size"] == len(audit_raw) and previous["changelog"]["size"] == len(changelog_raw) \
-            and previous.get("locks") == locks:
+            and previous.get("locks") == locks and not previous.get("refreshed"):
         return  # nothing new was proved: leave the record as it is
     cache = {
         "format": FORMAT,
+        "sealed": sealed,
         "audit": {"size": len(audit_raw), "crc32": zlib.crc32(audit_raw), "seq": head[0], "head": head[1]},
         "changelog": {"size": len(changelog_raw), "crc32": zlib.crc32(changelog_raw)},
         "locks": locks,
@@ -80,8 +121,15 @@ def save(repo: Repo, audit_raw: bytes, changelog_raw: bytes, head: tuple[int, st
         pass  # a read-only clone just verifies in full every time
 
 
-def usable(cache: dict | None, audit_raw: bytes, changelog_raw: bytes) -> bool:
-    return bool(cache) and _prefix_ok(audit_raw, cache.get("audit")) and _prefix_ok(changelog_raw, cache.get("changelog"))
+def usable(cache: dict, repo: Repo, segments: list, audit_raw: bytes, changelog_raw: bytes) -> bool:
+    try:
+        if not (_prefix_ok(audit_raw, cache.get("audit")) and _prefix_ok(changelog_raw, cache.get("changelog"))):
+            return False
+        ok, refreshed = _sealed_ok(repo, segments, cache.setdefault("sealed", []))
+    except (KeyError, TypeError, IndexError, AttributeError):
+        return False  # a damaged record proves nothing
+    cache["refreshed"] = refreshed  # save() must then write the record even if nothing else is new
+    return ok
 
 
 def changed_locks(cache: dict, now: dict[str, list[int]]) -> list[str]:
@@ -96,4 +144,4 @@ def clear(root: Path) -> None:
         pass
 
 
-__all__ = ["CACHE", "load", "save", "usable", "changed_locks", "lock_fingerprints", "clear", "AUDIT_LOG", "CHANGELOG"]
+__all__ = ["CACHE", "load", "save", "usable", "sealed_fingerprint", "changed_locks", "lock_fingerprints", "clear", "AUDIT_LOG", "CHANGELOG"]

@@ -100,6 +100,13 @@ def cmd_audit_verify(args) -> int:
     return EXIT_FAILED if count else EXIT_OK
 
 
+def cmd_audit_seal(args) -> int:
+    from .seal import seal
+
+    print(seal(_repo(args), min_rows=args.min_rows))
+    return EXIT_OK
+
+
 def cmd_merge_driver(args) -> int:
     from pathlib import Path
 
@@ -158,7 +165,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every prompt, whatever FILES says")
     p.set_defaults(handler=cmd_check)
 
-    p = sub.add_parser("audit", help="verify the audit log")
+    p = sub.add_parser("audit", help="verify the audit log, or seal its current segment")
     audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     v = audit_sub.add_parser("verify", help="the hash chain is intact")
     v.add_argument("--base", metavar="REF", default=None,
@@ -166,6 +173,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     v.add_argument("--full", action="store_true",
                    help="verify everything, ignoring the local record of what was already verified")
     v.set_defaults(handler=cmd_audit_verify)
+    s = audit_sub.add_parser("seal", help="move the current audit log and changelog into audit/archive/NNNN/")
+    s.add_argument("--min-rows", type=int, default=1, metavar="N",
+                   help="seal only when the current segment holds at least N rows (for scheduled runs)")
+    s.set_defaults(handler=cmd_audit_seal)
 
     p = sub.add_parser("merge-driver", help="git merge driver for the audit log and registry locks")
     p.add_argument("kind", nargs="?", choices=["audit", "lock", "append"])

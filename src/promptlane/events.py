@@ -30,6 +30,27 @@ CHANGELOG_HEADER = (
     "# Prompt changelog: one entry per version, promotion, demotion and rollback.\n"
     "# Append-only: promptlane appends entries; never edit or reorder them.\n"
 )
+# The headers a current segment starts again from after `promptlane audit seal` (segments.py).
+# The audit header names the row the chain continues from, so the segment explains itself and
+# the merge driver can re-chain onto it without reading the archive.
+_CONTINUES = re.compile(r"continues the chain from row ([0-9]+) \(`([0-9a-f]{64})`\)")
+
+
+def continued_audit_header(seq: int, row: str) -> str:
+    return AUDIT_HEADER.replace(
+        "checks the chain.\n\n",
+        f"checks the chain.\nEarlier rows are sealed in `audit/archive/`; this segment continues the chain "
+        f"from row {seq} (`{row}`).\n\n")
+
+
+def continuation(text: str) -> tuple[int, str] | None:
+    """The (seq, row hash) a sealed-after segment's header says the chain continues from."""
+    header = text[: text.find("| seq |")] if "| seq |" in text else text[:2048]
+    found = _CONTINUES.search(header)
+    return (int(found[1]), found[2]) if found else None
+
+
+CONTINUED_CHANGELOG_HEADER = CHANGELOG_HEADER + "# Earlier entries are sealed in audit/archive/.\n"
 
 
 @dataclass(frozen=True)
@@ -147,6 +168,19 @@ def chain_head(path: Path) -> tuple[int, str]:
         return 0, GENESIS
 
 
+def log_head(root: Path, audit_rel: str) -> tuple[int, str]:
+    """The chain head to append after: the current segment's last row, else (just after a seal)
+    the last row of the newest sealed segment."""
+    head = chain_head(root / audit_rel)
+    if head[0] == 0:
+        from .segments import sealed_segments
+
+        sealed, _ = sealed_segments(root)
+        if sealed:
+            head = chain_head(root / sealed[-1].audit_rel)
+    return head
+
+
 def needs_newline(path: Path) -> bool:
     if not path.exists() or path.stat().st_size == 0:
         return False
@@ -165,7 +199,7 @@ def record(txn, root: Path, events: list[Event], changelog_rel: str, audit_rel: 
         text += "\n"
     txn.append(changelog_rel, text + "".join(changelog_entry(e) for e in events))
     audit = root / audit_rel
-    seq, prev = chain_head(audit)
+    seq, prev = log_head(root, audit_rel)
     rows = AUDIT_HEADER if not audit.exists() else ("\n" if needs_newline(audit) else "")
     for event in events:
         seq += 1
@@ -203,6 +237,7 @@ class ChangelogError(ValueError):
     def __init__(self, line: int, col: int, what: str):
         super().__init__(f"{line}:{col}: {what}")
         self.line, self.col, self.what = line, col, what
+        self.rel = "schemas/prompt-change-log.yml"  # the segment, when several were read
 
 
 def _yaml_changelog(text: str) -> list:
@@ -213,6 +248,22 @@ def _yaml_changelog(text: str) -> list:
         first = min(loaded.problems)
         raise ChangelogError(first.line, first.col, first.message)
     return loaded.data if isinstance(loaded.data, list) else []
+
+
+def read_all_changelogs(root: Path) -> list:
+    """Entries of every changelog segment (sealed ones first, then the current one).
+    ChangelogError names the segment (``rel``) that cannot be read."""
+    from .segments import all_segments
+
+    entries: list = []
+    for segment in all_segments(root)[0]:
+        try:
+            found = read_changelog(root / segment.changelog_rel)
+        except ChangelogError as exc:
+            exc.rel = segment.changelog_rel
+            raise
+        entries.extend(found if isinstance(found, list) else [])
+    return entries
 
 
 def read_changelog(path: Path) -> list:

@@ -68,3 +68,16 @@ def resolve(root: Path, ref: str) -> str:
 def show(root: Path, commit: str, rel: str) -> str | None:
     """A file's text at a commit, or None when it did not exist there."""
     return _git(root, "show", f"{commit}:{rel}", strip=False)
+
+
+def changed_since(root: Path, commit: str, folder: str) -> list[str]:
+    """Files under ``folder`` that existed at ``commit`` and were changed or deleted since (the
+    working tree compared with the commit; git compares trees, so unchanged folders cost nothing)."""
+    out = _git(root, "diff", "--name-only", "--no-renames", "--diff-filter=DM", commit, "--", folder)
+    return out.splitlines() if out else []
+
+
+def uncommitted(root: Path, *paths: str) -> list[str]:
+    """``git status --porcelain`` lines for ``paths`` ([] when clean or not a git repository)."""
+    out = _git(root, "status", "--porcelain", "--", *paths)
+    return out.splitlines() if out else []

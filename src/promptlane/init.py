@@ -108,8 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     context = {name: getattr(args, name) for name in _VARIABLES if getattr(args, name) is not None}
     if args.initial_commit:
         context["make_initial_commit"] = "yes"
+    no_input = args.no_input
+    if not no_input and not sys.stdin.isatty():
+        # Nobody can answer the prompts (a pipe, CI): take the defaults rather than fail on EOF.
+        print("promptlane init: stdin is not a terminal; using defaults for what was not given (--no-input)",
+              file=sys.stderr)
+        no_input = True
     try:
-        created = init(args.dir, context, no_input=args.no_input)
+        created = init(args.dir, context, no_input=no_input)
     except FailedHookException:
         # The template's pre-generation hook has already printed which answer is wrong.
         print("promptlane init: nothing was created", file=sys.stderr)

@@ -12,7 +12,11 @@ log's last lines; these drivers resolve it the only way that keeps the invariant
   real conflict (the same prompt was changed on both branches) and is left to a person.
 
 - ``append``: for the changelog. The ancestor's text must be a prefix of both sides; the
-  result is ours followed by what they appended. (git's ``merge=union`` is line-based and
+  result is ours followed by what they appended.
+
+A side that ran ``promptlane audit seal`` since the ancestor starts both files again from a
+continued header (the audit one names the row the chain continues from): that side's text then
+comes first and the other side's new rows or entries follow, re-chained. (git's ``merge=union`` is line-based and
   interleaves multi-line entries whose lines look alike, so it is not used.)
 Wire them with ``promptlane merge-driver --install`` (writes .git/config; see docs/audit.md).
 """
@@ -22,7 +26,7 @@ import json
 from pathlib import Path
 
 from .audit import data_rows
-from .events import GENESIS, row_hash
+from .events import CONTINUED_CHANGELOG_HEADER, GENESIS, continuation, row_hash
 
 GIT_CONFIG = {
     "merge.promptlane-audit.name": "promptlane audit log (re-chain appended rows)",
@@ -39,29 +43,75 @@ class MergeConflict(Exception):
 
 
 def merge_audit(base: str, ours: str, theirs: str) -> str:
+    """Both sides' rows since ``base``, ours first, theirs re-chained after them. A side that
+    sealed since ``base`` (``promptlane audit seal``) holds only rows after its seal: its text
+    comes first and the other side's new rows are re-chained onto it."""
     base_rows = [cells for _, cells in data_rows(base)]
     our_rows = [cells for _, cells in data_rows(ours)]
     their_rows = [cells for _, cells in data_rows(theirs)]
-    for side, rows in (("ours", our_rows), ("theirs", their_rows)):
-        if rows[: len(base_rows)] != base_rows:
-            raise MergeConflict(f"the audit log was rewritten on {side}, not only appended to")
-    seq, prev = (int(our_rows[-1][0]), our_rows[-1][9]) if our_rows else (0, GENESIS)
-    text = ours if ours.endswith("\n") or not ours else ours + "\n"
-    for cells in their_rows[len(base_rows):]:
+    base_from = continuation(base)
+    ours_grew = continuation(ours) == base_from and our_rows[: len(base_rows)] == base_rows
+    theirs_grew = continuation(theirs) == base_from and their_rows[: len(base_rows)] == base_rows
+    if ours_grew and theirs_grew:
+        return _rechain(ours, our_rows, their_rows[len(base_rows):])
+    if ours_grew and _sealed_since(theirs, base, base_rows):
+        return _rechain(theirs, their_rows, our_rows[len(base_rows):])
+    if theirs_grew and _sealed_since(ours, base, base_rows):
+        return _rechain(ours, our_rows, their_rows[len(base_rows):])
+    if _sealed_since(ours, base, base_rows) and continuation(ours) == continuation(theirs):
+        return _rechain(ours, our_rows, their_rows)  # both sealed the same rows: all of theirs is new
+    if _sealed_since(ours, base, base_rows) and _sealed_since(theirs, base, base_rows):
+        raise MergeConflict("both branches sealed the audit log after different rows; seal on the main branch only "
+                            "(docs/audit.md), then re-run `promptlane audit seal` after merging")
+    side = "ours" if not ours_grew else "theirs"
+    raise MergeConflict(f"the audit log was rewritten on {side}, not only appended to")
+
+
+def _sealed_since(text: str, base: str, base_rows: list) -> bool:
+    """This side sealed every row of ``base`` since: its header continues from at or after them."""
+    after = continuation(text)
+    if after is None or after == continuation(base):
+        return False
+    last = int(base_rows[-1][0]) if base_rows else (continuation(base) or (0, GENESIS))[0]
+    return after[0] >= last
+
+
+def _rechain(text: str, rows: list, new: list) -> str:
+    """``text`` followed by ``new`` rows renumbered and re-hashed onto its head (cells kept)."""
+    seq, prev = (int(rows[-1][0]), rows[-1][9]) if rows else (continuation(text) or (0, GENESIS))
+    text = text if text.endswith("\n") or not text else text + "\n"
+    for cells in new:
         seq += 1
-        new = [str(seq)] + cells[1:8]
-        own = row_hash(prev, new)
-        text += "| " + " | ".join(new + [prev, own]) + " |\n"
+        cells = [str(seq)] + cells[1:8]
+        own = row_hash(prev, cells)
+        text += "| " + " | ".join(cells + [prev, own]) + " |\n"
         prev = own
     return text
 
 
 def merge_append(base: str, ours: str, theirs: str) -> str:
-    for side, text in (("ours", ours), ("theirs", theirs)):
-        if not text.startswith(base):
-            raise MergeConflict(f"the changelog was rewritten on {side}, not only appended to")
-    joined = ours if ours.endswith("\n") or not ours else ours + "\n"
-    return joined + theirs[len(base):]
+    """Ours, then what they appended. A side that sealed since ``base`` starts again from the
+    continued header: its text comes first and the other side's new entries follow it."""
+    ours_grew, theirs_grew = ours.startswith(base), theirs.startswith(base)
+    if ours_grew and theirs_grew:
+        return _joined(ours, theirs[len(base):])
+    if ours_grew and _changelog_sealed(theirs, base):
+        return _joined(theirs, ours[len(base):])
+    if theirs_grew and _changelog_sealed(ours, base):
+        return _joined(ours, theirs[len(base):])
+    if _changelog_sealed(ours, base) and _changelog_sealed(theirs, base):
+        return _joined(ours, theirs[len(CONTINUED_CHANGELOG_HEADER):])
+    side = "ours" if not ours_grew else "theirs"
+    raise MergeConflict(f"the changelog was rewritten on {side}, not only appended to")
+
+
+def _changelog_sealed(text: str, base: str) -> bool:
+    """This side started the changelog again since ``base`` (a seal), rather than appending."""
+    return text.startswith(CONTINUED_CHANGELOG_HEADER) and not text.startswith(base)
+
+
+def _joined(first: str, added: str) -> str:
+    return (first if first.endswith("\n") or not first else first + "\n") + added
 
 
 def merge_lock(base: str, ours: str, theirs: str) -> str:

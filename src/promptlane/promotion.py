@@ -147,13 +147,13 @@ def hand_promotion(repo: "Repo", txn: "Transaction", card: "Card", lock: "Lock")
 
 def served_history(repo: "Repo", prompt_id: str, env: str, lock: "Lock") -> list[str]:
     """Versions ``env`` has served, oldest first, from the changelog (and the lock's current)."""
-    from .events import ChangelogError, read_changelog
+    from .events import ChangelogError, read_all_changelogs
 
     try:
-        entries = read_changelog(repo.root / CHANGELOG)
+        entries = read_all_changelogs(repo.root)
     except ChangelogError as exc:
         raise PromptlaneError("the changelog cannot be read", [Problem(
-            CHANGELOG, exc.line, exc.col, "PL620", f"cannot be read ({exc.what}); restore it from git")]) from None
+            exc.rel, exc.line, exc.col, "PL620", f"cannot be read ({exc.what}); restore it from git")]) from None
     history: list[str] = []
     for entry in entries if isinstance(entries, list) else []:
         if isinstance(entry, dict) and entry.get("prompt") == prompt_id and isinstance(entry.get("environments"), dict):

@@ -172,16 +172,24 @@ def _prompt_ids(repo: "Repo") -> list[str]:
 
 
 def read_audit(repo: "Repo") -> tuple[list[AuditEntry], str]:
-    from .audit import data_rows, verify_text
+    """Every audit row, sealed segments first, and the first break of the chain ("" if none)."""
+    from .audit import data_rows, walk_chain
+    from .events import GENESIS
     from .repo import AUDIT_LOG
+    from .segments import all_segments
 
-    path = repo.root / AUDIT_LOG
-    if not path.is_file():
+    segments, layout = all_segments(repo.root)
+    if not (repo.root / AUDIT_LOG).is_file():
         return [], f"{AUDIT_LOG} is missing"
-    text = path.read_text(encoding="utf-8", errors="replace")
-    problems = verify_text(text)
-    rows = [AuditEntry(line, *cells[:8]) for line, cells in data_rows(text) if len(cells) >= 8]
-    return rows, str(problems[0]) if problems else ""
+    rows: list[AuditEntry] = []
+    head, problem = (0, GENESIS), layout[0] if layout else None
+    for segment in segments:
+        path = repo.root / segment.audit_rel
+        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        if problem is None:
+            problem, head, _ = walk_chain(text, head, shown_as=segment.audit_rel)
+        rows += [AuditEntry(line, *cells[:8]) for line, cells in data_rows(text) if len(cells) >= 8]
+    return rows, str(problem) if problem else ""
 
 
 def collect(repo: "Repo", ids: list[str] | None = None) -> RepoReport:

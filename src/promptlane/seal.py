@@ -1,0 +1,56 @@
+"""``promptlane audit seal``: move the current audit log and changelog into the next sealed
+segment (segments.py), byte for byte, and start both again from their headers.
+
+Sealing keeps every commit's cost independent of history: pre-commit diffs each file a hook
+appended to, and after a seal those files are small again. It is a commit of its own, made on
+the main branch (docs/audit.md says why: two branches sealing different rows would conflict).
+"""
+from __future__ import annotations
+
+from .events import CHANGELOG_HEADER, CONTINUED_CHANGELOG_HEADER, continued_audit_header, is_data_row, log_head
+from .problems import PromptlaneError, UsageError
+from .repo import AUDIT_LOG, CHANGELOG, Repo
+from .segments import folder, sealed_segment, sealed_segments
+
+
+def current_rows(text: str) -> int:
+    return sum(1 for line in text.splitlines() if is_data_row(line))
+
+
+def seal(repo: Repo, min_rows: int = 1) -> str:
+    """Seal the current segment when it holds at least ``min_rows`` rows; what was done."""
+    from .audit import verify
+    from .fsio import Transaction, recover
+
+    recover(repo.root)
+    _refuse_uncommitted(repo)
+    problems = verify(repo)
+    if problems:
+        raise PromptlaneError("the audit trail does not verify; nothing was sealed", problems)
+    audit_path, changelog_path = repo.root / AUDIT_LOG, repo.root / CHANGELOG
+    audit_text = audit_path.read_text(encoding="utf-8") if audit_path.exists() else ""
+    rows = current_rows(audit_text)
+    if rows < max(1, min_rows):
+        return f"nothing sealed: {AUDIT_LOG} holds {rows} row{'s' if rows != 1 else ''} (sealing starts at {max(1, min_rows)})"
+    changelog_text = changelog_path.read_text(encoding="utf-8") if changelog_path.exists() else CHANGELOG_HEADER
+    head = log_head(repo.root, AUDIT_LOG)
+    sealed, _ = sealed_segments(repo.root)
+    target = sealed_segment(len(sealed) + 1)
+    txn = Transaction(repo.root)
+    txn.write(target.audit_rel, audit_text)
+    txn.write(target.changelog_rel, changelog_text)
+    txn.write(AUDIT_LOG, continued_audit_header(*head))
+    txn.write(CHANGELOG, CONTINUED_CHANGELOG_HEADER)
+    txn.commit()
+    return (f"sealed {rows} row{'s' if rows != 1 else ''} into {folder(len(sealed) + 1)}/; "
+            f"{AUDIT_LOG} and {CHANGELOG} start again and continue the chain. Commit the seal on its own.")
+
+
+def _refuse_uncommitted(repo: Repo) -> None:
+    """A seal moves exactly what is committed: pending rows would land in the archive unreviewed."""
+    from .gitinfo import uncommitted
+
+    dirty = uncommitted(repo.root, AUDIT_LOG, CHANGELOG, "audit/archive/")
+    if dirty:
+        raise UsageError(f"the audit log or changelog has uncommitted changes ({dirty[0].strip()}); "
+                         "commit them first: a seal is a commit of its own")
