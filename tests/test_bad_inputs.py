@@ -164,6 +164,28 @@ def edited_audit_row(ctx: Ctx) -> None:
     ctx.edit(AUDIT, "| first version |", "| first version, reviewed |")
 
 
+SEALED_1 = "audit/archive/0001"
+SEALED_2 = "audit/archive/0002"
+
+
+def sealed_twice(ctx: Ctx) -> None:
+    """Rows 1-2 sealed in 0001, row 3 in 0002, each seal committed on its own."""
+    two_versions(ctx)
+    ctx.cli("audit", "seal")
+    commit(ctx.root, "seal 1")
+    ctx.new_version("Answer in the customer's language.")
+    commit(ctx.root, "1.0.2")
+    ctx.cli("audit", "seal")
+    commit(ctx.root, "seal 2")
+
+
+def sealed_then(change: Callable[[Ctx], None]) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        sealed_twice(ctx)
+        change(ctx)
+    return setup
+
+
 def lock_doc(ctx: Ctx, change: Callable[[dict], None]) -> None:
     doc = json.loads((ctx.root / LOCK).read_text(encoding="utf-8"))
     change(doc)
@@ -494,6 +516,26 @@ CASES = [
       "audit verify --base HEAD~1", 2, ("promptlane audit: git ref 'HEAD~1' not found (this is a shallow clone", "git fetch")),
     C("git-missing-audit-base", no_git_on_path,
       "audit verify --base HEAD", 2, ("promptlane audit: git is not installed or not on PATH", "install git"), own_process=True),
+
+    # ---- sealed segments (promptlane audit seal)
+    C("sealed-row-edited", sealed_then(lambda c: c.edit(f"{SEALED_1}/artifact-audit-log.md", "| first version |", "| first version, reviewed |")),
+      "audit verify", 1, (f"{SEALED_1}/artifact-audit-log.md:5:1: PL204", "row 1: its cells do not match its hash")),
+    C("sealed-segment-removed", sealed_then(lambda c: shutil.rmtree(c.root / SEALED_1)),
+      "audit verify", 1, (f"{SEALED_1}:1:1: PL217", "sealed segment 0001 is missing")),
+    C("sealed-stray-folder", sealed_then(lambda c: c.write("audit/archive/old-logs/notes.md", "x\n")),
+      "audit verify", 1, ("audit/archive/old-logs:1:1: PL216", "is not a sealed segment")),
+    C("sealed-changelog-removed", sealed_then(lambda c: (c.root / f"{SEALED_2}/prompt-change-log.yml").unlink()),
+      "audit verify", 1, (f"{SEALED_2}/prompt-change-log.yml:1:1: PL218", "is missing from its sealed segment")),
+    C("archive-removed", sealed_then(lambda c: shutil.rmtree(c.root / "audit/archive")),
+      "audit verify", 1, (f"{AUDIT}:4:1: PL219", "the chain continues from row 3, but the segments before it end at row 0")),
+    C("sealed-not-utf8", sealed_then(lambda c: c.append(f"{SEALED_2}/artifact-audit-log.md", b"| 4 | caf\xe9 |\n")),
+      "audit verify", 1, (f"{SEALED_2}/artifact-audit-log.md:9:1: PL200", "is not valid UTF-8")),
+    C("sealed-changelog-edited-base", sealed_then(lambda c: c.edit(f"{SEALED_1}/prompt-change-log.yml", '"patch change"', '"typo fix"')),
+      "audit verify --base HEAD", 1, (f"{SEALED_1}/prompt-change-log.yml:", "PL206 was sealed in HEAD and has changed since")),
+    C("seal-uncommitted-rows", lambda c: c.new_version(),
+      "audit seal", 2, ("promptlane audit: ", "has uncommitted changes")),
+    C("seal-broken-chain", lambda c: (edited_audit_row(c), commit(c.root, "tampered")),
+      "audit seal", 1, (f"{AUDIT}:5:1: PL204", "row 1: its cells do not match its hash")),
 
     # ---- rollback refusals
     C("rollback-no-earlier-version", staging_served,

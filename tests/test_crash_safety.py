@@ -1,4 +1,4 @@
-"""Fault injection: sync, promote and rollback killed at every step of their transaction.
+"""Fault injection: sync, promote, rollback and audit seal killed at every step of their transaction.
 
 ``promptlane.fsio`` dies with ``os._exit(70)`` where ``PROMPTLANE_FAULT_AT`` names a step:
 ``temp`` (the first new content written beside its target), ``journal`` (the undo journal
@@ -41,12 +41,15 @@ COMMANDS = {
     "sync": ["sync"],
     "promote": ["promote", PID, "--to", "staging", "--reason", "ready for QA"],
     "rollback": ["rollback", PID, "--env", "staging", "--reason", "INC-7: cites a retired article"],
+    "seal": ["audit", "seal"],
 }
 STEPS = {
     "sync": ["journal", "temp", AUDIT, CHANGELOG, f"rename:{CARD}", f"rename:registry/store/{PID}/1.0.1.json", LOCK],
     "promote": ["journal", "temp", AUDIT, CHANGELOG, f"rename:{CARD}", LOCK],
     "rollback": ["journal", "temp", AUDIT, CHANGELOG, f"rename:{CARD}", f"rename:prompts/{PID}/system.md",
                  f"rename:prompts/{PID}/user.md", LOCK],
+    "seal": ["journal", "temp", "rename:audit/archive/0001/artifact-audit-log.md", "rename:audit/archive/0001/prompt-change-log.yml",
+             "rename:audit/artifact-audit-log.md", "rename:schemas/prompt-change-log.yml"],
 }
 
 
@@ -64,6 +67,9 @@ def prepare(command: str, root: Path, capsys, monkeypatch) -> None:
     if command == "sync":
         path = root / f"prompts/{PID}/system.md"
         path.write_text(path.read_text(encoding="utf-8") + "Keep replies short.\n", encoding="utf-8")
+        return
+    if command == "seal":
+        new_version(root, capsys)  # two rows to seal
         return
     _ready_for_staging(root, capsys, monkeypatch, "2026-12-01T08:30:00Z")
     if command == "promote":

@@ -127,7 +127,8 @@ def _walk_segments(repo: Repo, segments: list):
             return problem or problem2
         claimed = continuation(audit_text)
         if claimed is not None and claimed != head:
-            return Problem(segment.audit_rel, 1, 1, "PL219", f"its header says the chain continues from row {claimed[0]}, "
+            line = audit_text.count("\n", 0, max(0, audit_text.find("continues the chain"))) + 1
+            return Problem(segment.audit_rel, line, 1, "PL219", f"its header says the chain continues from row {claimed[0]}, "
                            f"but the segments before it end at row {head[0]}: a sealed segment was changed, added or removed; restore it from git")
         broken, head, versions = walk_chain(audit_text, head, shown_as=segment.audit_rel)
         if broken:

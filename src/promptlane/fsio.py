@@ -97,8 +97,10 @@ class Transaction:
         _finish(self.root, journal)
 
     def _journal(self) -> dict:
-        """How to undo: which targets existed (hard-link backups made now), append sizes."""
-        journal: dict = {"writes": [], "appends": []}
+        """How to undo: which targets existed (hard-link backups made now), append sizes, and the
+        folders the commit will create (removed again if empty, so an undone seal leaves no empty
+        audit/archive/NNNN/ behind)."""
+        journal: dict = {"writes": [], "appends": [], "folders": self._new_folders()}
         try:
             for rel in sorted(self.writes):
                 target = self.root / rel
@@ -116,6 +118,17 @@ class Transaction:
             _discard(self.root, self.writes)
             raise
         return journal
+
+
+    def _new_folders(self) -> list[str]:
+        """Folders missing now that the writes and appends will create, deepest first."""
+        missing = set()
+        for rel in self.paths:
+            parent = Path(rel).parent
+            while parent != Path(".") and not (self.root / parent).exists():
+                missing.add(parent.as_posix())
+                parent = parent.parent
+        return sorted(missing, key=lambda rel: (-rel.count("/"), rel))
 
 
 def _discard(root: Path, writes) -> None:
@@ -146,7 +159,7 @@ def _read_journal(root: Path) -> dict:
     path = root / JOURNAL
     try:
         journal = json.loads(path.read_text(encoding="utf-8"))
-        entries = journal["writes"] + journal["appends"]
+        entries = journal["writes"] + journal["appends"] + [{"path": f} for f in journal.get("folders", [])]
         bad = [e for e in entries if not _inside(root, e["path"])]
         ok = all(isinstance(e.get("existed", True), bool) and isinstance(e.get("size", 0), int) for e in entries)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
@@ -196,5 +209,10 @@ def recover(root: Path) -> list[str]:
         if tmp.exists():
             tmp.unlink()
         restored.append(entry["path"])
+    for folder in journal.get("folders", []):
+        try:
+            (root / folder).rmdir()  # only if empty: never anything a person put there
+        except OSError:
+            pass
     path.unlink()
     return restored
