@@ -4,7 +4,11 @@ Files are written directly with promptlane's own hashing and audit-row code (run
 10,000 times would measure sync, not the repository). The result passes
 `promptlane check --all` and `promptlane audit verify`.
 
-    python bench/generate.py OUT --prompts 10000 --history 100000
+    python bench/generate.py OUT --prompts 10000 --history 100000 [--seal-every 1000]
+
+With --seal-every N the history is laid out as `promptlane audit seal` leaves it when run every N
+rows: full segments in audit/archive/NNNN/, and the last N rows still in the current files (the
+worst case a commit meets, just before the next seal).
 """
 from __future__ import annotations
 
@@ -15,7 +19,9 @@ import sys
 from pathlib import Path
 
 from promptlane import hashing
-from promptlane.events import AUDIT_HEADER, CHANGELOG_HEADER, Event, audit_row, changelog_entry
+from promptlane.events import (AUDIT_HEADER, CHANGELOG_HEADER, CONTINUED_CHANGELOG_HEADER, Event, audit_row,
+                               changelog_entry, continued_audit_header)
+from promptlane.segments import CURRENT, sealed_segment
 from promptlane.registry import Lock, snapshot_json
 
 TIME = "2026-01-01T00:00:00Z"
@@ -66,7 +72,7 @@ def prompt_files(n: int) -> tuple[str, dict, dict, str]:
     return prompt_id, texts, {"card": card, "payload": payload}, hashing.payload_hash(payload)
 
 
-def generate(root: Path, prompts: int, history: int) -> None:
+def generate(root: Path, prompts: int, history: int, seal_every: int | None = None) -> None:
     if root.exists():
         shutil.rmtree(root)
     for folder in ("prompts", "registry/store", "schemas", "audit", "workflows"):
@@ -91,20 +97,26 @@ def generate(root: Path, prompts: int, history: int) -> None:
     # Older history (prompts since retired) fills the logs up to H rows.
     for n in range(max(0, history - prompts)):
         events.insert(0, Event("version", TIME, ACTOR, f"retired-{n:06d}", "1.0.0", "sha256:" + f"{n:064x}", {"dev": "1.0.0"}, "first version", "initial"))
-    write_logs(root, events)
+    write_logs(root, events, seal_every)
 
 
-def write_logs(root: Path, events: list[Event]) -> None:
-    with open(root / "schemas/prompt-change-log.yml", "w", encoding="utf-8") as log:
-        log.write(CHANGELOG_HEADER)
-        for event in events:
-            log.write(changelog_entry(event))
-    prev = "0" * 64
-    with open(root / "audit/artifact-audit-log.md", "w", encoding="utf-8") as audit:
-        audit.write(AUDIT_HEADER)
-        for seq, event in enumerate(events, start=1):
-            row, prev = audit_row(prev, seq, event)
-            audit.write(row)
+def write_logs(root: Path, events: list[Event], seal_every: int | None = None) -> None:
+    size = seal_every or max(1, len(events))
+    chunks = [events[i:i + size] for i in range(0, len(events), size)] or [[]]
+    segments = [sealed_segment(n) for n in range(1, len(chunks))] + [CURRENT]
+    prev, seq = "0" * 64, 0
+    for number, (segment, chunk) in enumerate(zip(segments, chunks)):
+        (root / segment.audit_rel).parent.mkdir(parents=True, exist_ok=True)
+        with open(root / segment.changelog_rel, "w", encoding="utf-8") as log:
+            log.write(CONTINUED_CHANGELOG_HEADER if number else CHANGELOG_HEADER)
+            for event in chunk:
+                log.write(changelog_entry(event))
+        with open(root / segment.audit_rel, "w", encoding="utf-8") as audit:
+            audit.write(continued_audit_header(seq, prev) if number else AUDIT_HEADER)
+            for event in chunk:
+                seq += 1
+                row, prev = audit_row(prev, seq, event)
+                audit.write(row)
 
 
 def git_commit(root: Path) -> None:
@@ -119,9 +131,10 @@ def main(argv=None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--prompts", type=int, default=100)
     parser.add_argument("--history", type=int, default=100)
+    parser.add_argument("--seal-every", type=int, default=None, metavar="N", help="lay the history out in sealed segments of N rows")
     parser.add_argument("--git", action="store_true", help="also git init and commit")
     args = parser.parse_args(argv)
-    generate(args.out, args.prompts, args.history)
+    generate(args.out, args.prompts, args.history, args.seal_every)
     if args.git:
         git_commit(args.out)
     print(f"{args.out}: {args.prompts} prompts, {max(args.history, args.prompts)} history rows")
