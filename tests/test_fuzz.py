@@ -115,9 +115,25 @@ def read(repo: Repo, card: bytes | str, user: bytes | None = None):
 @example("[" * 5000)
 @example("a: &a [x]\nb: *a\nc: *nope\n")
 @example("!!python/object/apply:os.system ['echo pwned']\n")
+@example("{a: " * 990 + "x" + "}" * 990)
+@example("a: &x " + "[" * 990 + "]" * 990)
 def test_yaml_load_reports_problems_and_never_raises(text):
     loaded = load(text, "x.yml")
-    assert all(isinstance(p, Problem) and p.code in ("PL100", "PL101", "PL102") for p in loaded.problems)
+    assert all(isinstance(p, Problem) and p.code in ("PL100", "PL101", "PL102", "PL107") for p in loaded.problems)
+
+
+@FUZZ
+@given(TEXT | YAMLISH | STRUCTURES.map(lambda data: yaml.safe_dump(data, allow_unicode=True)))
+@example("a: yes\nb: 1.10\nc: 2026-01-01\nd: !!set {x}\ne: [1, {f: g}]\na: again\n")
+@example("{[1]: x}\n")
+def test_the_fast_yaml_path_builds_what_the_generic_constructor_builds(text):
+    """Documents without anchors or merge keys skip the generic construction: same data, same problems."""
+    from promptlane.yamlio import _load
+
+    assume("&" not in text and "<<" not in text)
+    fast, generic = _load(text, "x.yml", plain=True), _load(text, "x.yml", plain=False)
+    assert fast.problems == generic.problems
+    assert repr(fast.data) == repr(generic.data)  # repr: nan != nan, and 1 == True in a plain ==
 
 
 @FUZZ

@@ -144,3 +144,34 @@ def test_check_reports_pl310_in_texts_and_fixtures(repo, capsys):
         "prompts/support-reply/system.md:1:13: PL310 e-mail address found; remove it or mark deliberate "
         f"test data with a trailing '{ALLOW_MARKER}' comment on that line",
     ]
+
+
+# ---------------------------------------------------------------- the pre-checks are only a shortcut
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from promptlane import pii  # noqa: E402
+
+_PIECES = st.sampled_from([
+    "4111 1111 1111 1111", "123-45-6789", "+44 20 7946 0958", "(415) 555-2671", "dana@example.com",
+    "DE89 3704 0044 0532 0130 00", "AKIAIOSFODNN7EXAMPLE", "ghp_" + "a1" * 18, "sk-proj-" + "Ab3" * 8,
+    "api_key = 'Zx9Qw8Er7Ty6'", "Password: hunter2hunter2", "-----BEGIN PRIVATE KEY-----", "TOKEN=", "@", "+",
+    " ", "\n", ":", "=", "-", "7", "42", "key", "Secret",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_PIECES, st.text(max_size=12)), max_size=12).map("".join))
+def test_the_pre_checks_never_hide_a_finding(text):
+    """scan_text with every detector's pre-check forced open finds exactly the same."""
+    gated = scan_text(text)
+    originals = {type(d): type(d).could_match for d in pii.DETECTORS}
+    try:
+        for cls in originals:
+            cls.could_match = lambda self, text, digits: True
+        ungated = scan_text(text)
+    finally:
+        for cls, method in originals.items():
+            cls.could_match = method
+    assert gated == ungated

@@ -196,3 +196,18 @@ def test_two_branches_that_sealed_different_rows_is_a_clear_conflict(two_prompts
     assert done.returncode != 0
     assert "both branches sealed the audit log after different rows" in done.stdout
     assert re.search(r"CONFLICT .*audit/archive/0001/artifact-audit-log.md", done.stdout), done.stdout
+
+
+def test_verify_suggests_a_seal_once_the_current_segment_is_long(gov, capsys, monkeypatch):
+    from promptlane import seal as seal_module
+
+    monkeypatch.setattr(seal_module, "HINT_ROWS", 2)
+    code, out = pl(gov, capsys, "audit", "verify")
+    assert code == 0 and "note:" not in out  # one row
+    new_version(gov, capsys)
+    code, out = pl(gov, capsys, "audit", "verify")
+    assert code == 0 and "note: audit/artifact-audit-log.md holds 2 rows since the last seal" in out, out
+    commit(gov, "1.0.1")
+    seal(gov, capsys)
+    code, out = pl(gov, capsys, "audit", "verify")
+    assert code == 0 and "note:" not in out, out

@@ -97,6 +97,11 @@ def cmd_audit_verify(args) -> int:
     if not count:
         since = f"; only appended since {args.base}" if args.base else ""
         print(f"audit log: chain intact, registry consistent{since}")
+        from .seal import hint
+
+        note = hint(repo)
+        if note:
+            print(note)
     return EXIT_FAILED if count else EXIT_OK
 
 

@@ -39,6 +39,13 @@ class Detector:
     label: ClassVar[str]
     pattern: ClassVar[re.Pattern]
     group: ClassVar[int] = 0  # the part of the match that is the secret
+    # Necessary conditions, checked in C before the pattern runs (most texts hold no candidate):
+    # one of these substrings, and at least this many digits, must be in the text.
+    needs: ClassVar[tuple[str, ...]] = ()
+    min_digits: ClassVar[int] = 0
+
+    def could_match(self, text: str, digits: int) -> bool:
+        return digits >= self.min_digits and (not self.needs or any(part in text for part in self.needs))
 
     def spans(self, text: str) -> Iterator[tuple[int, int]]:
         for match in self.pattern.finditer(text):
@@ -55,6 +62,7 @@ def _digits(text: str) -> str:
 
 class PrivateKey(Detector):
     kind, label = "private-key", "private key"
+    needs = ("-----BEGIN ",)
     pattern = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
     end_pattern = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 
@@ -67,11 +75,13 @@ class PrivateKey(Detector):
 
 class AwsAccessKey(Detector):
     kind, label = "aws-access-key", "AWS access key id"
+    needs = ("AKIA", "ASIA", "ABIA", "ACCA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "AGPA")
     pattern = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|AGPA)[A-Z0-9]{16}(?![A-Za-z0-9])")
 
 
 class GitHubToken(Detector):
     kind, label = "github-token", "GitHub token"
+    needs = ("gh", "github_pat_")
     pattern = re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])")
 
 
@@ -79,6 +89,7 @@ class SkApiKey(Detector):
     """OpenAI-style keys (``sk-...``, ``sk-proj-...``; Anthropic's ``sk-ant-...`` share the shape)."""
 
     kind, label = "api-key", "API key (sk-...)"
+    needs = ("sk-",)
     pattern = re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])")
 
     def valid(self, candidate: str, match: re.Match) -> bool:
@@ -94,6 +105,7 @@ _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|
 
 class CreditCard(Detector):
     kind, label = "credit-card", "credit card number"
+    min_digits = 13
     # 13-19 digits, optionally grouped by single spaces or dashes.
     pattern = re.compile(r"(?<![\w+-])\d(?:[ -]?\d){12,18}(?![\w-])")  # after "+": a phone number
 
@@ -113,6 +125,7 @@ class CreditCard(Detector):
 
 class Iban(Detector):
     kind, label = "iban", "IBAN"
+    min_digits = 2
     # Printed in groups of four, or as one run.
     pattern = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?|[A-Z0-9]{11,30})(?![A-Za-z0-9])")
 
@@ -124,6 +137,7 @@ class Iban(Detector):
 
 class UsSsn(Detector):
     kind, label = "us-ssn", "US social security number"
+    min_digits = 9
     # Only the written forms 123-45-6789 / 123 45 6789: bare 9-digit runs are mostly not SSNs.
     pattern = re.compile(r"(?<![\d-])\d{3}([- ])\d{2}\1\d{4}(?![\d-])")
 
@@ -135,6 +149,7 @@ class UsSsn(Detector):
 
 class Email(Detector):
     kind, label = "email", "e-mail address"
+    needs = ("@",)
     pattern = re.compile(
         r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]*@"
         r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w-])"
@@ -152,6 +167,7 @@ class Phone(Detector):
     and North American numbers written with separators, (415) 555-2671 or 415-555-2671."""
 
     kind, label = "phone", "phone number"
+    min_digits = 8  # E.164's shortest with its country code; North American numbers have 10
     pattern = re.compile(
         r"(?<![\w+])\+[1-9][\d .()-]{6,22}\d(?![\w-])"
         r"|(?<![\w+(-])(?:\(\d{3}\) ?|\d{3}[-. ])\d{3}[-. ]\d{4}(?![\w-])"
@@ -176,6 +192,14 @@ class SecretAssignment(Detector):
     """``api_key = "..."``, ``password: ...`` and the like, with a value that looks real."""
 
     kind, label = "secret-assignment", "secret assignment (api_key=...)"
+    needs = (":", "=")
+    _KEYWORDS = ("key", "secret", "token", "passw")  # every keyword of the pattern holds one
+
+    def could_match(self, text: str, digits: int) -> bool:
+        if not super().could_match(text, digits):
+            return False
+        lowered = text.lower()
+        return any(word in lowered for word in self._KEYWORDS)
     pattern = re.compile(
         r"(?i)(?<![\w-])(?:api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|auth[_-]?token|"
         r"secret|token|password|passwd)[\"']?\s*[:=]\s*[\"']?([^\s\"'`,;]{8,})"
@@ -211,7 +235,10 @@ def scan_text(text: str, *, honour_allow: bool = False) -> list[Finding]:
     starts = _line_starts(text)
     taken: list[tuple[int, int]] = []
     found: list[Finding] = []
+    digits = sum(map(text.count, "0123456789"))
     for detector in DETECTORS:
+        if not detector.could_match(text, digits):
+            continue
         for start, end in detector.spans(text):
             if any(start < t_end and t_start < end for t_start, t_end in taken):
                 continue

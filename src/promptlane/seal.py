@@ -13,8 +13,34 @@ from .repo import AUDIT_LOG, CHANGELOG, Repo
 from .segments import folder, sealed_segment, sealed_segments
 
 
+# `audit verify` suggests a seal past this many rows in the current segment: a commit then
+# diffs ~1.5 MB of log (docs/performance.md measures the cost of never sealing).
+HINT_ROWS = 5000
+
+
 def current_rows(text: str) -> int:
     return sum(1 for line in text.splitlines() if is_data_row(line))
+
+
+def rows_since_seal(repo: Repo) -> int:
+    """Rows in the current segment, from its last row and its header (two small reads)."""
+    from .events import chain_head, continuation
+
+    path = repo.root / AUDIT_LOG
+    seq, _ = chain_head(path)
+    if not seq:
+        return 0
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        start = continuation(handle.read(2048))
+    return seq - (start[0] if start else 0)
+
+
+def hint(repo: Repo) -> str | None:
+    rows = rows_since_seal(repo)
+    if rows < HINT_ROWS:
+        return None
+    return (f"note: {AUDIT_LOG} holds {rows:,} rows since the last seal and every commit diffs it; "
+            f"run `promptlane audit seal` on the main branch and commit the seal on its own")
 
 
 def seal(repo: Repo, min_rows: int = 1) -> str:

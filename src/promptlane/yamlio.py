@@ -41,10 +41,15 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
     loader.flatten_mapping(node)
+    return _mapping(loader, node, lambda child: loader.construct_object(child, deep=True))
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode, construct) -> dict:
+    """A mapping whose duplicate and unhashable keys are findings, not silent overwrites."""
     result: dict = {}
     first_seen: dict = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
+        key = construct(key_node)
         try:
             hash(key)
         except TypeError:
@@ -57,8 +62,28 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
             )
             continue
         first_seen[key] = key_node.start_mark.line + 1
-        result[key] = loader.construct_object(value_node, deep=True)
+        result[key] = construct(value_node)
     return result
+
+
+_STR, _MAP, _SEQ, _BOOL = (f"tag:yaml.org,2002:{name}" for name in ("str", "map", "seq", "bool"))
+
+
+def _fast_data(loader: _StrictLoader, node: yaml.Node) -> Any:
+    """The same data the constructor builds, for a document without anchors or merge keys:
+    strings, mappings and sequences directly (nearly every node of a card), every other tag
+    through the loader's own constructor. About twice as fast as the generic construction."""
+    tag, kind = node.tag, type(node)
+    if kind is yaml.ScalarNode:
+        if tag == _STR:
+            return node.value
+        if tag == _BOOL:
+            return _construct_bool(loader, node)
+    elif kind is yaml.MappingNode and tag == _MAP:
+        return _mapping(loader, node, lambda child: _fast_data(loader, child))
+    elif kind is yaml.SequenceNode and tag == _SEQ:
+        return [_fast_data(loader, child) for child in node.value]
+    return loader.construct_object(node, deep=True)  # ints, floats, nulls, dates, sets, unknown tags
 
 
 def _construct_bool(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
@@ -75,6 +100,13 @@ def _construct_bool(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
 
 _StrictLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _StrictLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+
+
+class _AnchorFreeLoader(_StrictLoader):
+    """For texts without ``&``: no anchor, so no alias can follow (an alias to an undefined
+    anchor is a parse error), and the per-node alias check is skipped."""
+
+    construct_object = _BaseLoader.construct_object
 
 
 @dataclass
@@ -97,10 +129,19 @@ def decode(raw: bytes, path: str) -> tuple[str | None, Problem | None]:
 
 def load(text: str, path: str) -> Loaded:
     """Parse one YAML document; syntax errors become a PL100 problem with the parser's mark."""
+    # Without "&" there is no anchor, so no alias; without "<<" no merge key: the fast path holds.
+    return _load(text, path, plain="&" not in text and "<<" not in text)
+
+
+def _load(text: str, path: str, plain: bool) -> Loaded:
     result = Loaded(path, text)
-    loader = _StrictLoader(text, path)
+    loader = (_AnchorFreeLoader if plain else _StrictLoader)(text, path)
     try:
-        result.data = loader.get_single_data()
+        if plain:
+            node = loader.get_single_node()
+            result.data = None if node is None else _fast_data(loader, node)
+        else:
+            result.data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -108,6 +149,10 @@ def load(text: str, path: str) -> Loaded:
         result.problems.append(Problem(path, line, col, "PL100", f"YAML syntax error: {what}"))
     except yaml.YAMLError as exc:
         result.problems.append(Problem(path, 1, 1, "PL100", f"YAML error: {exc}"))
+    except RecursionError:
+        # libyaml allows 1,000 levels; building them in Python can exhaust the stack first.
+        result.data = None
+        result.problems.append(Problem(path, 1, 1, "PL100", "YAML nested too deeply; promptlane's files need a few levels"))
     finally:
         loader.dispose()
     result.problems.extend(loader.findings)
