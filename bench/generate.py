@@ -120,10 +120,16 @@ def write_logs(root: Path, events: list[Event], seal_every: int | None = None) -
 
 
 def git_commit(root: Path) -> None:
+    """Commit everything, then pack it as a clone would be. Automatic gc is switched off in the
+    repository: a background `git gc --auto` after a large commit would compete for the cores
+    with the commands being timed."""
     env_args = ["-c", "user.email=bench@example.com", "-c", "user.name=bench"]
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+    for key, value in (("gc.auto", "0"), ("maintenance.auto", "false")):
+        subprocess.run(["git", "config", key, value], cwd=root, check=True)
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     subprocess.run(["git", *env_args, "commit", "-q", "-m", "bench repo"], cwd=root, check=True)
+    subprocess.run(["git", "gc", "-q"], cwd=root, check=True)
 
 
 def main(argv=None) -> int:

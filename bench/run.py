@@ -98,6 +98,7 @@ def bench_all_files(work: Path, big: Path, repeat: int) -> list[Row]:
     ours = timed([PROMPTLANE, "check", "--all"], big, repeat, ok_codes=(0,))
     peer = timed([str(BIN / "check-jsonschema"), "--schemafile", str(schema), *cards], big, 1, ok_codes=(0,))
     floor = timed([sys.executable, "-c", FLOOR_SCRIPT, str(big)], big, repeat, ok_codes=(0,))
+    single = timed([PROMPTLANE, "check", "--all"], big, repeat, env={**ENV, "PROMPTLANE_JOBS": "1"}, ok_codes=(0,))
     rss = peak_rss_mb([PROMPTLANE, "check", "--all"], big)
     n = len(cards)
     return [
@@ -105,6 +106,8 @@ def bench_all_files(work: Path, big: Path, repeat: int) -> list[Row]:
             f"{ours:.2f} s vs {peer:.2f} s ({peer / ours:.1f}x)"),
         Row("check --all vs read + C-parse floor", ours, floor, "<= 1.5x", ours / floor <= 1.5,
             f"{ours:.2f} s vs {floor:.2f} s ({ours / floor:.2f}x)"),
+        Row("  the same in one process (PROMPTLANE_JOBS=1)", single, floor, "(where the time goes)", True,
+            f"{single:.2f} s vs {floor:.2f} s ({single / floor:.2f}x)"),
         Row(f"peak RSS, check --all on {n:,} prompts", rss, 200, "< 200 MB", rss < 200, f"{rss:.0f} MB"),
     ]
 

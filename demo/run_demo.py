@@ -177,6 +177,16 @@ def audit(demo: Demo) -> None:
         print(f"    #{cells[0]} {cells[2]:<9} {cells[3]} {cells[4]:<6} by {cells[6]}: {cells[7]}")
 
 
+def seal(demo: Demo) -> None:
+    demo.step("Seal the logs (on main, now and then)",
+              "Every commit appends to the audit log and the changelog, and pre-commit compares each file a hook "
+              "changed. `audit seal` moves both files, unchanged, into audit/archive/0001/ and starts them again "
+              "from their headers; the chain continues across, so commits stay fast however long history grows.")
+    demo.run("promptlane", "audit", "seal")
+    demo.commit("Seal the audit log")
+    demo.run("promptlane", "audit", "verify", "--full")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", type=Path, default=ROOT / "demo-output", help="where to build the demo repository")
@@ -197,6 +207,7 @@ def main(argv=None) -> int:
     eval_and_promote(demo, "prod", list(REVIEWERS))
     rollback(demo, first_prod)
     audit(demo)
+    seal(demo)
     print(f"\nDone. The governed repository is in {demo.repo}; explore it with `promptlane status`.")
     return 0
 

@@ -22,3 +22,4 @@ def test_demo_runs_from_edit_to_prod_and_back(tmp_path):
     assert "prod now serves support-reply 1.0.1" in out
     assert "audit log: chain intact" in out
     assert "sqlite served: support-reply prod -> 1.0.1" in out
+    assert "rows into audit/archive/0001/" in out and out.rstrip().count("audit log: chain intact") >= 2
