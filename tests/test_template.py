@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import re
 import sys
 from pathlib import Path
@@ -280,3 +281,14 @@ def test_append_only_files_hold_the_first_version_only(rendered):
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     assert lines[-1].startswith("| 1 | ") and verify_text(audit) == []
+
+
+def test_init_without_a_terminal_takes_the_defaults(tmp_path):
+    """`promptlane init DIR` in a pipe or CI cannot prompt: defaults, a note, no EOF traceback."""
+    from conftest import BIN
+
+    done = subprocess.run([str(BIN / "promptlane"), "init", str(tmp_path / "piped")], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "stdin is not a terminal; using defaults" in done.stderr and "Traceback" not in done.stderr
+    assert (tmp_path / "piped/prompts/support-reply/card.yml").is_file()
