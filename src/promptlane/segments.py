@@ -53,12 +53,13 @@ def sealed_segment(number: int) -> Segment:
     return Segment(f"{number:04d}", f"{folder(number)}/{AUDIT_NAME}", f"{folder(number)}/{CHANGELOG_NAME}")
 
 
-def _arrange(entries: dict[str, set[str]]) -> tuple[list[Segment], list[Problem]]:
-    """Sealed segments in order from {entry name in audit/archive: names inside it}."""
+def _arrange(entries: dict[str, set[str] | None]) -> tuple[list[Segment], list[Problem]]:
+    """Sealed segments in order from {entry name in audit/archive: names inside it, or None for
+    an entry that is not a real folder (a file, a symlink)}."""
     problems: list[Problem] = []
     numbered = []
-    for name, inside in entries.items():
-        if not _NUMBER.match(name):
+    for name, inside in sorted(entries.items()):
+        if inside is None or not _NUMBER.match(name) or name != f"{int(name):04d}":
             problems.append(Problem(f"{ARCHIVE}/{name}", 1, 1, "PL216",
                                     "is not a sealed segment (folders 0001, 0002, ... only); move it out of audit/archive/"))
             continue
@@ -67,6 +68,9 @@ def _arrange(entries: dict[str, set[str]]) -> tuple[list[Segment], list[Problem]
             if wanted not in inside:
                 problems.append(Problem(f"{folder(int(name))}/{wanted}", 1, 1, "PL218",
                                         "is missing from its sealed segment; restore it from git"))
+        for extra in sorted(inside - {AUDIT_NAME, CHANGELOG_NAME}):
+            problems.append(Problem(f"{folder(int(name))}/{extra}", 1, 1, "PL216",
+                                    "is not part of a sealed segment (it holds the two logs only); move it out of audit/archive/"))
     numbered.sort()
     for expected, number in enumerate(numbered, start=1):
         if number != expected:
@@ -79,13 +83,15 @@ def _arrange(entries: dict[str, set[str]]) -> tuple[list[Segment], list[Problem]
 
 def sealed_segments(root: Path) -> tuple[list[Segment], list[Problem]]:
     """The working tree's sealed segments, oldest first, and what is wrong with the folder."""
-    entries: dict[str, set[str]] = {}
+    entries: dict[str, set[str] | None] = {}
     try:
         with os.scandir(root / ARCHIVE) as found:
             for entry in found:
-                entries[entry.name] = set(os.listdir(entry.path)) if entry.is_dir() else set()
-    except (FileNotFoundError, NotADirectoryError):
+                entries[entry.name] = set(os.listdir(entry.path)) if entry.is_dir(follow_symlinks=False) else None
+    except FileNotFoundError:
         return [], []
+    except NotADirectoryError:
+        return [], [Problem(ARCHIVE, 1, 1, "PL216", "is not a folder; it holds the sealed segments only: move the file away")]
     return _arrange(entries)
 
 
