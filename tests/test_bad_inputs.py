@@ -109,6 +109,7 @@ class Case:
     own_process: bool = False
     after: Callable[[Path], None] | None = None   # more assertions on the unchanged repository
     xfail: str | None = None
+    interrupted: bool = False                     # the setup kills a run part-way (its temp files remain)
 
 
 def C(name, setup, argv, code, *expect, **kw) -> Case:
@@ -177,6 +178,14 @@ def sealed_twice(ctx: Ctx) -> None:
     commit(ctx.root, "1.0.2")
     ctx.cli("audit", "seal")
     commit(ctx.root, "seal 2")
+
+
+def interrupted_seal(ctx: Ctx) -> None:
+    """`audit seal` killed after its journal and temp files were written."""
+    env = {**os.environ, "PROMPTLANE_FAULT_AT": "temp"}
+    done = subprocess.run([sys.executable, "-m", "promptlane.cli", "-C", str(ctx.root), "audit", "seal"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 70, done.stdout + done.stderr
 
 
 def sealed_then(change: Callable[[Ctx], None]) -> Callable[[Ctx], None]:
@@ -532,6 +541,23 @@ CASES = [
       "audit verify", 1, ("audit/archive/0003:1:1: PL216", "is not a sealed segment")),
     C("archive-is-a-file", lambda c: c.write("audit/archive", "notes\n"),
       "audit verify", 1, ("audit/archive:1:1: PL216", "is not a folder")),
+    C("sealed-file-symlink", sealed_then(lambda c: ((c.root / f"{SEALED_1}/prompt-change-log.yml").unlink(),
+                                                   (c.root / f"{SEALED_1}/prompt-change-log.yml").symlink_to(c.root / CHANGELOG))),
+      "audit verify --base HEAD", 1, (f"{SEALED_1}/prompt-change-log.yml:1:1: PL216", "is not a plain file")),
+    C("sealed-file-is-a-folder", sealed_then(lambda c: ((c.root / f"{SEALED_2}/artifact-audit-log.md").unlink(),
+                                                       (c.root / f"{SEALED_2}/artifact-audit-log.md").mkdir())),
+      "audit verify", 1, (f"{SEALED_2}/artifact-audit-log.md:1:1: PL216", "is not a plain file")),
+    C("current-log-deleted-after-seal", sealed_then(lambda c: (c.root / AUDIT).unlink()),
+      "audit verify", 1, (f"{AUDIT}:1:1: PL219", "is missing: after a seal the logs go on in this file")),
+    C("current-changelog-deleted-after-seal", sealed_then(lambda c: (c.root / CHANGELOG).unlink()),
+      "audit verify", 1, (f"{CHANGELOG}:1:1: PL219", "is missing")),
+    C("continuation-line-removed", sealed_then(lambda c: c.write(AUDIT, "".join(
+        line for line in (c.root / AUDIT).read_text(encoding="utf-8").splitlines(keepends=True) if "continues the chain" not in line))),
+      "audit verify", 1, (f"{AUDIT}:1:1: PL219", "does not say which row the chain continues from")),
+    C("seal-interrupted-then-verify", interrupted_seal,
+      "audit verify", 1, (f"{JOURNAL}:1:1: PL190", "run `promptlane sync` to put every file back"), interrupted=True),
+    C("seal-folder-read-only", lambda c: c.read_only("audit"),
+      "audit seal", 1, ("audit/archive/0001/artifact-audit-log.md:1:1: PL191", "its folder (audit) is read-only")),
     C("sealed-changelog-removed", sealed_then(lambda c: (c.root / f"{SEALED_2}/prompt-change-log.yml").unlink()),
       "audit verify", 1, (f"{SEALED_2}/prompt-change-log.yml:1:1: PL218", "is missing from its sealed segment")),
     C("archive-removed", sealed_then(lambda c: shutil.rmtree(c.root / "audit/archive")),
@@ -618,7 +644,8 @@ def test_bad_input_is_reported_and_changes_nothing(case: Case, gov, tmp_path, mo
     if case.code == 0:
         assert not any(line.startswith("Found ") for line in lines), out
     assert snapshot_tree(root) == before, "the command changed files"
-    assert not any(p.endswith((".promptlane-tmp", ".promptlane-bak")) for p in snapshot_tree(root))
+    if not case.interrupted:  # an interrupted run's temp files stay until sync puts them back
+        assert not any(p.endswith((".promptlane-tmp", ".promptlane-bak")) for p in snapshot_tree(root))
     if case.after:
         case.after(root)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,78 @@ def test_verify_suggests_a_seal_once_the_current_segment_is_long(gov, capsys, mo
     seal(gov, capsys)
     code, out = pl(gov, capsys, "audit", "verify")
     assert code == 0 and "note:" not in out, out
+
+
+def test_a_branch_rebases_onto_a_main_that_sealed(two_prompts, capsys):
+    """A rebase replays each commit with its parent as the base: the second replay's base already
+    holds the first replayed row, which the sealed side re-chained after its seal."""
+    root = two_prompts
+    git(root, "checkout", "-qb", "feature")
+    edit(root, capsys, "billing-faq", "Quote the invoice number.")
+    edit(root, capsys, "billing-faq", "Never guess a due date.")
+    git(root, "checkout", "-q", "main")
+    seal(root, capsys)
+    commit(root, "seal")
+    git(root, "checkout", "-q", "feature")
+    done = git(root, "rebase", "main", check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_one_log(root, capsys, {("billing-faq", "1.0.1"), ("billing-faq", "1.0.2")})
+    assert [(r[0], r[4]) for r in rows(root)] == [("3", "1.0.1"), ("4", "1.0.2")]
+
+
+# ---------------------------------------------------------------- the local record never passes what --full refuses
+
+
+def _tampered_like_full(root: Path, capsys) -> None:
+    """The quick verify (with the local record) refuses exactly when the full one does."""
+    quick, quick_out = pl(root, capsys, "audit", "verify")
+    full, full_out = pl(root, capsys, "audit", "verify", "--full")
+    assert full == 1, full_out
+    assert quick == 1, quick_out
+
+
+def test_an_appended_line_that_continues_the_last_changelog_entry_is_judged_in_full(gov, capsys):
+    verified(gov, capsys)  # the record
+    with open(gov / CHANGELOG, "a", encoding="utf-8") as log:
+        log.write('  environments: {"dev": "1.0.0", "prod": "1.0.0"}\n')  # rewrites the last entry's field
+    _tampered_like_full(gov, capsys)
+
+
+def test_a_last_row_extended_after_its_newline_was_removed_is_judged_in_full(gov, capsys):
+    path = gov / AUDIT
+    path.write_bytes(path.read_bytes()[:-1])  # the chain still holds without the final newline
+    assert pl(gov, capsys, "audit", "verify")[0] == 0  # ... and the record is written
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(" tampered |\n")
+    _tampered_like_full(gov, capsys)
+
+
+def test_a_current_log_recreated_with_a_false_header_is_judged_in_full(gov, capsys):
+    seal(gov, capsys)
+    commit(gov, "seal")
+    verified(gov, capsys)
+    header = (gov / AUDIT).read_text(encoding="utf-8")
+    (gov / AUDIT).unlink()
+    _tampered_like_full(gov, capsys)  # after a seal the current file must be there ...
+    (gov / AUDIT).write_text(re.sub(r"from row \d+", "from row 7", header), encoding="utf-8")
+    _tampered_like_full(gov, capsys)  # ... and continue from where the sealed rows end
+
+
+def test_seal_verifies_in_full_whatever_the_local_record_says(gov, capsys):
+    verified(gov, capsys)
+    with open(gov / CHANGELOG, "a", encoding="utf-8") as log:
+        log.write('  environments: {"dev": "1.0.0", "prod": "1.0.0"}\n')
+    commit(gov, "tampered")
+    code, out = pl(gov, capsys, "audit", "seal")
+    assert code == 1 and "nothing was sealed" in out, out
+    assert not (gov / SEALED).exists()
+
+
+def test_seal_keeps_every_byte_even_a_bare_carriage_return(gov, capsys):
+    path = gov / AUDIT
+    path.write_bytes(path.read_bytes().replace(b"# Artifact audit log\n", b"# Artifact audit log\r (QA copy)\n", 1))
+    commit(gov, "a bare CR in the title")
+    committed = subprocess.run(["git", "show", f"HEAD:{AUDIT}"], cwd=gov, capture_output=True, check=True).stdout
+    assert b"\r" in committed
+    seal(gov, capsys)
+    assert (gov / SEALED / "artifact-audit-log.md").read_bytes() == committed

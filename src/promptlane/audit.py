@@ -17,7 +17,7 @@ import json
 from typing import Iterator
 
 from .events import GENESIS, continuation, is_data_row, row_hash, split_row
-from .problems import Problem, UsageError
+from .problems import Problem, PromptlaneError, UsageError
 from .repo import AUDIT_LOG, CHANGELOG, REGISTRY, Repo
 
 COLUMNS = 10
@@ -67,6 +67,9 @@ def _raw(repo: Repo, rel: str) -> bytes:
         return (repo.root / rel).read_bytes()
     except FileNotFoundError:
         return b""
+    except OSError as exc:  # a folder, a permission: say which file, not a traceback
+        raise PromptlaneError(f"{rel} cannot be read", [Problem(
+            rel, 1, 1, "PL200", f"cannot be read ({exc.strerror or exc}); make it a readable file or restore it from git")]) from None
 
 
 def _decode(raw: bytes, rel: str) -> tuple[str, Problem | None]:
@@ -84,12 +87,17 @@ def verify(repo: Repo, base: str | None = None, use_cache: bool = True) -> list[
     verified; whatever that cannot prove is verified in full.
     """
     from . import auditcache
+    from .fsio import JOURNAL, pending
     from .segments import all_segments
 
+    if pending(repo.root):  # an interrupted write: the files are half-changed until sync puts them back
+        return [Problem(JOURNAL, 1, 1, "PL190", "an earlier promptlane run was interrupted; run `promptlane sync` to put every file back")]
     segments, layout = all_segments(repo.root)
+    if layout:
+        return layout  # follow the chain only through a well-formed archive
     audit_raw, changelog_raw = _raw(repo, AUDIT_LOG), _raw(repo, CHANGELOG)
     fingerprints = auditcache.lock_fingerprints(repo)
-    cache = auditcache.load(repo) if use_cache and base is None and not layout else None
+    cache = auditcache.load(repo) if use_cache and base is None else None
     if cache and auditcache.usable(cache, repo, segments, audit_raw, changelog_raw):
         try:
             proved = _incremental(repo, cache, audit_raw, changelog_raw, fingerprints)
@@ -99,9 +107,7 @@ def verify(repo: Repo, base: str | None = None, use_cache: bool = True) -> list[
             auditcache.save(repo, cache["sealed"], audit_raw, changelog_raw, proved[0], proved[1], previous=cache)
             return []
     del audit_raw, changelog_raw  # the full run reads segment by segment
-    if any(p.code in ("PL217", "PL218") for p in layout):
-        return layout  # a missing segment: the chain cannot be followed across the gap
-    problems = layout + (appended_only(repo, base) if base is not None else [])
+    problems = appended_only(repo, base) if base is not None else []
     walked = _walk_segments(repo, segments)
     if isinstance(walked, Problem):
         return problems + [walked]
@@ -119,17 +125,16 @@ def _walk_segments(repo: Repo, segments: list):
     from .events import ChangelogError
 
     head, audited, keys, sealed_record = (0, GENESIS), set(), ChangelogKeys(), []
-    for segment in segments:
+    for index, segment in enumerate(segments):
         audit_raw, changelog_raw = _raw(repo, segment.audit_rel), _raw(repo, segment.changelog_rel)
         audit_text, problem = _decode(audit_raw, segment.audit_rel)
         changelog_text, problem2 = _decode(changelog_raw, segment.changelog_rel)
         if problem or problem2:
             return problem or problem2
-        claimed = continuation(audit_text)
-        if claimed is not None and claimed != head:
-            line = audit_text.count("\n", 0, max(0, audit_text.find("continues the chain"))) + 1
-            return Problem(segment.audit_rel, line, 1, "PL219", f"its header says the chain continues from row {claimed[0]}, "
-                           f"but the segments before it end at row {head[0]}: a sealed segment was changed, added or removed; restore it from git")
+        if index or continuation(audit_text) is not None:  # every segment after the first says where it continues from
+            problem = _continuation_problem(repo, segment, audit_text, head)
+            if problem:
+                return problem
         broken, head, versions = walk_chain(audit_text, head, shown_as=segment.audit_rel)
         if broken:
             return broken
@@ -143,20 +148,46 @@ def _walk_segments(repo: Repo, segments: list):
     return head, audited, keys, sealed_record
 
 
+def _continuation_problem(repo: Repo, segment, audit_text: str, head: tuple[int, str]) -> Problem | None:
+    """A segment after a seal must exist and its header must name the row the segments before
+    it end at: a deleted current file or a stripped header would hide a removed segment."""
+    for rel in (segment.audit_rel, segment.changelog_rel):
+        if not (repo.root / rel).is_file():
+            return Problem(rel, 1, 1, "PL219", "is missing: after a seal the logs go on in this file; restore it from git")
+    claimed = continuation(audit_text)
+    if claimed == head:
+        return None
+    line = audit_text.count("\n", 0, max(0, audit_text.find("continues the chain"))) + 1
+    said = f"says the chain continues from row {claimed[0]}" if claimed else "does not say which row the chain continues from"
+    return Problem(segment.audit_rel, line, 1, "PL219", f"its header {said}, but the segments before it end at row {head[0]}: "
+                   "a sealed segment or this header was changed, added or removed; restore it from git")
+
+
 def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes, fingerprints: dict):
     """(new head, lock records) when everything new checks out from the cached state, else None."""
     from . import auditcache
     from .registry import LockError, read_lock
 
-    new_rows = audit_raw[cache["audit"]["size"]:].decode("utf-8")
-    broken, head, audited = walk_chain(new_rows, (cache["audit"]["seq"], cache["audit"]["head"]))
-    if broken:
-        return None
     from .events import ChangelogError
 
+    audit_size, changelog_size = cache["audit"]["size"], cache["changelog"]["size"]
+    new_rows = audit_raw[audit_size:].decode("utf-8")
+    new_entries = changelog_raw[changelog_size:].decode("utf-8")
+    # What was appended must start a new line, a new row and a new entry: text that continues the
+    # last verified line (a row's last cell, an entry's field) is only judged by the full run.
+    if any(size and raw[size - 1:size] != b"\n" for size, raw in ((audit_size, audit_raw), (changelog_size, changelog_raw))):
+        return None
+    if new_entries and not new_entries.startswith(("- ", "#")):
+        return None
+    head = (cache["audit"]["seq"], cache["audit"]["head"])
+    if continuation(new_rows) not in (None, head):
+        return None
+    broken, head, audited = walk_chain(new_rows, head)
+    if broken:
+        return None
     try:
         keys = ChangelogKeys()
-        keys.feed(changelog_raw[cache["changelog"]["size"]:].decode("utf-8"))
+        keys.feed(new_entries)
         logged, served = keys.versions, keys.served
     except ChangelogError:
         return None

@@ -193,14 +193,18 @@ def record(txn, root: Path, events: list[Event], changelog_rel: str, audit_rel: 
     """Queue the changelog entries and chained audit rows of ``events`` on a transaction."""
     if not events:
         return
-    changelog = root / changelog_rel
-    text = "" if changelog.exists() else CHANGELOG_HEADER
+    changelog, audit = root / changelog_rel, root / audit_rel
+    seq, prev = log_head(root, audit_rel)
+    # A log file that does not exist yet starts from its header; after a seal, the continued one.
+    continued = seq > 0 and not audit.exists()
+    text = "" if changelog.exists() else (CONTINUED_CHANGELOG_HEADER if continued else CHANGELOG_HEADER)
     if needs_newline(changelog):
         text += "\n"
     txn.append(changelog_rel, text + "".join(changelog_entry(e) for e in events))
-    audit = root / audit_rel
-    seq, prev = log_head(root, audit_rel)
-    rows = AUDIT_HEADER if not audit.exists() else ("\n" if needs_newline(audit) else "")
+    if audit.exists():
+        rows = "\n" if needs_newline(audit) else ""
+    else:
+        rows = continued_audit_header(seq, prev) if continued else AUDIT_HEADER
     for event in events:
         seq += 1
         row, prev = audit_row(prev, seq, event)

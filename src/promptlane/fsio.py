@@ -59,13 +59,22 @@ class Transaction:
         return sorted(set(self.writes) | set(self.appends))
 
     def _refuse_unwritable(self) -> None:
+        """Before anything is written: every target writable, and the folder each write needs
+        (temp files and backups go beside a replaced file; a new file's nearest existing folder)."""
         blocked = []
         for rel in self.paths:
             target = self.root / rel
             if target.exists() and not os.access(target, os.W_OK):
                 blocked.append(Problem(rel, 1, 1, "PL191", "is read-only; make it writable (chmod u+w) and run again"))
-            elif not target.exists() and target.parent.exists() and not os.access(target.parent, os.W_OK):
-                blocked.append(Problem(rel, 1, 1, "PL191", "its folder is read-only; make it writable and run again"))
+                continue
+            if target.exists() and rel not in self.writes:
+                continue  # an append to an existing file needs only the file
+            folder = target.parent
+            while not folder.exists() and folder != self.root:
+                folder = folder.parent
+            if not os.access(folder, os.W_OK):
+                shown = folder.relative_to(self.root).as_posix() if folder != self.root else "the repository folder"
+                blocked.append(Problem(rel, 1, 1, "PL191", f"its folder ({shown}) is read-only; make it writable and run again"))
         if blocked:
             raise PromptlaneError("cannot write; nothing was changed", blocked)
 

@@ -71,9 +71,10 @@ def show(root: Path, commit: str, rel: str) -> str | None:
 
 
 def changed_since(root: Path, commit: str, folder: str) -> list[str]:
-    """Files under ``folder`` that existed at ``commit`` and were changed or deleted since (the
-    working tree compared with the commit; git compares trees, so unchanged folders cost nothing)."""
-    out = _git(root, "diff", "--name-only", "--no-renames", "--diff-filter=DM", commit, "--", folder)
+    """Files under ``folder`` that existed at ``commit`` and were changed, deleted or turned into
+    something else (a symlink) since: the working tree compared with the commit; git compares
+    trees, so unchanged folders cost nothing."""
+    out = _git(root, "diff", "--name-only", "--no-renames", "--diff-filter=DMT", commit, "--", folder)
     return out.splitlines() if out else []
 
 

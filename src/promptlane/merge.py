@@ -49,31 +49,36 @@ def merge_audit(base: str, ours: str, theirs: str) -> str:
     base_rows = [cells for _, cells in data_rows(base)]
     our_rows = [cells for _, cells in data_rows(ours)]
     their_rows = [cells for _, cells in data_rows(theirs)]
-    base_from = continuation(base)
-    ours_grew = continuation(ours) == base_from and our_rows[: len(base_rows)] == base_rows
-    theirs_grew = continuation(theirs) == base_from and their_rows[: len(base_rows)] == base_rows
-    if ours_grew and theirs_grew:
-        return _rechain(ours, our_rows, their_rows[len(base_rows):])
-    if ours_grew and _sealed_since(theirs, base, base_rows):
-        return _rechain(theirs, their_rows, our_rows[len(base_rows):])
-    if theirs_grew and _sealed_since(ours, base, base_rows):
-        return _rechain(ours, our_rows, their_rows[len(base_rows):])
-    if _sealed_since(ours, base, base_rows) and continuation(ours) == continuation(theirs):
-        return _rechain(ours, our_rows, their_rows)  # both sealed the same rows: all of theirs is new
-    if _sealed_since(ours, base, base_rows) and _sealed_since(theirs, base, base_rows):
+    ours_new = _new_since(ours, our_rows, base, base_rows)
+    theirs_new = _new_since(theirs, their_rows, base, base_rows)
+    for side, new in (("ours", ours_new), ("theirs", theirs_new)):
+        if new is None:
+            raise MergeConflict(f"the audit log was rewritten on {side}, not only appended to")
+    ours_sealed, theirs_sealed = (continuation(t) != continuation(base) for t in (ours, theirs))
+    if ours_sealed and theirs_sealed and continuation(ours) != continuation(theirs):
         raise MergeConflict("both branches sealed the audit log after different rows; seal on the main branch only "
                             "(docs/audit.md), then re-run `promptlane audit seal` after merging")
-    side = "ours" if not ours_grew else "theirs"
-    raise MergeConflict(f"the audit log was rewritten on {side}, not only appended to")
+    if theirs_sealed and not ours_sealed:
+        return _rechain(theirs, their_rows, ours_new)
+    return _rechain(ours, our_rows, theirs_new)
 
 
-def _sealed_since(text: str, base: str, base_rows: list) -> bool:
-    """This side sealed every row of ``base`` since: its header continues from at or after them."""
-    after = continuation(text)
-    if after is None or after == continuation(base):
-        return False
-    last = int(base_rows[-1][0]) if base_rows else (continuation(base) or (0, GENESIS))[0]
-    return after[0] >= last
+def _new_since(text: str, rows: list, base: str, base_rows: list) -> list | None:
+    """The rows one side added since ``base``, or None when it changed what ``base`` had.
+
+    A side that sealed since ``base`` starts from a header naming the row its chain continues
+    from: the base rows after that row must open its current segment (re-chained, as a rebase
+    replays them: their cells compared, not their seq and hashes); the rows before it are in
+    its sealed segments, which `audit verify` checks after the merge."""
+    after, base_after = continuation(text), continuation(base)
+    if after == base_after:
+        return rows[len(base_rows):] if rows[: len(base_rows)] == base_rows else None
+    if after is None or (base_after is not None and after[0] < base_after[0]):
+        return None  # lost its continued header, or continues from before base's
+    rest = [cells for cells in base_rows if cells[0].isdigit() and int(cells[0]) > after[0]]
+    if [cells[1:8] for cells in rows[: len(rest)]] != [cells[1:8] for cells in rest]:
+        return None
+    return rows[len(rest):]
 
 
 def _rechain(text: str, rows: list, new: list) -> str:

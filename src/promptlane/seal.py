@@ -50,15 +50,16 @@ def seal(repo: Repo, min_rows: int = 1) -> str:
 
     recover(repo.root)
     _refuse_uncommitted(repo)
-    problems = verify(repo)
+    problems = verify(repo, use_cache=False)  # what is sealed is proved in full, never from the local record
     if problems:
         raise PromptlaneError("the audit trail does not verify; nothing was sealed", problems)
     audit_path, changelog_path = repo.root / AUDIT_LOG, repo.root / CHANGELOG
-    audit_text = audit_path.read_text(encoding="utf-8") if audit_path.exists() else ""
+    # Bytes decoded as they are (no newline translation): the sealed file is exactly the committed one.
+    audit_text = audit_path.read_bytes().decode("utf-8") if audit_path.exists() else ""
     rows = current_rows(audit_text)
     if rows < max(1, min_rows):
         return f"nothing sealed: {AUDIT_LOG} holds {rows} row{'s' if rows != 1 else ''} (sealing starts at {max(1, min_rows)})"
-    changelog_text = changelog_path.read_text(encoding="utf-8") if changelog_path.exists() else CHANGELOG_HEADER
+    changelog_text = changelog_path.read_bytes().decode("utf-8") if changelog_path.exists() else CHANGELOG_HEADER
     head = log_head(repo.root, AUDIT_LOG)
     sealed, _ = sealed_segments(repo.root)
     target = sealed_segment(len(sealed) + 1)

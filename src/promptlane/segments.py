@@ -69,8 +69,9 @@ def _arrange(entries: dict[str, set[str] | None]) -> tuple[list[Segment], list[P
                 problems.append(Problem(f"{folder(int(name))}/{wanted}", 1, 1, "PL218",
                                         "is missing from its sealed segment; restore it from git"))
         for extra in sorted(inside - {AUDIT_NAME, CHANGELOG_NAME}):
-            problems.append(Problem(f"{folder(int(name))}/{extra}", 1, 1, "PL216",
-                                    "is not part of a sealed segment (it holds the two logs only); move it out of audit/archive/"))
+            what = ("is not a plain file (a symlink or a folder); a sealed segment holds its two logs as files: restore it from git"
+                    if extra.endswith("/") else "is not part of a sealed segment (it holds the two logs only); move it out of audit/archive/")
+            problems.append(Problem(f"{folder(int(name))}/{extra.rstrip('/')}", 1, 1, "PL216", what))
     numbered.sort()
     for expected, number in enumerate(numbered, start=1):
         if number != expected:
@@ -81,13 +82,20 @@ def _arrange(entries: dict[str, set[str] | None]) -> tuple[list[Segment], list[P
     return [sealed_segment(n) for n in numbered], problems
 
 
+def _regular_files(folder: str) -> set[str]:
+    """Names in a segment folder; anything but a plain file (a symlink, a folder) is marked with a
+    trailing "/" so it is reported, never read through."""
+    with os.scandir(folder) as found:
+        return {entry.name if entry.is_file(follow_symlinks=False) else entry.name + "/" for entry in found}
+
+
 def sealed_segments(root: Path) -> tuple[list[Segment], list[Problem]]:
     """The working tree's sealed segments, oldest first, and what is wrong with the folder."""
     entries: dict[str, set[str] | None] = {}
     try:
         with os.scandir(root / ARCHIVE) as found:
             for entry in found:
-                entries[entry.name] = set(os.listdir(entry.path)) if entry.is_dir(follow_symlinks=False) else None
+                entries[entry.name] = _regular_files(entry.path) if entry.is_dir(follow_symlinks=False) else None
     except FileNotFoundError:
         return [], []
     except NotADirectoryError:
