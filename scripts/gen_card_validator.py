@@ -53,7 +53,9 @@ def bundled_schema() -> dict:
             return [inline(item) for item in node]
         return node
 
-    return inline(card)
+    from promptlane.schema import ecma_anchors
+
+    return ecma_anchors(inline(card))
 
 
 def generate() -> str:

@@ -166,3 +166,17 @@ def test_role_names_match_loosely_and_files_use_slugs(edited, capsys, monkeypatc
     as_user(monkeypatch, "tech-lead@example.com")
     code, out = pl(edited, capsys, "approve", PID, "--role", "tech_lead")
     assert code == 0 and f"reviews/{PID}/{V}/tech-lead-tech-lead.md" in out
+
+
+def test_two_reviewers_whose_addresses_start_alike_keep_both_forms(edited, capsys, monkeypatch):
+    """pm@example.com and pm@other.org would share pm-pm.md: the second never overwrites the first."""
+    reviewers = edited / "reviews/reviewers.yml"
+    reviewers.write_text(reviewers.read_text().replace("  - pm@example.com\n", "  - pm@example.com\n  - pm@other.org\n"))
+    assert approve_as(edited, capsys, monkeypatch, "PM", "pm@example.com", "--decision", "reject")[0] == 0
+    code, out = approve_as(edited, capsys, monkeypatch, "PM", "pm@other.org")
+    assert code == 0, out
+    first, second = (edited / f"reviews/{PID}/{V}/{name}.md" for name in ("pm-pm", "pm-pm-other-org"))
+    assert 'reviewer: "pm@example.com"' in first.read_text() and 'decision: "rejected"' in first.read_text()
+    assert 'reviewer: "pm@other.org"' in second.read_text() and "replaces your earlier form" not in out
+    code, out = pl(edited, capsys, "check")
+    assert "PL503" not in out, out  # both file names are accepted

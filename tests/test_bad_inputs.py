@@ -319,6 +319,35 @@ def not_governed(ctx: Ctx) -> RunIn:
     return RunIn(other)
 
 
+def folder_with_newline(ctx: Ctx) -> None:
+    shutil.copytree(ctx.root / f"prompts/{PID}", ctx.root / "prompts/b\n")
+
+
+def path_becomes_folder(rel: str) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        (ctx.root / rel).unlink()
+        (ctx.root / rel).mkdir()
+    return setup
+
+
+def dangling_form(ctx: Ctx) -> None:
+    folder = ctx.root / f"reviews/{PID}/1.0.0"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pm-pm.md").symlink_to(folder / "nowhere.md")
+
+
+def promptlane_folder_is_a_file(ctx: Ctx) -> None:
+    ctx.edit(f"prompts/{PID}/system.md", "\n", "\nKeep replies short.\n", 1)
+    shutil.rmtree(ctx.root / ".promptlane", ignore_errors=True)
+    ctx.write(".promptlane", "notes\n")
+
+
+def plain_folder(ctx: Ctx) -> RunIn:
+    other = ctx.tmp / "not-git"
+    other.mkdir()
+    return RunIn(other)
+
+
 def file_in_the_way(ctx: Ctx) -> None:
     ctx.write("exports", "a file where the export wants a folder\n")
 
@@ -525,6 +554,31 @@ CASES = [
       "audit verify --base HEAD~1", 2, ("promptlane audit: git ref 'HEAD~1' not found (this is a shallow clone", "git fetch")),
     C("git-missing-audit-base", no_git_on_path,
       "audit verify --base HEAD", 2, ("promptlane audit: git is not installed or not on PATH", "install git"), own_process=True),
+
+    # ---- found by a hunt for tracebacks: each was one before
+    C("new-id-with-newline", lambda c: None, ("new", "b\n"), 2, ("promptlane new: ", "is not a valid prompt id")),
+    C("card-version-with-newline", lambda c: c.edit(CARD, "version: 1.0.0", 'version: "1.0.0\\n"'),
+      "check", 1, (f"{CARD}:20:10: PL103", "is not a version MAJOR.MINOR.PATCH")),
+    C("prompt-folder-with-newline", folder_with_newline,
+      "check", 1, ("prompts/b\\x0a/card.yml:4:5: PL121", "must equal the folder name")),
+    C("lock-is-a-folder", path_becomes_folder(LOCK),
+      "check", 1, (f"{LOCK}:1:1: PL156", "cannot be read")),
+    C("lock-nested-too-deep", lambda c: c.write(LOCK, "[" * 100_000 + "]" * 100_000),
+      "check", 1, (f"{LOCK}:1:1: PL156", "nested too deeply")),
+    C("snapshot-is-a-list", lambda c: c.write(SNAP, "[]\n"),
+      "audit verify --full", 1, (f"{SNAP}:1:1: PL210", "hash does not match")),
+    C("reviewers-is-a-folder", path_becomes_folder(REVIEWERS),
+      "check", 1, (f"{REVIEWERS}:1:1: PL700", "cannot be read")),
+    C("form-dangling-symlink", dangling_form,
+      "check", 1, (f"reviews/{PID}/1.0.0/pm-pm.md:1:1: PL500", "cannot be read")),
+    C("promptlane-folder-is-a-file", promptlane_folder_is_a_file,
+      "sync", 1, (f"{JOURNAL}:1:1: PL191", "is in the way")),
+    C("audit-record-damaged", lambda c: c.write(".promptlane/cache/audit.json", '{"format": 3, "locks": [], "sealed": 5}'),
+      "audit verify", 0, ("audit log: ", "chain intact")),
+    C("check-a-folder-argument", lambda c: c.edit(CARD, "risk: high", "risk: extreme"),
+      "check .", 1, (f"{CARD}:", "PL103")),
+    C("merge-driver-outside-git", plain_folder,
+      "merge-driver --install", 2, ("promptlane merge-driver: ", "run it inside your clone")),
 
     # ---- sealed segments (promptlane audit seal)
     C("sealed-row-edited", sealed_then(lambda c: c.edit(f"{SEALED_1}/artifact-audit-log.md", "| first version |", "| first version, reviewed |")),

@@ -40,8 +40,13 @@ def reviewer_slug(reviewer: str) -> str:
     return slug(reviewer.split("@", 1)[0])
 
 
-def review_rel(prompt_id: str, version: str, role: str, reviewer: str) -> str:
-    return f"{REVIEWS}/{prompt_id}/{version}/{slug(role)}-{reviewer_slug(reviewer)}.md"
+def review_rel(prompt_id: str, version: str, role: str, reviewer: str, with_domain: bool = False) -> str:
+    """reviews/<id>/<version>/<role>-<reviewer>.md; with_domain adds the e-mail's domain, for a
+    second reviewer of the role whose address starts the same (pm@example.com, pm@other.org)."""
+    name = reviewer_slug(reviewer)
+    if with_domain and "@" in reviewer:
+        name += "-" + slug(reviewer.split("@", 1)[1])
+    return f"{REVIEWS}/{prompt_id}/{version}/{slug(role)}-{name}.md"
 
 
 # ---------------------------------------------------------------- reviewers.yml
@@ -94,11 +99,11 @@ def load_reviewers(repo: "Repo") -> Reviewers:
 
 @lru_cache(maxsize=None)
 def _validators():
-    from importlib import resources
-
     from jsonschema import Draft202012Validator
 
-    schema = json.loads(resources.files("promptlane.schemas").joinpath("review.schema.json").read_text(encoding="utf-8"))
+    from .schema import read_schema
+
+    schema = read_schema("review.schema.json")
     policy = {"$ref": "#/$defs/policyReview", "$defs": schema["$defs"]}
     return Draft202012Validator(schema), Draft202012Validator(policy)
 
@@ -146,7 +151,13 @@ def read_review(repo: "Repo", rel: str, policy: bool = False) -> Review:
     from .yamlio import decode, load
 
     review = Review(rel)
-    text, problem = decode((repo.root / rel).read_bytes(), rel)
+    try:
+        raw = (repo.root / rel).read_bytes()
+    except OSError as exc:  # a folder named like a form, a dangling link, a permission
+        review.problems.append(Problem(rel, 1, 1, "PL500", f"cannot be read ({exc.strerror or exc}); "
+                                       "remove it or write the form again with `promptlane approve`"))
+        return review
+    text, problem = decode(raw, rel)
     parts = split_front_matter(text) if text is not None else None
     if parts is None:
         review.problems.append(problem or Problem(rel, 1, 1, "PL500",
@@ -192,7 +203,7 @@ def form_problems(review: Review, card: "Card", author: str | None, reviewers: R
         found.append(review.problem("PL505", f"reviewer {data['reviewer']} is not listed under {role} in "
                                     f"{REVIEWERS} ({who}); a {role} reviewer must run `{cmd}`", "reviewer"))
     expected = review_rel(card.prompt_id, str(card.version), data["role"], data["reviewer"])
-    if review.rel != expected:
+    if review.rel not in (expected, review_rel(card.prompt_id, str(card.version), data["role"], data["reviewer"], True)):
         found.append(review.problem("PL503", f"file name does not match its role and reviewer: expected {expected}", "role"))
     if data["decision"] == "approved" and author and data["reviewer"].lower() == author.lower():
         found.append(review.problem("PL507", f"reviewer {data['reviewer']} is the author of {card.prompt_id} "
@@ -378,6 +389,10 @@ def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "appro
     summary = eval_summary(prompt_id, card.hash, load_eval_results(repo, prompt_id, card.hash), results_rel(prompt_id, card.hash))
     rel = review_rel(prompt_id, str(card.version), role, who)
     previous = read_review(repo, rel) if (repo.root / rel).is_file() else None
+    if previous is not None and str(previous.data.get("reviewer", who)).lower() != who.lower():
+        # Another reviewer's form has this name: never overwrite it; this one gets the long name.
+        rel = review_rel(prompt_id, str(card.version), role, who, with_domain=True)
+        previous = read_review(repo, rel) if (repo.root / rel).is_file() else None
     txn = Transaction(repo.root)
     txn.write(rel, render_form(template.read_text(encoding="utf-8"), values, summary, role))
     txn.commit()

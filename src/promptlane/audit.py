@@ -13,7 +13,6 @@ in order as one log.
 """
 from __future__ import annotations
 
-import json
 from typing import Iterator
 
 from .events import GENESIS, continuation, is_data_row, row_hash, split_row
@@ -101,8 +100,8 @@ def verify(repo: Repo, base: str | None = None, use_cache: bool = True) -> list[
     if cache and auditcache.usable(cache, repo, segments, audit_raw, changelog_raw):
         try:
             proved = _incremental(repo, cache, audit_raw, changelog_raw, fingerprints)
-        except UnicodeDecodeError:
-            proved = None
+        except (UnicodeDecodeError, KeyError, TypeError, AttributeError, IndexError, ValueError):
+            proved = None  # new bytes that do not decode, or a damaged record: it proves nothing
         if proved is not None:
             auditcache.save(repo, cache["sealed"], audit_raw, changelog_raw, proved[0], proved[1], previous=cache)
             return []
@@ -359,14 +358,13 @@ def cross_check(repo: Repo, audited: set, keys: ChangelogKeys, fingerprints: dic
 def _version_trail(repo: Repo, rel: str, key: tuple, logged: set, audited: set) -> list[Problem]:
     prompt_id, version, payload_hash = key
     found = []
+    from .registry import read_snapshot
+
     snapshot = repo.root / repo.snapshot_rel(prompt_id, version)
     if not snapshot.exists():
         found.append(Problem(repo.snapshot_rel(prompt_id, version), 1, 1, "PL210", f"missing: {rel} lists {version} but its snapshot is gone; restore it from git"))
     else:
-        try:
-            stored = json.loads(snapshot.read_text(encoding="utf-8")).get("hash")
-        except (ValueError, UnicodeDecodeError):
-            stored = None
+        stored = (read_snapshot(repo, prompt_id, version) or {}).get("hash")  # None for anything but a snapshot
         if stored != payload_hash:
             found.append(Problem(repo.snapshot_rel(prompt_id, version), 1, 1, "PL210", f"hash does not match {rel} for {version}; restore it from git"))
     if key not in logged:

@@ -100,7 +100,9 @@ def load(repo: Repo) -> dict | None:
         cache = json.loads((repo.root / CACHE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return cache if isinstance(cache, dict) and cache.get("format") == FORMAT else None
+    shaped = isinstance(cache, dict) and cache.get("format") == FORMAT and isinstance(cache.get("locks"), dict) \
+        and isinstance(cache.get("sealed"), list) and isinstance(cache.get("audit"), dict) and isinstance(cache.get("changelog"), dict)
+    return cache if shaped else None  # a damaged record proves nothing: verify in full
 
 
 def save(repo: Repo, sealed: list[dict], audit_raw: bytes, changelog_raw: bytes, head: tuple[int, str], locks: dict,

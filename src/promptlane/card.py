@@ -190,8 +190,11 @@ def _read_step(repo: Repo, card: Card, folder: str, index: int, name: str) -> st
 def placeholders(text: str) -> dict[str, int]:
     """Variable name -> first line where a ``{{ name }}`` placeholder uses it."""
     found: dict[str, int] = {}
+    line, counted = 1, 0
     for match in PLACEHOLDER.finditer(text):
-        found.setdefault(match[1], text.count("\n", 0, match.start()) + 1)
+        line += text.count("\n", counted, match.start())  # counted as we go: linear in the text
+        counted = match.start()
+        found.setdefault(match[1], line)
     return found
 
 

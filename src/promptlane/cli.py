@@ -6,6 +6,7 @@ Exit codes: 0 fine, 1 a check failed or files were changed, 2 bad usage or confi
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -30,10 +31,19 @@ def _ids_from(repo, files: Sequence[str], all_flag: bool) -> list[str]:
         return repo.prompt_ids()
     ids = set()
     for name in files:
-        prompt_id = prompt_id_of(_rel(repo, name))
+        rel = _rel(repo, name)
+        if os.path.isdir(os.path.join(repo.root, rel)):
+            # A folder (".", "prompts", "prompts/<id>"): every prompt inside it, or the one it is in.
+            ids.update(i for i in repo.prompt_ids() if _within(f"prompts/{i}", rel) or _within(rel, f"prompts/{i}"))
+            continue
+        prompt_id = prompt_id_of(rel)
         if prompt_id and (repo.root / "prompts" / prompt_id).is_dir():
             ids.add(prompt_id)
     return sorted(ids)
+
+
+def _within(path: str, folder: str) -> bool:
+    return folder == "." or path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 def cmd_sync(args) -> int:

@@ -62,6 +62,10 @@ class Transaction:
         """Before anything is written: every target writable, and the folder each write needs
         (temp files and backups go beside a replaced file; a new file's nearest existing folder)."""
         blocked = []
+        journal_dir = (self.root / JOURNAL).parent
+        if journal_dir.exists() and not journal_dir.is_dir() or (self.root / JOURNAL).is_dir():
+            blocked.append(Problem(JOURNAL, 1, 1, "PL191", "is in the way: .promptlane/ is promptlane's own folder (journal, "
+                                   "cache); move what is there away and run again"))
         for rel in self.paths:
             target = self.root / rel
             if target.exists() and not os.access(target, os.W_OK):
@@ -171,7 +175,7 @@ def _read_journal(root: Path) -> dict:
         entries = journal["writes"] + journal["appends"] + [{"path": f} for f in journal.get("folders", [])]
         bad = [e for e in entries if not _inside(root, e["path"])]
         ok = all(isinstance(e.get("existed", True), bool) and isinstance(e.get("size", 0), int) for e in entries)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError, OSError):
         bad, ok = [], False
     if not ok or bad:
         what = f"names paths outside the repository ({bad[0]['path']!r})" if bad else "is corrupt"

@@ -45,7 +45,9 @@ def synced_card(repo: "Repo", prompt_id: str) -> tuple["Card", "Lock"]:
     from .repo import is_prompt_id
 
     if not is_prompt_id(prompt_id) or not repo.card_path(prompt_id).is_file():
-        raise UsageError(f"no prompt '{prompt_id}' (prompts/{prompt_id}/card.yml); known: {', '.join(repo.prompt_ids()) or 'none'}")
+        from .problems import one_line
+
+        raise UsageError(one_line(f"no prompt {prompt_id!r} (prompts/{prompt_id}/card.yml); known: {', '.join(repo.prompt_ids()) or 'none'}"))
     card = read_card(repo, prompt_id)
     if card.problems:
         raise PromptlaneError("the card has problems; fix them first (`promptlane check`)", card.problems)

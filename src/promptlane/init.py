@@ -102,8 +102,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import logging
+
     from cookiecutter.exceptions import CookiecutterException, FailedHookException
 
+    # cookiecutter logs a refused pre-generation hook with its traceback; the hook has already
+    # said which answer is wrong, and promptlane says that nothing was created.
+    logging.getLogger("cookiecutter").addHandler(logging.NullHandler())
     args = _parser().parse_args(argv)
     context = {name: getattr(args, name) for name in _VARIABLES if getattr(args, name) is not None}
     if args.initial_commit:
@@ -122,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except (UsageError, CookiecutterException) as exc:
         print(f"promptlane init: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # a file where a folder must be, a read-only place, /proc
+        where = exc.filename or args.dir
+        print(f"promptlane init: cannot create {where} ({exc.strerror or exc}); choose a folder you can write", file=sys.stderr)
         return EXIT_USAGE
     print(f"promptlane init: created {created}")
     return EXIT_OK

@@ -149,10 +149,11 @@ def merge_lock(base: str, ours: str, theirs: str) -> str:
 def run_driver(kind: str, base: Path, ours: Path, theirs: Path) -> int:
     """Entry point for git: write the result into ``ours``; exit 1 leaves a conflict."""
     merge = {"audit": merge_audit, "lock": merge_lock, "append": merge_append}[kind]
-    texts = [p.read_text(encoding="utf-8") if p.exists() else "" for p in (base, ours, theirs)]
     try:
+        texts = [p.read_text(encoding="utf-8") if p.exists() else "" for p in (base, ours, theirs)]
         result = merge(*texts)
-    except (MergeConflict, ValueError, KeyError, IndexError) as exc:
+    except (MergeConflict, ValueError, KeyError, IndexError, TypeError, AttributeError, OSError, RecursionError) as exc:
+        # Anything the driver cannot merge with certainty is left to a person as a conflict.
         print(f"promptlane merge-driver {kind}: conflict: {exc}")
         return 1
     ours.write_text(result, encoding="utf-8")
@@ -162,6 +163,14 @@ def run_driver(kind: str, base: Path, ours: Path, theirs: Path) -> int:
 def install(root: Path) -> list[str]:
     import subprocess
 
+    from .problems import UsageError
+
     for key, value in GIT_CONFIG.items():
-        subprocess.run(["git", "config", key, value], cwd=root, check=True)
+        try:
+            done = subprocess.run(["git", "config", key, value], cwd=root, capture_output=True, text=True)
+        except OSError:
+            raise UsageError("git is not installed or not on PATH; install git and run again") from None
+        if done.returncode != 0:
+            raise UsageError(f"git config failed in {root} ({done.stderr.strip() or 'not a git repository?'}); "
+                             "run it inside your clone") from None
     return [f"{key} = {value}" for key, value in GIT_CONFIG.items()]

@@ -20,7 +20,7 @@ from .problems import Problem, UsageError
 if TYPE_CHECKING:
     from .repo import Repo
 
-_ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*\Z")
 RISKS = ("low", "medium", "high")
 NOTIFY_TIMEOUT = 60  # seconds; a hung notifier must not hang a promotion
 POLICY_REVIEW_ROLE = "Governance"
@@ -100,13 +100,11 @@ class Policy:
 
 @lru_cache(maxsize=None)
 def _validator():
-    import json
-    from importlib import resources
-
     from jsonschema import Draft202012Validator
 
-    schema = json.loads(resources.files("promptlane.schemas").joinpath("policy.schema.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    from .schema import read_schema
+
+    return Draft202012Validator(read_schema("policy.schema.json"))
 
 
 def _dotted(path: list) -> str:

@@ -14,6 +14,14 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
+_ESCAPED = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped (an id "b\\n" shows as b\\x0a), so an error stays one line."""
+    return text.translate(_ESCAPED)
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     path: str
@@ -23,7 +31,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
+        # One problem, one line: a control character in a path (a folder named "a\n") is escaped.
+        return f"{one_line(self.path)}:{self.line}:{self.col}: {self.code} {one_line(self.message)}"
 
 
 class PromptlaneError(Exception):

@@ -213,7 +213,7 @@ def _rollback_plan(repo: "Repo", prompt_id: str, env: str, to: str | None):
     from .repo import is_prompt_id
 
     if not is_prompt_id(prompt_id):  # never build a registry path from an arbitrary argument
-        raise UsageError(f"'{prompt_id}' is not a prompt id ([a-z0-9][a-z0-9-]*)")
+        raise UsageError(f"{prompt_id!r} is not a prompt id ([a-z0-9][a-z0-9-]*)")
     if env not in repo.environments:
         raise UsageError(f"'{env}' is not an environment; environments: {', '.join(repo.environments)}")
     try:

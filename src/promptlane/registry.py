@@ -66,12 +66,16 @@ def read_lock(repo: Repo, prompt_id: str) -> Lock | None:
         raw = (repo.root / rel).read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as exc:  # a folder where the lock belongs, registry/ a file, a permission
+        raise LockError(Problem(rel, 1, 1, "PL156", f"cannot be read ({exc.strerror or exc}); restore it from git (`git checkout -- {rel}`)"))
     try:
         doc = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise LockError(Problem(rel, 1, 1, "PL156", f"is not UTF-8; restore it from git (`git checkout -- {rel}`)"))
     except json.JSONDecodeError as exc:
         raise LockError(Problem(rel, exc.lineno, exc.colno, "PL156", f"is not valid JSON ({exc.msg}); restore it from git (`git checkout -- {rel}`)"))
+    except RecursionError:
+        raise LockError(Problem(rel, 1, 1, "PL156", f"is nested too deeply to be a lock; restore it from git (`git checkout -- {rel}`)"))
     problem = _shape_problem(doc, prompt_id)
     if problem:
         raise LockError(Problem(rel, 1, 1, "PL156", f"{problem}; restore it from git (`git checkout -- {rel}`)"))
@@ -115,7 +119,9 @@ def snapshot_json(prompt_id: str, version: str, payload_hash: str, card: dict, p
 
 
 def read_snapshot(repo: Repo, prompt_id: str, version: str) -> dict | None:
+    """The snapshot, or None when it is missing or not a snapshot at all (callers report PL157)."""
     try:
-        return json.loads((repo.root / repo.snapshot_rel(prompt_id, version)).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):  # missing, or not UTF-8 JSON: callers report both as PL157
+        doc = json.loads((repo.root / repo.snapshot_rel(prompt_id, version)).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):  # missing, a folder, not UTF-8 JSON, absurdly nested
         return None
+    return doc if isinstance(doc, dict) else None

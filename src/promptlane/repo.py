@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .problems import UsageError
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")  # \Z: "$" would accept a trailing newline
 DEFAULT_ENVIRONMENTS = ("dev", "staging", "prod")
 
 PROMPTS = "prompts"

@@ -35,6 +35,8 @@ def _text(repo: Repo, rel: str) -> str | None:
         return None
     except UnicodeDecodeError:
         raise _Stop(Problem(rel, 1, 1, "PL700", "is not valid UTF-8; save it as UTF-8"))
+    except OSError as exc:  # a folder where the file belongs, a dangling link, a permission
+        raise _Stop(Problem(rel, 1, 1, "PL700", f"cannot be read ({exc.strerror or exc}); make it a readable file or restore it from git"))
 
 
 class _Stop(Exception):

@@ -27,7 +27,7 @@ def _starter_text(role: str, variables: list[str], last: bool) -> str:
 
 def new_prompt(repo: Repo, prompt_id: str, title: str | None = None) -> list[str]:
     if not is_prompt_id(prompt_id):
-        raise UsageError(f"'{prompt_id}' is not a valid prompt id: use lower-case letters, digits and '-', starting with a letter or digit (max 64)")
+        raise UsageError(f"{prompt_id!r} is not a valid prompt id: use lower-case letters, digits and '-', starting with a letter or digit (max 64)")
     folder = repo.prompt_dir(prompt_id)
     if folder.exists():
         raise UsageError(f"prompts/{prompt_id} already exists; pick another id or edit that card")

@@ -23,6 +23,23 @@ _PATTERN_HINTS = {
 }
 
 
+def ecma_anchors(node: Any) -> Any:
+    """The schema with each pattern's final ``$`` made ``\\Z``. JSON Schema patterns are
+    ECMA-262, where ``$`` ends the string; in Python's ``re`` it also matches before a final
+    newline, so ``"1.0.0\\n"`` would pass ``^...$`` and reach code that trusts the pattern."""
+    if isinstance(node, dict):
+        return {key: (value[:-1] + "\\Z" if key == "pattern" and isinstance(value, str) and value.endswith("$")
+                      and not value.endswith("\\$") else ecma_anchors(value)) for key, value in node.items()}
+    if isinstance(node, list):
+        return [ecma_anchors(item) for item in node]
+    return node
+
+
+def read_schema(name: str) -> Any:
+    """A bundled schema, its patterns anchored as JSON Schema means them (``ecma_anchors``)."""
+    return ecma_anchors(_read_schema(name))
+
+
 def _read_schema(name: str) -> Any:
     from importlib import resources  # only an invalid card gets here: keep it off start-up
 
@@ -39,8 +56,8 @@ def card_validator():
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
-    card = _read_schema("prompt-card.schema.json")
-    version_block = _read_schema("prompt-version-schema.yml")
+    card = read_schema("prompt-card.schema.json")
+    version_block = read_schema("prompt-version-schema.yml")
     registry = Registry().with_resources([
         ("https://promptlane.dev/schemas/prompt-version-schema.json", Resource.from_contents(version_block)),
     ])

@@ -28,7 +28,7 @@ from .repo import AUDIT_LOG, CHANGELOG
 ARCHIVE = "audit/archive"
 AUDIT_NAME = AUDIT_LOG.rsplit("/", 1)[1]
 CHANGELOG_NAME = CHANGELOG.rsplit("/", 1)[1]
-_NUMBER = re.compile(r"^[0-9]{4,}$")
+_NUMBER = re.compile(r"^[0-9]{4,}\Z")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import re
 from typing import Iterable, Mapping
 
 BUMPS = ("patch", "minor", "major")
-_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)\Z")  # \Z: "$" would accept "1.0.0\n"
 
 Version = tuple[int, int, int]
 
