@@ -577,6 +577,8 @@ CASES = [
       "audit verify", 0, ("audit log: ", "chain intact")),
     C("check-a-folder-argument", lambda c: c.edit(CARD, "risk: high", "risk: extreme"),
       "check .", 1, (f"{CARD}:", "PL103")),
+    C("log-schema-broken-ref", lambda c: c.edit("logs/prompt-log-schema.json", '"type": "object",', '"type": "object", "allOf": [{"$ref": "#/$defs/nowhere"}],', 1),
+      "check", 1, ("logs/prompt-log-schema.json:1:1: PL701", "resolves to nothing")),
     C("merge-driver-outside-git", plain_folder,
       "merge-driver --install", 2, ("promptlane merge-driver: ", "run it inside your clone")),
 

@@ -2,12 +2,14 @@
 
 Exit codes: 0 every evaluated prompt passed; 1 a test failed or errored, a run timed out, or an
 import was refused; 2 setup errors (a broken or unsynced card, missing tests or provider
-files, no Node.js or promptfoo, a config promptfoo refuses).
+files, an empty eval config, no Node.js or promptfoo or one that cannot be started, a config
+promptfoo refuses, a malformed file to import); 143 stopped by SIGTERM (promptfoo stopped too).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from .problems import EXIT_FAILED, EXIT_OK, EXIT_USAGE, report
@@ -36,13 +38,17 @@ def register(sub) -> None:
     plan.set_defaults(handler=cmd_eval_plan)
 
 
+MAX_TIMEOUT = 7 * 24 * 3600.0  # a week; far larger ones overflow the wait for promptfoo
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("the timeout must be more than 0 seconds")
+    if not math.isfinite(value) or value <= 0 or value > MAX_TIMEOUT:  # nan passes "<= 0"
+        raise argparse.ArgumentTypeError(f"{text!r}: the timeout must be a number of seconds more than 0 "
+                                         f"and at most {MAX_TIMEOUT:g} (a week)")
     return value
 
 
@@ -82,7 +88,7 @@ def _select(repo, ids: list[str], force: bool):
 def cmd_eval_run(args) -> int:
     from .evals import results
     from .evals.config import EvalSetupError
-    from .evals.runner import EvalRunError, find_promptfoo, require_node, run_prompt
+    from .evals.runner import EvalRunError, EvalTerminated, find_promptfoo, require_node, run_prompt, stop_on_sigterm
 
     repo = _repo(args)
     cards, kept, problems = _select(repo, args.ids, args.force)
@@ -102,24 +108,28 @@ def cmd_eval_run(args) -> int:
         print(f"promptlane eval: {exc}", file=sys.stderr)
         return EXIT_USAGE
     setup_errors = run_bad = 0
-    for number, card in enumerate(cards, 1):
-        prefix = f"[{number}/{len(cards)}] " if len(cards) > 1 else ""
-        print(f"{prefix}{card.prompt_id} ... ", end="", flush=True)
-        try:
-            run = run_prompt(repo, card, promptfoo, args.timeout)
-        except EvalSetupError as exc:
-            print("not run")
-            problems.extend(exc.problems)
-            print(f"promptlane eval: {exc}", file=sys.stderr)
-            setup_errors += 1
-            continue
-        except EvalRunError as exc:
-            print("error")
-            print(f"promptlane eval: {exc}", file=sys.stderr)
-            run_bad += 1
-            continue
-        print(f"{results.line(run.summary)} -> {run.rel}")
-        run_bad += not results.all_passed(run.summary)
+    with stop_on_sigterm():  # a cancelled CI job: promptfoo is stopped and its temp folder removed
+        for number, card in enumerate(cards, 1):
+            prefix = f"[{number}/{len(cards)}] " if len(cards) > 1 else ""
+            print(f"{prefix}{card.prompt_id} ... ", end="", flush=True)
+            try:
+                run = run_prompt(repo, card, promptfoo, args.timeout)
+            except EvalSetupError as exc:
+                print("not run")
+                problems.extend(exc.problems)
+                print(f"promptlane eval: {exc}", file=sys.stderr)
+                setup_errors += 1
+                continue
+            except EvalRunError as exc:
+                print("error")
+                print(f"promptlane eval: {exc}", file=sys.stderr)
+                run_bad += 1
+                continue
+            except EvalTerminated:
+                print("stopped", flush=True)
+                raise
+            print(f"{results.line(run.summary)} -> {run.rel}")
+            run_bad += not results.all_passed(run.summary)
     report(problems)
     if len(cards) > 1:
         print(f"{len(cards)} prompts: {len(cards) - run_bad - setup_errors} passed, {run_bad} failed or errored, {setup_errors} not run.")

@@ -88,7 +88,7 @@ def check_version_schema(repo: Repo, text: str) -> list[Problem]:
 
 
 def check_log_files(repo: Repo, _text_unused: str) -> list[Problem]:
-    from .runtime.logfile import validate_text
+    from .runtime.logfile import LogSchemaError, validate_text
 
     schema_text, sample = _text(repo, LOG_SCHEMA), _text(repo, LOG_SAMPLE)
     if schema_text is None:
@@ -96,7 +96,10 @@ def check_log_files(repo: Repo, _text_unused: str) -> list[Problem]:
     schema = _json(LOG_SCHEMA, schema_text)
     found = _schema_ok(LOG_SCHEMA, schema)
     if sample is not None and not found:
-        found += validate_text(sample, schema, LOG_SAMPLE)[1]
+        try:
+            found += validate_text(sample, schema, LOG_SAMPLE)[1]
+        except LogSchemaError as exc:  # a $ref that resolves to nothing
+            found.append(Problem(LOG_SCHEMA, 1, 1, "PL701", f"cannot be used ({exc}); restore it from the template"))
     return found
 
 

@@ -21,33 +21,45 @@ def _path(args, name: str) -> Path:
     return Path(args.root or ".") / name
 
 
-def _write(out: Path, text: str) -> str:
+def _target(args, name: str, option: str) -> Path:
+    """An output path of `report`, checked before anything is rendered (exit 2 when it cannot be a file)."""
+    from .export import output_target
+
+    hint = "; to print to stdout, use --markdown without OUT (or --markdown -)" if option == "--markdown" else ""
+    # os.path.join keeps a trailing "/" (Path drops it): "out/" names a folder, never a file "out".
+    return output_target(os.path.join(args.root or ".", name) if name else "", f"{option} OUT", hint)
+
+
+def _write(target: Path, text: str) -> str:
     """Write atomically (temp file + rename): a report being served is never half written."""
-    target = out.resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.promptlane-tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    from .export import write_output
+
+    write_output(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return str(target)
 
 
 def cmd_report(args) -> int:
     from . import report as rep
 
-    if not args.html and args.markdown is None:
+    if args.html is None and args.markdown is None:
         raise UsageError("say what to write: --html OUT and/or --markdown [OUT]")
     if args.base and args.markdown is None:
         raise UsageError("--base REF compares prompts for the --markdown summary; add --markdown")
+    # Both targets are checked before either is written: a refusal leaves every file as it was.
+    html = _target(args, args.html, "--html") if args.html is not None else None
+    markdown = _target(args, args.markdown, "--markdown") if args.markdown not in (None, "-") else None
+    if html is not None and html == markdown:
+        raise UsageError("--html and --markdown name the same file; give each its own")
     repo = _repo(args)
-    if args.html:
-        path = _write(_path(args, args.html), rep.render_html(rep.collect(repo)))
-        print(f"Wrote {path}", file=sys.stderr if args.markdown == "-" else sys.stdout)
-    if args.markdown is not None:
-        text = rep.render_markdown(repo, args.base)
-        if args.markdown == "-":
-            sys.stdout.write(text)
+    page = rep.render_html(rep.collect(repo)) if html is not None else None
+    summary = rep.render_markdown(repo, args.base) if args.markdown is not None else None  # a bad --base: nothing written
+    if page is not None:
+        print(f"Wrote {_write(html, page)}", file=sys.stderr if args.markdown == "-" else sys.stdout)
+    if summary is not None:
+        if markdown is None:
+            sys.stdout.write(summary)
         else:
-            print(f"Wrote {_write(_path(args, args.markdown), text)}")
+            print(f"Wrote {_write(markdown, summary)}")
     return EXIT_OK
 
 
@@ -61,21 +73,42 @@ def cmd_diff(args) -> int:
     return EXIT_OK
 
 
-def _log_schema(args) -> dict:
+def _log_schema(args) -> dict | bool:
+    """The trace schema, checked against the JSON Schema meta-schema: a broken one is exit 2, naming it."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     from .runtime.logfile import LOG_SCHEMA
 
     path = _path(args, args.schema or LOG_SCHEMA)
+    fix = "fix it, or pass --schema PATH" if not args.schema else "pass a JSON schema file"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        schema = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{path}: no trace schema here; run from a governed repository's root, "
                          "or pass --schema PATH") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a folder, not a trace schema; {fix}") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read ({exc.strerror or exc}); {fix}") from None
     except ValueError as exc:
         raise UsageError(f"{path}: not a valid JSON schema file ({exc})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: not a valid JSON schema file (nested too deeply to read)") from None
+    if not isinstance(schema, (dict, bool)):
+        raise UsageError(f"{path}: not a JSON schema (a schema is a JSON object, this is {json.dumps(schema)[:40]}); {fix}")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(part) for part in exc.path)
+        raise UsageError(f"{path}: not a valid JSON schema ({where + ': ' if where else ''}{exc.message}); {fix}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: not a valid JSON schema (nested too deeply to check)") from None
+    return schema
 
 
 def cmd_log_validate(args) -> int:
-    from .runtime.logfile import validate_file
+    from .runtime.logfile import LOG_SCHEMA, LogSchemaError, validate_file
 
     schema = _log_schema(args)
     problems, records = [], 0
@@ -83,7 +116,10 @@ def cmd_log_validate(args) -> int:
         path = _path(args, name)
         if not path.is_file():
             raise UsageError(f"{name}: no such file")
-        count, found = validate_file(path, schema, name)
+        try:
+            count, found = validate_file(path, schema, name)
+        except LogSchemaError as exc:
+            raise UsageError(f"{_path(args, args.schema or LOG_SCHEMA)}: not a usable JSON schema ({exc})") from None
         records += count
         problems += found
     if report(problems):

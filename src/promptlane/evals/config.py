@@ -86,13 +86,15 @@ def _repo_parts(repo) -> dict:
     if not (repo.root / EVAL_CONFIG).is_file():
         return {}
     loaded = _load_yaml(repo, EVAL_CONFIG)
-    if loaded.data is None:
-        return {}
+    if loaded.data is None:  # empty, comments only, or `null`: a truncated file, not "no override"
+        raise EvalSetupError(f"{EVAL_CONFIG} is empty", [Problem(EVAL_CONFIG, 1, 1, "PL324", (
+            "is empty; give it `providers:` (the template's is an offline stand-in), "
+            "or delete the file to run each card's own model"))])
     if not isinstance(loaded.data, dict):
         raise EvalSetupError(f"{EVAL_CONFIG} is not a mapping", [Problem(EVAL_CONFIG, 1, 1, "PL324", "must be a promptfoo config (a YAML mapping)")])
     parts = {key: loaded.data[key] for key in CARRIED if loaded.data.get(key) is not None}
-    providers = parts.get("providers")
-    if providers is not None and not (isinstance(providers, (list, str)) and providers):
+    providers = loaded.data.get("providers")  # `providers:` left empty is refused too, not ignored
+    if "providers" in loaded.data and not (isinstance(providers, (list, str)) and providers):
         line, col = _where(loaded.text, ["providers"])
         raise EvalSetupError("bad providers", [Problem(EVAL_CONFIG, line, col, "PL324", "providers: must be a non-empty list of promptfoo providers (or leave it out to use each card's model)")])
     if providers is not None:

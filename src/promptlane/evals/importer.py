@@ -32,6 +32,12 @@ class ImportRefused(PromptlaneError):
     """The results are not this payload's (exit 1)."""
 
 
+WRITE_ONE = "write one with `promptfoo eval -o results.json`"
+# What the importer reads of a row, and the JSON type each must have when present (null is absent).
+_ROW_MAPPINGS = ("prompt", "testCase", "vars", "metadata", "gradingResult", "tokenUsage")
+_NESTED_MAPPINGS = (("prompt", "config"), ("testCase", "vars"), ("testCase", "metadata"))
+
+
 def read_promptfoo_results(path: str) -> tuple[dict, list[dict]]:
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -39,10 +45,38 @@ def read_promptfoo_results(path: str) -> tuple[dict, list[dict]]:
         raise EvalSetupError(f"{path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EvalSetupError(f"{path} is not a readable JSON file ({exc})") from None
+    except RecursionError:
+        raise EvalSetupError(f"{path} is not a readable JSON file (nested too deeply to read)") from None
     rows = result_rows(doc)
     if rows is None:
-        raise EvalSetupError(f"{path} is not a promptfoo results file (write one with `promptfoo eval -o results.json`)")
+        raise EvalSetupError(f"{path} is not a promptfoo results file ({WRITE_ONE})")
+    malformed = _shape_error(doc, rows)
+    if malformed:
+        raise EvalSetupError(f"{path} is not a promptfoo results file: {malformed} ({WRITE_ONE}); nothing was imported")
     return doc, rows
+
+
+def _shape_error(doc: dict, rows: list[dict]) -> str | None:
+    """The first field whose JSON type is not what promptfoo writes (a hand-edited or foreign file)."""
+    if doc.get("metadata") is not None and not isinstance(doc["metadata"], dict):
+        return f"metadata is {_shown(doc['metadata'])}, not an object"
+    for index, row in enumerate(rows):
+        where = f"results.results[{index}]"
+        for key in _ROW_MAPPINGS:
+            if row.get(key) is not None and not isinstance(row[key], dict):
+                return f"{where}.{key} is {_shown(row[key])}, not an object"
+        for outer, inner in _NESTED_MAPPINGS:
+            value = row.get(outer, {}).get(inner) if isinstance(row.get(outer), dict) else None
+            if value is not None and not isinstance(value, dict):
+                return f"{where}.{outer}.{inner} is {_shown(value)}, not an object"
+        if row.get("provider") is not None and not isinstance(row["provider"], (dict, str)):
+            return f"{where}.provider is {_shown(row['provider'])}, not an object or a string"
+    return None
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _identity(row: dict) -> set[str]:
@@ -67,7 +101,7 @@ def _expected(card: Card, variables: dict) -> list[dict] | None:
 def _as_messages(raw: Any) -> list[dict] | None:
     try:
         parsed = json.loads(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
     if isinstance(parsed, list) and all(isinstance(m, dict) and "role" in m and "content" in m for m in parsed):
         return parsed
@@ -102,6 +136,13 @@ def mismatch(card: Card, row: dict) -> str | None:
 
 def import_results(repo, card: Card, path: str) -> tuple[dict, str]:
     """Check and normalise; write the results file; return (summary, its path)."""
+    try:
+        return _import(repo, card, path)
+    except RecursionError:  # values nested too deeply to compare or print: nothing was written
+        raise EvalSetupError(f"{path} holds values nested too deeply to check; nothing was imported") from None
+
+
+def _import(repo, card: Card, path: str) -> tuple[dict, str]:
     doc, rows = read_promptfoo_results(path)
     rows = rows_for(rows, card.prompt_id)
     if not rows:

@@ -22,7 +22,7 @@ STEPS_FILE = "steps.json"
 def fill(text: str, variables: dict, where: str = "prompt") -> str:
     def value(match: re.Match) -> str:
         name = match.group(1)
-        if name not in variables:
+        if not isinstance(variables, dict) or name not in variables:  # vars: 5 gives no value either
             raise KeyError(f"{where}: the test gives no value for {{{{ {name} }}}}")
         return str(variables[name])
 

@@ -10,6 +10,7 @@ written), 1 a configuration error (no results). Anything else, or no results fil
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from ..problems import PromptlaneError
 from . import DEFAULT_TIMEOUT
@@ -41,14 +43,43 @@ class EvalRunError(PromptlaneError):
     """promptfoo ran but produced no usable results (timeout, crash): exit 1."""
 
 
+class EvalTerminated(PromptlaneError):
+    """SIGTERM (a cancelled CI job) stopped the run: promptfoo was stopped, its temp folder removed."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """While inside: SIGTERM raises EvalTerminated, so the cleanup that a timeout gets (stop
+    promptfoo's process group, remove the temp folder) runs too. A second SIGTERM acts as usual."""
+    def terminated(signum, frame):
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        raise EvalTerminated("stopped by SIGTERM; promptfoo was stopped and the prompt being evaluated got no results")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # not the main thread: signals cannot be handled here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def find_promptfoo(repo_root: Path) -> Path:
     """The promptfoo binary, or EvalSetupError naming the install command."""
     override = os.environ.get("PROMPTLANE_PROMPTFOO")
     if override:
         path = Path(override)
-        if path.is_file():
-            return path
-        raise eval_config.EvalSetupError(f"PROMPTLANE_PROMPTFOO={override} does not exist; {INSTALL}")
+        if path.is_dir():
+            raise eval_config.EvalSetupError(f"PROMPTLANE_PROMPTFOO={override} is a folder, not the promptfoo binary; {INSTALL}")
+        if not path.is_file():
+            raise eval_config.EvalSetupError(f"PROMPTLANE_PROMPTFOO={override} does not exist; {INSTALL}")
+        if not os.access(path, os.X_OK):
+            raise eval_config.EvalSetupError(f"PROMPTLANE_PROMPTFOO={override} is not executable (chmod +x it); {INSTALL}")
+        return path
     checkout = Path(__file__).resolve().parents[3]  # a source checkout: src/promptlane/evals/
     for candidate in (repo_root / TOOLS_BIN, checkout / TOOLS_BIN):
         if candidate.is_file():
@@ -92,12 +123,16 @@ def _tail(text: str) -> str:
 
 
 def _run_process(args: list[str], env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
-    """Run in its own process group, so a timeout also ends promptfoo's Python workers."""
-    process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
+    """Run in its own process group, so a timeout also ends promptfoo's Python workers. Whatever
+    stops the wait (the timeout, Ctrl-C, SIGTERM under ``stop_on_sigterm``) stops the group too."""
+    try:
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
+    except OSError as exc:  # not executable, a bad #! line, not a program at all
+        raise eval_config.EvalSetupError(f"{args[0]} cannot be started ({exc.strerror or exc}); {INSTALL}") from None
     try:
         out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    except BaseException:
         _kill_group(process)
         raise
     return subprocess.CompletedProcess(args, process.returncode, out, err)

@@ -5,14 +5,17 @@ A log is JSON Lines (what ``trace`` writes), one JSON record, or a JSON array of
 on, or at the line of the offending field when it can be found, as
 ``FILE:LINE:1: PL58x record N: field: message``.
 
-Codes: PL580 the file is not UTF-8 or not JSON; PL581 a record is not a JSON object;
-PL582 a record violates logs/prompt-log-schema.json.
+Codes: PL580 the file is not UTF-8 or not JSON (or nested too deeply to read); PL581 a record
+is not a JSON object; PL582 a record violates logs/prompt-log-schema.json.
+Line numbers come from one index of the text's line starts, so a log of any size is read in
+linear time (a count from the start of the file per record was quadratic).
 jsonschema is imported only when validating: the runtime itself never needs it.
 """
 from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,26 +35,66 @@ class Entry:
     value: Any
 
 
+class LogSchemaError(ValueError):
+    """The schema cannot be used (a ``$ref`` that resolves to nothing): the caller names the file."""
+
+
 class LogSyntaxError(ValueError):
-    def __init__(self, line: int, message: str):
+    def __init__(self, line: int, message: str, pos: int = 0):
         super().__init__(message)
         self.line = line
+        self.pos = pos  # offset of the error: reading resumes after its line
 
 
-def _line_at(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
+TOO_DEEP = "not valid JSON (nested too deeply to read)"
 
 
-def _values(text: str, pos: int, decoder: json.JSONDecoder) -> Iterator[tuple[int, int, Any]]:
+class Lines:
+    """Line numbers of offsets in one text: its newline offsets, found once, then a binary search."""
+
+    def __init__(self, text: str):
+        self.newlines = [m.start() for m in re.finditer("\n", text)]
+
+    def at(self, offset: int) -> int:
+        return bisect_right(self.newlines, offset - 1) + 1
+
+
+def _decode(text: str, pos: int, decoder: json.JSONDecoder, lines: Lines) -> tuple[Any, int]:
+    """One JSON value at ``pos``; LogSyntaxError (at the line of the error) when there is none.
+
+    The value is decoded from a window of whole lines that doubles until the value fits (one
+    line for JSON Lines): a failure then costs the window, not a count of every line before it
+    (which json's own error does), so reading stays linear in the size of the log. A value
+    that breaks before the end of its window breaks the same way in the whole text."""
+    first = lines.at(pos) - 1  # index of the newline that ends pos's line
+    span = 1
+    try:
+        while True:
+            last = first + span - 1
+            stop = lines.newlines[last] if last < len(lines.newlines) else len(text)
+            window = text[pos:stop]
+            try:
+                value, end = decoder.raw_decode(window)
+                return value, pos + end
+            except json.JSONDecodeError as exc:
+                if stop == len(text) or _SPACE.match(window, exc.pos).end() < len(window):
+                    at = pos + exc.pos
+                    raise LogSyntaxError(lines.at(at), f"not valid JSON ({exc.msg})", at) from None
+            span *= 2  # it goes on past the window (a pretty-printed record), or its line ends early
+    except RecursionError:
+        raise LogSyntaxError(lines.at(pos), TOO_DEEP, pos) from None
+
+
+def _values(text: str, pos: int, decoder: json.JSONDecoder, lines: Lines) -> Iterator[tuple[int, int, Any]]:
     """Concatenated JSON values (JSON Lines, or pretty-printed records one after another).
     A broken line is yielded as a LogSyntaxError and reading resumes on the next line, so
     one torn write does not hide the records after it."""
     pos = _SPACE.match(text, pos).end()
     while pos < len(text):
         try:
-            value, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            yield pos, pos, LogSyntaxError(exc.lineno, f"not valid JSON ({exc.msg})")
+            value, end = _decode(text, pos, decoder, lines)
+        except LogSyntaxError as exc:
+            yield pos, pos, exc
             newline = text.find("\n", exc.pos)
             end = len(text) if newline < 0 else newline
         else:
@@ -59,17 +102,14 @@ def _values(text: str, pos: int, decoder: json.JSONDecoder) -> Iterator[tuple[in
         pos = _SPACE.match(text, end).end()
 
 
-def _array_items(text: str, pos: int, decoder: json.JSONDecoder) -> Iterator[tuple[int, int, Any]]:
+def _array_items(text: str, pos: int, decoder: json.JSONDecoder, lines: Lines) -> Iterator[tuple[int, int, Any]]:
     """The elements of a top-level array, each with its offsets (json.loads loses them)."""
     pos = _SPACE.match(text, pos + 1).end()
     if text.startswith("]", pos):
         pos += 1
     else:
         while True:
-            try:
-                value, end = decoder.raw_decode(text, pos)
-            except json.JSONDecodeError as exc:
-                raise LogSyntaxError(exc.lineno, f"not valid JSON ({exc.msg})") from None
+            value, end = _decode(text, pos, decoder, lines)
             yield pos, end, value
             pos = _SPACE.match(text, end).end()
             if text.startswith(",", pos):
@@ -78,22 +118,23 @@ def _array_items(text: str, pos: int, decoder: json.JSONDecoder) -> Iterator[tup
             if text.startswith("]", pos):
                 pos += 1
                 break
-            raise LogSyntaxError(_line_at(text, pos), "not valid JSON (expected ',' or ']' after a record)")
+            raise LogSyntaxError(lines.at(pos), "not valid JSON (expected ',' or ']' after a record)")
     rest = _SPACE.match(text, pos).end()
     if rest < len(text):
-        raise LogSyntaxError(_line_at(text, rest), "not valid JSON (text after the closing ']')")
+        raise LogSyntaxError(lines.at(rest), "not valid JSON (text after the closing ']')")
 
 
-def read_entries(text: str) -> list[Entry]:
+def read_entries(text: str, lines: Lines | None = None) -> list[Entry]:
     """Every record of a log's text with where it starts. A record that is not JSON has a
     LogSyntaxError as its value; a broken array raises LogSyntaxError."""
+    lines = lines or Lines(text)
     decoder = json.JSONDecoder()
     start = _SPACE.match(text, 0).end()
-    items = _array_items(text, start, decoder) if text.startswith("[", start) else _values(text, start, decoder)
-    return [Entry(n, _line_at(text, a), a, b, value) for n, (a, b, value) in enumerate(items, start=1)]
+    read = _array_items if text.startswith("[", start) else _values
+    return [Entry(n, lines.at(a), a, b, value) for n, (a, b, value) in enumerate(read(text, start, decoder, lines), start=1)]
 
 
-def _field_line(text: str, entry: Entry, path: list) -> int:
+def _field_line(text: str, entry: Entry, path: list, lines: Lines) -> int:
     """The line of the deepest named field of ``path`` inside the record, else its first line."""
     at = entry.start
     for name in (p for p in path if isinstance(p, str)):
@@ -102,7 +143,7 @@ def _field_line(text: str, entry: Entry, path: list) -> int:
         if match is None:
             break
         at = match.start()
-    return _line_at(text, at)
+    return lines.at(at)
 
 
 def _dotted(path: list) -> str:
@@ -128,12 +169,16 @@ def _messages(error) -> list[tuple[list, str]]:
 def validate_text(text: str, schema: dict, shown_as: str) -> tuple[int, list[Problem]]:
     """(records read, problems) of one log's text."""
     from jsonschema import Draft202012Validator, FormatChecker
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
 
+    lines = Lines(text)
     try:
-        entries = read_entries(text)
+        entries = read_entries(text, lines)
     except LogSyntaxError as exc:
         return 0, [Problem(shown_as, exc.line, 1, "PL580", str(exc))]
-    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    # An empty registry: a $ref is resolved inside the schema only, never fetched from the network.
+    validator = Draft202012Validator(schema, registry=Registry(), format_checker=FormatChecker())
     problems = []
     for entry in entries:
         if isinstance(entry.value, LogSyntaxError):
@@ -142,9 +187,16 @@ def validate_text(text: str, schema: dict, shown_as: str) -> tuple[int, list[Pro
         if not isinstance(entry.value, dict):
             problems.append(Problem(shown_as, entry.line, 1, "PL581", f"record {entry.number}: is not a JSON object"))
             continue
-        for error in validator.iter_errors(entry.value):
+        try:
+            errors = list(validator.iter_errors(entry.value))
+        except RecursionError:
+            problems.append(Problem(shown_as, entry.line, 1, "PL582", f"record {entry.number}: nested too deeply to check against the schema"))
+            continue
+        except Unresolvable as exc:
+            raise LogSchemaError(f"$ref {exc.ref!r} resolves to nothing (references are followed inside the schema only)") from None
+        for error in errors:
             for path, message in _messages(error):
-                line = _field_line(text, entry, path)
+                line = _field_line(text, entry, path, lines)
                 problems.append(Problem(shown_as, line, 1, "PL582", f"record {entry.number}: {_dotted(path) or '(record)'}: {message}"))
     return len(entries), problems
 
