@@ -64,7 +64,8 @@ def timed(args, cwd, repeat: int, env=None, ok_codes=(0, 1)) -> float:
         done = subprocess.run(args, cwd=cwd, env=env or ENV, capture_output=True, text=True)
         elapsed = time.perf_counter() - start
         if done.returncode not in ok_codes:
-            raise SystemExit(f"{' '.join(map(str, args))} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+            shown = " ".join(map(str, args[:4])) + (f" ... ({len(args)} arguments)" if len(args) > 4 else "")
+            raise SystemExit(f"{shown} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
         best = min(best, elapsed)
     return best
 

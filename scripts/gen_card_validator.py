@@ -53,9 +53,9 @@ def bundled_schema() -> dict:
             return [inline(item) for item in node]
         return node
 
-    from promptlane.schema import ecma_anchors
-
-    return ecma_anchors(inline(card))
+    # The schema stays ECMA-262 as published (check-jsonschema and other tools read it too);
+    # fastjsonschema itself compiles a pattern's final "$" to Python's "\\Z".
+    return inline(card)
 
 
 def generate() -> str:

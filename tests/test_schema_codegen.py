@@ -47,3 +47,21 @@ def test_generated_and_reference_validators_agree(key, value):
     except _card_validator.JsonSchemaValueException:
         fast_ok = False
     assert fast_ok == reference_ok
+
+
+def test_the_bundled_schema_stays_ecma_and_check_jsonschema_accepts_it(tmp_path):
+    """The published schema keeps JSON Schema's ECMA-262 patterns ("$" ends the string); only
+    promptlane's own Python validators read "$" as "\\Z". check-jsonschema, the peer a team would
+    wire up (and the benchmark's baseline), must accept the bundled schema as it is."""
+    import json
+    import subprocess
+    import sys
+
+    schema = tmp_path / "card.json"
+    schema.write_text(json.dumps({"$schema": "https://json-schema.org/draft/2020-12/schema", **_generator().bundled_schema()}))
+    assert "\\\\Z" not in schema.read_text()
+    card = tmp_path / "card.yml"
+    card.write_text(yaml.safe_dump(EXAMPLE))
+    done = subprocess.run([str(Path(sys.executable).parent / "check-jsonschema"), "--schemafile", str(schema), str(card)],
+                          capture_output=True, text=True, timeout=120)
+    assert "schemafile was not valid" not in done.stdout + done.stderr, done.stdout + done.stderr
