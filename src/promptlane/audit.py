@@ -86,11 +86,12 @@ def verify(repo: Repo, base: str | None = None, use_cache: bool = True) -> list[
     verified; whatever that cannot prove is verified in full.
     """
     from . import auditcache
-    from .fsio import JOURNAL, pending
+    from .fsio import pending_problem
     from .segments import all_segments
 
-    if pending(repo.root):  # an interrupted write: the files are half-changed until sync puts them back
-        return [Problem(JOURNAL, 1, 1, "PL190", "an earlier promptlane run was interrupted; run `promptlane sync` to put every file back")]
+    interrupted = pending_problem(repo.root)  # half-changed files until sync puts them back
+    if interrupted:
+        return [interrupted]
     segments, layout = all_segments(repo.root)
     if layout:
         return layout  # follow the chain only through a well-formed archive
@@ -105,36 +106,32 @@ def verify(repo: Repo, base: str | None = None, use_cache: bool = True) -> list[
         if proved is not None:
             auditcache.save(repo, cache["sealed"], audit_raw, changelog_raw, proved[0], proved[1], previous=cache)
             return []
-    del audit_raw, changelog_raw  # the full run reads segment by segment
     problems = appended_only(repo, base) if base is not None else []
-    walked = _walk_segments(repo, segments)
+    walked = _walk_segments(repo, segments, current=(audit_raw, changelog_raw))
     if isinstance(walked, Problem):
         return problems + [walked]
     head, audited, keys, sealed_record = walked
     found, verified = cross_check(repo, audited, keys, fingerprints)
     if not found and not problems:
-        auditcache.save(repo, sealed_record, _raw(repo, AUDIT_LOG), _raw(repo, CHANGELOG), head, verified)
+        auditcache.save(repo, sealed_record, audit_raw, changelog_raw, head, verified)
     return problems + found
 
 
-def _walk_segments(repo: Repo, segments: list):
+def _walk_segments(repo: Repo, segments: list, current: tuple[bytes, bytes]):
     """Follow the chain through every segment in order and gather the changelog's keys: the
-    first problem, or (head, audited versions, changelog keys, record of the sealed files)."""
+    first problem, or (head, audited versions, changelog keys, record of the sealed files).
+    ``current`` holds the current segment's two files, already read by the caller."""
     from . import auditcache
     from .events import ChangelogError
 
     head, audited, keys, sealed_record = (0, GENESIS), set(), ChangelogKeys(), []
     for index, segment in enumerate(segments):
-        audit_raw, changelog_raw = _raw(repo, segment.audit_rel), _raw(repo, segment.changelog_rel)
+        audit_raw, changelog_raw = (_raw(repo, segment.audit_rel), _raw(repo, segment.changelog_rel)) if segment.sealed else current
         audit_text, problem = _decode(audit_raw, segment.audit_rel)
         changelog_text, problem2 = _decode(changelog_raw, segment.changelog_rel)
         if problem or problem2:
             return problem or problem2
-        if index or continuation(audit_text) is not None:  # every segment after the first says where it continues from
-            problem = _continuation_problem(repo, segment, audit_text, head)
-            if problem:
-                return problem
-        broken, head, versions = walk_chain(audit_text, head, shown_as=segment.audit_rel)
+        broken, head, versions = follow_segment(repo, index, segment, audit_text, head)
         if broken:
             return broken
         audited |= versions
@@ -145,6 +142,16 @@ def _walk_segments(repo: Repo, segments: list):
         if segment.sealed:
             sealed_record.append(auditcache.sealed_fingerprint(repo, segment, audit_raw, changelog_raw))
     return head, audited, keys, sealed_record
+
+
+def follow_segment(repo: Repo, index: int, segment, audit_text: str, head: tuple[int, str]):
+    """One segment of the chain after ``head``: (first problem or None, new head, version rows).
+    Every segment after the first must also say where it continues from (PL219)."""
+    if index or continuation(audit_text) is not None:
+        problem = _continuation_problem(repo, segment, audit_text, head)
+        if problem:
+            return problem, head, set()
+    return walk_chain(audit_text, head, shown_as=segment.audit_rel)
 
 
 def _continuation_problem(repo: Repo, segment, audit_text: str, head: tuple[int, str]) -> Problem | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import semver
 from .card import Card, read_card
-from .fsio import JOURNAL, pending
+from .fsio import pending_problem
 from .problems import Problem
 from .registry import LockError, read_lock
 from .repo import Repo
@@ -18,8 +18,9 @@ RUN_SYNC = "run `promptlane sync` (or commit again: the promptlane-sync hook doe
 
 def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: list[str] = ()) -> list[Problem]:
     problems: list[Problem] = []
-    if pending(repo.root):
-        problems.append(Problem(JOURNAL, 1, 1, "PL190", "an earlier promptlane run was interrupted; run `promptlane sync` to put every file back"))
+    interrupted = pending_problem(repo.root)
+    if interrupted:
+        problems.append(interrupted)
     if policy:
         from .policy import check_policy
 

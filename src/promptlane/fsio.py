@@ -166,6 +166,13 @@ def pending(root: Path) -> bool:
     return (root / JOURNAL).exists()
 
 
+def pending_problem(root: Path) -> Problem | None:
+    """PL190 when an interrupted run left its journal (readers report it and touch nothing)."""
+    if not pending(root):
+        return None
+    return Problem(JOURNAL, 1, 1, "PL190", "an earlier promptlane run was interrupted; run `promptlane sync` to put every file back")
+
+
 def _read_journal(root: Path) -> dict:
     """The journal, refusing one that is corrupt or names a path outside the repository
     (a journal is only ever written by promptlane; one committed by hand is not trusted)."""

@@ -82,3 +82,9 @@ def uncommitted(root: Path, *paths: str) -> list[str]:
     """``git status --porcelain`` lines for ``paths`` ([] when clean or not a git repository)."""
     out = _git(root, "status", "--porcelain", "--", *paths)
     return out.splitlines() if out else []
+
+
+def files_at(root: Path, commit: str, folder: str) -> list[str]:
+    """Paths of the files under ``folder`` at ``commit`` ([] when there are none)."""
+    out = _git(root, "ls-tree", "-r", "--name-only", commit, "--", folder)
+    return out.splitlines() if out else []

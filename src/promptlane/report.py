@@ -173,7 +173,7 @@ def _prompt_ids(repo: "Repo") -> list[str]:
 
 def read_audit(repo: "Repo") -> tuple[list[AuditEntry], str]:
     """Every audit row, sealed segments first, and the first break of the chain ("" if none)."""
-    from .audit import data_rows, walk_chain
+    from .audit import data_rows, follow_segment
     from .events import GENESIS
     from .repo import AUDIT_LOG
     from .segments import all_segments
@@ -183,11 +183,11 @@ def read_audit(repo: "Repo") -> tuple[list[AuditEntry], str]:
         return [], f"{AUDIT_LOG} is missing"
     rows: list[AuditEntry] = []
     head, problem = (0, GENESIS), layout[0] if layout else None
-    for segment in segments:
+    for index, segment in enumerate(segments):
         path = repo.root / segment.audit_rel
         text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
         if problem is None:
-            problem, head, _ = walk_chain(text, head, shown_as=segment.audit_rel)
+            problem, head, _ = follow_segment(repo, index, segment, text, head)
         rows += [AuditEntry(line, *cells[:8]) for line, cells in data_rows(text) if len(cells) >= 8]
     return rows, str(problem) if problem else ""
 

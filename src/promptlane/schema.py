@@ -37,18 +37,14 @@ def ecma_anchors(node: Any) -> Any:
 
 def read_schema(name: str) -> Any:
     """A bundled schema, its patterns anchored as JSON Schema means them (``ecma_anchors``)."""
-    return ecma_anchors(_read_schema(name))
-
-
-def _read_schema(name: str) -> Any:
     from importlib import resources  # only an invalid card gets here: keep it off start-up
 
     text = resources.files("promptlane.schemas").joinpath(name).read_text(encoding="utf-8")
     if name.endswith(".json"):
-        return json.loads(text)
+        return ecma_anchors(json.loads(text))
     import yaml
 
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return ecma_anchors(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
 
 
 @lru_cache(maxsize=None)

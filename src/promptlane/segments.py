@@ -110,12 +110,10 @@ def all_segments(root: Path) -> tuple[list[Segment], list[Problem]]:
 
 def segments_at(root: Path, commit: str) -> list[Segment]:
     """The segments of a git commit (sealed ones listed by ``git ls-tree``), oldest first."""
-    import subprocess
+    from .gitinfo import files_at
 
-    listed = subprocess.run(["git", "ls-tree", "-r", "--name-only", commit, "--", ARCHIVE + "/"],
-                            cwd=root, capture_output=True, text=True)
     entries: dict[str, set[str]] = {}
-    for path in listed.stdout.splitlines():
+    for path in files_at(root, commit, ARCHIVE + "/"):
         parts = path[len(ARCHIVE) + 1:].split("/")
         entries.setdefault(parts[0], set()).update(parts[1:2])
     sealed, _ = _arrange(entries)
