@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from .problems import Problem, PromptlaneError, UsageError
-from .repo import REVIEWS
+from promptlane.problems import Problem, PromptlaneError, UsageError
+from promptlane.repo import REVIEWS
 
 if TYPE_CHECKING:
-    from .card import Card
-    from .registry import Lock
-    from .repo import Repo
+    from promptlane.card import Card
+    from promptlane.registry import Lock
+    from promptlane.repo import Repo
 
 REVIEWERS = f"{REVIEWS}/reviewers.yml"
 TEMPLATE = "HITL_Approval_Template.md"
@@ -69,14 +69,14 @@ class Reviewers:
         return [role for role in self.roles if self.holds(reviewer, role)]
 
     def line_of(self, role: str) -> int:
-        from .yamlio import locate
+        from promptlane.yamlio import locate
 
         return locate(self.text, [], role).line if role in self.roles else 1
 
 
 def load_reviewers(repo: "Repo") -> Reviewers:
     """reviews/reviewers.yml; UsageError (exit 2) when it is missing or malformed."""
-    from .yamlio import load_file
+    from promptlane.yamlio import load_file
 
     path = repo.root / REVIEWERS
     if not path.is_file():
@@ -101,7 +101,7 @@ def load_reviewers(repo: "Repo") -> Reviewers:
 def _validators():
     from jsonschema import Draft202012Validator
 
-    from .schema import read_schema
+    from promptlane.schema import read_schema
 
     schema = read_schema("review.schema.json")
     policy = {"$ref": "#/$defs/policyReview", "$defs": schema["$defs"]}
@@ -118,7 +118,7 @@ class Review:
 
     def where(self, key: str | None = None) -> tuple[int, int]:
         """File line and column of ``key``'s value in the front matter."""
-        from .yamlio import locate
+        from promptlane.yamlio import locate
 
         loc = locate(self.front, [key] if key else [])
         return loc.line + self.offset, loc.col
@@ -148,7 +148,7 @@ def split_front_matter(text: str) -> tuple[str, str] | None:
 
 
 def read_review(repo: "Repo", rel: str, policy: bool = False) -> Review:
-    from .yamlio import decode, load
+    from promptlane.yamlio import decode, load
 
     review = Review(rel)
     try:
@@ -270,8 +270,8 @@ def role_statuses(repo: "Repo", card: "Card", lock: "Lock", roles: tuple[str, ..
 
 def _date_problem(review: Review) -> str | None:
     """Why a form's date cannot be trusted to order it: not a real date, or an approval dated in the future."""
-    from .events import now
-    from .gates import CLOCK_SKEW, parse_time
+    from promptlane.events import now
+    from promptlane.gates import CLOCK_SKEW, parse_time
 
     when, current = parse_time(review.moment(end_of_day=False)), parse_time(now())
     if when is None:
@@ -367,11 +367,11 @@ def render_form(template: str, values: dict[str, str], summary: list[str], role:
 
 def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "approve", note: str = "") -> list[str]:
     """Write the reviewer's form for the card's current hash; return what to tell the user."""
-    from . import events
-    from .fsio import Transaction, recover
-    from .evals.results import results_rel
-    from .gates import load_eval_results, synced_card
-    from .gitinfo import actor
+    from promptlane import events
+    from promptlane.fsio import Transaction, recover
+    from promptlane.evals.results import results_rel
+    from promptlane.gates import load_eval_results, synced_card
+    from promptlane.gitinfo import actor
 
     recover(repo.root)
     card, lock = synced_card(repo, prompt_id)
@@ -424,7 +424,7 @@ def _refuse_reviewer(reviewers: Reviewers, role: str, who: str, card: "Card", lo
 
 def policy_approval(repo: "Repo", digest: str) -> Review | None:
     """A Governance approval of exactly this policy text, if one is on file."""
-    from .policy import POLICY_REVIEW_ROLE
+    from promptlane.policy import POLICY_REVIEW_ROLE
 
     folder = repo.root / POLICY_REVIEWS
     if not folder.is_dir():
@@ -445,11 +445,11 @@ def policy_approval(repo: "Repo", digest: str) -> Review | None:
 
 def approve_policy(repo: "Repo", role_name: str, decision: str = "approve", note: str = "") -> list[str]:
     """Write reviews/policy/<date>-governance-<reviewer>.md for the current policy text."""
-    from . import events
-    from .fsio import Transaction
-    from .gitinfo import actor
-    from .policy import POLICY_REVIEW_ROLE, _head_policy, load_policy, loosened, policy_hash
-    from .repo import POLICY
+    from promptlane import events
+    from promptlane.fsio import Transaction
+    from promptlane.gitinfo import actor
+    from promptlane.policy import POLICY_REVIEW_ROLE, _head_policy, load_policy, loosened, policy_hash
+    from promptlane.repo import POLICY
 
     reviewers = load_reviewers(repo)
     role = reviewers.role_named(role_name)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from .events import GENESIS, continuation, is_data_row, row_hash, split_row
-from .problems import Problem, PromptlaneError, UsageError
-from .repo import AUDIT_LOG, CHANGELOG, REGISTRY, Repo
+from promptlane.events import GENESIS, continuation, is_data_row, row_hash, split_row
+from promptlane.problems import Problem, PromptlaneError, UsageError
+from promptlane.repo import AUDIT_LOG, CHANGELOG, REGISTRY, Repo
 
 COLUMNS = 10
 
@@ -85,9 +85,9 @@ def verify(repo: Repo, base: str | None = None, use_cache: bool = True) -> list[
     With a usable local cache (auditcache) only what changed since the last successful run is
     verified; whatever that cannot prove is verified in full.
     """
-    from . import auditcache
-    from .fsio import pending_problem
-    from .segments import all_segments
+    from promptlane import auditcache
+    from promptlane.fsio import pending_problem
+    from promptlane.segments import all_segments
 
     interrupted = pending_problem(repo.root)  # half-changed files until sync puts them back
     if interrupted:
@@ -121,8 +121,8 @@ def _walk_segments(repo: Repo, segments: list, current: tuple[bytes, bytes]):
     """Follow the chain through every segment in order and gather the changelog's keys: the
     first problem, or (head, audited versions, changelog keys, record of the sealed files).
     ``current`` holds the current segment's two files, already read by the caller."""
-    from . import auditcache
-    from .events import ChangelogError
+    from promptlane import auditcache
+    from promptlane.events import ChangelogError
 
     head, audited, keys, sealed_record = (0, GENESIS), set(), ChangelogKeys(), []
     for index, segment in enumerate(segments):
@@ -171,10 +171,10 @@ def _continuation_problem(repo: Repo, segment, audit_text: str, head: tuple[int,
 
 def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes, fingerprints: dict):
     """(new head, lock records) when everything new checks out from the cached state, else None."""
-    from . import auditcache
-    from .registry import LockError, read_lock
+    from promptlane import auditcache
+    from promptlane.registry import LockError, read_lock
 
-    from .events import ChangelogError
+    from promptlane.events import ChangelogError
 
     audit_size, changelog_size = cache["audit"]["size"], cache["changelog"]["size"]
     new_rows = audit_raw[audit_size:].decode("utf-8")
@@ -236,8 +236,8 @@ def _record(lock, fingerprint: list[int]) -> dict:
 def appended_only(repo: Repo, base: str) -> list[Problem]:
     """Since ``base``: its sealed segments are unchanged, and its current segment is a prefix of
     the segment that now holds those rows (the current one, or the one sealed since)."""
-    from .gitinfo import GitError, resolve, show
-    from .segments import all_segments, segments_at
+    from promptlane.gitinfo import GitError, resolve, show
+    from promptlane.segments import all_segments, segments_at
 
     try:
         commit = resolve(repo.root, base)
@@ -265,7 +265,7 @@ def appended_only(repo: Repo, base: str) -> list[Problem]:
 
 def _sealed_changes(repo: Repo, commit: str, base: str, sealed: list) -> list[Problem]:
     """Sealed segments of ``base`` changed or removed since (git compares the trees: no reads)."""
-    from .gitinfo import changed_since, show
+    from promptlane.gitinfo import changed_since, show
 
     if not sealed:
         return []
@@ -297,7 +297,7 @@ class ChangelogKeys:
 
     def feed(self, text: str) -> None:
         """Add one segment's entries (segments are fed oldest first); ChangelogError if unreadable."""
-        from .events import parse_changelog
+        from promptlane.events import parse_changelog
 
         for entry in parse_changelog(text):
             if not isinstance(entry, dict):
@@ -329,7 +329,7 @@ def _pointer_problem(repo: Repo, lock, keys: "ChangelogKeys") -> Problem | None:
 
 def cross_check(repo: Repo, audited: set, keys: ChangelogKeys, fingerprints: dict | None = None) -> tuple[list[Problem], dict]:
     """Problems, and per lock what was verified (for the local cache)."""
-    from .registry import LockError, read_lock
+    from promptlane.registry import LockError, read_lock
 
     logged, served = keys.versions, keys.served
     records: dict = {}
@@ -365,7 +365,7 @@ def cross_check(repo: Repo, audited: set, keys: ChangelogKeys, fingerprints: dic
 def _version_trail(repo: Repo, rel: str, key: tuple, logged: set, audited: set) -> list[Problem]:
     prompt_id, version, payload_hash = key
     found = []
-    from .registry import read_snapshot
+    from promptlane.registry import read_snapshot
 
     snapshot = repo.root / repo.snapshot_rel(prompt_id, version)
     if not snapshot.exists():

@@ -23,8 +23,8 @@ import os
 import zlib
 from pathlib import Path
 
-from .fsio import atomic_write
-from .repo import AUDIT_LOG, CHANGELOG, REGISTRY, STORE, Repo
+from promptlane.fsio import atomic_write
+from promptlane.repo import AUDIT_LOG, CHANGELOG, REGISTRY, STORE, Repo
 
 CACHE = ".promptlane/cache/audit.json"
 FORMAT = 3

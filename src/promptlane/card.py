@@ -12,11 +12,11 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import hashing
-from .problems import Problem
-from .repo import CARD, Repo, is_prompt_id
-from .schema import card_problems
-from .yamlio import decode, load_file, locate
+from promptlane import hashing
+from promptlane.problems import Problem
+from promptlane.repo import CARD, Repo, is_prompt_id
+from promptlane.schema import card_problems
+from promptlane.yamlio import decode, load_file, locate
 
 MAX_TEXT_BYTES = 1 << 20  # 1 MiB: larger "prompts" are almost always a mistaken file
 PLACEHOLDER = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|[^}]*)?-?\}\}")

@@ -6,12 +6,12 @@ environment raised without promotion, and ids used twice.
 """
 from __future__ import annotations
 
-from . import semver
-from .card import Card, read_card
-from .fsio import pending_problem
-from .problems import Problem
-from .registry import LockError, read_lock
-from .repo import Repo
+from promptlane import semver
+from promptlane.card import Card, read_card
+from promptlane.fsio import pending_problem
+from promptlane.problems import Problem
+from promptlane.registry import LockError, read_lock
+from promptlane.repo import Repo
 
 RUN_SYNC = "run `promptlane sync` (or commit again: the promptlane-sync hook does it)"
 
@@ -22,11 +22,11 @@ def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: list[st
     if interrupted:
         problems.append(interrupted)
     if policy:
-        from .policy import check_policy
+        from promptlane.policy import check_policy
 
         problems.extend(check_policy(repo))  # schema, and loosening against git HEAD
     if forms:
-        from .approvals import read_review
+        from promptlane.approvals import read_review
 
         for rel in forms:  # well-formed whether or not a gate reads them yet
             problems.extend(read_review(repo, rel, policy=rel.startswith("reviews/policy/")).problems)
@@ -90,8 +90,8 @@ def _check_in_worker(prompt_id: str):
 
 def content_problems(repo: Repo, card: Card) -> list[Problem]:
     """Offline budgets (PL301/302) and PII or secrets in the texts and eval fixtures (PL310)."""
-    from .budget import budget_problems
-    from .pii import pii_problems
+    from promptlane.budget import budget_problems
+    from promptlane.pii import pii_problems
 
     return budget_problems(card) + pii_problems(repo, card)
 
@@ -130,7 +130,7 @@ def registry_problems(repo: Repo, card: Card) -> list[Problem]:
         return found
     if env in repo.environments and lock.environments.get(env) != version:
         # The same gates `promptlane promote` evaluates: one line per unmet requirement.
-        from .gates import hand_edit_problems
+        from promptlane.gates import hand_edit_problems
 
         found.extend(hand_edit_problems(repo, card, lock))
     return found

@@ -12,11 +12,11 @@ import difflib
 import json
 from typing import TYPE_CHECKING, Any
 
-from .problems import UsageError
+from promptlane.problems import UsageError
 
 if TYPE_CHECKING:
-    from .report import PromptInfo, VersionInfo
-    from .repo import Repo
+    from promptlane.report import PromptInfo, VersionInfo
+    from promptlane.repo import Repo
 
 
 def _resolve(prompt: "PromptInfo", ref: str) -> str:
@@ -47,7 +47,7 @@ def pick(prompt: "PromptInfo", from_ref: str | None, to_ref: str | None) -> tupl
 
 
 def _snapshot(repo: "Repo", prompt_id: str, version: str) -> dict:
-    from .registry import read_snapshot
+    from promptlane.registry import read_snapshot
 
     try:
         snapshot = read_snapshot(repo, prompt_id, version)
@@ -64,7 +64,7 @@ def _value(value: Any) -> str:
 
 def _facts(snapshot: dict, version: "VersionInfo", params: list[str]) -> list[list[str]]:
     """One cell per label; a cell may take several lines (one approval a line)."""
-    from .report import approval_text, eval_text
+    from promptlane.report import approval_text, eval_text
 
     payload = snapshot["payload"]
     model = payload.get("model", {})
@@ -109,7 +109,7 @@ def step_diffs(prompt_id: str, old: dict, new: dict) -> list[str]:
 
 
 def diff(repo: "Repo", prompt_id: str, from_ref: str | None = None, to_ref: str | None = None) -> str:
-    from .report import collect
+    from promptlane.report import collect
 
     prompt = collect(repo, [prompt_id]).prompts[0]
     if prompt.problem:

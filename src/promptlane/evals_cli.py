@@ -12,12 +12,12 @@ import json
 import math
 import sys
 
-from .problems import EXIT_FAILED, EXIT_OK, EXIT_USAGE, report
+from promptlane.problems import EXIT_FAILED, EXIT_OK, EXIT_USAGE, report
 
 
 def register(sub) -> None:
     """Add the eval sub-commands to the top-level parser."""
-    from .evals import DEFAULT_TIMEOUT  # the package __init__ only: keeps `promptlane check` start-up lean
+    from promptlane.evals import DEFAULT_TIMEOUT  # the package __init__ only: keeps `promptlane check` start-up lean
 
     p = sub.add_parser("eval", help="run, import and plan promptfoo evals bound to payload hashes")
     actions = p.add_subparsers(dest="eval_command", metavar="ACTION", required=True)
@@ -53,16 +53,16 @@ def _seconds(text: str) -> float:
 
 
 def _repo(args):
-    from .repo import Repo
+    from promptlane.repo import Repo
 
     return Repo.at(args.root)
 
 
 def _select(repo, ids: list[str], force: bool):
     """(cards to run, kept results summaries, setup problems)."""
-    from .evals.config import EvalSetupError
-    from .evals.plan import eval_card, owed
-    from .evals.results import ResultsError, load_results
+    from promptlane.evals.config import EvalSetupError
+    from promptlane.evals.plan import eval_card, owed
+    from promptlane.evals.results import ResultsError, load_results
 
     if not ids and not force:
         cards, problems = owed(repo)
@@ -86,9 +86,16 @@ def _select(repo, ids: list[str], force: bool):
 
 
 def cmd_eval_run(args) -> int:
-    from .evals import results
-    from .evals.config import EvalSetupError
-    from .evals.runner import EvalRunError, EvalTerminated, find_promptfoo, require_node, run_prompt, stop_on_sigterm
+    from promptlane.evals import results
+    from promptlane.evals.config import EvalSetupError
+    from promptlane.evals.runner import (
+        EvalRunError,
+        EvalTerminated,
+        find_promptfoo,
+        require_node,
+        run_prompt,
+        stop_on_sigterm,
+    )
 
     repo = _repo(args)
     cards, kept, problems = _select(repo, args.ids, args.force)
@@ -139,9 +146,9 @@ def cmd_eval_run(args) -> int:
 
 
 def cmd_eval_import(args) -> int:
-    from .evals import results
-    from .evals.importer import import_results
-    from .evals.plan import eval_card
+    from promptlane.evals import results
+    from promptlane.evals.importer import import_results
+    from promptlane.evals.plan import eval_card
 
     repo = _repo(args)
     card = eval_card(repo, args.prompt)
@@ -151,7 +158,7 @@ def cmd_eval_import(args) -> int:
 
 
 def cmd_eval_plan(args) -> int:
-    from .evals.plan import matrix, owed
+    from promptlane.evals.plan import matrix, owed
 
     repo = _repo(args)
     cards, problems = owed(repo)

@@ -173,7 +173,7 @@ def log_head(root: Path, audit_rel: str) -> tuple[int, str]:
     the last row of the newest sealed segment."""
     head = chain_head(root / audit_rel)
     if head[0] == 0:
-        from .segments import sealed_segments
+        from promptlane.segments import sealed_segments
 
         sealed, _ = sealed_segments(root)
         if sealed:
@@ -245,7 +245,7 @@ class ChangelogError(ValueError):
 
 
 def _yaml_changelog(text: str) -> list:
-    from .yamlio import load
+    from promptlane.yamlio import load
 
     loaded = load(text, "changelog")
     if loaded.problems:
@@ -257,7 +257,7 @@ def _yaml_changelog(text: str) -> list:
 def read_all_changelogs(root: Path) -> list:
     """Entries of every changelog segment (sealed ones first, then the current one).
     ChangelogError names the segment (``rel``) that cannot be read."""
-    from .segments import all_segments
+    from promptlane.segments import all_segments
 
     entries: list = []
     for segment in all_segments(root)[0]:

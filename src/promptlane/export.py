@@ -22,12 +22,12 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .problems import Problem, PromptlaneError, UsageError
-from .repo import REGISTRY, is_prompt_id
+from promptlane.problems import Problem, PromptlaneError, UsageError
+from promptlane.repo import REGISTRY, is_prompt_id
 
 if TYPE_CHECKING:
-    from .registry import Lock
-    from .repo import Repo
+    from promptlane.registry import Lock
+    from promptlane.repo import Repo
 
 BUNDLE_FORMAT = "promptlane-bundle/1"
 FORMATS = ("sqlite", "json")
@@ -35,7 +35,7 @@ FORMATS = ("sqlite", "json")
 
 def _locks(repo: "Repo") -> list[tuple["Lock", dict[str, dict]]]:
     """Every lock with the snapshot of each version it issued; refuses a broken registry."""
-    from .registry import LockError, read_lock, read_snapshot
+    from promptlane.registry import LockError, read_lock, read_snapshot
 
     found, problems = [], []
     for path in sorted((repo.root / REGISTRY).glob("*.lock.json")):

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from .problems import PromptlaneError, Problem
+from promptlane.problems import PromptlaneError, Problem
 
 JOURNAL = ".promptlane/journal.json"
 _TMP = ".promptlane-tmp"

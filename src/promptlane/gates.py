@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from .problems import Problem, PromptlaneError, UsageError
+from promptlane.problems import Problem, PromptlaneError, UsageError
 
 if TYPE_CHECKING:
-    from .card import Card
-    from .policy import EnvRule, Policy, RiskRule
-    from .registry import Lock
-    from .repo import Repo
+    from promptlane.card import Card
+    from promptlane.policy import EnvRule, Policy, RiskRule
+    from promptlane.registry import Lock
+    from promptlane.repo import Repo
 
 DEFAULT_RISK = "high"  # a card without risk: gets the strictest rules
 CLOCK_SKEW = timedelta(minutes=5)  # an approval form dated later than now + this does not count
@@ -33,19 +33,19 @@ RESULTS_CLOCK_SKEW = timedelta(days=1)  # eval results dated later than now + th
 
 def load_eval_results(repo: "Repo", prompt_id: str, payload_hash: str) -> dict | None:
     """The normalised eval results of one hash (promptlane-eval/1), None when there are none."""
-    from .evals.results import load_results
+    from promptlane.evals.results import load_results
 
     return load_results(repo, prompt_id, payload_hash)
 
 
 def synced_card(repo: "Repo", prompt_id: str) -> tuple["Card", "Lock"]:
     """The card and lock of a prompt whose managed block agrees with the registry."""
-    from .card import read_card
-    from .registry import LockError, read_lock
-    from .repo import is_prompt_id
+    from promptlane.card import read_card
+    from promptlane.registry import LockError, read_lock
+    from promptlane.repo import is_prompt_id
 
     if not is_prompt_id(prompt_id) or not repo.card_path(prompt_id).is_file():
-        from .problems import one_line
+        from promptlane.problems import one_line
 
         raise UsageError(one_line(f"no prompt {prompt_id!r} (prompts/{prompt_id}/card.yml); known: {', '.join(repo.prompt_ids()) or 'none'}"))
     card = read_card(repo, prompt_id)
@@ -76,7 +76,7 @@ def parse_time(text: Any) -> datetime | None:
 
 def current_branch(repo: "Repo") -> str | None:
     """PROMPTLANE_BRANCH (CI checkouts are often a detached HEAD), else git's branch."""
-    from .gitinfo import current_branch as git_branch
+    from promptlane.gitinfo import current_branch as git_branch
 
     return os.environ.get("PROMPTLANE_BRANCH") or git_branch(repo.root)
 
@@ -116,8 +116,8 @@ class _Ctx:
 def evaluate(repo: "Repo", card: "Card", lock: "Lock", env: str, policy: "Policy | None" = None,
              branch: str | None = None, now: str | None = None) -> GateResult:
     """Every gate for serving the card's current version in ``env``; ``ok`` when all pass."""
-    from . import events
-    from .policy import load_rules
+    from promptlane import events
+    from promptlane.policy import load_rules
 
     ctx = _Ctx(repo, card, lock, env, GateResult(env))
     policy = policy or load_rules(repo)
@@ -176,7 +176,7 @@ def _branch_gate(ctx: _Ctx, rule: "EnvRule", branch: str | None) -> None:
 
 
 def _eval_gates(ctx: _Ctx, risk: "RiskRule", risk_name: str, now: datetime | None) -> None:
-    from .evals.results import results_rel
+    from promptlane.evals.results import results_rel
 
     rel, rerun = results_rel(ctx.pid, ctx.card.hash), f"`promptlane eval run {ctx.pid}`"
     try:
@@ -245,7 +245,7 @@ def _age_gates(ctx: _Ctx, results: dict, risk: "RiskRule", now: datetime | None,
 
 
 def _approval_gates(ctx: _Ctx, risk: "RiskRule") -> None:
-    from .approvals import REVIEWERS, load_reviewers, role_statuses
+    from promptlane.approvals import REVIEWERS, load_reviewers, role_statuses
 
     reviewers = load_reviewers(ctx.repo)
     known: list[str] = []

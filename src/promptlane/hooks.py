@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .cli import main
+from promptlane.cli import main
 
 
 def sync_main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .problems import EXIT_OK, EXIT_USAGE, UsageError
+from promptlane.problems import EXIT_OK, EXIT_USAGE, UsageError
 
 # Template variables settable by an option of the same name; the rest keep their defaults.
 _VARIABLES = ("project", "project_name", "owner", "owner_email", "environments",

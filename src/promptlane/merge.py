@@ -25,8 +25,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .audit import data_rows
-from .events import CONTINUED_CHANGELOG_HEADER, GENESIS, continuation, row_hash
+from promptlane.audit import data_rows
+from promptlane.events import CONTINUED_CHANGELOG_HEADER, GENESIS, continuation, row_hash
 
 GIT_CONFIG = {
     "merge.promptlane-audit.name": "promptlane audit log (re-chain appended rows)",
@@ -163,7 +163,7 @@ def run_driver(kind: str, base: Path, ours: Path, theirs: Path) -> int:
 def install(root: Path) -> list[str]:
     import subprocess
 
-    from .problems import UsageError
+    from promptlane.problems import UsageError
 
     for key, value in GIT_CONFIG.items():
         try:

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar, Iterator
 
-from .problems import Problem
+from promptlane.problems import Problem
 
 ALLOW_MARKER = "promptlane: allow-pii"
 HOW_TO_FIX = f"remove it or mark deliberate test data with a trailing '{ALLOW_MARKER}' comment on that line"
@@ -267,7 +267,7 @@ def text_problems(text: str, shown_as: str) -> list[Problem]:
 
 def pii_problems(repo, card) -> list[Problem]:
     """A sound card's step texts and its eval fixture file, evals/tests/<id>.yml."""
-    from .yamlio import decode
+    from promptlane.yamlio import decode
 
     found: list[Problem] = []
     for step, text in zip(card.data["steps"], card.texts or []):

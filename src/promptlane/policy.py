@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from .problems import Problem, UsageError
+from promptlane.problems import Problem, UsageError
 
 if TYPE_CHECKING:
-    from .repo import Repo
+    from promptlane.repo import Repo
 
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*\Z")
 RISKS = ("low", "medium", "high")
@@ -28,8 +28,8 @@ POLICY_REVIEW_ROLE = "Governance"
 
 def load_policy(repo: "Repo") -> tuple[dict, str]:
     """The policy document and its text ({} when the file does not exist)."""
-    from . import repo as layout
-    from .yamlio import load_file
+    from promptlane import repo as layout
+    from promptlane.yamlio import load_file
 
     path = repo.root / layout.POLICY
     if not path.is_file():
@@ -45,8 +45,8 @@ def load_policy(repo: "Repo") -> tuple[dict, str]:
 
 
 def load_environments(repo: "Repo") -> tuple[str, ...]:
-    from . import repo as layout
-    from .yamlio import locate
+    from promptlane import repo as layout
+    from promptlane.yamlio import locate
 
     policy, text = load_policy(repo)
     envs = policy.get("environments", list(layout.DEFAULT_ENVIRONMENTS))
@@ -102,7 +102,7 @@ class Policy:
 def _validator():
     from jsonschema import Draft202012Validator
 
-    from .schema import read_schema
+    from promptlane.schema import read_schema
 
     return Draft202012Validator(read_schema("policy.schema.json"))
 
@@ -115,7 +115,7 @@ def _dotted(path: list) -> str:
 
 
 def _schema_problem(error, text: str, shown_as: str) -> Problem:
-    from .yamlio import locate
+    from promptlane.yamlio import locate
 
     path = list(error.absolute_path)
     where = _dotted(path)
@@ -137,7 +137,7 @@ def _schema_problem(error, text: str, shown_as: str) -> Problem:
 
 def policy_problems(data: Any, text: str, shown_as: str) -> list[Problem]:
     """Schema violations plus the cross-checks a schema cannot express, each at its line."""
-    from .yamlio import locate
+    from promptlane.yamlio import locate
 
     errors = sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     found = [_schema_problem(error, text, shown_as) for error in errors]
@@ -175,7 +175,7 @@ def _env_rule(env: str, doc: dict) -> EnvRule:
 
 def read_rules(repo: "Repo") -> tuple[Policy | None, list[Problem]]:
     """The validated policy, or None and the problems that make it unusable."""
-    from . import repo as layout
+    from promptlane import repo as layout
 
     if not (repo.root / layout.POLICY).is_file():
         return Policy(repo.environments, {}), []
@@ -261,14 +261,14 @@ def loosened(old: dict, new: dict) -> list[tuple[list, str]]:
 
 
 def _head_policy(repo: "Repo") -> dict | None:
-    from . import repo as layout
-    from .gitinfo import show
-    from .yamlio import load
+    from promptlane import repo as layout
+    from promptlane.gitinfo import show
+    from promptlane.yamlio import load
 
     base = os.environ.get("PROMPTLANE_BASE")
     if base:
         # CI on a pull request compares with the target branch: HEAD there is the PR itself.
-        from .gitinfo import GitError, resolve
+        from promptlane.gitinfo import GitError, resolve
 
         try:
             commit = resolve(repo.root, base)
@@ -288,9 +288,9 @@ def _head_policy(repo: "Repo") -> dict | None:
 def loosening_problems(repo: "Repo") -> list[Problem]:
     """PL410 per loosened rule against git HEAD (or $PROMPTLANE_BASE), unless a Governance
     approval covers this text."""
-    from . import repo as layout
-    from .approvals import policy_approval
-    from .yamlio import locate
+    from promptlane import repo as layout
+    from promptlane.approvals import policy_approval
+    from promptlane.yamlio import locate
 
     try:
         data, text = load_policy(repo)

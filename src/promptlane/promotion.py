@@ -15,16 +15,16 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import events
-from .problems import Problem, PromptlaneError, UsageError
-from .repo import AUDIT_LOG, CHANGELOG
+from promptlane import events
+from promptlane.problems import Problem, PromptlaneError, UsageError
+from promptlane.repo import AUDIT_LOG, CHANGELOG
 
 if TYPE_CHECKING:
-    from .card import Card
-    from .fsio import Transaction
-    from .policy import EnvRule
-    from .registry import Lock
-    from .repo import Repo
+    from promptlane.card import Card
+    from promptlane.fsio import Transaction
+    from promptlane.policy import EnvRule
+    from promptlane.registry import Lock
+    from promptlane.repo import Repo
 
 _PLACEHOLDER = re.compile(r"\$(?:\{(PROMPTLANE_[A-Z_]+)\}|(PROMPTLANE_[A-Z_]+))")
 
@@ -39,8 +39,8 @@ def _serving(lock: "Lock") -> dict:
 def stage_promotion(repo: "Repo", txn: "Transaction", card: "Card", lock: "Lock", env: str,
                     reason: str, who: str, time: str) -> events.Event:
     """Queue card, lock and snapshot for serving the card's version in ``env``; the event."""
-    from .cardwrite import update_card
-    from .registry import snapshot_json
+    from promptlane.cardwrite import update_card
+    from promptlane.registry import snapshot_json
 
     version = str(card.version)
     for name in repo.environments:
@@ -84,10 +84,10 @@ def run_notify(repo: "Repo", rule: "EnvRule | None", event: events.Event, env: s
 
 def promote(repo: "Repo", prompt_id: str, env: str, reason: str | None = None) -> list[str]:
     """Gates for the current hash, then one transaction; the lines to print."""
-    from .fsio import Transaction, recover
-    from .gates import evaluate, synced_card
-    from .gitinfo import actor
-    from .policy import load_rules
+    from promptlane.fsio import Transaction, recover
+    from promptlane.gates import evaluate, synced_card
+    from promptlane.gitinfo import actor
+    from promptlane.policy import load_rules
 
     recover(repo.root)
     envs = repo.environments
@@ -126,9 +126,9 @@ class HandPromotion:
 def hand_promotion(repo: "Repo", txn: "Transaction", card: "Card", lock: "Lock") -> HandPromotion | None:
     """For sync: a consistent card whose environment was raised by hand. None when it was not;
     else the gate problems, or the promotion queued on ``txn`` exactly as ``promote`` does it."""
-    from .gates import evaluate, raised
-    from .gitinfo import actor
-    from .policy import load_rules
+    from promptlane.gates import evaluate, raised
+    from promptlane.gitinfo import actor
+    from promptlane.policy import load_rules
 
     if not raised(repo, card, lock):
         return None
@@ -147,7 +147,7 @@ def hand_promotion(repo: "Repo", txn: "Transaction", card: "Card", lock: "Lock")
 
 def served_history(repo: "Repo", prompt_id: str, env: str, lock: "Lock") -> list[str]:
     """Versions ``env`` has served, oldest first, from the changelog (and the lock's current)."""
-    from .events import ChangelogError, read_all_changelogs
+    from promptlane.events import ChangelogError, read_all_changelogs
 
     try:
         entries = read_all_changelogs(repo.root)
@@ -187,8 +187,8 @@ def pick_target(lock: "Lock", history: list[str], current: str, env: str, prompt
 
 def _restore_card(repo: "Repo", txn: "Transaction", card: "Card", snapshot: dict, target: str, author: str, env: str) -> None:
     """Texts and card model/variables/steps of ``target`` from its snapshot (no git history)."""
-    from . import hashing
-    from .cardwrite import update_card
+    from promptlane import hashing
+    from promptlane.cardwrite import update_card
 
     saved = snapshot["card"]
     texts = [step["text"] for step in snapshot["payload"]["steps"]]
@@ -208,9 +208,9 @@ def _restore_card(repo: "Repo", txn: "Transaction", card: "Card", snapshot: dict
 
 
 def _rollback_plan(repo: "Repo", prompt_id: str, env: str, to: str | None):
-    from .card import read_card
-    from .registry import LockError, read_lock, read_snapshot
-    from .repo import is_prompt_id
+    from promptlane.card import read_card
+    from promptlane.registry import LockError, read_lock, read_snapshot
+    from promptlane.repo import is_prompt_id
 
     if not is_prompt_id(prompt_id):  # never build a registry path from an arbitrary argument
         raise UsageError(f"{prompt_id!r} is not a prompt id ([a-z0-9][a-z0-9-]*)")
@@ -242,9 +242,9 @@ def _rollback_plan(repo: "Repo", prompt_id: str, env: str, to: str | None):
 
 def rollback(repo: "Repo", prompt_id: str, env: str, reason: str, to: str | None = None) -> list[str]:
     """Serve an earlier version in ``env``, withdraw the current one; the lines to print."""
-    from .fsio import Transaction, recover
-    from .gitinfo import actor
-    from .policy import read_rules
+    from promptlane.fsio import Transaction, recover
+    from promptlane.gitinfo import actor
+    from promptlane.policy import read_rules
 
     recover(repo.root)
     if not reason or not reason.strip():

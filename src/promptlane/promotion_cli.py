@@ -6,17 +6,17 @@ come back as ``PromptlaneError`` with problems, which ``cli.main`` prints and ma
 """
 from __future__ import annotations
 
-from .problems import EXIT_OK, UsageError
+from promptlane.problems import EXIT_OK, UsageError
 
 
 def _repo(args):
-    from .repo import Repo
+    from promptlane.repo import Repo
 
     return Repo.at(args.root)
 
 
 def cmd_approve(args) -> int:
-    from .approvals import approve, approve_policy
+    from promptlane.approvals import approve, approve_policy
 
     repo = _repo(args)
     if args.policy:
@@ -30,28 +30,28 @@ def cmd_approve(args) -> int:
 
 
 def cmd_promote(args) -> int:
-    from .promotion import promote
+    from promptlane.promotion import promote
 
     print("\n".join(promote(_repo(args), args.id, args.to, args.reason)))
     return EXIT_OK
 
 
 def cmd_rollback(args) -> int:
-    from .promotion import rollback
+    from promptlane.promotion import rollback
 
     print("\n".join(rollback(_repo(args), args.id, args.env, args.reason, args.to)))
     return EXIT_OK
 
 
 def cmd_status(args) -> int:
-    from .status import status
+    from promptlane.status import status
 
     print(status(_repo(args), as_json=args.json))
     return EXIT_OK
 
 
 def cmd_export(args) -> int:
-    from .export import export
+    from promptlane.export import export
 
     print(export(_repo(args), args.format, args.out))
     return EXIT_OK

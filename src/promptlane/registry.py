@@ -8,9 +8,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import semver
-from .problems import Problem
-from .repo import Repo
+from promptlane import semver
+from promptlane.problems import Problem
+from promptlane.repo import Repo
 
 LOCK_FORMAT = "promptlane-lock/1"
 SNAPSHOT_FORMAT = "promptlane-snapshot/1"

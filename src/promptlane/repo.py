@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from .problems import UsageError
+from promptlane.problems import UsageError
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")  # \Z: "$" would accept a trailing newline
 DEFAULT_ENVIRONMENTS = ("dev", "staging", "prod")
@@ -69,7 +69,7 @@ class Repo:
     @cached_property
     def environments(self) -> tuple[str, ...]:
         """Ordered environments, from the policy file's ``environments:`` (first = development)."""
-        from .policy import load_environments
+        from promptlane.policy import load_environments
 
         return load_environments(self)
 

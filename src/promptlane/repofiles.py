@@ -11,8 +11,8 @@ import json
 import re
 from typing import Callable
 
-from .problems import Problem, PromptlaneError
-from .repo import Repo
+from promptlane.problems import Problem, PromptlaneError
+from promptlane.repo import Repo
 
 EXAMPLE_CARD = "schemas/prompt-card.example.yml"
 CARD_SCHEMA = "schemas/prompt-card.schema.json"
@@ -45,7 +45,7 @@ class _Stop(Exception):
 
 
 def _yaml(rel: str, text: str):
-    from .yamlio import load
+    from promptlane.yamlio import load
 
     loaded = load(text, rel)
     if loaded.problems:
@@ -72,7 +72,7 @@ def _schema_ok(rel: str, schema) -> list[Problem]:
 
 
 def check_example_card(repo: Repo, text: str) -> list[Problem]:
-    from .schema import card_problems
+    from promptlane.schema import card_problems
 
     data = _yaml(EXAMPLE_CARD, text)
     return list(card_problems(data, text, EXAMPLE_CARD)) if isinstance(data, dict) else [
@@ -88,7 +88,7 @@ def check_version_schema(repo: Repo, text: str) -> list[Problem]:
 
 
 def check_log_files(repo: Repo, _text_unused: str) -> list[Problem]:
-    from .runtime.logfile import LogSchemaError, validate_text
+    from promptlane.runtime.logfile import LogSchemaError, validate_text
 
     schema_text, sample = _text(repo, LOG_SCHEMA), _text(repo, LOG_SAMPLE)
     if schema_text is None:
@@ -104,7 +104,7 @@ def check_log_files(repo: Repo, _text_unused: str) -> list[Problem]:
 
 
 def check_hitl_form(repo: Repo, text: str) -> list[Problem]:
-    from .approvals import split_front_matter
+    from promptlane.approvals import split_front_matter
 
     parts = split_front_matter(text)
     if parts is None:
@@ -115,7 +115,7 @@ def check_hitl_form(repo: Repo, text: str) -> list[Problem]:
 
 
 def check_reviewers(repo: Repo, text: str) -> list[Problem]:
-    from .approvals import load_reviewers
+    from promptlane.approvals import load_reviewers
 
     try:
         load_reviewers(repo)
@@ -125,7 +125,7 @@ def check_reviewers(repo: Repo, text: str) -> list[Problem]:
 
 
 def check_eval_config(repo: Repo, text: str) -> list[Problem]:
-    from .evals.config import _repo_parts
+    from promptlane.evals.config import _repo_parts
 
     _yaml(EVAL_CONFIG, text)
     try:
@@ -156,7 +156,7 @@ def check_workflows(repo: Repo, text: str) -> list[Problem]:
 
 def check_rollback_flow(repo: Repo, text: str) -> list[Problem]:
     """Every `promptlane COMMAND` the runbook names is a real command of this promptlane."""
-    from .cli import build_parser
+    from promptlane.cli import build_parser
 
     parser = build_parser()
     commands = set(next(a for a in parser._actions if a.dest == "command").choices)

@@ -16,10 +16,10 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .problems import UsageError
+from promptlane.problems import UsageError
 
 if TYPE_CHECKING:
-    from .repo import Repo
+    from promptlane.repo import Repo
 
 
 # ---------------------------------------------------------------- collecting
@@ -60,7 +60,7 @@ class PromptInfo:
     problem: str = ""                                           # lock missing or unreadable
 
     def latest(self) -> VersionInfo | None:
-        from .semver import parse
+        from promptlane.semver import parse
 
         return max(self.versions, key=lambda v: parse(v.version)) if self.versions else None
 
@@ -94,10 +94,10 @@ class RepoReport:
 def eval_results(repo: "Repo", prompt_id: str, payload_hash: str) -> tuple[dict | None, str]:
     """(results, error): a bad results file is shown as such, never crashes a report."""
     try:
-        from .gates import load_eval_results
+        from promptlane.gates import load_eval_results
     except ImportError:  # the promotion module is absent: the eval package's reader suffices
         try:
-            from .evals.results import load_results as load_eval_results
+            from promptlane.evals.results import load_results as load_eval_results
         except ImportError:
             return None, ""
     try:
@@ -109,7 +109,7 @@ def eval_results(repo: "Repo", prompt_id: str, payload_hash: str) -> tuple[dict 
 
 def approvals_of(repo: "Repo", prompt_id: str, version: str, payload_hash: str) -> list[Approval]:
     """The review forms filed for a version, each marked whether it counts for its hash."""
-    from .approvals import forms_for, load_reviewers, read_review
+    from promptlane.approvals import forms_for, load_reviewers, read_review
 
     try:
         reviewers = load_reviewers(repo)
@@ -137,7 +137,7 @@ def _counts(data: dict, payload_hash: str, reviewers: Any) -> tuple[bool, str]:
 
 
 def _prompt_info(repo: "Repo", prompt_id: str) -> PromptInfo:
-    from .registry import LockError, read_lock, read_snapshot
+    from promptlane.registry import LockError, read_lock, read_snapshot
 
     info = PromptInfo(prompt_id, environments={env: None for env in repo.environments})
     try:
@@ -165,7 +165,7 @@ def _prompt_info(repo: "Repo", prompt_id: str) -> PromptInfo:
 
 
 def _prompt_ids(repo: "Repo") -> list[str]:
-    from .repo import REGISTRY, is_prompt_id
+    from promptlane.repo import REGISTRY, is_prompt_id
 
     locked = {p.name[: -len(".lock.json")] for p in (repo.root / REGISTRY).glob("*.lock.json")}
     return sorted(i for i in set(repo.prompt_ids()) | locked if is_prompt_id(i))
@@ -173,10 +173,10 @@ def _prompt_ids(repo: "Repo") -> list[str]:
 
 def read_audit(repo: "Repo") -> tuple[list[AuditEntry], str]:
     """Every audit row, sealed segments first, and the first break of the chain ("" if none)."""
-    from .audit import data_rows, follow_segment
-    from .events import GENESIS
-    from .repo import AUDIT_LOG
-    from .segments import all_segments
+    from promptlane.audit import data_rows, follow_segment
+    from promptlane.events import GENESIS
+    from promptlane.repo import AUDIT_LOG
+    from promptlane.segments import all_segments
 
     segments, layout = all_segments(repo.root)
     if not (repo.root / AUDIT_LOG).is_file():
@@ -193,7 +193,7 @@ def read_audit(repo: "Repo") -> tuple[list[AuditEntry], str]:
 
 
 def collect(repo: "Repo", ids: list[str] | None = None) -> RepoReport:
-    from .events import now
+    from promptlane.events import now
 
     audit, audit_status = read_audit(repo)
     prompts = [_prompt_info(repo, prompt_id) for prompt_id in (ids if ids is not None else _prompt_ids(repo))]
@@ -346,8 +346,8 @@ def _md(text: Any) -> str:
 def changed_since(repo: "Repo", base: str) -> dict[str, dict | None]:
     """Prompt id -> its lock document at ``base`` (None: new since then), for every prompt
     whose card, texts, lock or snapshots differ from ``base`` (working tree included)."""
-    from .gitinfo import GitError, resolve, show
-    from .repo import is_prompt_id, prompt_id_of
+    from promptlane.gitinfo import GitError, resolve, show
+    from promptlane.repo import is_prompt_id, prompt_id_of
 
     try:
         commit = resolve(repo.root, base)
@@ -370,7 +370,7 @@ def changed_since(repo: "Repo", base: str) -> dict[str, dict | None]:
 
 
 def bump_kind(old: str | None, new: str | None) -> str:
-    from .semver import parse
+    from promptlane.semver import parse
 
     if not new:
         return "—"
@@ -383,7 +383,7 @@ def bump_kind(old: str | None, new: str | None) -> str:
 
 
 def _highest(lock: dict | None) -> str | None:
-    from .semver import is_version, parse
+    from promptlane.semver import is_version, parse
 
     versions = [v.get("version") for v in (lock or {}).get("versions", []) if is_version(v.get("version"))]
     return max(versions, key=parse) if versions else None
@@ -391,7 +391,7 @@ def _highest(lock: dict | None) -> str | None:
 
 def _gate_rows(repo: "Repo") -> dict[str, dict]:
     try:
-        from .status import status_rows
+        from promptlane.status import status_rows
     except ImportError:
         return {}
     try:

@@ -7,11 +7,11 @@ import os
 import sys
 from pathlib import Path
 
-from .problems import EXIT_FAILED, EXIT_OK, UsageError, report
+from promptlane.problems import EXIT_FAILED, EXIT_OK, UsageError, report
 
 
 def _repo(args):
-    from .repo import Repo
+    from promptlane.repo import Repo
 
     return Repo.at(args.root)
 
@@ -23,7 +23,7 @@ def _path(args, name: str) -> Path:
 
 def _target(args, name: str, option: str) -> Path:
     """An output path of `report`, checked before anything is rendered (exit 2 when it cannot be a file)."""
-    from .export import output_target
+    from promptlane.export import output_target
 
     hint = "; to print to stdout, use --markdown without OUT (or --markdown -)" if option == "--markdown" else ""
     # os.path.join keeps a trailing "/" (Path drops it): "out/" names a folder, never a file "out".
@@ -32,14 +32,14 @@ def _target(args, name: str, option: str) -> Path:
 
 def _write(target: Path, text: str) -> str:
     """Write atomically (temp file + rename): a report being served is never half written."""
-    from .export import write_output
+    from promptlane.export import write_output
 
     write_output(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return str(target)
 
 
 def cmd_report(args) -> int:
-    from . import report as rep
+    from promptlane import report as rep
 
     if args.html is None and args.markdown is None:
         raise UsageError("say what to write: --html OUT and/or --markdown [OUT]")
@@ -64,8 +64,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from .diff import diff
-    from .repo import is_prompt_id
+    from promptlane.diff import diff
+    from promptlane.repo import is_prompt_id
 
     if not is_prompt_id(args.id):
         raise UsageError(f"'{args.id}' is not a prompt id")
@@ -78,7 +78,7 @@ def _log_schema(args) -> dict | bool:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
-    from .runtime.logfile import LOG_SCHEMA
+    from promptlane.runtime.logfile import LOG_SCHEMA
 
     path = _path(args, args.schema or LOG_SCHEMA)
     fix = "fix it, or pass --schema PATH" if not args.schema else "pass a JSON schema file"
@@ -108,7 +108,7 @@ def _log_schema(args) -> dict | bool:
 
 
 def cmd_log_validate(args) -> int:
-    from .runtime.logfile import LOG_SCHEMA, LogSchemaError, validate_file
+    from promptlane.runtime.logfile import LOG_SCHEMA, LogSchemaError, validate_file
 
     schema = _log_schema(args)
     problems, records = [], 0

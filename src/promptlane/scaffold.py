@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from importlib import resources
 
-from .card import MANAGED_KEYS
-from .cardwrite import round_trip_yaml
-from .problems import Problem, UsageError
-from .repo import Repo, is_prompt_id
+from promptlane.card import MANAGED_KEYS
+from promptlane.cardwrite import round_trip_yaml
+from promptlane.problems import Problem, UsageError
+from promptlane.repo import Repo, is_prompt_id
 
 EXAMPLE = "schemas/prompt-card.example.yml"
 

@@ -5,8 +5,8 @@ import json
 from functools import lru_cache
 from typing import Any, Iterator
 
-from .problems import Problem
-from .yamlio import locate
+from promptlane.problems import Problem
+from promptlane.yamlio import locate
 
 _TYPE_NAMES = {
     "string": "a string", "number": "a number", "integer": "an integer",
@@ -73,7 +73,7 @@ def card_problems(data: Any, text: str, shown_as: str) -> Iterator[Problem]:
     Valid cards (nearly all of them) pass the generated validator alone; only an invalid
     card pays for jsonschema, which reports every error rather than the first.
     """
-    from ._card_validator import JsonSchemaValueException, validate
+    from promptlane._card_validator import JsonSchemaValueException, validate
 
     try:
         validate(data)

@@ -7,10 +7,16 @@ the main branch (docs/audit.md says why: two branches sealing different rows wou
 """
 from __future__ import annotations
 
-from .events import CHANGELOG_HEADER, CONTINUED_CHANGELOG_HEADER, continued_audit_header, is_data_row, log_head
-from .problems import PromptlaneError, UsageError
-from .repo import AUDIT_LOG, CHANGELOG, Repo
-from .segments import folder, sealed_segment, sealed_segments
+from promptlane.events import (
+    CHANGELOG_HEADER,
+    CONTINUED_CHANGELOG_HEADER,
+    continued_audit_header,
+    is_data_row,
+    log_head,
+)
+from promptlane.problems import PromptlaneError, UsageError
+from promptlane.repo import AUDIT_LOG, CHANGELOG, Repo
+from promptlane.segments import folder, sealed_segment, sealed_segments
 
 
 # `audit verify` suggests a seal past this many rows in the current segment: a commit then
@@ -24,7 +30,7 @@ def current_rows(text: str) -> int:
 
 def rows_since_seal(repo: Repo) -> int:
     """Rows in the current segment, from its last row and its header (two small reads)."""
-    from .events import chain_head, continuation
+    from promptlane.events import chain_head, continuation
 
     path = repo.root / AUDIT_LOG
     seq, _ = chain_head(path)
@@ -45,8 +51,8 @@ def hint(repo: Repo) -> str | None:
 
 def seal(repo: Repo, min_rows: int = 1) -> str:
     """Seal the current segment when it holds at least ``min_rows`` rows; what was done."""
-    from .audit import verify
-    from .fsio import Transaction, recover
+    from promptlane.audit import verify
+    from promptlane.fsio import Transaction, recover
 
     recover(repo.root)
     _refuse_uncommitted(repo)
@@ -75,7 +81,7 @@ def seal(repo: Repo, min_rows: int = 1) -> str:
 
 def _refuse_uncommitted(repo: Repo) -> None:
     """A seal moves exactly what is committed: pending rows would land in the archive unreviewed."""
-    from .gitinfo import uncommitted
+    from promptlane.gitinfo import uncommitted
 
     dirty = uncommitted(repo.root, AUDIT_LOG, CHANGELOG, "audit/archive/")
     if dirty:

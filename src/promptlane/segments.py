@@ -22,8 +22,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .problems import Problem
-from .repo import AUDIT_LOG, CHANGELOG
+from promptlane.problems import Problem
+from promptlane.repo import AUDIT_LOG, CHANGELOG
 
 ARCHIVE = "audit/archive"
 AUDIT_NAME = AUDIT_LOG.rsplit("/", 1)[1]
@@ -110,7 +110,7 @@ def all_segments(root: Path) -> tuple[list[Segment], list[Problem]]:
 
 def segments_at(root: Path, commit: str) -> list[Segment]:
     """The segments of a git commit (sealed ones listed by ``git ls-tree``), oldest first."""
-    from .gitinfo import files_at
+    from promptlane.gitinfo import files_at
 
     entries: dict[str, set[str]] = {}
     for path in files_at(root, commit, ARCHIVE + "/"):

@@ -8,16 +8,16 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from .problems import UsageError
+from promptlane.problems import UsageError
 
 if TYPE_CHECKING:
-    from .repo import Repo
+    from promptlane.repo import Repo
 
 
 def _row(repo: "Repo", prompt_id: str, policy) -> dict:
-    from .card import read_card
-    from .gates import evaluate, first_unserved, raised
-    from .registry import LockError, read_lock
+    from promptlane.card import read_card
+    from promptlane.gates import evaluate, first_unserved, raised
+    from promptlane.registry import LockError, read_lock
 
     card = read_card(repo, prompt_id)
     row = {"prompt": prompt_id, "version": card.data.get("version"), "hash": card.data.get("hash"),
@@ -45,7 +45,7 @@ def _row(repo: "Repo", prompt_id: str, policy) -> dict:
 
 
 def status_rows(repo: "Repo") -> list[dict]:
-    from .policy import read_rules
+    from promptlane.policy import read_rules
 
     policy, problems = read_rules(repo)
     rows = [_row(repo, prompt_id, policy) for prompt_id in repo.prompt_ids()]

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import events, semver
-from .card import Card, read_card
-from .cardwrite import update_card
-from .fsio import Transaction, recover
-from .gitinfo import actor
-from .problems import Problem
-from .registry import Lock, LockError, read_lock, read_snapshot, snapshot_json
-from .repo import AUDIT_LOG, CHANGELOG, Repo
+from promptlane import events, semver
+from promptlane.card import Card, read_card
+from promptlane.cardwrite import update_card
+from promptlane.fsio import Transaction, recover
+from promptlane.gitinfo import actor
+from promptlane.problems import Problem
+from promptlane.registry import Lock, LockError, read_lock, read_snapshot, snapshot_json
+from promptlane.repo import AUDIT_LOG, CHANGELOG, Repo
 
 FIRST_VERSION = "1.0.0"
 
@@ -58,7 +58,7 @@ def sync(repo: Repo, prompt_ids: list[str]) -> SyncResult:
     txn.commit()
     result.files = txn.paths
     for rule, event, env in notifications:
-        from .promotion import run_notify
+        from promptlane.promotion import run_notify
 
         result.changed.extend(f"{event.prompt}: {line}" for line in run_notify(repo, rule, event, env))
     return result
@@ -68,7 +68,7 @@ def _promote_by_hand(repo: Repo, txn: Transaction, card: Card, lock: Lock, pendi
                      notifications: list) -> None:
     """Hash unchanged but `environment:` raised by hand: the same gates and records as
     `promptlane promote`, in this transaction, so both paths end in the same state."""
-    from .promotion import hand_promotion
+    from promptlane.promotion import hand_promotion
 
     outcome = hand_promotion(repo, txn, card, lock)
     if outcome is None:

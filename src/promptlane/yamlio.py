@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from .problems import Problem
+from promptlane.problems import Problem
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_BOOLS = {"true", "false", "True", "False", "TRUE", "FALSE"}

@@ -22,10 +22,10 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..problems import Problem, UsageError
-from ..yamlio import load_file, locate
-from .render import STEPS_FILE
-from .results import CATEGORIES
+from promptlane.problems import Problem, UsageError
+from promptlane.yamlio import load_file, locate
+from promptlane.evals.render import STEPS_FILE
+from promptlane.evals.results import CATEGORIES
 
 EVALS = "evals"
 EVAL_CONFIG = "evals/eval-config.promptfoo.yml"

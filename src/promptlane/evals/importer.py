@@ -18,12 +18,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..card import Card
-from ..hashing import normalise_text
-from ..problems import PromptlaneError
-from .config import EvalSetupError
-from .render import messages
-from .results import CATEGORIES, result_rows, row_category, row_test_name, summarise, write_results
+from promptlane.card import Card
+from promptlane.hashing import normalise_text
+from promptlane.problems import PromptlaneError
+from promptlane.evals.config import EvalSetupError
+from promptlane.evals.render import messages
+from promptlane.evals.results import CATEGORIES, result_rows, row_category, row_test_name, summarise, write_results
 
 SHOWN = 3  # mismatches listed before "and N more"
 

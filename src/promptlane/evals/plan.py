@@ -5,11 +5,11 @@ valid results for the hash: never evaluated, changed since, or a results file th
 """
 from __future__ import annotations
 
-from ..card import Card, read_card
-from ..problems import Problem
-from ..repo import is_prompt_id
-from .config import EvalSetupError
-from .results import ResultsError, load_results
+from promptlane.card import Card, read_card
+from promptlane.problems import Problem
+from promptlane.repo import is_prompt_id
+from promptlane.evals.config import EvalSetupError
+from promptlane.evals.results import ResultsError, load_results
 
 RUN_SYNC = "run `promptlane sync` first (or commit: the promptlane-sync hook does it), so results name their version"
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..problems import PromptlaneError
-from . import DEFAULT_TIMEOUT
-from . import config as eval_config
-from . import results as eval_results
+from promptlane.problems import PromptlaneError
+from promptlane.evals import DEFAULT_TIMEOUT
+from promptlane.evals import config as eval_config
+from promptlane.evals import results as eval_results
 
 PROMPTFOO_VERSION = "0.121.20"
 TOOLS_BIN = Path(".tools/promptfoo/node_modules/.bin/promptfoo")

@@ -16,12 +16,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .errors import (IntegrityError, NotServedError, RenderError, RuntimeSDKError, SourceError,
-                     UnknownPromptError)
-from .loader import Registry, clear_cache, default_env
-from .loader import load as _load
-from .prompt import Prompt, Step
-from .tracing import Call, Clock, Trace, trace
+from promptlane.runtime.errors import (
+    IntegrityError,
+    NotServedError,
+    RenderError,
+    RuntimeSDKError,
+    SourceError,
+    UnknownPromptError,
+)
+from promptlane.runtime.loader import Registry, clear_cache, default_env
+from promptlane.runtime.loader import load as _load
+from promptlane.runtime.prompt import Prompt, Step
+from promptlane.runtime.tracing import Call, Clock, Trace, trace
 
 __all__ = [
     "load", "get", "render", "trace", "Registry", "Prompt", "Step", "Call", "Clock", "Trace",

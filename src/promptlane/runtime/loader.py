@@ -15,9 +15,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..hashing import PAYLOAD_FORMAT, payload_hash
-from .errors import IntegrityError, NotServedError, SourceError, UnknownPromptError
-from .prompt import Prompt, Step
+from promptlane.hashing import PAYLOAD_FORMAT, payload_hash
+from promptlane.runtime.errors import IntegrityError, NotServedError, SourceError, UnknownPromptError
+from promptlane.runtime.prompt import Prompt, Step
 
 BUNDLE_FORMAT = "promptlane-bundle/1"
 LOCK_FORMAT = "promptlane-lock/1"
@@ -217,7 +217,7 @@ def _open(path: Path) -> _Reader:
     with open(path, "rb") as handle:
         head = handle.read(len(SQLITE_MAGIC))
     if head == SQLITE_MAGIC:
-        from .sqlite_source import read_sqlite
+        from promptlane.runtime.sqlite_source import read_sqlite
 
         return _SqliteReader(read_sqlite(path))
     return _BundleReader(_read_bundle(path))

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .errors import RenderError
+from promptlane.runtime.errors import RenderError
 
 # The same placeholder syntax the eval harness renders (evals/render_chain.py), so the
 # runtime sends exactly what was evaluated. Substitution is one pass: a value that itself

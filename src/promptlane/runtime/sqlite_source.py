@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from .errors import SourceError
+from promptlane.runtime.errors import SourceError
 
 
 def read_sqlite(path: Path) -> dict:

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Union
 
-from .prompt import Prompt
+from promptlane.runtime.prompt import Prompt
 
 Sink = Union[str, os.PathLike, Callable[[dict], None]]
 Redactor = Callable[[str], str]
