@@ -18,11 +18,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from promptlane import hashing
-from promptlane.events import (AUDIT_HEADER, CHANGELOG_HEADER, CONTINUED_CHANGELOG_HEADER, Event, audit_row,
-                               changelog_entry, continued_audit_header)
-from promptlane.segments import CURRENT, sealed_segment
-from promptlane.registry import Lock, snapshot_json
+from promptlane.core import hashing
+from promptlane.store.logs import (
+    AUDIT_HEADER,
+    CHANGELOG_HEADER,
+    CONTINUED_CHANGELOG_HEADER,
+    Event,
+    audit_row,
+    changelog_entry,
+    continued_audit_header,
+)
+from promptlane.store.segments import CURRENT, sealed_segment
+from promptlane.store.registry import Lock, snapshot_json
 
 TIME = "2026-01-01T00:00:00Z"
 ACTOR = "bench@example.com"

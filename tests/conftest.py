@@ -108,7 +108,7 @@ def snapshot_tree(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="session")
 def rendered_template(tmp_path_factory) -> Path:
     """The template rendered once (defaults), with a tmp cookiecutter config: nothing in $HOME."""
-    from promptlane.init import init
+    from promptlane.commands.init import init
 
     base = tmp_path_factory.mktemp("promotion-template")
     config = base / "cookiecutter.yml"
@@ -162,7 +162,7 @@ def scaffold(tmp_path_factory, session_env) -> Path:
     import contextlib
     import io
 
-    from promptlane.init import init
+    from promptlane.commands.init import init
 
     base = tmp_path_factory.mktemp("scaffold")
     config = base / "cookiecutter.yml"

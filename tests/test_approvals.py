@@ -117,8 +117,8 @@ def test_approve_writes_a_filled_form(edited, capsys, monkeypatch):
     assert code == 0, out
     rel = f"reviews/{PID}/{V}/tech-lead-tech-lead.md"
     assert rel in out
-    from promptlane.approvals import read_review
-    from promptlane.repo import Repo
+    from promptlane.store.reviews import read_review
+    from promptlane.store.repo import Repo
 
     review = read_review(Repo.at(edited), rel)
     assert review.ok, review.problems

@@ -131,8 +131,8 @@ def bom(ctx: Ctx, rel: str) -> None:
 
 
 def same_hash_as_the_lock(root: Path) -> None:
-    from promptlane.card import read_card
-    from promptlane.repo import Repo
+    from promptlane.store.cards import read_card
+    from promptlane.store.repo import Repo
 
     card_read = read_card(Repo(root), PID)
     assert card_read.ok and card_read.hash == json.loads((root / LOCK).read_text())["versions"][0]["hash"]

@@ -91,8 +91,8 @@ def test_an_output_path_that_cannot_be_a_file_is_refused(gov, tmp_path, capsys, 
 @pytest.mark.parametrize("path", ["/dev/null", "/dev/zero"])
 def test_a_device_is_refused_before_anything_is_written(path):
     """As root, renaming over /dev/null replaces it: the target is checked first (only the check runs here)."""
-    from promptlane.export import output_target
-    from promptlane.problems import UsageError
+    from promptlane.commands.export import output_target
+    from promptlane.core.problems import UsageError
 
     with pytest.raises(UsageError, match=f"^{path} is not a regular file \\(a device, pipe or socket\\)"):
         output_target(path, "--html OUT")
@@ -348,9 +348,9 @@ def test_results_nested_too_deeply_are_refused(gov, tmp_path, capsys):
 
 def test_well_formed_results_still_import(gov, tmp_path, capsys):
     """The shape check refuses wrong types only: the row shape promptfoo writes is accepted."""
-    from promptlane.card import read_card
+    from promptlane.store.cards import read_card
     from promptlane.evals.render import messages
-    from promptlane.repo import Repo
+    from promptlane.store.repo import Repo
 
     path = tmp_path / "results.json"
     doc = _results(gov)

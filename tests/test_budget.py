@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import CARD, run_cli, write_prompt
-from promptlane.budget import budget_problems, count_tokens, encoding_name, input_price, price_table
-from promptlane.card import read_card
-from promptlane.repo import Repo
+from promptlane.core.budget import budget_problems, count_tokens, encoding_name, input_price, price_table
+from promptlane.store.cards import read_card
+from promptlane.store.repo import Repo
 
 
 @pytest.mark.parametrize("model,encoding", [
@@ -128,7 +128,7 @@ def test_texts_whose_bytes_fit_the_budget_never_load_the_tokenizer(tmp_path, mon
     def refuse(*args):
         raise AssertionError("the tokenizer was loaded")
 
-    monkeypatch.setattr("promptlane.budget.count_tokens", refuse)
+    monkeypatch.setattr("promptlane.core.budget.count_tokens", refuse)
     assert budget_problems(card) == []
 
 

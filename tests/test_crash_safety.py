@@ -1,6 +1,6 @@
 """Fault injection: sync, promote, rollback and audit seal killed at every step of their transaction.
 
-``promptlane.fsio`` dies with ``os._exit(70)`` where ``PROMPTLANE_FAULT_AT`` names a step:
+``promptlane.store.fsio`` dies with ``os._exit(70)`` where ``PROMPTLANE_FAULT_AT`` names a step:
 ``temp`` (the first new content written beside its target), ``journal`` (the undo journal
 written, nothing applied yet), ``append:<rel>`` (after appending to one file), ``rename:<rel>``
 (after replacing one file). For each command the steps are discovered by running it once,
@@ -105,7 +105,7 @@ def prepared(command: str, cache: dict, gov: Path, capsys, monkeypatch, tmp_path
     shutil.copytree(base, reference, symlinks=True)
     steps: list[str] = []
     with monkeypatch.context() as mp:
-        mp.setattr("promptlane.fsio._fault_point", lambda step: steps.append(step) if step not in steps else None)
+        mp.setattr("promptlane.store.fsio._fault_point", lambda step: steps.append(step) if step not in steps else None)
         clock(mp, RUN_AT)
         code, out = pl(reference, capsys, *COMMANDS[command])
     assert code == (1 if command == "sync" else 0), out

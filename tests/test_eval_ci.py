@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from conftest import BIN, run_cli
-from promptlane.init import init
-from promptlane.pii import ALLOW_MARKER, scan_text
+from promptlane.commands.init import init
+from promptlane.core.pii import ALLOW_MARKER, scan_text
 
 
 @pytest.fixture(scope="module")

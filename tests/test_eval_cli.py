@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli, write_prompt
-from promptlane.card import read_card
+from promptlane.store.cards import read_card
 from promptlane.evals.results import FORMAT, load_results, results_rel, write_results
-from promptlane.repo import Repo
+from promptlane.store.repo import Repo
 
 TESTS = """\
 - description: answers the question

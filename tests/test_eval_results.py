@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from promptlane.card import PLACEHOLDER, read_card
+from promptlane.store.cards import PLACEHOLDER, read_card
 from promptlane.evals import render
 from promptlane.evals.importer import ImportRefused, import_results, mismatch, rows_for
 from promptlane.evals.results import (
     FORMAT, ResultsError, load_results, results_rel, summarise, validate, write_results,
 )
-from promptlane.repo import Repo
+from promptlane.store.repo import Repo
 
 HASH = "sha256:" + "ab" * 32
 OTHER = "sha256:" + "cd" * 32

@@ -18,10 +18,10 @@ import pytest
 import yaml
 
 from conftest import ROOT, git, run_cli
-from promptlane.card import read_card
+from promptlane.store.cards import read_card
 from promptlane.evals.results import load_results, results_rel
-from promptlane.init import init
-from promptlane.repo import Repo
+from promptlane.commands.init import init
+from promptlane.store.repo import Repo
 
 pytestmark = pytest.mark.slow
 

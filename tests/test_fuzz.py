@@ -27,15 +27,15 @@ import yaml
 from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 
 from conftest import CARD, SYSTEM, USER
-from promptlane.audit import verify, verify_text
-from promptlane.card import read_card
-from promptlane.events import AUDIT_HEADER, Event, audit_row, chain_head
-from promptlane.problems import Problem
-from promptlane.registry import Lock, LockError, read_lock
-from promptlane.repo import Repo
+from promptlane.operations.verify import verify, verify_text
+from promptlane.store.cards import read_card
+from promptlane.store.logs import AUDIT_HEADER, Event, audit_row, chain_head
+from promptlane.core.problems import Problem
+from promptlane.store.registry import Lock, LockError, read_lock
+from promptlane.store.repo import Repo
 from promptlane.runtime import Prompt, RenderError, RuntimeSDKError, Step
 from promptlane.runtime.loader import Registry, _BundleReader
-from promptlane.yamlio import load
+from promptlane.core.yamltext import load
 
 EXAMPLES = int(os.environ.get("PROMPTLANE_FUZZ_EXAMPLES", "150"))  # raise it for a long hunt
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -128,7 +128,7 @@ def test_yaml_load_reports_problems_and_never_raises(text):
 @example("{[1]: x}\n")
 def test_the_fast_yaml_path_builds_what_the_generic_constructor_builds(text):
     """Documents without anchors or merge keys skip the generic construction: same data, same problems."""
-    from promptlane.yamlio import _load
+    from promptlane.core.yamltext import _load
 
     assume("&" not in text and "<<" not in text)
     fast, generic = _load(text, "x.yml", plain=True), _load(text, "x.yml", plain=False)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from promptlane import hashing
+from promptlane.core import hashing
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "payload-hash.json").read_text(encoding="utf-8"))
 MODEL = {"provider": "openai", "name": "gpt-4o-mini", "params": {"temperature": 0.2, "max_tokens": 400}}

@@ -91,7 +91,7 @@ def _env(base: Path) -> dict:
 @pytest.fixture
 def governed(tmp_path, hook_repo, tmp_path_factory):
     """A rendered governed repository wired to the hook repo, with its first commit made."""
-    from promptlane.init import init
+    from promptlane.commands.init import init
 
     path, sha = hook_repo
     project = init(str(tmp_path / "prompts-repo"), {"hooks_repo": str(path), "hooks_rev": sha})

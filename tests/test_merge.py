@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from conftest import BIN, git, run_cli, write_prompt
-from promptlane.audit import data_rows, verify_text
-from promptlane.merge import GIT_CONFIG, MergeConflict, merge_audit
+from promptlane.operations.verify import data_rows, verify_text
+from promptlane.commands.merge_driver import GIT_CONFIG, MergeConflict, merge_audit
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_both_branches_changing_the_same_prompt_is_a_clear_conflict(branching_re
 
 
 def test_audit_driver_refuses_a_rewritten_history():
-    from promptlane.events import AUDIT_HEADER, Event, audit_row
+    from promptlane.store.logs import AUDIT_HEADER, Event, audit_row
 
     def log(*versions):
         text, prev = AUDIT_HEADER, "0" * 64

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_cli
-from promptlane.pii import ALLOW_MARKER, DETECTORS, redact, scan_text
+from promptlane.core.pii import ALLOW_MARKER, DETECTORS, redact, scan_text
 
 GH_TOKEN = "ghp_" + "Ab3" * 12  # 36 characters after the prefix
 
@@ -151,7 +151,7 @@ def test_check_reports_pl310_in_texts_and_fixtures(repo, capsys):
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from promptlane import pii  # noqa: E402
+from promptlane.core import pii  # noqa: E402
 
 _PIECES = st.sampled_from([
     "4111 1111 1111 1111", "123-45-6789", "+44 20 7946 0958", "(415) 555-2671", "dana@example.com",

@@ -16,7 +16,7 @@ import pytest
 from conftest import git, snapshot_tree
 from governed import (AUDIT, CARD, PID, card, changelog,
                       clock, commit, edit_text, lock, new_version, pl, ready_for, write_results)
-from promptlane.audit import verify_text
+from promptlane.operations.verify import verify_text
 
 # ---------------------------------------------------------------- the whole life of a prompt
 
@@ -250,7 +250,7 @@ def test_notify_failure_is_reported_and_undoes_nothing(gov, capsys, monkeypatch)
 
 
 def test_notify_arguments_are_never_shell_interpreted():
-    from promptlane.promotion import _argv
+    from promptlane.operations.promotion import _argv
 
     values = {"PROMPTLANE_PROMPT": "p; rm -rf /", "PROMPTLANE_ENV": "prod"}
     assert _argv('notify-send "to ${PROMPTLANE_ENV}" $PROMPTLANE_PROMPT $HOME', values) == [

@@ -129,7 +129,7 @@ def test_html_report_in_headless_chromium(html_report, tmp_path):
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_html_escapes_what_repository_files_say(tmp_path):
     """A title or reviewer with markup is shown as text: the page runs nothing from the repo."""
-    from promptlane.report import Approval, PromptInfo, RepoReport, VersionInfo, render_html
+    from promptlane.operations.history import Approval, PromptInfo, RepoReport, VersionInfo, render_html
 
     version = VersionInfo("1.0.0", "sha256:" + "a" * 64, served_in=["prod"],
                           approvals=[Approval("QA", "<img src=x onerror=alert(1)>", "approved", "2026-01-01", True)])
@@ -179,7 +179,7 @@ def test_markdown_summary_of_every_prompt_and_bad_base(life, session_env):
 
 
 def test_bump_kind():
-    from promptlane.report import bump_kind
+    from promptlane.operations.history import bump_kind
 
     assert [bump_kind(a, b) for a, b in [(None, "1.0.0"), ("1.0.0", "1.0.1"), ("1.0.1", "1.2.0"),
                                         ("1.2.0", "2.0.0"), ("1.0.0", "1.0.0")]] == \
@@ -224,7 +224,7 @@ def test_diff_between_environments_and_versions(life, session_env):
 
 
 def test_step_diffs_of_added_removed_and_recast_steps():
-    from promptlane.diff import step_diffs
+    from promptlane.commands.diff import step_diffs
 
     def snap(version, steps):
         return {"version": version, "payload": {"steps": [{"name": n, "role": r, "text": t} for n, r, t in steps]}}

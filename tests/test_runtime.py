@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from promptlane import runtime
-from promptlane.hashing import build_payload, payload_hash
+from promptlane.core.hashing import build_payload, payload_hash
 from promptlane.runtime import loader
 from governed import PID, cli
 

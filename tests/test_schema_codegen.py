@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from promptlane import _card_validator
-from promptlane.schema import card_validator
+from promptlane.core import _card_validator
+from promptlane.core.schema import card_validator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ def _generator():
 
 def test_generated_validator_is_up_to_date():
     generated = _generator().generate()
-    committed = (ROOT / "src/promptlane/_card_validator.py").read_text(encoding="utf-8")
+    committed = (ROOT / "src/promptlane/core/_card_validator.py").read_text(encoding="utf-8")
     assert committed == generated, "run: python scripts/gen_card_validator.py"
 
 

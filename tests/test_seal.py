@@ -15,9 +15,9 @@ import pytest
 
 from conftest import BIN, git, snapshot_tree
 from governed import AUDIT, CHANGELOG, PID, commit, lock, new_version, pl, ready_for
-from promptlane.audit import data_rows
-from promptlane.events import continuation, read_all_changelogs
-from promptlane.repo import Repo
+from promptlane.operations.verify import data_rows
+from promptlane.store.logs import continuation, read_all_changelogs
+from promptlane.store.repo import Repo
 
 SEALED = "audit/archive/0001"
 
@@ -107,7 +107,7 @@ def test_rollback_finds_what_an_environment_served_in_sealed_segments(gov, capsy
 
 
 def test_the_report_timeline_spans_the_segments(gov, capsys):
-    from promptlane.report import read_audit
+    from promptlane.operations.history import read_audit
 
     new_version(gov, capsys)
     commit(gov, "1.0.1")
@@ -200,7 +200,7 @@ def test_two_branches_that_sealed_different_rows_is_a_clear_conflict(two_prompts
 
 
 def test_verify_suggests_a_seal_once_the_current_segment_is_long(gov, capsys, monkeypatch):
-    from promptlane import seal as seal_module
+    from promptlane.commands import audit as seal_module
 
     monkeypatch.setattr(seal_module, "HINT_ROWS", 2)
     code, out = pl(gov, capsys, "audit", "verify")

@@ -86,7 +86,7 @@ def test_json_bundle_for_the_runtime_sdk(in_prod, capsys, tmp_path):
     assert entry["environments"] == {"dev": "1.0.2", "staging": "1.0.1", "prod": "1.0.1"}
     assert sorted(entry["versions"]) == ["1.0.0", "1.0.1", "1.0.2"]
     assert entry["versions"]["1.0.2"]["hash"] == card(in_prod)["hash"]
-    from promptlane.hashing import payload_hash
+    from promptlane.core.hashing import payload_hash
 
     assert all(payload_hash(v["payload"]) == v["hash"] for v in entry["versions"].values())
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import USER, run_cli, snapshot_tree, write_prompt
-from promptlane.audit import verify_text
+from promptlane.operations.verify import verify_text
 
 CARD_REL = "prompts/support-reply/card.yml"
 
@@ -215,7 +215,7 @@ def test_not_a_governed_repository_is_a_usage_error(tmp_path, capsys):
     ("reviews/reviewers.yml", None), ("README.md", None), ("prompts", None),
 ])
 def test_files_map_to_their_prompt(path, expected):
-    from promptlane.repo import prompt_id_of
+    from promptlane.store.repo import prompt_id_of
 
     assert prompt_id_of(path) == expected
 
@@ -252,7 +252,7 @@ def test_an_unused_bump_override_is_removed_without_a_new_version(repo, capsys):
 
 
 def test_check_over_many_prompts_in_worker_processes_reports_the_same(repo, capsys, monkeypatch):
-    import promptlane.check as check_module
+    import promptlane.commands.check as check_module
 
     for n in range(6):
         write_prompt(repo, f"p-{n}")

@@ -176,7 +176,7 @@ def test_redaction_can_be_turned_off_or_replaced(prompt):
 
 
 def test_minimal_redaction_when_the_pii_module_is_absent(prompt, monkeypatch):
-    monkeypatch.setitem(sys.modules, "promptlane.pii", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "promptlane.core.pii", None)  # import raises ImportError
     records = []
     with trace(prompt, inputs={"question": f"{PII['email']} / {PII['card']}"}, sink=records.append) as call:
         call.finish("ok")

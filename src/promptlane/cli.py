@@ -11,13 +11,13 @@ import sys
 from typing import Callable, Sequence
 
 from promptlane import __version__
-from promptlane.problems import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PromptlaneError, report
+from promptlane.core.problems import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PromptlaneError, report
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def _repo(args):
-    from promptlane.repo import Repo
+    from promptlane.store.repo import Repo
 
     return Repo.at(args.root)
 
@@ -25,7 +25,7 @@ def _repo(args):
 def _ids_from(repo, files: Sequence[str], all_flag: bool) -> list[str]:
     """Prompt ids for the given paths (any file under prompts/<id>/ or its registry files)."""
 
-    from promptlane.repo import prompt_id_of
+    from promptlane.store.repo import prompt_id_of
 
     if all_flag or not files:
         return repo.prompt_ids()
@@ -47,7 +47,7 @@ def _within(path: str, folder: str) -> bool:
 
 
 def cmd_sync(args) -> int:
-    from promptlane.sync import sync
+    from promptlane.commands.sync import sync
 
     repo = _repo(args)
     result = sync(repo, _ids_from(repo, args.files, args.all))
@@ -64,9 +64,9 @@ def cmd_sync(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from promptlane.check import check
+    from promptlane.commands.check import check
 
-    from promptlane.repo import POLICY
+    from promptlane.store.repo import POLICY
 
     repo = _repo(args)
     whole = args.all or not args.files
@@ -75,7 +75,7 @@ def cmd_check(args) -> int:
     forms = _review_forms(repo, None if whole else [_rel(repo, name) for name in args.files])
     problems = check(repo, _ids_from(repo, args.files, args.all), policy=policy, forms=forms)
     rels = None if whole else [_rel(repo, name) for name in args.files]
-    from promptlane.repofiles import CHECKS, repo_file_problems
+    from promptlane.commands.repofiles import CHECKS, repo_file_problems
 
     if rels is None or any(rel in CHECKS for rel in rels):
         problems += repo_file_problems(repo, rels)
@@ -85,7 +85,7 @@ def cmd_check(args) -> int:
 
 def _review_forms(repo, rels: list[str] | None) -> list[str]:
     """HITL forms to validate: those given, or every reviews/<id>/<version>/*.md."""
-    from promptlane.repo import REVIEWS
+    from promptlane.store.repo import REVIEWS
 
     if rels is None:
         return sorted(p.relative_to(repo.root).as_posix() for p in (repo.root / REVIEWS).glob("*/*/*.md"))
@@ -100,14 +100,14 @@ def _rel(repo, name: str) -> str:
 
 
 def cmd_audit_verify(args) -> int:
-    from promptlane.audit import verify
+    from promptlane.operations.verify import verify
 
     repo = _repo(args)
     count = report(verify(repo, base=args.base, use_cache=not args.full))
     if not count:
         since = f"; only appended since {args.base}" if args.base else ""
         print(f"audit log: chain intact, registry consistent{since}")
-        from promptlane.seal import hint
+        from promptlane.commands.audit import hint
 
         note = hint(repo)
         if note:
@@ -116,7 +116,7 @@ def cmd_audit_verify(args) -> int:
 
 
 def cmd_audit_seal(args) -> int:
-    from promptlane.seal import seal
+    from promptlane.commands.audit import seal
 
     print(seal(_repo(args), min_rows=args.min_rows))
     return EXIT_OK
@@ -125,7 +125,7 @@ def cmd_audit_seal(args) -> int:
 def cmd_merge_driver(args) -> int:
     from pathlib import Path
 
-    from promptlane import merge
+    from promptlane.commands import merge_driver as merge
 
     if args.install:
         for line in merge.install(Path(args.root or ".").resolve()):
@@ -138,7 +138,7 @@ def cmd_merge_driver(args) -> int:
 
 
 def cmd_new(args) -> int:
-    from promptlane.scaffold import new_prompt
+    from promptlane.commands.new import new_prompt
 
     repo = _repo(args)
     for line in new_prompt(repo, args.id, title=args.title):
@@ -147,7 +147,7 @@ def cmd_new(args) -> int:
 
 
 def cmd_init(args) -> int:
-    from promptlane.init import main as init_main
+    from promptlane.commands.init import main as init_main
 
     return init_main(args.init_args)
 
@@ -202,11 +202,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     if command in CORE_COMMANDS:
         return parser  # the hook commands: skip importing every other command's module
     # Feature commands register themselves; each module imports its heavy parts lazily.
-    from promptlane import evals_cli, promotion_cli
+    from promptlane.commands import eval as evals_cli, promote as promotion_cli
 
     evals_cli.register(sub)
     promotion_cli.register(sub)
-    from promptlane import report_cli
+    from promptlane.commands import report as report_cli
 
     report_cli.register(sub)
     return parser
@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["init"]:
         # init owns its whole argument list (argparse's REMAINDER would swallow --help).
-        from promptlane.init import main as init_main
+        from promptlane.commands.init import main as init_main
 
         return init_main(argv[1:])
     command = next((a for a in argv if not a.startswith("-") and a not in _option_values(argv)), None)

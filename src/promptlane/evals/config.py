@@ -22,8 +22,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
-from promptlane.problems import Problem, UsageError
-from promptlane.yamlio import load_file, locate
+from promptlane.core.problems import Problem, UsageError
+from promptlane.core.yamltext import load_file, locate
 from promptlane.evals.render import STEPS_FILE
 from promptlane.evals.results import CATEGORIES
 

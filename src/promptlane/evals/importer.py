@@ -18,9 +18,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from promptlane.card import Card
-from promptlane.hashing import normalise_text
-from promptlane.problems import PromptlaneError
+from promptlane.store.cards import Card
+from promptlane.core.hashing import normalise_text
+from promptlane.core.problems import PromptlaneError
 from promptlane.evals.config import EvalSetupError
 from promptlane.evals.render import messages
 from promptlane.evals.results import CATEGORIES, result_rows, row_category, row_test_name, summarise, write_results

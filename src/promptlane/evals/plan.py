@@ -5,9 +5,9 @@ valid results for the hash: never evaluated, changed since, or a results file th
 """
 from __future__ import annotations
 
-from promptlane.card import Card, read_card
-from promptlane.problems import Problem
-from promptlane.repo import is_prompt_id
+from promptlane.store.cards import Card, read_card
+from promptlane.core.problems import Problem
+from promptlane.store.repo import is_prompt_id
 from promptlane.evals.config import EvalSetupError
 from promptlane.evals.results import ResultsError, load_results
 

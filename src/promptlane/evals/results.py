@@ -23,9 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from promptlane.hashing import HASH_PREFIX
-from promptlane.problems import PromptlaneError, Problem
-from promptlane.repo import EVAL_RESULTS
+from promptlane.core.hashing import HASH_PREFIX
+from promptlane.core.problems import PromptlaneError, Problem
+from promptlane.store.repo import EVAL_RESULTS
 
 FORMAT = "promptlane-eval/1"
 CATEGORIES = ("accuracy", "hallucination", "cost", "safety")
@@ -266,7 +266,7 @@ def to_json(summary: dict) -> str:
 
 def write_results(repo: Any, summary: dict) -> str:
     """Write atomically; return the repository-relative path."""
-    from promptlane.fsio import atomic_write
+    from promptlane.store.fsio import atomic_write
 
     errors = validate(summary)
     if errors:  # a bug here must not leave a file the gates would trust

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from promptlane.problems import PromptlaneError
+from promptlane.core.problems import PromptlaneError
 from promptlane.evals import DEFAULT_TIMEOUT
 from promptlane.evals import config as eval_config
 from promptlane.evals import results as eval_results

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator
 
-from promptlane.hashing import PAYLOAD_FORMAT, payload_hash
+from promptlane.core.hashing import PAYLOAD_FORMAT, payload_hash
 from promptlane.runtime.errors import IntegrityError, NotServedError, SourceError, UnknownPromptError
 from promptlane.runtime.prompt import Prompt, Step
 

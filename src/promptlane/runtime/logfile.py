@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from promptlane.problems import Problem
+from promptlane.core.problems import Problem
 
 LOG_SCHEMA = "logs/prompt-log-schema.json"
 _SPACE = re.compile(r"[ \t\r\n]*")

@@ -2,7 +2,7 @@
 ``logs/prompt-log-schema.json``, written as JSON Lines to a file or handed to any callable.
 
 Personal data is redacted from inputs, output and error text by default, with
-``promptlane.pii`` (the detectors ``promptlane check`` uses); a record that leaves the
+``promptlane.core.pii`` (the detectors ``promptlane check`` uses); a record that leaves the
 process should never need a second pass. ``redact=False`` turns it off, a callable replaces it.
 
     with trace(prompt, inputs=variables, sink="logs/trace.jsonl") as call:
@@ -52,14 +52,14 @@ SYSTEM_CLOCK = Clock()
 
 
 def _fallback_redact(text: str) -> str:
-    # Used only when promptlane.pii cannot be imported: e-mails and long digit runs.
+    # Used only when promptlane.core.pii cannot be imported: e-mails and long digit runs.
     text = re.sub(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "[REDACTED:email]", text)
     return re.sub(r"\+?\d[\d -]{6,}\d", "[REDACTED:number]", text)
 
 
 def default_redactor() -> Redactor:
     try:  # import_module honours sys.modules, so a missing or blocked module really falls back
-        pii = importlib.import_module("promptlane.pii")
+        pii = importlib.import_module("promptlane.core.pii")
     except ImportError:
         return _fallback_redact
     return pii.redact

@@ -1,0 +1,89 @@
+"""``promptlane audit seal``: move the current audit log and changelog into the next sealed
+segment (segments.py), byte for byte, and start both again from their headers.
+
+Sealing keeps every commit's cost independent of history: pre-commit diffs each file a hook
+appended to, and after a seal those files are small again. It is a commit of its own, made on
+the main branch (docs/audit.md says why: two branches sealing different rows would conflict).
+"""
+from __future__ import annotations
+
+from promptlane.store.logs import (
+    CHANGELOG_HEADER,
+    CONTINUED_CHANGELOG_HEADER,
+    continued_audit_header,
+    is_data_row,
+    log_head,
+)
+from promptlane.core.problems import PromptlaneError, UsageError
+from promptlane.store.repo import AUDIT_LOG, CHANGELOG, Repo
+from promptlane.store.segments import folder, sealed_segment, sealed_segments
+
+
+# `audit verify` suggests a seal past this many rows in the current segment: a commit then
+# diffs ~1.5 MB of log (docs/performance.md measures the cost of never sealing).
+HINT_ROWS = 5000
+
+
+def current_rows(text: str) -> int:
+    return sum(1 for line in text.splitlines() if is_data_row(line))
+
+
+def rows_since_seal(repo: Repo) -> int:
+    """Rows in the current segment, from its last row and its header (two small reads)."""
+    from promptlane.store.logs import chain_head, continuation
+
+    path = repo.root / AUDIT_LOG
+    seq, _ = chain_head(path)
+    if not seq:
+        return 0
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        start = continuation(handle.read(2048))
+    return seq - (start[0] if start else 0)
+
+
+def hint(repo: Repo) -> str | None:
+    rows = rows_since_seal(repo)
+    if rows < HINT_ROWS:
+        return None
+    return (f"note: {AUDIT_LOG} holds {rows:,} rows since the last seal and every commit diffs it; "
+            f"run `promptlane audit seal` on the main branch and commit the seal on its own")
+
+
+def seal(repo: Repo, min_rows: int = 1) -> str:
+    """Seal the current segment when it holds at least ``min_rows`` rows; what was done."""
+    from promptlane.operations.verify import verify
+    from promptlane.store.fsio import Transaction, recover
+
+    recover(repo.root)
+    _refuse_uncommitted(repo)
+    problems = verify(repo, use_cache=False)  # what is sealed is proved in full, never from the local record
+    if problems:
+        raise PromptlaneError("the audit trail does not verify; nothing was sealed", problems)
+    audit_path, changelog_path = repo.root / AUDIT_LOG, repo.root / CHANGELOG
+    # Bytes decoded as they are (no newline translation): the sealed file is exactly the committed one.
+    audit_text = audit_path.read_bytes().decode("utf-8") if audit_path.exists() else ""
+    rows = current_rows(audit_text)
+    if rows < max(1, min_rows):
+        return f"nothing sealed: {AUDIT_LOG} holds {rows} row{'s' if rows != 1 else ''} (sealing starts at {max(1, min_rows)})"
+    changelog_text = changelog_path.read_bytes().decode("utf-8") if changelog_path.exists() else CHANGELOG_HEADER
+    head = log_head(repo.root, AUDIT_LOG)
+    sealed, _ = sealed_segments(repo.root)
+    target = sealed_segment(len(sealed) + 1)
+    txn = Transaction(repo.root)
+    txn.write(target.audit_rel, audit_text)
+    txn.write(target.changelog_rel, changelog_text)
+    txn.write(AUDIT_LOG, continued_audit_header(*head))
+    txn.write(CHANGELOG, CONTINUED_CHANGELOG_HEADER)
+    txn.commit()
+    return (f"sealed {rows} row{'s' if rows != 1 else ''} into {folder(len(sealed) + 1)}/; "
+            f"{AUDIT_LOG} and {CHANGELOG} start again and continue the chain. Commit the seal on its own.")
+
+
+def _refuse_uncommitted(repo: Repo) -> None:
+    """A seal moves exactly what is committed: pending rows would land in the archive unreviewed."""
+    from promptlane.store.git import uncommitted
+
+    dirty = uncommitted(repo.root, AUDIT_LOG, CHANGELOG, "audit/archive/")
+    if dirty:
+        raise UsageError(f"the audit log or changelog has uncommitted changes ({dirty[0].strip()}); "
+                         "commit them first: a seal is a commit of its own")

@@ -1,0 +1,136 @@
+"""``promptlane check``: every problem with the given prompts, not just the first.
+
+Schema, texts, variables and identity come from ``read_card``; this module adds what needs
+the registry: a hand-edited hash or version, a missing snapshot, an unknown environment, an
+environment raised without promotion, and ids used twice.
+"""
+from __future__ import annotations
+
+from promptlane.core import semver
+from promptlane.store.cards import Card, read_card
+from promptlane.store.fsio import pending_problem
+from promptlane.core.problems import Problem
+from promptlane.store.registry import LockError, read_lock
+from promptlane.store.repo import Repo
+
+RUN_SYNC = "run `promptlane sync` (or commit again: the promptlane-sync hook does it)"
+
+
+def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: list[str] = ()) -> list[Problem]:
+    problems: list[Problem] = []
+    interrupted = pending_problem(repo.root)
+    if interrupted:
+        problems.append(interrupted)
+    if policy:
+        from promptlane.store.policyfile import check_policy
+
+        problems.extend(check_policy(repo))  # schema, and loosening against git HEAD
+    if forms:
+        from promptlane.store.reviews import read_review
+
+        for rel in forms:  # well-formed whether or not a gate reads them yet
+            problems.extend(read_review(repo, rel, policy=rel.startswith("reviews/policy/")).problems)
+    seen_ids: dict[str, str] = {}
+    for prompt_id, (found, declared, rel) in zip(prompt_ids, _each_prompt(repo, prompt_ids)):
+        problems.extend(found)
+        if declared is None:
+            continue
+        if declared in seen_ids and seen_ids[declared] != rel:
+            card = read_card(repo, prompt_id)  # rare: read again only to place the problem
+            problems.append(card.problem("PL122", f"id '{declared}' is also used by {seen_ids[declared]}; ids must be unique", "id"))
+        seen_ids.setdefault(declared, rel)
+    return problems
+
+
+def check_prompt(repo: Repo, prompt_id: str) -> tuple[list[Problem], str | None, str]:
+    """One prompt's problems, the id its card declares, and the card's path."""
+    card = read_card(repo, prompt_id)
+    found = list(card.problems)
+    if card.ok:
+        found += registry_problems(repo, card)
+        found += content_problems(repo, card)
+    declared = card.data.get("id")
+    return found, declared if isinstance(declared, str) else None, card.rel
+
+
+PARALLEL_FROM = 400  # below this, starting worker processes costs more than it saves
+_worker_repo: Repo | None = None
+
+
+def _each_prompt(repo: Repo, prompt_ids: list[str]):
+    """check_prompt for each id, in order; many prompts are spread over the machine's cores
+    (each prompt is checked alone; only duplicate ids need the whole set, done by the caller)."""
+    import os
+
+    jobs = int(os.environ.get("PROMPTLANE_JOBS") or min(os.cpu_count() or 1, 8))
+    if jobs < 2 or len(prompt_ids) < PARALLEL_FROM:
+        return (check_prompt(repo, prompt_id) for prompt_id in prompt_ids)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(repo.root,))
+    chunk = max(50, len(prompt_ids) // (jobs * 8))
+    return _drain(pool, pool.map(_check_in_worker, prompt_ids, chunksize=chunk))
+
+
+def _drain(pool, results):
+    with pool:
+        yield from results
+
+
+def _init_worker(root) -> None:
+    global _worker_repo
+    _worker_repo = Repo(root)
+
+
+def _check_in_worker(prompt_id: str):
+    return check_prompt(_worker_repo, prompt_id)
+
+
+def content_problems(repo: Repo, card: Card) -> list[Problem]:
+    """Offline budgets (PL301/302) and PII or secrets in the texts and eval fixtures (PL310)."""
+    from promptlane.core.budget import budget_problems
+    from promptlane.core.pii import pii_problems
+
+    return budget_problems(card) + pii_problems(repo, card)
+
+
+def registry_problems(repo: Repo, card: Card) -> list[Problem]:
+    """The managed block against the payload and the registry lock."""
+    try:
+        lock = read_lock(repo, card.prompt_id)
+    except LockError as exc:
+        return [exc.problem]
+    data = card.data
+    missing = [key for key in ("version", "hash", "author", "environment") if key not in data]
+    if missing:
+        return [card.problem("PL153", f"not versioned yet (no {', '.join(missing)}); {RUN_SYNC}")]
+    found: list[Problem] = []
+    env = data["environment"]
+    if env not in repo.environments:
+        found.append(card.problem("PL154", f"environment: '{env}' is not one of {', '.join(repo.environments)} (workflows/policy-as-code-example.yml)", "environment"))
+    if data["hash"] != card.hash:
+        found.append(card.problem("PL150", f"hash: does not match the texts and model ({card.hash[:19]}...); the prompt changed or the hash was edited by hand; {RUN_SYNC}", "hash"))
+        return found
+    version = data["version"]
+    entry = lock.entry(version) if lock else None
+    if lock is None:
+        found.append(Problem(repo.lock_rel(card.prompt_id), 1, 1, "PL155", f"is missing for {card.rel}; {RUN_SYNC}"))
+    elif entry is None:
+        highest = lock.highest()
+        lowered = highest and semver.parse(version) < semver.parse(highest)
+        why = f"lower than {highest}, the highest issued; versions never go down" if lowered else "never issued"
+        found.append(card.problem("PL151", f"version: {version} is {why}; do not edit version by hand; {RUN_SYNC}", "version"))
+    elif entry["hash"] != data["hash"]:
+        found.append(card.problem("PL152", f"version: {version} was issued for {entry['hash'][:19]}..., a different payload; a version is never reused; {RUN_SYNC}", "version"))
+    elif not (repo.root / repo.snapshot_rel(card.prompt_id, version)).exists():
+        found.append(Problem(repo.snapshot_rel(card.prompt_id, version), 1, 1, "PL157", f"snapshot of {card.prompt_id} {version} is missing; {RUN_SYNC}"))
+    if found or lock is None:
+        return found
+    if env in repo.environments and lock.environments.get(env) != version:
+        # The same gates `promptlane promote` evaluates: one line per unmet requirement.
+        from promptlane.operations.gating import hand_edit_problems
+
+        found.extend(hand_edit_problems(repo, card, lock))
+    return found

@@ -1,0 +1,150 @@
+"""``promptlane sync``: the fixer. Hash, bump, demote, snapshot, changelog, audit.
+
+For each prompt touched: when its payload hash differs from the card's, the prompt gets the
+version already issued for that hash or a new one bumped above every version ever issued,
+goes back to the first environment, and the card, lock, snapshot, changelog and audit log are
+updated in one transaction. A consistent prompt is left byte-for-byte alone, unless its
+`environment:` was raised by hand: then the promotion gates run (promotion.hand_promotion)
+and, if they pass, the promotion is recorded exactly as `promptlane promote` records it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from promptlane.store import logs as events
+from promptlane.core import semver
+from promptlane.store.cards import Card, read_card
+from promptlane.store.cardwrite import update_card
+from promptlane.store.fsio import Transaction, recover
+from promptlane.store.git import actor
+from promptlane.core.problems import Problem
+from promptlane.store.registry import Lock, LockError, read_lock, read_snapshot, snapshot_json
+from promptlane.store.repo import AUDIT_LOG, CHANGELOG, Repo
+
+FIRST_VERSION = "1.0.0"
+
+
+@dataclass
+class SyncResult:
+    changed: list[str] = field(default_factory=list)      # one line per prompt changed
+    files: list[str] = field(default_factory=list)        # files written
+    problems: list[Problem] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)     # files put back from an interrupted run
+
+
+def sync(repo: Repo, prompt_ids: list[str]) -> SyncResult:
+    result = SyncResult(restored=recover(repo.root))
+    txn = Transaction(repo.root)
+    pending: list[events.Event] = []
+    notifications: list = []  # promotions whose policy notify runs once the files are written
+    for prompt_id in prompt_ids:
+        card = read_card(repo, prompt_id)
+        if not card.ok:
+            result.problems.extend(card.problems)
+            continue
+        try:
+            lock = read_lock(repo, prompt_id) or Lock(prompt_id)
+        except LockError as exc:
+            result.problems.append(exc.problem)
+            continue
+        plan = _plan(repo, card, lock)
+        if plan is None:
+            _promote_by_hand(repo, txn, card, lock, pending, result, notifications)
+            continue
+        summary, new_events, registry_changed = plan
+        _stage(repo, txn, card, lock, registry_changed)
+        pending.extend(new_events)
+        result.changed.append(summary)
+    events.record(txn, repo.root, pending, CHANGELOG, AUDIT_LOG)
+    txn.commit()
+    result.files = txn.paths
+    for rule, event, env in notifications:
+        from promptlane.operations.promotion import run_notify
+
+        result.changed.extend(f"{event.prompt}: {line}" for line in run_notify(repo, rule, event, env))
+    return result
+
+
+def _promote_by_hand(repo: Repo, txn: Transaction, card: Card, lock: Lock, pending: list, result: SyncResult,
+                     notifications: list) -> None:
+    """Hash unchanged but `environment:` raised by hand: the same gates and records as
+    `promptlane promote`, in this transaction, so both paths end in the same state."""
+    from promptlane.operations.promotion import hand_promotion
+
+    outcome = hand_promotion(repo, txn, card, lock)
+    if outcome is None:
+        return
+    result.problems.extend(outcome.problems)
+    if outcome.event is not None:
+        pending.append(outcome.event)
+        result.changed.append(outcome.summary)
+        notifications.append((outcome.rule, outcome.event, card.environment))
+
+
+def _is_consistent(card: Card, lock: Lock) -> bool:
+    entry = lock.entry(str(card.version))
+    return card.data.get("hash") == card.hash and entry is not None and entry["hash"] == card.hash
+
+
+def _plan(repo: Repo, card: Card, lock: Lock):
+    """Decide the new managed block; mutate ``card.data``/``lock`` in memory only."""
+    if _is_consistent(card, lock):
+        if "bump" not in card.data:
+            return None
+        card.data.pop("bump")  # an override with nothing to apply to: drop it
+        return f"{card.prompt_id}: removed unused bump: (hash unchanged)", [], False
+    who = actor(repo.root)
+    time = events.now()
+    dev = repo.first_environment
+    previous_env = card.environment
+    known = lock.version_of(card.hash)
+    if known is not None:
+        version, kind = known, None
+        reason = f"payload returned to {known}"
+    else:
+        if lock.versions:
+            kind = card.data.get("bump") or _auto_bump(repo, card, lock)
+            version = semver.next_version(lock.issued(), kind)
+        else:
+            kind, version = "initial", FIRST_VERSION
+        lock.versions.append({"version": version, "hash": card.hash, "author": who, "created": time, "bump": kind})
+        reason = "first version" if kind == "initial" else f"{kind} change"
+    for env in repo.environments:
+        lock.environments.setdefault(env, None)
+    lock.environments[dev] = version
+    card.data.update({"version": version, "hash": card.hash, "author": who if known is None else _author(lock, version), "environment": dev})
+    card.data.pop("bump", None)
+    serving = {env: ver for env, ver in lock.environments.items() if ver}
+    new_events = [events.Event("version", time, who, card.prompt_id, version, card.hash, serving, reason, kind)]
+    if isinstance(previous_env, str) and previous_env != dev and previous_env in repo.environments:
+        new_events.append(events.Event("demote", time, who, card.prompt_id, version, card.hash, serving,
+                                       f"hash changed: back in {dev} from {previous_env}"))
+    bump_text = {None: "returned ", "initial": "new prompt "}.get(kind, f"{kind} ")
+    summary = f"{card.prompt_id}: {bump_text}-> {version} ({card.hash[:19]}), environment {dev}"
+    return summary, new_events, True
+
+
+def _author(lock: Lock, version: str) -> str:
+    entry = lock.entry(version) or {}
+    return entry.get("author", "unknown")
+
+
+def _auto_bump(repo: Repo, card: Card, lock: Lock) -> str:
+    """Compare with the version the card was at (else the newest issued) to pick the bump."""
+    base = card.version if lock.entry(str(card.version)) else lock.versions[-1]["version"]
+    snapshot = read_snapshot(repo, card.prompt_id, base)
+    if snapshot is None:
+        return "minor"  # no baseline to compare with: assume behaviour changed
+    return semver.classify_change(snapshot["payload"], card.payload) or "patch"
+
+
+def _stage(repo: Repo, txn: Transaction, card: Card, lock: Lock, registry_changed: bool) -> None:
+    values = {key: card.data[key] for key in ("version", "hash", "author", "environment")}
+    txn.write(card.rel, update_card(card.text, values, remove=("bump",)))
+    if not registry_changed:
+        return
+    txn.write(repo.lock_rel(card.prompt_id), lock.to_json())
+    version = card.data["version"]
+    snapshot = repo.snapshot_rel(card.prompt_id, version)
+    if not (repo.root / snapshot).exists():
+        txn.write(snapshot, snapshot_json(card.prompt_id, version, card.hash, card.data, card.payload))

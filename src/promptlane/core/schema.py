@@ -1,0 +1,116 @@
+"""The card schema (JSON Schema 2020-12) and its errors as located problems."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any, Iterator
+
+from promptlane.core.problems import Problem
+from promptlane.core.yamltext import locate
+
+_TYPE_NAMES = {
+    "string": "a string", "number": "a number", "integer": "an integer",
+    "boolean": "true or false", "array": "a list", "object": "a mapping", "null": "null",
+}
+
+
+_PATTERN_HINTS = {
+    "id": "is not a prompt id: lower-case letters, digits and '-', starting with a letter or digit",
+    "file": "must be a file name relative to the card's folder (no leading '/')",
+    "version": "is not a version MAJOR.MINOR.PATCH",
+    "hash": "is not a hash of the form sha256:<64 hex digits>; run `promptlane sync`",
+    "name": "may hold only letters, digits, '_', '.' and '-'",
+}
+
+
+def ecma_anchors(node: Any) -> Any:
+    """The schema with each pattern's final ``$`` made ``\\Z``. JSON Schema patterns are
+    ECMA-262, where ``$`` ends the string; in Python's ``re`` it also matches before a final
+    newline, so ``"1.0.0\\n"`` would pass ``^...$`` and reach code that trusts the pattern."""
+    if isinstance(node, dict):
+        return {key: (value[:-1] + "\\Z" if key == "pattern" and isinstance(value, str) and value.endswith("$")
+                      and not value.endswith("\\$") else ecma_anchors(value)) for key, value in node.items()}
+    if isinstance(node, list):
+        return [ecma_anchors(item) for item in node]
+    return node
+
+
+def read_schema(name: str) -> Any:
+    """A bundled schema, its patterns anchored as JSON Schema means them (``ecma_anchors``)."""
+    from importlib import resources  # only an invalid card gets here: keep it off start-up
+
+    text = resources.files("promptlane.schemas").joinpath(name).read_text(encoding="utf-8")
+    if name.endswith(".json"):
+        return ecma_anchors(json.loads(text))
+    import yaml
+
+    return ecma_anchors(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+
+
+@lru_cache(maxsize=None)
+def card_validator():
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    card = read_schema("prompt-card.schema.json")
+    version_block = read_schema("prompt-version-schema.yml")
+    registry = Registry().with_resources([
+        ("https://promptlane.dev/schemas/prompt-version-schema.json", Resource.from_contents(version_block)),
+    ])
+    return Draft202012Validator(card, registry=registry)
+
+
+def _dotted(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(card)"
+
+
+def card_problems(data: Any, text: str, shown_as: str) -> Iterator[Problem]:
+    """Every schema violation, each at the line of the offending key or value.
+
+    Valid cards (nearly all of them) pass the generated validator alone; only an invalid
+    card pays for jsonschema, which reports every error rather than the first.
+    """
+    from promptlane.core._card_validator import JsonSchemaValueException, validate
+
+    try:
+        validate(data)
+        return
+    except JsonSchemaValueException:
+        pass
+    errors = sorted(card_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    for error in errors:
+        yield _to_problem(error, text, shown_as)
+
+
+def _to_problem(error, text: str, shown_as: str) -> Problem:
+    path = list(error.absolute_path)
+    where = _dotted(path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str)
+        loc = locate(text, path, key=str(extra[0]) if extra else None)
+        known = ", ".join(sorted(error.schema.get("properties", {})))
+        return Problem(shown_as, loc.line, loc.col, "PL105",
+                       f"{where}: unknown key {', '.join(map(repr, extra))}; known keys: {known}")
+    if error.validator == "required":
+        loc = locate(text, path)
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return Problem(shown_as, loc.line, loc.col, "PL106", f"{where}: missing required key '{missing}'")
+    loc = locate(text, path)
+    if error.validator == "type":
+        expected = error.validator_value
+        names = " or ".join(_TYPE_NAMES.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))
+        if loc.plain_scalar is not None and "string" in (expected if isinstance(expected, list) else [expected]):
+            # YAML 1.1 reads 1.10 as the float 1.1: say so rather than coerce silently.
+            return Problem(shown_as, loc.line, loc.col, "PL104",
+                           f"{where}: {loc.plain_scalar} is read as {error.instance!r}, not text; "
+                           f"quote it: '{loc.plain_scalar}'")
+        return Problem(shown_as, loc.line, loc.col, "PL103", f"{where}: {error.instance!r} is not {names}")
+    if error.validator == "pattern" and path and path[-1] in _PATTERN_HINTS:
+        return Problem(shown_as, loc.line, loc.col, "PL103", f"{where}: {error.instance!r} {_PATTERN_HINTS[path[-1]]}")
+    if error.validator == "enum":
+        choices = ", ".join(map(str, error.validator_value))
+        return Problem(shown_as, loc.line, loc.col, "PL103", f"{where}: {error.instance!r} is not one of: {choices}")
+    return Problem(shown_as, loc.line, loc.col, "PL103", f"{where}: {error.message}")
