@@ -19,17 +19,11 @@ import sys
 from pathlib import Path
 
 from promptlane.core import hashing
-from promptlane.store.logs import (
-    AUDIT_HEADER,
-    CHANGELOG_HEADER,
-    CONTINUED_CHANGELOG_HEADER,
-    Event,
-    audit_row,
-    changelog_entry,
-    continued_audit_header,
-)
+from promptlane.core.chain import AUDIT_HEADER, audit_row, continued_audit_header
+from promptlane.core.changelog import CHANGELOG_HEADER, CONTINUED_CHANGELOG_HEADER, changelog_entry
+from promptlane.core.events import Event
 from promptlane.store.segments import CURRENT, sealed_segment
-from promptlane.store.registry import Lock, snapshot_json
+from promptlane.core.registry import Lock, snapshot_json
 
 TIME = "2026-01-01T00:00:00Z"
 ACTOR = "bench@example.com"

@@ -8,8 +8,9 @@ import yaml
 from hypothesis import given, settings, strategies as st
 
 from conftest import git, run_cli
-from promptlane.operations.verify import verify_text
-from promptlane.store.logs import AUDIT_HEADER, Event, audit_row
+from promptlane.core.chain import verify_text
+from promptlane.core.chain import AUDIT_HEADER, audit_row
+from promptlane.core.events import Event
 
 AUDIT = "audit/artifact-audit-log.md"
 
@@ -55,7 +56,7 @@ def test_tampering_is_caught_at_its_line(tamper, code, line):
 
 def test_a_rehashed_forgery_still_breaks_the_next_row():
     head, data = rows(chain(3))
-    from promptlane.store.logs import row_hash, split_row
+    from promptlane.core.chain import row_hash, split_row
 
     cells = split_row(data[1])
     cells[4] = "9.9.9"
@@ -76,7 +77,7 @@ def test_verifier_never_crashes_on_arbitrary_text(noise):
 @given(st.integers(min_value=0, max_value=3), st.text(min_size=1, max_size=30))
 def test_any_single_cell_edit_is_detected(index, replacement):
     head, data = rows(chain(4))
-    from promptlane.store.logs import split_row
+    from promptlane.core.chain import split_row
 
     cells = split_row(data[index])
     column = 1 + (len(replacement) % 7)  # one of time..detail
@@ -136,7 +137,7 @@ def test_base_ref_outside_git_is_a_usage_error(repo, capsys, tmp_path):
 
 
 def test_fast_changelog_reader_agrees_with_yaml_and_falls_back_on_hand_edits():
-    from promptlane.store.logs import changelog_entry, parse_changelog
+    from promptlane.core.changelog import changelog_entry, parse_changelog
 
     events = [Event("version", "t1", "a@b", "p", "1.0.0", "sha256:x", {"dev": "1.0.0"}, 'say "hi": yes', "initial"),
               Event("promote", "t2", "Zoë", "p", "1.0.0", "sha256:x", {"dev": "1.0.0", "staging": "1.0.0"}, "ok")]

@@ -91,7 +91,7 @@ def test_an_output_path_that_cannot_be_a_file_is_refused(gov, tmp_path, capsys, 
 @pytest.mark.parametrize("path", ["/dev/null", "/dev/zero"])
 def test_a_device_is_refused_before_anything_is_written(path):
     """As root, renaming over /dev/null replaces it: the target is checked first (only the check runs here)."""
-    from promptlane.commands.export import output_target
+    from promptlane.commands.output import output_target
     from promptlane.core.problems import UsageError
 
     with pytest.raises(UsageError, match=f"^{path} is not a regular file \\(a device, pipe or socket\\)"):

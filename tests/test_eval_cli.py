@@ -11,7 +11,8 @@ import pytest
 
 from conftest import run_cli, write_prompt
 from promptlane.store.cards import read_card
-from promptlane.evals.results import FORMAT, load_results, results_rel, write_results
+from promptlane.core.results import FORMAT, results_rel
+from promptlane.store.results import load_results, write_results
 from promptlane.store.repo import Repo
 
 TESTS = """\

@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from promptlane.store.cards import PLACEHOLDER, read_card
+from promptlane.core.card import PLACEHOLDER
+from promptlane.store.cards import read_card
 from promptlane.evals import render
 from promptlane.evals.importer import ImportRefused, import_results, mismatch, rows_for
-from promptlane.evals.results import (
-    FORMAT, ResultsError, load_results, results_rel, summarise, validate, write_results,
-)
+from promptlane.core.results import FORMAT, ResultsError, results_rel, validate
+from promptlane.store.results import load_results, write_results
+from promptlane.evals.summary import summarise
 from promptlane.store.repo import Repo
 
 HASH = "sha256:" + "ab" * 32

@@ -19,7 +19,8 @@ import yaml
 
 from conftest import ROOT, git, run_cli
 from promptlane.store.cards import read_card
-from promptlane.evals.results import load_results, results_rel
+from promptlane.store.results import load_results
+from promptlane.core.results import results_rel
 from promptlane.commands.init import init
 from promptlane.store.repo import Repo
 

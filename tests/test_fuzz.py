@@ -27,11 +27,15 @@ import yaml
 from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 
 from conftest import CARD, SYSTEM, USER
-from promptlane.operations.verify import verify, verify_text
+from promptlane.operations.verify import verify
+from promptlane.core.chain import verify_text
 from promptlane.store.cards import read_card
-from promptlane.store.logs import AUDIT_HEADER, Event, audit_row, chain_head
+from promptlane.core.chain import AUDIT_HEADER, audit_row
+from promptlane.core.events import Event
+from promptlane.store.logs import chain_head
 from promptlane.core.problems import Problem
-from promptlane.store.registry import Lock, LockError, read_lock
+from promptlane.core.registry import Lock, LockError
+from promptlane.store.registry import read_lock
 from promptlane.store.repo import Repo
 from promptlane.runtime import Prompt, RenderError, RuntimeSDKError, Step
 from promptlane.runtime.loader import Registry, _BundleReader

@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from conftest import BIN, git, run_cli, write_prompt
-from promptlane.operations.verify import data_rows, verify_text
-from promptlane.commands.merge_driver import GIT_CONFIG, MergeConflict, merge_audit
+from promptlane.core.chain import data_rows, verify_text
+from promptlane.commands.merge_driver import GIT_CONFIG
+from promptlane.core.merging import MergeConflict, merge_audit
 
 
 @pytest.fixture
@@ -68,7 +69,8 @@ def test_both_branches_changing_the_same_prompt_is_a_clear_conflict(branching_re
 
 
 def test_audit_driver_refuses_a_rewritten_history():
-    from promptlane.store.logs import AUDIT_HEADER, Event, audit_row
+    from promptlane.core.chain import AUDIT_HEADER, audit_row
+    from promptlane.core.events import Event
 
     def log(*versions):
         text, prev = AUDIT_HEADER, "0" * 64

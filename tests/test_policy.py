@@ -8,7 +8,7 @@ import copy
 import pytest
 import yaml
 
-from promptlane.store.policyfile import RISKS, loosened, policy_problems
+from promptlane.core.policy import RISKS, loosened, policy_problems
 from governed import PID, as_user, commit, lock, new_version, pl, ready_for, write_results
 
 POLICY = "workflows/policy-as-code-example.yml"

@@ -16,7 +16,7 @@ import pytest
 from conftest import git, snapshot_tree
 from governed import (AUDIT, CARD, PID, card, changelog,
                       clock, commit, edit_text, lock, new_version, pl, ready_for, write_results)
-from promptlane.operations.verify import verify_text
+from promptlane.core.chain import verify_text
 
 # ---------------------------------------------------------------- the whole life of a prompt
 

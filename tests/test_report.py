@@ -129,7 +129,8 @@ def test_html_report_in_headless_chromium(html_report, tmp_path):
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_html_escapes_what_repository_files_say(tmp_path):
     """A title or reviewer with markup is shown as text: the page runs nothing from the repo."""
-    from promptlane.operations.history import Approval, PromptInfo, RepoReport, VersionInfo, render_html
+    from promptlane.operations.history import Approval, PromptInfo, RepoReport, VersionInfo
+    from promptlane.commands.report import render_html
 
     version = VersionInfo("1.0.0", "sha256:" + "a" * 64, served_in=["prod"],
                           approvals=[Approval("QA", "<img src=x onerror=alert(1)>", "approved", "2026-01-01", True)])
@@ -179,7 +180,7 @@ def test_markdown_summary_of_every_prompt_and_bad_base(life, session_env):
 
 
 def test_bump_kind():
-    from promptlane.operations.history import bump_kind
+    from promptlane.commands.report import bump_kind
 
     assert [bump_kind(a, b) for a, b in [(None, "1.0.0"), ("1.0.0", "1.0.1"), ("1.0.1", "1.2.0"),
                                         ("1.2.0", "2.0.0"), ("1.0.0", "1.0.0")]] == \

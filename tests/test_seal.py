@@ -15,8 +15,9 @@ import pytest
 
 from conftest import BIN, git, snapshot_tree
 from governed import AUDIT, CHANGELOG, PID, commit, lock, new_version, pl, ready_for
-from promptlane.operations.verify import data_rows
-from promptlane.store.logs import continuation, read_all_changelogs
+from promptlane.core.chain import data_rows
+from promptlane.core.chain import continuation
+from promptlane.store.logs import read_all_changelogs
 from promptlane.store.repo import Repo
 
 SEALED = "audit/archive/0001"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import USER, run_cli, snapshot_tree, write_prompt
-from promptlane.operations.verify import verify_text
+from promptlane.core.chain import verify_text
 
 CARD_REL = "prompts/support-reply/card.yml"
 
@@ -215,7 +215,7 @@ def test_not_a_governed_repository_is_a_usage_error(tmp_path, capsys):
     ("reviews/reviewers.yml", None), ("README.md", None), ("prompts", None),
 ])
 def test_files_map_to_their_prompt(path, expected):
-    from promptlane.store.repo import prompt_id_of
+    from promptlane.core.layout import prompt_id_of
 
     assert prompt_id_of(path) == expected
 

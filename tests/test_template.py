@@ -267,7 +267,7 @@ def test_reviewers_and_hitl_form_follow_the_roles(case):
 
 
 def test_append_only_files_hold_the_first_version_only(rendered):
-    from promptlane.operations.verify import verify_text
+    from promptlane.core.chain import verify_text
 
     project = rendered["defaults"]
     entries = yaml.safe_load((project / "schemas/prompt-change-log.yml").read_text())

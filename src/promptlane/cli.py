@@ -1,184 +1,62 @@
-"""The ``promptlane`` command line. Each sub-command parses its arguments here and calls one
-module that does the work; hooks are one-line wrappers over these commands.
+"""The ``promptlane`` command line: parse the arguments, then hand them to one command module.
+
+Every sub-command's options are declared here; its handler is named as ``"module:function"``
+under ``promptlane.commands`` and imported only when that command runs, so ``promptlane check``
+(the commit hook) loads the check command and what it needs, nothing else. Hooks
+(``hooks.py``) are one-line wrappers over these commands.
 
 Exit codes: 0 fine, 1 a check failed or files were changed, 2 bad usage or configuration.
 """
 from __future__ import annotations
 
 import argparse
-import os
+import importlib
+import math
 import sys
 from typing import Callable, Sequence
 
 from promptlane import __version__
-from promptlane.core.problems import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PromptlaneError, report
+from promptlane.core.problems import EXIT_USAGE, PromptlaneError
 
 Handler = Callable[[argparse.Namespace], int]
 
-
-def _repo(args):
-    from promptlane.store.repo import Repo
-
-    return Repo.at(args.root)
+MAX_EVAL_TIMEOUT = 7 * 24 * 3600.0  # a week; far larger ones overflow the wait for promptfoo
 
 
-def _ids_from(repo, files: Sequence[str], all_flag: bool) -> list[str]:
-    """Prompt ids for the given paths (any file under prompts/<id>/ or its registry files)."""
-
-    from promptlane.store.repo import prompt_id_of
-
-    if all_flag or not files:
-        return repo.prompt_ids()
-    ids = set()
-    for name in files:
-        rel = _rel(repo, name)
-        if os.path.isdir(os.path.join(repo.root, rel)):
-            # A folder (".", "prompts", "prompts/<id>"): every prompt inside it, or the one it is in.
-            ids.update(i for i in repo.prompt_ids() if _within(f"prompts/{i}", rel) or _within(rel, f"prompts/{i}"))
-            continue
-        prompt_id = prompt_id_of(rel)
-        if prompt_id and (repo.root / "prompts" / prompt_id).is_dir():
-            ids.add(prompt_id)
-    return sorted(ids)
+def seconds(text: str) -> float:
+    """``--timeout``: a number of seconds, more than 0 and at most a week."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0 or value > MAX_EVAL_TIMEOUT:  # nan passes "<= 0"
+        raise argparse.ArgumentTypeError(f"{text!r}: the timeout must be a number of seconds more than 0 "
+                                         f"and at most {MAX_EVAL_TIMEOUT:g} (a week)")
+    return value
 
 
-def _within(path: str, folder: str) -> bool:
-    return folder == "." or path == folder or path.startswith(folder.rstrip("/") + "/")
+def _files_command(sub, name: str, help_text: str, files_help: str, handler: str) -> None:
+    p = sub.add_parser(name, help=help_text)
+    p.add_argument("files", nargs="*", help=files_help)
+    p.add_argument("--all", action="store_true", help="every prompt, whatever FILES says")
+    p.set_defaults(handler=handler)
 
 
-def cmd_sync(args) -> int:
-    from promptlane.commands.sync import sync
-
-    repo = _repo(args)
-    result = sync(repo, _ids_from(repo, args.files, args.all))
-    if result.restored:
-        print(f"Put back {len(result.restored)} file(s) left by an interrupted run: {', '.join(result.restored)}")
-    for line in result.changed:
-        print(f"promptlane sync: {line}")
-    for path in result.files:
-        print(f"Fixing {path}")
-    count = report(result.problems)
-    if result.changed:
-        print("Files changed: review them and `git add` them, then commit again.")
-    return EXIT_FAILED if (result.changed or count or result.restored) else EXIT_OK
-
-
-def cmd_check(args) -> int:
-    from promptlane.commands.check import check
-
-    from promptlane.store.repo import POLICY
-
-    repo = _repo(args)
-    whole = args.all or not args.files
-    # The policy is checked (schema, loosening against HEAD) when it is among the files.
-    policy = whole or any(_rel(repo, name) == POLICY for name in args.files)
-    forms = _review_forms(repo, None if whole else [_rel(repo, name) for name in args.files])
-    problems = check(repo, _ids_from(repo, args.files, args.all), policy=policy, forms=forms)
-    rels = None if whole else [_rel(repo, name) for name in args.files]
-    from promptlane.commands.repofiles import CHECKS, repo_file_problems
-
-    if rels is None or any(rel in CHECKS for rel in rels):
-        problems += repo_file_problems(repo, rels)
-    count = report(problems)
-    return EXIT_FAILED if count else EXIT_OK
-
-
-def _review_forms(repo, rels: list[str] | None) -> list[str]:
-    """HITL forms to validate: those given, or every reviews/<id>/<version>/*.md."""
-    from promptlane.store.repo import REVIEWS
-
-    if rels is None:
-        return sorted(p.relative_to(repo.root).as_posix() for p in (repo.root / REVIEWS).glob("*/*/*.md"))
-    return [rel for rel in rels if rel.startswith(f"{REVIEWS}/") and rel.endswith(".md") and rel.count("/") >= 3
-            and (repo.root / rel).is_file()]
-
-
-def _rel(repo, name: str) -> str:
-    import os
-
-    return os.path.relpath(os.path.abspath(name), repo.root).replace(os.sep, "/")
-
-
-def cmd_audit_verify(args) -> int:
-    from promptlane.operations.verify import verify
-
-    repo = _repo(args)
-    count = report(verify(repo, base=args.base, use_cache=not args.full))
-    if not count:
-        since = f"; only appended since {args.base}" if args.base else ""
-        print(f"audit log: chain intact, registry consistent{since}")
-        from promptlane.commands.audit import hint
-
-        note = hint(repo)
-        if note:
-            print(note)
-    return EXIT_FAILED if count else EXIT_OK
-
-
-def cmd_audit_seal(args) -> int:
-    from promptlane.commands.audit import seal
-
-    print(seal(_repo(args), min_rows=args.min_rows))
-    return EXIT_OK
-
-
-def cmd_merge_driver(args) -> int:
-    from pathlib import Path
-
-    from promptlane.commands import merge_driver as merge
-
-    if args.install:
-        for line in merge.install(Path(args.root or ".").resolve()):
-            print(f"git config {line}")
-        return EXIT_OK
-    if not args.kind or len(args.paths) != 3:
-        print("usage: promptlane merge-driver {audit,lock,append} BASE OURS THEIRS  (or --install)", file=sys.stderr)
-        return EXIT_USAGE
-    return merge.run_driver(args.kind, *(Path(p) for p in args.paths))
-
-
-def cmd_new(args) -> int:
-    from promptlane.commands.new import new_prompt
-
-    repo = _repo(args)
-    for line in new_prompt(repo, args.id, title=args.title):
-        print(line)
-    return EXIT_OK
-
-
-def cmd_init(args) -> int:
-    from promptlane.commands.init import main as init_main
-
-    return init_main(args.init_args)
-
-
-CORE_COMMANDS = {"sync", "check", "audit", "new", "merge-driver"}
-
-
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="promptlane", description="Govern LLM prompts in git.")
-    parser.add_argument("--version", action="version", version=f"promptlane {__version__}")
-    parser.add_argument("-C", dest="root", metavar="DIR", default=None, help="run as if started in DIR (the repository root)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def _add_hook_commands(sub) -> None:
+    """The commands the hooks run (and init/new): parsed without importing any other command."""
     p = sub.add_parser("init", help="scaffold a governed repository from the bundled template", add_help=False)
     p.add_argument("init_args", nargs=argparse.REMAINDER)
-    p.set_defaults(handler=cmd_init)
+    p.set_defaults(handler="init:cmd_init")
 
     p = sub.add_parser("new", help="add a prompt from the example card")
     p.add_argument("id", help="prompt id: [a-z0-9][a-z0-9-]*, also the folder name")
     p.add_argument("--title", default=None)
-    p.set_defaults(handler=cmd_new)
+    p.set_defaults(handler="new:cmd_new")
 
-    p = sub.add_parser("sync", help="fixer: hash, bump, demote, snapshot, changelog, audit")
-    p.add_argument("files", nargs="*", help="changed files (default: every prompt)")
-    p.add_argument("--all", action="store_true", help="every prompt, whatever FILES says")
-    p.set_defaults(handler=cmd_sync)
-
-    p = sub.add_parser("check", help="validate cards, texts, variables and the registry")
-    p.add_argument("files", nargs="*", help="files to check (default: every prompt)")
-    p.add_argument("--all", action="store_true", help="every prompt, whatever FILES says")
-    p.set_defaults(handler=cmd_check)
+    _files_command(sub, "sync", "fixer: hash, bump, demote, snapshot, changelog, audit",
+                   "changed files (default: every prompt)", "sync:cmd_sync")
+    _files_command(sub, "check", "validate cards, texts, variables and the registry",
+                   "files to check (default: every prompt)", "check:cmd_check")
 
     p = sub.add_parser("audit", help="verify the audit log, or seal its current segment")
     audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
@@ -187,29 +65,124 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="also prove the audit log and changelog were only appended to since git REF")
     v.add_argument("--full", action="store_true",
                    help="verify everything, ignoring the local record of what was already verified")
-    v.set_defaults(handler=cmd_audit_verify)
+    v.set_defaults(handler="audit:cmd_audit_verify")
     s = audit_sub.add_parser("seal", help="move the current audit log and changelog into audit/archive/NNNN/")
     s.add_argument("--min-rows", type=int, default=1, metavar="N",
                    help="seal only when the current segment holds at least N rows (for scheduled runs)")
-    s.set_defaults(handler=cmd_audit_seal)
+    s.set_defaults(handler="audit:cmd_audit_seal")
 
     p = sub.add_parser("merge-driver", help="git merge driver for the audit log and registry locks")
     p.add_argument("kind", nargs="?", choices=["audit", "lock", "append"])
     p.add_argument("paths", nargs="*", metavar="FILE", help="%%O %%A %%B as git passes them")
     p.add_argument("--install", action="store_true", help="wire the drivers into this clone's .git/config")
-    p.set_defaults(handler=cmd_merge_driver)
+    p.set_defaults(handler="merge_driver:cmd_merge_driver")
 
-    if command in CORE_COMMANDS:
-        return parser  # the hook commands: skip importing every other command's module
-    # Feature commands register themselves; each module imports its heavy parts lazily.
-    from promptlane.commands import eval as evals_cli, promote as promotion_cli
 
-    evals_cli.register(sub)
-    promotion_cli.register(sub)
-    from promptlane.commands import report as report_cli
+def _add_eval_commands(sub) -> None:
+    from promptlane.evals import (
+        DEFAULT_TIMEOUT,  # the package __init__ only: a constant
+    )
 
-    report_cli.register(sub)
+    p = sub.add_parser("eval", help="run, import and plan promptfoo evals bound to payload hashes")
+    actions = p.add_subparsers(dest="eval_command", metavar="ACTION", required=True)
+
+    run = actions.add_parser("run", help="run promptfoo for prompts whose current hash has no results")
+    run.add_argument("ids", nargs="*", metavar="ID", help="prompts to evaluate (default: every prompt still owed)")
+    run.add_argument("--force", action="store_true", help="run even when results for the current hash exist")
+    run.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                     help=f"stop promptfoo after this long, per prompt (default {DEFAULT_TIMEOUT:g})")
+    run.set_defaults(handler="eval:cmd_eval_run")
+
+    imp = actions.add_parser("import", help="take promptfoo results produced elsewhere (checked against the payload)")
+    imp.add_argument("file", help="a promptfoo results.json (`promptfoo eval -o results.json`)")
+    imp.add_argument("--prompt", required=True, metavar="ID", help="the prompt the results belong to")
+    imp.set_defaults(handler="eval:cmd_eval_import")
+
+    plan = actions.add_parser("plan", help="GitHub Actions matrix JSON of the evals still owed")
+    plan.set_defaults(handler="eval:cmd_eval_plan")
+
+
+def _add_promotion_commands(sub) -> None:
+    p = sub.add_parser("approve", help="write a HITL approval form bound to the prompt's current hash")
+    p.add_argument("id", nargs="?", help="prompt id")
+    p.add_argument("--role", required=True, help="your role, as in reviews/reviewers.yml")
+    p.add_argument("--decision", choices=("approve", "reject"), default="approve")
+    p.add_argument("--note", default="", help="why; conditions; accepted risks")
+    p.add_argument("--policy", action="store_true",
+                   help="approve the current policy file instead of a prompt (Governance; see docs/promotion.md)")
+    p.set_defaults(handler="approve:cmd_approve")
+
+    p = sub.add_parser("promote", help="gates, then card + registry + changelog + audit in one step")
+    p.add_argument("id")
+    p.add_argument("--to", required=True, metavar="ENV")
+    p.add_argument("--reason", default=None)
+    p.set_defaults(handler="promote:cmd_promote")
+
+    p = sub.add_parser("rollback", help="serve the last version that passed in ENV (or --to VERSION)")
+    p.add_argument("id")
+    p.add_argument("--env", required=True)
+    p.add_argument("--to", default=None, metavar="VERSION")
+    p.add_argument("--reason", required=True, help="why (kept in the changelog and audit log)")
+    p.set_defaults(handler="promote:cmd_rollback")
+
+    p = sub.add_parser("status", help="what each environment serves, and what each prompt still lacks")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler="status:cmd_status")
+
+    p = sub.add_parser("registry", help="the registry for runtimes and databases")
+    registry_sub = p.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
+    e = registry_sub.add_parser("export", help="sqlite OUT | json OUT")
+    e.add_argument("format", choices=("sqlite", "json"), type=str)
+    e.add_argument("out")
+    e.set_defaults(handler="export:cmd_export")
+
+
+def _add_report_commands(sub) -> None:
+    p = sub.add_parser("report", help="HTML page of what is served, version history and audit; PR summary")
+    p.add_argument("--html", metavar="OUT", help="write one self-contained HTML page to OUT")
+    p.add_argument("--markdown", metavar="OUT", nargs="?", const="-",
+                   help="write a pull-request summary (Markdown) to OUT, or to stdout")
+    p.add_argument("--base", metavar="REF", help="with --markdown: only prompts changed since git REF")
+    p.set_defaults(handler="report:cmd_report")
+
+    p = sub.add_parser("diff", help="compare two versions of a prompt: texts, model, params, evals, approvals")
+    p.add_argument("id", help="prompt id")
+    p.add_argument("from_ref", nargs="?", metavar="FROM", help="version or environment (default: the version before TO)")
+    p.add_argument("to_ref", nargs="?", metavar="TO", help="version or environment (default: the latest version)")
+    p.set_defaults(handler="diff:cmd_diff")
+
+    p = sub.add_parser("log", help="trace logs written by the runtime SDK")
+    log_sub = p.add_subparsers(dest="log_command", metavar="ACTION", required=True)
+    v = log_sub.add_parser("validate", help="check trace records against logs/prompt-log-schema.json")
+    v.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines, one JSON record, or a JSON array")
+    v.add_argument("--schema", metavar="PATH", help="schema to use (default: logs/prompt-log-schema.json of the repository)")
+    v.set_defaults(handler="logs:cmd_log_validate")
+
+
+HOOK_COMMANDS = {"init", "new", "sync", "check", "audit", "merge-driver"}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; for a hook command, only the hook commands (a faster start)."""
+    parser = argparse.ArgumentParser(prog="promptlane", description="Govern LLM prompts in git.")
+    parser.add_argument("--version", action="version", version=f"promptlane {__version__}")
+    parser.add_argument("-C", dest="root", metavar="DIR", default=None, help="run as if started in DIR (the repository root)")
+    # `check` validates the commands named in workflows/rollback-flow.md against this parser.
+    parser.set_defaults(build_parser=build_parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_hook_commands(sub)
+    if command not in HOOK_COMMANDS:
+        _add_eval_commands(sub)
+        _add_promotion_commands(sub)
+        _add_report_commands(sub)
     return parser
+
+
+def handler_of(name: str) -> Handler:
+    """``"module:function"`` under promptlane.commands, imported now (only the command that runs)."""
+    module, function = name.split(":")
+    handler: Handler = getattr(importlib.import_module(f"promptlane.commands.{module}"), function)
+    return handler
 
 
 def _option_values(argv: list[str]) -> set[str]:
@@ -231,8 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return args.handler(args)
+        return handler_of(args.handler)(args)
     except PromptlaneError as exc:
+        from promptlane.commands.output import report
+
         report(exc.problems, sys.stdout)
         print(f"promptlane {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -7,17 +7,15 @@ the main branch (docs/audit.md says why: two branches sealing different rows wou
 """
 from __future__ import annotations
 
-from promptlane.store.logs import (
-    CHANGELOG_HEADER,
-    CONTINUED_CHANGELOG_HEADER,
-    continued_audit_header,
-    is_data_row,
-    log_head,
-)
-from promptlane.core.problems import PromptlaneError, UsageError
-from promptlane.store.repo import AUDIT_LOG, CHANGELOG, Repo
+from promptlane.commands.arguments import open_repo
+from promptlane.commands.output import report
+from promptlane.core.chain import continued_audit_header, is_data_row
+from promptlane.core.changelog import CHANGELOG_HEADER, CONTINUED_CHANGELOG_HEADER
+from promptlane.core.layout import AUDIT_LOG, CHANGELOG
+from promptlane.core.problems import EXIT_FAILED, EXIT_OK, PromptlaneError, UsageError
+from promptlane.store.logs import log_head
+from promptlane.store.repo import Repo
 from promptlane.store.segments import folder, sealed_segment, sealed_segments
-
 
 # `audit verify` suggests a seal past this many rows in the current segment: a commit then
 # diffs ~1.5 MB of log (docs/performance.md measures the cost of never sealing).
@@ -30,7 +28,8 @@ def current_rows(text: str) -> int:
 
 def rows_since_seal(repo: Repo) -> int:
     """Rows in the current segment, from its last row and its header (two small reads)."""
-    from promptlane.store.logs import chain_head, continuation
+    from promptlane.core.chain import continuation
+    from promptlane.store.logs import chain_head
 
     path = repo.root / AUDIT_LOG
     seq, _ = chain_head(path)
@@ -87,3 +86,23 @@ def _refuse_uncommitted(repo: Repo) -> None:
     if dirty:
         raise UsageError(f"the audit log or changelog has uncommitted changes ({dirty[0].strip()}); "
                          "commit them first: a seal is a commit of its own")
+
+
+def cmd_audit_verify(args) -> int:
+    from promptlane.operations.verify import verify
+
+    repo = open_repo(args)
+    count = report(verify(repo, base=args.base, use_cache=not args.full))
+    if not count:
+        since = f"; only appended since {args.base}" if args.base else ""
+        print(f"audit log: chain intact, registry consistent{since}")
+
+        note = hint(repo)
+        if note:
+            print(note)
+    return EXIT_FAILED if count else EXIT_OK
+
+
+def cmd_audit_seal(args) -> int:
+    print(seal(open_repo(args), min_rows=args.min_rows))
+    return EXIT_OK

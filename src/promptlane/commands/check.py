@@ -6,11 +6,18 @@ environment raised without promotion, and ids used twice.
 """
 from __future__ import annotations
 
+import argparse
+
+from promptlane.commands.arguments import ids_from, open_repo, repo_rel
+from promptlane.commands.output import report
 from promptlane.core import semver
-from promptlane.store.cards import Card, read_card
+from promptlane.core.card import Card
+from promptlane.core.pii import text_problems
+from promptlane.core.problems import EXIT_FAILED, EXIT_OK, Problem
+from promptlane.core.registry import LockError
+from promptlane.store.cards import read_card
 from promptlane.store.fsio import pending_problem
-from promptlane.core.problems import Problem
-from promptlane.store.registry import LockError, read_lock
+from promptlane.store.registry import read_lock
 from promptlane.store.repo import Repo
 
 RUN_SYNC = "run `promptlane sync` (or commit again: the promptlane-sync hook does it)"
@@ -22,7 +29,7 @@ def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: list[st
     if interrupted:
         problems.append(interrupted)
     if policy:
-        from promptlane.store.policyfile import check_policy
+        from promptlane.operations.policy_review import check_policy
 
         problems.extend(check_policy(repo))  # schema, and loosening against git HEAD
     if forms:
@@ -91,7 +98,6 @@ def _check_in_worker(prompt_id: str):
 def content_problems(repo: Repo, card: Card) -> list[Problem]:
     """Offline budgets (PL301/302) and PII or secrets in the texts and eval fixtures (PL310)."""
     from promptlane.core.budget import budget_problems
-    from promptlane.core.pii import pii_problems
 
     return budget_problems(card) + pii_problems(repo, card)
 
@@ -134,3 +140,54 @@ def registry_problems(repo: Repo, card: Card) -> list[Problem]:
 
         found.extend(hand_edit_problems(repo, card, lock))
     return found
+
+
+def pii_problems(repo, card) -> list[Problem]:
+    """A sound card's step texts and its eval fixture file, evals/tests/<id>.yml."""
+    from promptlane.core.yamltext import decode
+
+    found: list[Problem] = []
+    for step, text in zip(card.data["steps"], card.texts or []):
+        found.extend(text_problems(text, f"prompts/{card.prompt_id}/{step['file']}"))
+    fixture = f"evals/tests/{card.prompt_id}.yml"
+    try:
+        raw = (repo.root / fixture).read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        return found
+    text, _ = decode(raw, fixture)
+    if text is not None:  # an undecodable fixture is reported by `promptlane eval run`
+        found.extend(text_problems(text, fixture))
+    return found
+
+
+def cmd_check(args) -> int:
+    from promptlane.core.layout import POLICY
+
+    repo = open_repo(args)
+    whole = args.all or not args.files
+    # The policy is checked (schema, loosening against HEAD) when it is among the files.
+    policy = whole or any(repo_rel(repo, name) == POLICY for name in args.files)
+    forms = _review_forms(repo, None if whole else [repo_rel(repo, name) for name in args.files])
+    problems = check(repo, ids_from(repo, args.files, args.all), policy=policy, forms=forms)
+    rels = None if whole else [repo_rel(repo, name) for name in args.files]
+    from promptlane.commands.repofiles import CHECKS, repo_file_problems
+
+    if rels is None or any(rel in CHECKS for rel in rels):
+        problems += repo_file_problems(repo, rels, lambda: command_names(args.build_parser()))
+    count = report(problems)
+    return EXIT_FAILED if count else EXIT_OK
+
+
+def _review_forms(repo, rels: list[str] | None) -> list[str]:
+    """HITL forms to validate: those given, or every reviews/<id>/<version>/*.md."""
+    from promptlane.core.layout import REVIEWS
+
+    if rels is None:
+        return sorted(p.relative_to(repo.root).as_posix() for p in (repo.root / REVIEWS).glob("*/*/*.md"))
+    return [rel for rel in rels if rel.startswith(f"{REVIEWS}/") and rel.endswith(".md") and rel.count("/") >= 3
+            and (repo.root / rel).is_file()]
+
+
+def command_names(parser: argparse.ArgumentParser) -> set[str]:
+    """The sub-commands a parser knows (the rollback runbook may name only those)."""
+    return {name for action in parser._actions if isinstance(action, argparse._SubParsersAction) for name in action.choices}

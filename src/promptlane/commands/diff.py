@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import difflib
 import json
+import sys
 from typing import TYPE_CHECKING, Any
 
-from promptlane.core.problems import UsageError
+from promptlane.commands.arguments import open_repo
+from promptlane.core.layout import is_prompt_id
+from promptlane.core.problems import EXIT_OK, UsageError
+from promptlane.operations.history import approval_text, collect, eval_text
+from promptlane.store.registry import read_snapshot
 
 if TYPE_CHECKING:
     from promptlane.operations.history import PromptInfo, VersionInfo
@@ -47,8 +52,6 @@ def pick(prompt: "PromptInfo", from_ref: str | None, to_ref: str | None) -> tupl
 
 
 def _snapshot(repo: "Repo", prompt_id: str, version: str) -> dict:
-    from promptlane.store.registry import read_snapshot
-
     try:
         snapshot = read_snapshot(repo, prompt_id, version)
     except (ValueError, UnicodeDecodeError):
@@ -64,8 +67,6 @@ def _value(value: Any) -> str:
 
 def _facts(snapshot: dict, version: "VersionInfo", params: list[str]) -> list[list[str]]:
     """One cell per label; a cell may take several lines (one approval a line)."""
-    from promptlane.operations.history import approval_text, eval_text
-
     payload = snapshot["payload"]
     model = payload.get("model", {})
     facts = [version.version, version.hash[:23] + "…", version.bump or "—", f"{model.get('provider')}/{model.get('name')}"]
@@ -109,8 +110,6 @@ def step_diffs(prompt_id: str, old: dict, new: dict) -> list[str]:
 
 
 def diff(repo: "Repo", prompt_id: str, from_ref: str | None = None, to_ref: str | None = None) -> str:
-    from promptlane.operations.history import collect
-
     prompt = collect(repo, [prompt_id]).prompts[0]
     if prompt.problem:
         raise UsageError(f"{prompt_id}: {prompt.problem}")
@@ -121,3 +120,10 @@ def diff(repo: "Repo", prompt_id: str, from_ref: str | None = None, to_ref: str 
     texts = step_diffs(prompt_id, old, new)
     lines += ["", *texts] if texts else ["", "(step texts are identical)"]
     return "\n".join(lines) + "\n"
+
+
+def cmd_diff(args) -> int:
+    if not is_prompt_id(args.id):
+        raise UsageError(f"'{args.id}' is not a prompt id")
+    sys.stdout.write(diff(open_repo(args), args.id, args.from_ref, args.to_ref))
+    return EXIT_OK

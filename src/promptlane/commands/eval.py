@@ -7,63 +7,30 @@ promptfoo refuses, a malformed file to import); 143 stopped by SIGTERM (promptfo
 """
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import sys
 
-from promptlane.core.problems import EXIT_FAILED, EXIT_OK, EXIT_USAGE, report
-
-
-def register(sub) -> None:
-    """Add the eval sub-commands to the top-level parser."""
-    from promptlane.evals import DEFAULT_TIMEOUT  # the package __init__ only: keeps `promptlane check` start-up lean
-
-    p = sub.add_parser("eval", help="run, import and plan promptfoo evals bound to payload hashes")
-    actions = p.add_subparsers(dest="eval_command", metavar="ACTION", required=True)
-
-    run = actions.add_parser("run", help="run promptfoo for prompts whose current hash has no results")
-    run.add_argument("ids", nargs="*", metavar="ID", help="prompts to evaluate (default: every prompt still owed)")
-    run.add_argument("--force", action="store_true", help="run even when results for the current hash exist")
-    run.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                     help=f"stop promptfoo after this long, per prompt (default {DEFAULT_TIMEOUT:g})")
-    run.set_defaults(handler=cmd_eval_run)
-
-    imp = actions.add_parser("import", help="take promptfoo results produced elsewhere (checked against the payload)")
-    imp.add_argument("file", help="a promptfoo results.json (`promptfoo eval -o results.json`)")
-    imp.add_argument("--prompt", required=True, metavar="ID", help="the prompt the results belong to")
-    imp.set_defaults(handler=cmd_eval_import)
-
-    plan = actions.add_parser("plan", help="GitHub Actions matrix JSON of the evals still owed")
-    plan.set_defaults(handler=cmd_eval_plan)
-
-
-MAX_TIMEOUT = 7 * 24 * 3600.0  # a week; far larger ones overflow the wait for promptfoo
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0 or value > MAX_TIMEOUT:  # nan passes "<= 0"
-        raise argparse.ArgumentTypeError(f"{text!r}: the timeout must be a number of seconds more than 0 "
-                                         f"and at most {MAX_TIMEOUT:g} (a week)")
-    return value
-
-
-def _repo(args):
-    from promptlane.store.repo import Repo
-
-    return Repo.at(args.root)
+from promptlane.commands.arguments import open_repo
+from promptlane.commands.output import report
+from promptlane.core import results
+from promptlane.core.problems import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from promptlane.core.results import ResultsError
+from promptlane.evals.config import EvalSetupError
+from promptlane.evals.importer import import_results
+from promptlane.evals.plan import eval_card, matrix, owed
+from promptlane.evals.runner import (
+    EvalRunError,
+    EvalTerminated,
+    find_promptfoo,
+    require_node,
+    run_prompt,
+    stop_on_sigterm,
+)
+from promptlane.store.results import load_results
 
 
 def _select(repo, ids: list[str], force: bool):
     """(cards to run, kept results summaries, setup problems)."""
-    from promptlane.evals.config import EvalSetupError
-    from promptlane.evals.plan import eval_card, owed
-    from promptlane.evals.results import ResultsError, load_results
-
     if not ids and not force:
         cards, problems = owed(repo)
         return cards, [], problems
@@ -86,18 +53,7 @@ def _select(repo, ids: list[str], force: bool):
 
 
 def cmd_eval_run(args) -> int:
-    from promptlane.evals import results
-    from promptlane.evals.config import EvalSetupError
-    from promptlane.evals.runner import (
-        EvalRunError,
-        EvalTerminated,
-        find_promptfoo,
-        require_node,
-        run_prompt,
-        stop_on_sigterm,
-    )
-
-    repo = _repo(args)
+    repo = open_repo(args)
     cards, kept, problems = _select(repo, args.ids, args.force)
     for summary in kept:
         print(f"{summary['prompt']}: {results.line(summary)} (kept {results.results_rel(summary['prompt'], summary['hash'])}; --force re-runs)")
@@ -146,11 +102,7 @@ def cmd_eval_run(args) -> int:
 
 
 def cmd_eval_import(args) -> int:
-    from promptlane.evals import results
-    from promptlane.evals.importer import import_results
-    from promptlane.evals.plan import eval_card
-
-    repo = _repo(args)
+    repo = open_repo(args)
     card = eval_card(repo, args.prompt)
     summary, rel = import_results(repo, card, args.file)
     print(f"{card.prompt_id}: imported {results.line(summary)} for {card.hash[:19]}... -> {rel}")
@@ -158,9 +110,7 @@ def cmd_eval_import(args) -> int:
 
 
 def cmd_eval_plan(args) -> int:
-    from promptlane.evals.plan import matrix, owed
-
-    repo = _repo(args)
+    repo = open_repo(args)
     cards, problems = owed(repo)
     # One line of JSON on stdout, for `echo "matrix=$(promptlane eval plan)" >> "$GITHUB_OUTPUT"`.
     print(json.dumps(matrix(cards)))

@@ -14,19 +14,21 @@ a file path (a new one, or a regular file to replace): a folder, a device or a p
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sqlite3
-import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from promptlane.core.problems import Problem, PromptlaneError, UsageError
-from promptlane.store.repo import REGISTRY, is_prompt_id
+from promptlane.commands.arguments import open_repo
+from promptlane.commands.output import output_target, write_output
+from promptlane.core.layout import REGISTRY, is_prompt_id
+from promptlane.core.problems import EXIT_OK, Problem, PromptlaneError, UsageError
+from promptlane.core.registry import LockError
+from promptlane.store.registry import read_lock, read_snapshot
 
 if TYPE_CHECKING:
-    from promptlane.store.registry import Lock
+    from promptlane.core.registry import Lock
     from promptlane.store.repo import Repo
 
 BUNDLE_FORMAT = "promptlane-bundle/1"
@@ -35,8 +37,6 @@ FORMATS = ("sqlite", "json")
 
 def _locks(repo: "Repo") -> list[tuple["Lock", dict[str, dict]]]:
     """Every lock with the snapshot of each version it issued; refuses a broken registry."""
-    from promptlane.store.registry import LockError, read_lock, read_snapshot
-
     found, problems = [], []
     for path in sorted((repo.root / REGISTRY).glob("*.lock.json")):
         prompt_id = path.name[: -len(".lock.json")]
@@ -102,50 +102,6 @@ def _fill_sqlite(db, repo: "Repo") -> int:
     return rows
 
 
-def output_target(out: str | os.PathLike, what: str, stdout_hint: str = "") -> Path:
-    """Where a command's output file goes (absolute), refused with a UsageError (exit 2) when it
-    cannot be a file: an empty path, a folder, or something that exists but is not a regular file
-    (a device, pipe or socket: the output is renamed over OUT, which would replace /dev/null)."""
-    text = os.fspath(out)
-    if not text:
-        raise UsageError(f"{what}: the path is empty; give a file name")
-    try:
-        mode = os.stat(text).st_mode  # follows symlinks: /dev/stdout is the pipe or terminal it names
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:  # a file where a folder should be, a symlink loop, no permission
-        raise UsageError(f"cannot write {text}: {exc.strerror or exc}; choose a writable path") from None
-    if (mode is not None and stat.S_ISDIR(mode)) or text.endswith(("/", os.sep)):
-        raise UsageError(f"{text} {'is' if mode is not None else 'names'} a folder; give a file name inside it")
-    if mode is not None and not stat.S_ISREG(mode):
-        raise UsageError(f"{text} is not a regular file (a device, pipe or socket); {what} is written to a "
-                         f"new file renamed into place, so give a file path{stdout_hint}")
-    return Path(text).resolve()
-
-
-def write_output(target: Path, fill: Callable[[Path], None], tmp_name: str | None = None) -> None:
-    """Fill a temp file beside ``target`` (``fill(tmp)``), then rename it over ``target``: a
-    reader never sees half a file. Missing parent folders are created. Any failure is a
-    UsageError naming the path (exit 2), and the temp file never stays behind."""
-    tmp = target.with_name(tmp_name or f".{target.name}.promptlane-tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _remove(tmp)  # left by a killed run; never write through a link someone put there
-        fill(tmp)
-        os.replace(tmp, target)
-    except (OSError, sqlite3.Error) as exc:  # a folder in the way, no permission, disk full
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise UsageError(f"cannot write {target}: {reason}; choose a writable path") from None
-    finally:
-        with contextlib.suppress(OSError):
-            _remove(tmp)
-
-
-def _remove(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-
-
 def export(repo: "Repo", fmt: str, out: str | os.PathLike) -> str:
     """Write the export; return a one-line summary."""
     if fmt not in FORMATS:
@@ -169,3 +125,8 @@ def export(repo: "Repo", fmt: str, out: str | os.PathLike) -> str:
 
     write_output(target, fill, target.name + ".promptlane-tmp")
     return f"Exported {summary} to {target} ({fmt})"
+
+
+def cmd_export(args) -> int:
+    print(export(open_repo(args), args.format, args.out))
+    return EXIT_OK

@@ -138,3 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def cmd_init(args) -> int:
+    return main(args.init_args)

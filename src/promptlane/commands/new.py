@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from importlib import resources
 
-from promptlane.store.cards import MANAGED_KEYS
+from promptlane.commands.arguments import open_repo
+from promptlane.core.card import MANAGED_KEYS
+from promptlane.core.layout import is_prompt_id
+from promptlane.core.problems import EXIT_OK, Problem, UsageError
 from promptlane.store.cardwrite import round_trip_yaml
-from promptlane.core.problems import Problem, UsageError
-from promptlane.store.repo import Repo, is_prompt_id
+from promptlane.store.repo import Repo
 
 EXAMPLE = "schemas/prompt-card.example.yml"
 
@@ -56,3 +58,10 @@ def new_prompt(repo: Repo, prompt_id: str, title: str | None = None) -> list[str
     return [f"Created {path}" for path in written] + [
         f"Next: edit the texts, then `git add prompts/{prompt_id}` and commit; the promptlane-sync hook versions it."
     ]
+
+
+def cmd_new(args) -> int:
+    repo = open_repo(args)
+    for line in new_prompt(repo, args.id, title=args.title):
+        print(line)
+    return EXIT_OK

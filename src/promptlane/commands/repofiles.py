@@ -104,7 +104,7 @@ def check_log_files(repo: Repo, _text_unused: str) -> list[Problem]:
 
 
 def check_hitl_form(repo: Repo, text: str) -> list[Problem]:
-    from promptlane.store.reviews import split_front_matter
+    from promptlane.core.reviews import split_front_matter
 
     parts = split_front_matter(text)
     if parts is None:
@@ -154,12 +154,8 @@ def check_workflows(repo: Repo, text: str) -> list[Problem]:
     return []
 
 
-def check_rollback_flow(repo: Repo, text: str) -> list[Problem]:
+def check_rollback_flow(text: str, commands: set[str]) -> list[Problem]:
     """Every `promptlane COMMAND` the runbook names is a real command of this promptlane."""
-    from promptlane.cli import build_parser
-
-    parser = build_parser()
-    commands = set(next(a for a in parser._actions if a.dest == "command").choices)
     found = []
     for number, line in enumerate(text.splitlines(), start=1):
         for match in re.finditer(r"\bpromptlane ([a-z][a-z-]*)", line):
@@ -180,17 +176,19 @@ CHECKS: dict[str, Callable[[Repo, str], list[Problem]]] = {
     EVAL_CONFIG: check_eval_config,
     CI_WORKFLOW: check_workflows,
     WIRED_WORKFLOW: check_workflows,
-    ROLLBACK_FLOW: check_rollback_flow,
+    ROLLBACK_FLOW: lambda repo, text: [],  # needs the command line: see repo_file_problems
 }
 
 
-def repo_file_problems(repo: Repo, rels: list[str] | None) -> list[Problem]:
-    """Problems of the given repository files (all of them when ``rels`` is None)."""
-    wanted = list(CHECKS) if rels is None else [rel for rel in CHECKS if rel in rels]
+def repo_file_problems(repo: Repo, rels: list[str] | None, command_names: Callable[[], set[str]]) -> list[Problem]:
+    """Problems of the given repository files (all of them when ``rels`` is None).
+    ``command_names``: the promptlane commands, asked only when the rollback runbook is checked."""
+    checks = {**CHECKS, ROLLBACK_FLOW: lambda _repo, text: check_rollback_flow(text, command_names())}
+    wanted = list(checks) if rels is None else [rel for rel in checks if rel in rels]
     done: set = set()
     found: list[Problem] = []
     for rel in wanted:
-        check = CHECKS[rel]
+        check = checks[rel]
         source = CI_WORKFLOW if check is check_workflows else rel
         if check in done:
             continue

@@ -2,29 +2,37 @@
 (issue: runtime SDK and trace logs). Handlers open the repository and call one module."""
 from __future__ import annotations
 
+import html
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from promptlane.core.problems import EXIT_FAILED, EXIT_OK, UsageError, report
-
-
-def _repo(args):
-    from promptlane.store.repo import Repo
-
-    return Repo.at(args.root)
-
-
-def _path(args, name: str) -> Path:
-    """A path given on the command line, relative to -C DIR when given (as if started there)."""
-    return Path(args.root or ".") / name
+from promptlane.commands.arguments import open_repo
+from promptlane.commands.output import output_target, write_output
+from promptlane.core.layout import is_prompt_id, prompt_id_of
+from promptlane.core.problems import EXIT_OK, UsageError
+from promptlane.core.semver import is_version, parse
+from promptlane.operations.history import (
+    PromptInfo,
+    RepoReport,
+    VersionInfo,
+    approval_text,
+    collect,
+    eval_text,
+    pct,
+    report_prompt_ids,
+    short,
+)
+from promptlane.operations.status import status_rows
+from promptlane.store.git import GitError, resolve, show
+from promptlane.store.repo import Repo
 
 
 def _target(args, name: str, option: str) -> Path:
     """An output path of `report`, checked before anything is rendered (exit 2 when it cannot be a file)."""
-    from promptlane.commands.export import output_target
-
     hint = "; to print to stdout, use --markdown without OUT (or --markdown -)" if option == "--markdown" else ""
     # os.path.join keeps a trailing "/" (Path drops it): "out/" names a folder, never a file "out".
     return output_target(os.path.join(args.root or ".", name) if name else "", f"{option} OUT", hint)
@@ -32,15 +40,11 @@ def _target(args, name: str, option: str) -> Path:
 
 def _write(target: Path, text: str) -> str:
     """Write atomically (temp file + rename): a report being served is never half written."""
-    from promptlane.commands.export import write_output
-
     write_output(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return str(target)
 
 
 def cmd_report(args) -> int:
-    from promptlane.operations import history as rep
-
     if args.html is None and args.markdown is None:
         raise UsageError("say what to write: --html OUT and/or --markdown [OUT]")
     if args.base and args.markdown is None:
@@ -50,9 +54,9 @@ def cmd_report(args) -> int:
     markdown = _target(args, args.markdown, "--markdown") if args.markdown not in (None, "-") else None
     if html is not None and html == markdown:
         raise UsageError("--html and --markdown name the same file; give each its own")
-    repo = _repo(args)
-    page = rep.render_html(rep.collect(repo)) if html is not None else None
-    summary = rep.render_markdown(repo, args.base) if args.markdown is not None else None  # a bad --base: nothing written
+    repo = open_repo(args)
+    page = render_html(collect(repo)) if html is not None else None
+    summary = render_markdown(repo, args.base) if args.markdown is not None else None  # a bad --base: nothing written
     if page is not None:
         print(f"Wrote {_write(html, page)}", file=sys.stderr if args.markdown == "-" else sys.stdout)
     if summary is not None:
@@ -63,89 +67,219 @@ def cmd_report(args) -> int:
     return EXIT_OK
 
 
-def cmd_diff(args) -> int:
-    from promptlane.commands.diff import diff
-    from promptlane.store.repo import is_prompt_id
+CSS = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:78rem;padding:0 1rem;color:#1d2330;background:#fff}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:2px solid #e3e7ef;padding-bottom:.3rem}
+h3{margin:1.6rem 0 .3rem}.meta{color:#5b6475;margin:.2rem 0 1rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem;font-size:.92rem}
+th,td{border:1px solid #d8dde8;padding:.35rem .55rem;text-align:left;vertical-align:top}
+thead th{background:#f3f5f9}tbody th{font-weight:600;background:#fafbfd}
+code{font:.85rem ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+.none{color:#98a1b3}.ok{color:#176c2f}.bad{color:#a4161a}.warn{color:#8a5a00}
+.tag{display:inline-block;border-radius:.6rem;padding:0 .45rem;background:#e8f0fe;margin:0 .2rem .1rem 0;font-size:.82rem}
+ul.plain{list-style:none;margin:0;padding:0}.nw{white-space:nowrap}
+""".strip()
 
-    if not is_prompt_id(args.id):
-        raise UsageError(f"'{args.id}' is not a prompt id")
-    sys.stdout.write(diff(_repo(args), args.id, args.from_ref, args.to_ref))
-    return EXIT_OK
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
 
 
-def _log_schema(args) -> dict | bool:
-    """The trace schema, checked against the JSON Schema meta-schema: a broken one is exit 2, naming it."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
+def _served_table(report: RepoReport) -> list[str]:
+    out = ["<table id=\"served-table\"><thead><tr><th scope=\"col\">prompt</th>"]
+    out += [f"<th scope=\"col\">{_e(env)}</th>" for env in report.environments]
+    out.append("</tr></thead><tbody>")
+    for prompt in report.prompts:
+        cells = [f"<tr><th scope=\"row\"><a href=\"#prompt-{_e(prompt.id)}\">{_e(prompt.id)}</a></th>"]
+        for env in report.environments:
+            version = prompt.environments.get(env)
+            cells.append(f"<td>{_e(version)}</td>" if version else "<td class=\"none\">—</td>")
+        out.append("".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return out
 
-    from promptlane.runtime.logfile import LOG_SCHEMA
 
-    path = _path(args, args.schema or LOG_SCHEMA)
-    fix = "fix it, or pass --schema PATH" if not args.schema else "pass a JSON schema file"
+def _approvals_cell(version: VersionInfo) -> str:
+    if not version.approvals:
+        return "<td class=\"none\">none</td>"
+    items = []
+    for a in version.approvals:
+        css = "ok" if a.counts else ("bad" if a.decision == "rejected" else "warn")
+        items.append(f"<li class=\"{css}\">{_e(approval_text(a))}</li>")
+    return "<td><ul class=\"plain\">" + "".join(items) + "</ul></td>"
+
+
+def _eval_cell(version: VersionInfo) -> str:
+    if version.eval_error:
+        return f"<td class=\"bad\" title=\"{_e(version.eval_error)}\">unreadable results</td>"
+    if version.evals is None:
+        return "<td class=\"none\">not evaluated</td>"
+    cats = version.evals.get("categories") or {}
+    detail = ", ".join(f"{name} {pct(c.get('pass_rate'))}" for name, c in sorted(cats.items()))
+    extra = f"<br><small>{_e(detail)}</small>" if detail else ""
+    return f"<td>{_e(eval_text(version))}{extra}</td>"
+
+
+def _versions_table(prompt: PromptInfo) -> list[str]:
+    head = ("version", "hash", "bump", "author", "created", "serves", "eval pass rate", "approvals")
+    out = ["<table class=\"versions\"><thead><tr>" + "".join(f"<th scope=\"col\">{h}</th>" for h in head) + "</tr></thead><tbody>"]
+    for v in reversed(prompt.versions):  # newest first: what a reviewer looks at
+        serves = " ".join(f"<span class=\"tag\">{_e(env)}</span>" for env in v.served_in) or "<span class=\"none\">—</span>"
+        if v.withdrawn:
+            serves += f"<br><small class=\"bad\">withdrawn from {_e(v.withdrawn.get('env'))}: {_e(v.withdrawn.get('reason'))}</small>"
+        out.append(f"<tr><th scope=\"row\">{_e(v.version)}</th><td><code title=\"{_e(v.hash)}\">{_e(short(v.hash))}</code></td>"
+                   f"<td>{_e(v.bump)}</td><td>{_e(v.author)}</td><td class=\"nw\">{_e(v.created)}</td><td>{serves}</td>"
+                   f"{_eval_cell(v)}{_approvals_cell(v)}</tr>")
+    out.append("</tbody></table>")
+    return out
+
+
+def _prompt_section(prompt: PromptInfo) -> list[str]:
+    title = f" — {_e(prompt.title)}" if prompt.title else ""
+    out = [f"<section class=\"prompt\" id=\"prompt-{_e(prompt.id)}\"><h3>{_e(prompt.id)}{title}</h3>"]
+    if prompt.problem:
+        return out + [f"<p class=\"bad\">{_e(prompt.problem)}</p></section>"]
+    out.append(f"<p class=\"meta\">risk: {_e(prompt.risk or '?')} · {len(prompt.versions)} version(s)</p>")
+    return out + _versions_table(prompt) + ["</section>"]
+
+
+def _audit_section(report: RepoReport) -> list[str]:
+    status = (f"<p class=\"bad\">Audit chain broken: {_e(report.audit_status)}</p>" if report.audit_status
+              else f"<p class=\"ok\">Audit chain intact: {len(report.audit)} entries, newest first.</p>")
+    head = ("seq", "time", "event", "prompt", "version", "hash", "actor", "detail")
+    out = [status, "<table id=\"audit-table\"><thead><tr>" + "".join(f"<th scope=\"col\">{h}</th>" for h in head) + "</tr></thead><tbody>"]
+    for row in reversed(report.audit):
+        out.append(f"<tr><td>{_e(row.seq)}</td><td class=\"nw\">{_e(row.time)}</td><td>{_e(row.event)}</td>"
+                   f"<td class=\"nw\">{_e(row.prompt)}</td><td>{_e(row.version)}</td><td class=\"nw\"><code title=\"{_e(row.hash)}\">{_e(short(row.hash))}</code></td>"
+                   f"<td>{_e(row.actor)}</td><td>{_e(row.detail)}</td></tr>")
+    out.append("</tbody></table>")
+    return out
+
+
+def render_html(report: RepoReport) -> str:
+    envs = " → ".join(report.environments)
+    parts = [
+        "<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        f"<title>promptlane report: {_e(report.name)}</title>", f"<style>{CSS}</style></head><body>",
+        f"<h1>promptlane report: {_e(report.name)}</h1>",
+        f"<p class=\"meta\">Generated {_e(report.generated)} · {len(report.prompts)} prompt(s) · environments {_e(envs)}</p>",
+        "<section id=\"served\"><h2>What each environment serves</h2>", *_served_table(report), "</section>",
+        "<section id=\"prompts\"><h2>Prompts</h2>",
+    ]
+    for prompt in report.prompts:
+        parts += _prompt_section(prompt)
+    parts += ["</section>", "<section id=\"audit\"><h2>Audit timeline</h2>", *_audit_section(report), "</section>",
+              "</body></html>"]
+    return "\n".join(parts) + "\n"
+
+
+def _md(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def changed_since(repo: "Repo", base: str) -> dict[str, dict | None]:
+    """Prompt id -> its lock document at ``base`` (None: new since then), for every prompt
+    whose card, texts, lock or snapshots differ from ``base`` (working tree included)."""
     try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no trace schema here; run from a governed repository's root, "
-                         "or pass --schema PATH") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a folder, not a trace schema; {fix}") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot be read ({exc.strerror or exc}); {fix}") from None
-    except ValueError as exc:
-        raise UsageError(f"{path}: not a valid JSON schema file ({exc})") from None
-    except RecursionError:
-        raise UsageError(f"{path}: not a valid JSON schema file (nested too deeply to read)") from None
-    if not isinstance(schema, (dict, bool)):
-        raise UsageError(f"{path}: not a JSON schema (a schema is a JSON object, this is {json.dumps(schema)[:40]}); {fix}")
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(part) for part in exc.path)
-        raise UsageError(f"{path}: not a valid JSON schema ({where + ': ' if where else ''}{exc.message}); {fix}") from None
-    except RecursionError:
-        raise UsageError(f"{path}: not a valid JSON schema (nested too deeply to check)") from None
-    return schema
-
-
-def cmd_log_validate(args) -> int:
-    from promptlane.runtime.logfile import LOG_SCHEMA, LogSchemaError, validate_file
-
-    schema = _log_schema(args)
-    problems, records = [], 0
-    for name in args.files:
-        path = _path(args, name)
-        if not path.is_file():
-            raise UsageError(f"{name}: no such file")
+        commit = resolve(repo.root, base)
+    except GitError as exc:
+        raise UsageError(str(exc)) from None
+    done = subprocess.run(["git", "diff", "--name-only", "--no-renames", commit, "--", "prompts", "registry"],
+                          cwd=repo.root, capture_output=True, text=True)
+    untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "--", "prompts", "registry"],
+                               cwd=repo.root, capture_output=True, text=True)
+    names = (done.stdout + untracked.stdout).splitlines()
+    ids = sorted({i for i in map(prompt_id_of, names) if i and is_prompt_id(i)})
+    old = {}
+    for prompt_id in ids:
+        text = show(repo.root, commit, repo.lock_rel(prompt_id))
         try:
-            count, found = validate_file(path, schema, name)
-        except LogSchemaError as exc:
-            raise UsageError(f"{_path(args, args.schema or LOG_SCHEMA)}: not a usable JSON schema ({exc})") from None
-        records += count
-        problems += found
-    if report(problems):
-        return EXIT_FAILED
-    print(f"{records} trace record(s) in {len(args.files)} file(s) match the trace schema")
-    return EXIT_OK
+            old[prompt_id] = json.loads(text) if text else None
+        except ValueError:
+            old[prompt_id] = None
+    return old
 
 
-def register(sub) -> None:
-    """Add report, diff and log sub-commands to the top-level parser."""
-    p = sub.add_parser("report", help="HTML page of what is served, version history and audit; PR summary")
-    p.add_argument("--html", metavar="OUT", help="write one self-contained HTML page to OUT")
-    p.add_argument("--markdown", metavar="OUT", nargs="?", const="-",
-                   help="write a pull-request summary (Markdown) to OUT, or to stdout")
-    p.add_argument("--base", metavar="REF", help="with --markdown: only prompts changed since git REF")
-    p.set_defaults(handler=cmd_report)
+def bump_kind(old: str | None, new: str | None) -> str:
+    if not new:
+        return "—"
+    if not old:
+        return "new"
+    (a, b, c), (x, y, z) = parse(old), parse(new)
+    if (x, y, z) == (a, b, c):
+        return "none"
+    return "major" if x != a else "minor" if y != b else "patch"
 
-    p = sub.add_parser("diff", help="compare two versions of a prompt: texts, model, params, evals, approvals")
-    p.add_argument("id", help="prompt id")
-    p.add_argument("from_ref", nargs="?", metavar="FROM", help="version or environment (default: the version before TO)")
-    p.add_argument("to_ref", nargs="?", metavar="TO", help="version or environment (default: the latest version)")
-    p.set_defaults(handler=cmd_diff)
 
-    p = sub.add_parser("log", help="trace logs written by the runtime SDK")
-    log_sub = p.add_subparsers(dest="log_command", metavar="ACTION", required=True)
-    v = log_sub.add_parser("validate", help="check trace records against logs/prompt-log-schema.json")
-    v.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines, one JSON record, or a JSON array")
-    v.add_argument("--schema", metavar="PATH", help="schema to use (default: logs/prompt-log-schema.json of the repository)")
-    v.set_defaults(handler=cmd_log_validate)
+def _highest(lock: dict | None) -> str | None:
+    versions = [v.get("version") for v in (lock or {}).get("versions", []) if is_version(v.get("version"))]
+    return max(versions, key=parse) if versions else None
+
+
+def _gate_rows(repo: "Repo") -> dict[str, dict]:
+    try:
+        return {row["prompt"]: row for row in status_rows(repo)}
+    except UsageError as exc:
+        return {"*": {"lacks": [str(exc)], "next": None}}
+
+
+def _env_change(old: dict | None, compared: bool, prompt: PromptInfo, envs: tuple[str, ...]) -> str:
+    before = (old or {}).get("environments") or {}
+    parts = []
+    for env in envs:
+        now, was = prompt.environments.get(env), before.get(env)
+        if compared and now != was:
+            parts.append(f"{env}: {was or '—'} → {now or '—'}")
+        elif now:
+            parts.append(f"{env}: {now}")
+    return "; ".join(parts) or "nothing served"
+
+
+def render_markdown(repo: "Repo", base: str | None = None) -> str:
+    olds = changed_since(repo, base) if base else None
+    ids = sorted(olds) if olds is not None else report_prompt_ids(repo)
+    report = collect(repo, ids)
+    gates = _gate_rows(repo)
+    title = f"## promptlane: {len(ids)} prompt(s) changed since `{base}`" if base else f"## promptlane: {len(ids)} prompt(s)"
+    lines = [title, ""]
+    if not ids:
+        return "\n".join(lines + ["No prompt changed." if base else "No prompts yet.", ""])
+    lines += ["| prompt | version | bump | environments | evals | approvals | gates |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    details = []
+    for prompt in report.prompts:
+        old = olds.get(prompt.id) if olds is not None else None
+        row, detail = _markdown_row(prompt, old, base is not None, gates.get(prompt.id) or gates.get("*"), report.environments)
+        lines.append(row)
+        details += detail
+    lines += ["", *details] if details else []
+    if report.audit_status:
+        lines += ["", f"**Audit chain broken:** {_md(report.audit_status)}"]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _markdown_row(prompt: PromptInfo, old: dict | None, compared: bool, gate: dict | None,
+                  envs: tuple[str, ...]) -> tuple[str, list[str]]:
+    latest = prompt.latest()
+    if latest is None:
+        return f"| {_md(prompt.id)} | — | — | — | — | — | ❌ {_md(prompt.problem)} |", []
+    was = _highest(old) if compared else None
+    version = f"{was} → {latest.version}" if was and was != latest.version else latest.version
+    bump = bump_kind(was, latest.version) if compared else (latest.bump or "—")
+    counted = sorted({a.role for a in latest.approvals if a.counts})
+    approvals = ", ".join(f"{role} ✅" for role in counted) or "none"
+    gate_cell, detail = _gate_cell(prompt.id, latest.version, gate)
+    return (f"| {_md(prompt.id)} | {_md(version)} | {bump} | {_md(_env_change(old, compared, prompt, envs))} | "
+            f"{_md(eval_text(latest))} | {_md(approvals)} | {gate_cell} |"), detail
+
+
+def _gate_cell(prompt_id: str, version: str, gate: dict | None) -> tuple[str, list[str]]:
+    if gate is None:
+        return "n/a", []
+    lacks, target = gate.get("lacks") or [], gate.get("next")
+    if not lacks:
+        return (f"✅ met for {target}" if target else "✅ at the last environment"), []
+    head = f"❌ {len(lacks)} missing" + (f" for {target}" if target else "")
+    detail = [f"**{prompt_id} {version}**" + (f": missing for {target}" if target else ""), ""]
+    detail += [f"- {_md(item)}" for item in lacks] + [""]
+    return head, detail

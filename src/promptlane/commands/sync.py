@@ -11,15 +11,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from promptlane.store import logs as events
+from promptlane.commands.arguments import ids_from, open_repo
+from promptlane.commands.output import report
 from promptlane.core import semver
-from promptlane.store.cards import Card, read_card
+from promptlane.core.card import Card
+from promptlane.core.events import Event
+from promptlane.core.layout import AUDIT_LOG, CHANGELOG
+from promptlane.core.problems import EXIT_FAILED, EXIT_OK, Problem
+from promptlane.core.registry import Lock, LockError, snapshot_json
+from promptlane.store.cards import read_card
 from promptlane.store.cardwrite import update_card
+from promptlane.store.context import actor, now
 from promptlane.store.fsio import Transaction, recover
-from promptlane.store.git import actor
-from promptlane.core.problems import Problem
-from promptlane.store.registry import Lock, LockError, read_lock, read_snapshot, snapshot_json
-from promptlane.store.repo import AUDIT_LOG, CHANGELOG, Repo
+from promptlane.store.logs import record
+from promptlane.store.registry import read_lock, read_snapshot
+from promptlane.store.repo import Repo
 
 FIRST_VERSION = "1.0.0"
 
@@ -35,7 +41,7 @@ class SyncResult:
 def sync(repo: Repo, prompt_ids: list[str]) -> SyncResult:
     result = SyncResult(restored=recover(repo.root))
     txn = Transaction(repo.root)
-    pending: list[events.Event] = []
+    pending: list[Event] = []
     notifications: list = []  # promotions whose policy notify runs once the files are written
     for prompt_id in prompt_ids:
         card = read_card(repo, prompt_id)
@@ -55,7 +61,7 @@ def sync(repo: Repo, prompt_ids: list[str]) -> SyncResult:
         _stage(repo, txn, card, lock, registry_changed)
         pending.extend(new_events)
         result.changed.append(summary)
-    events.record(txn, repo.root, pending, CHANGELOG, AUDIT_LOG)
+    record(txn, repo.root, pending, CHANGELOG, AUDIT_LOG)
     txn.commit()
     result.files = txn.paths
     for rule, event, env in notifications:
@@ -94,7 +100,7 @@ def _plan(repo: Repo, card: Card, lock: Lock):
         card.data.pop("bump")  # an override with nothing to apply to: drop it
         return f"{card.prompt_id}: removed unused bump: (hash unchanged)", [], False
     who = actor(repo.root)
-    time = events.now()
+    time = now()
     dev = repo.first_environment
     previous_env = card.environment
     known = lock.version_of(card.hash)
@@ -115,9 +121,9 @@ def _plan(repo: Repo, card: Card, lock: Lock):
     card.data.update({"version": version, "hash": card.hash, "author": who if known is None else _author(lock, version), "environment": dev})
     card.data.pop("bump", None)
     serving = {env: ver for env, ver in lock.environments.items() if ver}
-    new_events = [events.Event("version", time, who, card.prompt_id, version, card.hash, serving, reason, kind)]
+    new_events = [Event("version", time, who, card.prompt_id, version, card.hash, serving, reason, kind)]
     if isinstance(previous_env, str) and previous_env != dev and previous_env in repo.environments:
-        new_events.append(events.Event("demote", time, who, card.prompt_id, version, card.hash, serving,
+        new_events.append(Event("demote", time, who, card.prompt_id, version, card.hash, serving,
                                        f"hash changed: back in {dev} from {previous_env}"))
     bump_text = {None: "returned ", "initial": "new prompt "}.get(kind, f"{kind} ")
     summary = f"{card.prompt_id}: {bump_text}-> {version} ({card.hash[:19]}), environment {dev}"
@@ -148,3 +154,18 @@ def _stage(repo: Repo, txn: Transaction, card: Card, lock: Lock, registry_change
     snapshot = repo.snapshot_rel(card.prompt_id, version)
     if not (repo.root / snapshot).exists():
         txn.write(snapshot, snapshot_json(card.prompt_id, version, card.hash, card.data, card.payload))
+
+
+def cmd_sync(args) -> int:
+    repo = open_repo(args)
+    result = sync(repo, ids_from(repo, args.files, args.all))
+    if result.restored:
+        print(f"Put back {len(result.restored)} file(s) left by an interrupted run: {', '.join(result.restored)}")
+    for line in result.changed:
+        print(f"promptlane sync: {line}")
+    for path in result.files:
+        print(f"Fixing {path}")
+    count = report(result.problems)
+    if result.changed:
+        print("Files changed: review them and `git add` them, then commit again.")
+    return EXIT_FAILED if (result.changed or count or result.restored) else EXIT_OK

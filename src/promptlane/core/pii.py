@@ -265,19 +265,3 @@ def text_problems(text: str, shown_as: str) -> list[Problem]:
             for f in scan_text(text, honour_allow=True)]
 
 
-def pii_problems(repo, card) -> list[Problem]:
-    """A sound card's step texts and its eval fixture file, evals/tests/<id>.yml."""
-    from promptlane.core.yamltext import decode
-
-    found: list[Problem] = []
-    for step, text in zip(card.data["steps"], card.texts or []):
-        found.extend(text_problems(text, f"prompts/{card.prompt_id}/{step['file']}"))
-    fixture = f"evals/tests/{card.prompt_id}.yml"
-    try:
-        raw = (repo.root / fixture).read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
-        return found
-    text, _ = decode(raw, fixture)
-    if text is not None:  # an undecodable fixture is reported by `promptlane eval run`
-        found.extend(text_problems(text, fixture))
-    return found

@@ -5,15 +5,12 @@ Exit codes follow DESIGN.md: 0 fine, 1 a check failed or files changed, 2 bad us
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from typing import Iterable, TextIO
+from typing import Iterable
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-
-
 _ESCAPED = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
 
 
@@ -51,14 +48,3 @@ class UsageError(PromptlaneError):
     exit_code = EXIT_USAGE
 
 
-def report(problems: Iterable[Problem], out: TextIO | None = None) -> int:
-    """Print problems one per line, sorted, then a one-line summary; return how many."""
-    out = out or sys.stdout
-    items = sorted(set(problems))
-    for problem in items:
-        print(problem, file=out)
-    if items:
-        files = len({p.path for p in items})
-        noun = "problem" if len(items) == 1 else "problems"
-        print(f"Found {len(items)} {noun} in {files} file{'s' if files != 1 else ''}.", file=out)
-    return len(items)

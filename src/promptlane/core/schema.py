@@ -37,7 +37,9 @@ def ecma_anchors(node: Any) -> Any:
 
 def read_schema(name: str) -> Any:
     """A bundled schema, its patterns anchored as JSON Schema means them (``ecma_anchors``)."""
-    from importlib import resources  # only an invalid card gets here: keep it off start-up
+    from importlib import (
+        resources,  # only an invalid card gets here: keep it off start-up
+    )
 
     text = resources.files("promptlane.schemas").joinpath(name).read_text(encoding="utf-8")
     if name.endswith(".json"):

@@ -159,15 +159,6 @@ def _load(text: str, path: str, plain: bool) -> Loaded:
     return result
 
 
-def load_file(path_on_disk: str, shown_as: str) -> Loaded:
-    with open(path_on_disk, "rb") as handle:
-        raw = handle.read()
-    text, problem = decode(raw, shown_as)
-    if problem:
-        return Loaded(shown_as, "", None, [problem])
-    return load(text, shown_as)
-
-
 @dataclass(frozen=True)
 class Location:
     line: int

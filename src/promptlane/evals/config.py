@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from promptlane.core.problems import Problem, UsageError
-from promptlane.core.yamltext import load_file, locate
+from promptlane.core.results import CATEGORIES
+from promptlane.core.yamltext import locate
 from promptlane.evals.render import STEPS_FILE
-from promptlane.evals.results import CATEGORIES
+from promptlane.store.yamlfile import load_file
 
 EVALS = "evals"
 EVAL_CONFIG = "evals/eval-config.promptfoo.yml"

@@ -18,12 +18,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from promptlane.store.cards import Card
+from promptlane.core.card import Card
 from promptlane.core.hashing import normalise_text
 from promptlane.core.problems import PromptlaneError
+from promptlane.core.results import CATEGORIES
 from promptlane.evals.config import EvalSetupError
 from promptlane.evals.render import messages
-from promptlane.evals.results import CATEGORIES, result_rows, row_category, row_test_name, summarise, write_results
+from promptlane.evals.summary import result_rows, row_category, row_test_name, summarise
+from promptlane.store.results import write_results
 
 SHOWN = 3  # mismatches listed before "and N more"
 

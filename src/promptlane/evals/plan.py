@@ -5,11 +5,13 @@ valid results for the hash: never evaluated, changed since, or a results file th
 """
 from __future__ import annotations
 
-from promptlane.store.cards import Card, read_card
+from promptlane.core.card import Card
+from promptlane.core.layout import is_prompt_id
 from promptlane.core.problems import Problem
-from promptlane.store.repo import is_prompt_id
+from promptlane.core.results import ResultsError
 from promptlane.evals.config import EvalSetupError
-from promptlane.evals.results import ResultsError, load_results
+from promptlane.store.cards import read_card
+from promptlane.store.results import load_results
 
 RUN_SYNC = "run `promptlane sync` first (or commit: the promptlane-sync hook does it), so results name their version"
 

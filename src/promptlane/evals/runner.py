@@ -25,7 +25,8 @@ from typing import Iterator
 from promptlane.core.problems import PromptlaneError
 from promptlane.evals import DEFAULT_TIMEOUT
 from promptlane.evals import config as eval_config
-from promptlane.evals import results as eval_results
+from promptlane.evals.summary import result_rows, summarise
+from promptlane.store.results import write_results
 
 PROMPTFOO_VERSION = "0.121.20"
 TOOLS_BIN = Path(".tools/promptfoo/node_modules/.bin/promptfoo")
@@ -177,8 +178,8 @@ def run_prompt(repo, card, promptfoo: Path, timeout: float = DEFAULT_TIMEOUT) ->
             doc = json.loads(output.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise EvalRunError(f"{card.prompt_id}: promptfoo wrote unreadable results ({exc})") from None
-    rows = eval_results.result_rows(doc)
+    rows = result_rows(doc)
     if rows is None:
         raise EvalRunError(f"{card.prompt_id}: promptfoo wrote results in a format promptlane does not know (promptfoo {PROMPTFOO_VERSION} is the pinned version)")
-    summary = eval_results.summarise(doc, rows, card.prompt_id, card.hash, str(card.version))
-    return Run(summary, eval_results.write_results(repo, summary))
+    summary = summarise(doc, rows, card.prompt_id, card.hash, str(card.version))
+    return Run(summary, write_results(repo, summary))

@@ -5,19 +5,18 @@ Plain text table (stable, greppable, fine in CI logs) or ``--json`` for machines
 """
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
-
-from promptlane.core.problems import UsageError
 
 if TYPE_CHECKING:
     from promptlane.store.repo import Repo
 
 
 def _row(repo: "Repo", prompt_id: str, policy) -> dict:
+    from promptlane.core.gates import first_unserved, raised
+    from promptlane.core.registry import LockError
+    from promptlane.operations.gating import evaluate
     from promptlane.store.cards import read_card
-    from promptlane.operations.gating import evaluate, first_unserved, raised
-    from promptlane.store.registry import LockError, read_lock
+    from promptlane.store.registry import read_lock
 
     card = read_card(repo, prompt_id)
     row = {"prompt": prompt_id, "version": card.data.get("version"), "hash": card.data.get("hash"),
@@ -37,7 +36,7 @@ def _row(repo: "Repo", prompt_id: str, policy) -> dict:
     if card.data.get("hash") != card.hash or entry is None or entry["hash"] != card.hash:
         row["lacks"] = ["changed since its last version: run `promptlane sync`"]
         return row
-    row["next"] = card.environment if raised(repo, card, lock) else first_unserved(repo, card, lock)
+    row["next"] = card.environment if raised(repo.environments, card, lock) else first_unserved(repo.environments, card, lock)
     if row["next"] and policy is not None:
         result = evaluate(repo, card, lock, row["next"], policy)
         row["lacks"] = [f"{p.code} {p.message}" if p.path == card.rel else str(p) for p in result.problems]
@@ -47,7 +46,7 @@ def _row(repo: "Repo", prompt_id: str, policy) -> dict:
 def status_rows(repo: "Repo") -> list[dict]:
     from promptlane.store.policyfile import read_rules
 
-    policy, problems = read_rules(repo)
+    policy, problems = read_rules(repo.root)
     rows = [_row(repo, prompt_id, policy) for prompt_id in repo.prompt_ids()]
     if policy is None:
         for row in rows:
@@ -55,25 +54,3 @@ def status_rows(repo: "Repo") -> list[dict]:
     return rows
 
 
-def render_table(rows: list[dict], environments: tuple[str, ...]) -> str:
-    head = ["prompt", "version", *environments, "next"]
-    body = [[r["prompt"], str(r["version"] or "-"), *[r["serves"].get(e) or "-" for e in environments],
-             r["next"] or ("(top)" if not r["lacks"] else "-")] for r in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*head).rstrip(), fmt.format(*("-" * w for w in widths)).rstrip()]
-    for row, cells in zip(rows, body):
-        lines.append(fmt.format(*cells).rstrip())
-        if row["next"] and not row["lacks"]:
-            lines.append(f"    ready for {row['next']}: `promptlane promote {row['prompt']} --to {row['next']}`")
-        lines += [f"    lacks: {item}" for item in row["lacks"]]
-    return "\n".join(lines)
-
-
-def status(repo: "Repo", as_json: bool = False) -> str:
-    if not repo.prompt_ids():
-        raise UsageError("no prompts yet; add one with `promptlane new ID`")
-    rows = status_rows(repo)
-    if as_json:
-        return json.dumps({"environments": list(repo.environments), "prompts": rows}, indent=2, ensure_ascii=False)
-    return render_table(rows, repo.environments)

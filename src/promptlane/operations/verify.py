@@ -13,52 +13,11 @@ in order as one log.
 """
 from __future__ import annotations
 
-from typing import Iterator
-
-from promptlane.store.logs import GENESIS, continuation, is_data_row, row_hash, split_row
+from promptlane.core.chain import GENESIS, continuation, data_rows, walk_chain
+from promptlane.core.changelog import ChangelogKeys
+from promptlane.core.layout import AUDIT_LOG, CHANGELOG, REGISTRY
 from promptlane.core.problems import Problem, PromptlaneError, UsageError
-from promptlane.store.repo import AUDIT_LOG, CHANGELOG, REGISTRY, Repo
-
-COLUMNS = 10
-
-
-def data_rows(text: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells) of every data row, lazily: a 100k-row log is never held twice."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if is_data_row(line):
-            yield number, split_row(line)
-
-
-def walk_chain(text: str, head: tuple[int, str] = (0, GENESIS), shown_as: str = AUDIT_LOG):
-    """One pass over the rows that follow ``head`` (seq, row hash): the first break (or None),
-    the new head, and the (prompt, version, hash) of every version row."""
-    seq, prev = head
-    versions = set()
-    for number, cells in data_rows(text):
-        problem = _row_problem(shown_as, number, cells, prev, seq + 1)
-        if problem:
-            return problem, (seq, prev), versions  # after a break nothing is anchored: stop there
-        seq, prev = seq + 1, cells[9]
-        if cells[2] == "version":
-            versions.add((cells[3], cells[4], cells[5]))
-    return None, (seq, prev), versions
-
-
-def verify_text(text: str, shown_as: str = AUDIT_LOG) -> list[Problem]:
-    problem, _, _ = walk_chain(text, shown_as=shown_as)
-    return [problem] if problem else []
-
-
-def _row_problem(shown_as: str, number: int, cells: list[str], prev: str, expected_seq: int) -> Problem | None:
-    if len(cells) != COLUMNS:
-        return Problem(shown_as, number, 1, "PL201", f"row has {len(cells)} cells, expected {COLUMNS}; audit rows are written by promptlane only")
-    if cells[0] != str(expected_seq):
-        return Problem(shown_as, number, 3, "PL202", f"row {cells[0]!r} where row {expected_seq} was expected: a row was removed, inserted or reordered")
-    if cells[8] != prev:
-        return Problem(shown_as, number, 1, "PL203", f"row {cells[0]}: prev does not match row {expected_seq - 1}'s hash: a row before it was changed, removed or reordered")
-    if row_hash(prev, cells[:8]) != cells[9]:
-        return Problem(shown_as, number, 1, "PL204", f"row {cells[0]}: its cells do not match its hash: the row was edited after it was written")
-    return None
+from promptlane.store.repo import Repo
 
 
 def _raw(repo: Repo, rel: str) -> bytes:
@@ -121,8 +80,8 @@ def _walk_segments(repo: Repo, segments: list, current: tuple[bytes, bytes]):
     """Follow the chain through every segment in order and gather the changelog's keys: the
     first problem, or (head, audited versions, changelog keys, record of the sealed files).
     ``current`` holds the current segment's two files, already read by the caller."""
+    from promptlane.core.changelog import ChangelogError
     from promptlane.store import auditcache
-    from promptlane.store.logs import ChangelogError
 
     head, audited, keys, sealed_record = (0, GENESIS), set(), ChangelogKeys(), []
     for index, segment in enumerate(segments):
@@ -171,10 +130,10 @@ def _continuation_problem(repo: Repo, segment, audit_text: str, head: tuple[int,
 
 def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes, fingerprints: dict):
     """(new head, lock records) when everything new checks out from the cached state, else None."""
+    from promptlane.core.changelog import ChangelogError
+    from promptlane.core.registry import LockError
     from promptlane.store import auditcache
-    from promptlane.store.registry import LockError, read_lock
-
-    from promptlane.store.logs import ChangelogError
+    from promptlane.store.registry import read_lock
 
     audit_size, changelog_size = cache["audit"]["size"], cache["changelog"]["size"]
     new_rows = audit_raw[audit_size:].decode("utf-8")
@@ -286,35 +245,6 @@ def _first_difference(old: str, new: str) -> int:
     return min(len(old.splitlines()), len(new.splitlines())) + 1
 
 
-class ChangelogKeys:
-    """What the changelog says: versions issued, (prompt, version, env) promoted or rolled back,
-    and what each prompt's last entry left each environment serving."""
-
-    def __init__(self):
-        self.versions: set = set()
-        self.served: set = set()
-        self.last: dict[str, dict] = {}
-
-    def feed(self, text: str) -> None:
-        """Add one segment's entries (segments are fed oldest first); ChangelogError if unreadable."""
-        from promptlane.store.logs import parse_changelog
-
-        for entry in parse_changelog(text):
-            if not isinstance(entry, dict):
-                continue
-            event, prompt = entry.get("event"), entry.get("prompt")
-            environments = entry.get("environments") if isinstance(entry.get("environments"), dict) else {}
-            if event == "version":
-                self.versions.add((prompt, entry.get("version"), entry.get("hash")))
-            if event in ("promote", "rollback"):
-                # Which environments the event left serving this version.
-                for name, version in environments.items():
-                    if version == entry.get("version"):
-                        self.served.add((prompt, version, name))
-            if isinstance(prompt, str):
-                self.last[prompt] = {env: ver for env, ver in environments.items() if ver}
-
-
 def _pointer_problem(repo: Repo, lock, keys: "ChangelogKeys") -> Problem | None:
     """The lock must serve what the prompt's last changelog entry says: a hand edit of the lock
     (say, prod pointed back at a withdrawn version) leaves the two apart."""
@@ -329,7 +259,8 @@ def _pointer_problem(repo: Repo, lock, keys: "ChangelogKeys") -> Problem | None:
 
 def cross_check(repo: Repo, audited: set, keys: ChangelogKeys, fingerprints: dict | None = None) -> tuple[list[Problem], dict]:
     """Problems, and per lock what was verified (for the local cache)."""
-    from promptlane.store.registry import LockError, read_lock
+    from promptlane.core.registry import LockError
+    from promptlane.store.registry import read_lock
 
     logged, served = keys.versions, keys.served
     records: dict = {}

@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from promptlane.core.hashing import PAYLOAD_FORMAT, payload_hash
-from promptlane.runtime.errors import IntegrityError, NotServedError, SourceError, UnknownPromptError
+from promptlane.runtime.errors import (
+    IntegrityError,
+    NotServedError,
+    SourceError,
+    UnknownPromptError,
+)
 from promptlane.runtime.prompt import Prompt, Step
 
 BUNDLE_FORMAT = "promptlane-bundle/1"

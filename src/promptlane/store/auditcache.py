@@ -23,8 +23,9 @@ import os
 import zlib
 from pathlib import Path
 
+from promptlane.core.layout import AUDIT_LOG, CHANGELOG, REGISTRY, STORE
 from promptlane.store.fsio import atomic_write
-from promptlane.store.repo import AUDIT_LOG, CHANGELOG, REGISTRY, STORE, Repo
+from promptlane.store.repo import Repo
 
 CACHE = ".promptlane/cache/audit.json"
 FORMAT = 3

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from promptlane.core.problems import PromptlaneError, Problem
+from promptlane.core.problems import Problem, PromptlaneError
 
 JOURNAL = ".promptlane/journal.json"
 _TMP = ".promptlane-tmp"

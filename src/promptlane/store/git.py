@@ -1,9 +1,7 @@
 """The few facts promptlane asks git for; argument lists only, never a shell string."""
 from __future__ import annotations
 
-import os
 import subprocess
-from functools import lru_cache
 from pathlib import Path
 
 
@@ -20,25 +18,6 @@ def _git(root: Path, *args: str, strip: bool = True) -> str | None:
         return None
     out = done.stdout.decode("utf-8", errors="replace")
     return out.strip() if strip else out
-
-
-def actor(root: Path) -> str:
-    """Who is acting: PROMPTLANE_ACTOR, else git's author identity, else the login name."""
-    for name in ("PROMPTLANE_ACTOR", "GIT_AUTHOR_EMAIL"):
-        if os.environ.get(name):
-            return os.environ[name]
-    return _configured_identity(root)
-
-
-@lru_cache(maxsize=None)
-def _configured_identity(root: Path) -> str:
-    """git's user.email (asked once per run: a mass sync must not start a git per prompt)."""
-    email = _git(root, "config", "user.email")
-    if email:
-        return email
-    import getpass
-
-    return getpass.getuser()
 
 
 def current_branch(root: Path) -> str | None:

@@ -22,8 +22,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from promptlane.core.layout import AUDIT_LOG, CHANGELOG
 from promptlane.core.problems import Problem
-from promptlane.store.repo import AUDIT_LOG, CHANGELOG
 
 ARCHIVE = "audit/archive"
 AUDIT_NAME = AUDIT_LOG.rsplit("/", 1)[1]

@@ -1,0 +1,46 @@
+"""What every command does with its arguments: open the repository (``-C DIR``), read paths
+relative to it, and turn the file names a hook passes into the prompts they belong to."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Sequence
+
+from promptlane.core.layout import prompt_id_of
+from promptlane.store.repo import Repo
+
+
+def open_repo(args: argparse.Namespace) -> Repo:
+    return Repo.at(args.root)
+
+
+def given_path(args: argparse.Namespace, name: str) -> Path:
+    """A path given on the command line, relative to -C DIR when given (as if started there)."""
+    return Path(args.root or ".") / name
+
+
+def repo_rel(repo: Repo, name: str) -> str:
+    """A file name as the hook passed it, relative to the repository root, with '/'."""
+    return os.path.relpath(os.path.abspath(name), repo.root).replace(os.sep, "/")
+
+
+def ids_from(repo: Repo, files: Sequence[str], all_flag: bool) -> list[str]:
+    """Prompt ids for the given paths (any file under prompts/<id>/ or its registry files)."""
+    if all_flag or not files:
+        return repo.prompt_ids()
+    ids: set[str] = set()
+    for name in files:
+        rel = repo_rel(repo, name)
+        if os.path.isdir(os.path.join(repo.root, rel)):
+            # A folder (".", "prompts", "prompts/<id>"): every prompt inside it, or the one it is in.
+            ids.update(i for i in repo.prompt_ids() if _within(f"prompts/{i}", rel) or _within(rel, f"prompts/{i}"))
+            continue
+        prompt_id = prompt_id_of(rel)
+        if prompt_id and (repo.root / "prompts" / prompt_id).is_dir():
+            ids.add(prompt_id)
+    return sorted(ids)
+
+
+def _within(path: str, folder: str) -> bool:
+    return folder == "." or path == folder or path.startswith(folder.rstrip("/") + "/")

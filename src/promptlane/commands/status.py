@@ -1,0 +1,41 @@
+"""TODO docstring."""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from promptlane.commands.arguments import open_repo
+from promptlane.core.problems import EXIT_OK, UsageError
+from promptlane.operations.status import status_rows
+
+if TYPE_CHECKING:
+    from promptlane.store.repo import Repo
+
+
+def render_table(rows: list[dict], environments: tuple[str, ...]) -> str:
+    head = ["prompt", "version", *environments, "next"]
+    body = [[r["prompt"], str(r["version"] or "-"), *[r["serves"].get(e) or "-" for e in environments],
+             r["next"] or ("(top)" if not r["lacks"] else "-")] for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*head).rstrip(), fmt.format(*("-" * w for w in widths)).rstrip()]
+    for row, cells in zip(rows, body):
+        lines.append(fmt.format(*cells).rstrip())
+        if row["next"] and not row["lacks"]:
+            lines.append(f"    ready for {row['next']}: `promptlane promote {row['prompt']} --to {row['next']}`")
+        lines += [f"    lacks: {item}" for item in row["lacks"]]
+    return "\n".join(lines)
+
+
+def status(repo: "Repo", as_json: bool = False) -> str:
+    if not repo.prompt_ids():
+        raise UsageError("no prompts yet; add one with `promptlane new ID`")
+    rows = status_rows(repo)
+    if as_json:
+        return json.dumps({"environments": list(repo.environments), "prompts": rows}, indent=2, ensure_ascii=False)
+    return render_table(rows, repo.environments)
+
+
+def cmd_status(args) -> int:
+    print(status(open_repo(args), as_json=args.json))
+    return EXIT_OK

@@ -1,0 +1,30 @@
+"""An event (version, promote, demote, rollback, withdraw) and the UTC times events carry."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    event: str          # version | promote | demote | rollback | withdraw
+    time: str
+    actor: str
+    prompt: str
+    version: str
+    hash: str
+    environments: dict  # environment -> version it serves after the event
+    reason: str
+    bump: str | None = None
+
+
+def parse_time(text: Any) -> datetime | None:
+    """An ISO UTC time such as 2026-11-25T10:00:00Z (None when it is not one)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -1,0 +1,38 @@
+"""TODO docstring."""
+from __future__ import annotations
+
+import re
+
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")  # \Z: "$" would accept a trailing newline
+DEFAULT_ENVIRONMENTS = ("dev", "staging", "prod")
+PROMPTS = "prompts"
+CARD = "card.yml"
+REGISTRY = "registry"
+STORE = "registry/store"
+CHANGELOG = "schemas/prompt-change-log.yml"
+AUDIT_LOG = "audit/artifact-audit-log.md"
+POLICY = "workflows/policy-as-code-example.yml"
+EVAL_RESULTS = "evals/results"
+REVIEWS = "reviews"
+
+
+def is_prompt_id(text: object) -> bool:
+    return isinstance(text, str) and bool(ID_PATTERN.match(text))
+
+
+def prompt_id_of(rel_path: str) -> str | None:
+    """The prompt a repository-relative path belongs to, if any."""
+    parts = rel_path.replace("\\", "/").split("/")
+    if len(parts) >= 3 and parts[0] == PROMPTS:
+        return parts[1]
+    if len(parts) == 2 and parts[0] == REGISTRY and parts[1].endswith(".lock.json"):
+        return parts[1][: -len(".lock.json")]
+    if len(parts) == 4 and "/".join(parts[:2]) == STORE:
+        return parts[2]
+    if len(parts) == 3 and parts[:2] == ["evals", "tests"] and parts[2].endswith((".yml", ".yaml")):
+        return parts[2].rsplit(".", 1)[0]  # evals/tests/<id>.yml: the prompt's eval fixtures
+    if len(parts) >= 4 and parts[:2] == ["evals", "results"]:
+        return parts[2]
+    if len(parts) >= 4 and parts[0] == REVIEWS and parts[1] != "policy":
+        return parts[1]  # reviews/<id>/<version>/<form>.md
+    return None

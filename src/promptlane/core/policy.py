@@ -1,0 +1,207 @@
+"""The promotion policy (pure): its schema and cross-checks, the rules the gates evaluate, and
+``loosened``, which compares two versions of it so that ``promptlane check`` can refuse a
+policy made weaker without a Governance approval. The rule language is in docs/promotion.md;
+reading the file is store/policyfile.py.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from promptlane.core.layout import DEFAULT_ENVIRONMENTS
+from promptlane.core.problems import Problem, UsageError
+from promptlane.core.yamltext import locate
+
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*\Z")
+RISKS = ("low", "medium", "high")
+NOTIFY_TIMEOUT = 60  # seconds; a hung notifier must not hang a promotion
+POLICY_REVIEW_ROLE = "Governance"
+
+
+@dataclass(frozen=True)
+class RiskRule:
+    min_pass_rate: float
+    min_category_pass_rate: dict[str, float]
+    max_eval_age_days: int
+    policy_only: bool
+    required_roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EnvRule:
+    env: str
+    risk: dict[str, RiskRule]
+    allowed_branches: tuple[str, ...] = ("*",)
+    notify: str | None = None
+    notify_timeout: int = NOTIFY_TIMEOUT
+    allow_skip: bool = False
+
+
+@dataclass(frozen=True)
+class Policy:
+    environments: tuple[str, ...]
+    rules: dict[str, EnvRule]
+    text: str = ""
+
+    def rule(self, env: str) -> EnvRule | None:
+        return self.rules.get(env)
+
+
+@lru_cache(maxsize=None)
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    from promptlane.core.schema import read_schema
+
+    return Draft202012Validator(read_schema("policy.schema.json"))
+
+
+def _dotted(path: list) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(policy)"
+
+
+def _schema_problem(error, text: str, shown_as: str) -> Problem:
+    from promptlane.core.yamltext import locate
+
+    path = list(error.absolute_path)
+    where = _dotted(path)
+    key = None
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str)
+        key = str(extra[0]) if extra else None
+        known = ", ".join(sorted(error.schema.get("properties", {}))) or "environment names"
+        message = f"{where}: unknown key {', '.join(map(repr, extra))}; known keys: {known}"
+    elif error.validator == "required":
+        message = f"{where}: {error.message.replace('is a required property', 'is required')}"
+    elif error.validator == "minItems" and path and path[-1] == "required_roles":
+        message = f"{where}: name at least one role when policy_only is false (someone must approve)"
+    else:
+        message = f"{where}: {error.message}"
+    loc = locate(text, path, key)
+    return Problem(shown_as, loc.line, loc.col, "PL400", message)
+
+
+def policy_problems(data: Any, text: str, shown_as: str) -> list[Problem]:
+    """Schema violations plus the cross-checks a schema cannot express, each at its line."""
+    from promptlane.core.yamltext import locate
+
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    found = [_schema_problem(error, text, shown_as) for error in errors]
+    if found:
+        return found
+    envs = data["environments"]
+    for env in data["promotion"]:
+        if env not in envs[1:]:
+            loc = locate(text, ["promotion"], env)
+            why = "the first environment is where every version starts" if env == envs[0] else "it is not in environments:"
+            found.append(Problem(shown_as, loc.line, loc.col, "PL401", f"promotion.{env}: no rule may name it: {why}"))
+    for env in envs[1:]:
+        if env not in data["promotion"]:
+            loc = locate(text, [], "promotion")
+            found.append(Problem(shown_as, loc.line, loc.col, "PL402",
+                                 f"promotion.{env}: missing; without a rule nothing can be promoted to {env}"))
+    return found
+
+
+def environments_of(data: dict[str, Any], text: str, shown_as: str) -> tuple[str, ...]:
+    """The ordered environments a policy names (the template's three when it names none);
+    UsageError (exit 2) with the line when the list is not usable."""
+    envs = data.get("environments", list(DEFAULT_ENVIRONMENTS))
+    ok = (
+        isinstance(envs, list)
+        and len(envs) >= 2
+        and all(isinstance(e, str) and _ENV_NAME.match(e) for e in envs)
+        and len(set(envs)) == len(envs)
+    )
+    if not ok:
+        where = locate(text, ["environments"])
+        raise UsageError(
+            "bad environments list",
+            [Problem(shown_as, where.line, where.col, "PL171",
+                     "environments: must list at least two unique names like [dev, staging, prod]")],
+        )
+    return tuple(envs)
+
+
+def rules_of(data: dict[str, Any], text: str) -> Policy:
+    """The promotion rules of a policy that ``policy_problems`` found valid."""
+    rules = {env: _env_rule(env, doc) for env, doc in data["promotion"].items()}
+    return Policy(tuple(data["environments"]), rules, text)
+
+
+def _risk_rule(doc: dict) -> RiskRule:
+    return RiskRule(float(doc["min_pass_rate"]), {k: float(v) for k, v in doc["min_category_pass_rate"].items()},
+                    int(doc["max_eval_age_days"]), bool(doc["policy_only"]), tuple(doc["required_roles"]))
+
+
+def _env_rule(env: str, doc: dict) -> EnvRule:
+    return EnvRule(
+        env=env,
+        risk={name: _risk_rule(doc["risk"][name]) for name in RISKS},
+        allowed_branches=tuple(doc.get("allowed_branches", ["*"])),
+        notify=doc.get("notify") or None,
+        notify_timeout=int(doc.get("notify_timeout_seconds", NOTIFY_TIMEOUT)),
+        allow_skip=bool(doc.get("allow_skip", False)),
+    )
+
+
+def policy_hash(text: str) -> str:
+    """What a Governance approval of a policy change is bound to: the file's normalised text."""
+    normal = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "sha256:" + hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+def _rate_changes(path: list, old: dict, new: dict) -> list[tuple[list, str]]:
+    found = []
+    for cat, rate in old.items():
+        if cat not in new:
+            found.append((path, f"{_dotted(path)}.{cat} removed (was {rate})"))
+        elif new[cat] < rate:
+            found.append((path + [cat], f"{_dotted(path + [cat])} lowered {rate} -> {new[cat]}"))
+    return found
+
+
+def _risk_changes(path: list, old: dict, new: dict) -> list[tuple[list, str]]:
+    found = []
+    if new["min_pass_rate"] < old["min_pass_rate"]:
+        found.append((path + ["min_pass_rate"], f"{_dotted(path)}.min_pass_rate lowered {old['min_pass_rate']} -> {new['min_pass_rate']}"))
+    found += _rate_changes(path + ["min_category_pass_rate"], old["min_category_pass_rate"], new["min_category_pass_rate"])
+    if new["max_eval_age_days"] > old["max_eval_age_days"]:
+        found.append((path + ["max_eval_age_days"], f"{_dotted(path)}.max_eval_age_days raised {old['max_eval_age_days']} -> {new['max_eval_age_days']}"))
+    if new["policy_only"] and not old["policy_only"]:
+        found.append((path + ["policy_only"], f"{_dotted(path)}.policy_only turned on (approvals no longer needed)"))
+    dropped = [role for role in old["required_roles"] if role not in new["required_roles"]]
+    if dropped and not (new["policy_only"] and not old["policy_only"]):
+        found.append((path + ["required_roles"], f"{_dotted(path)}.required_roles drops {', '.join(dropped)}"))
+    return found
+
+
+def _env_changes(env: str, old: dict, new: dict) -> list[tuple[list, str]]:
+    path = ["promotion", env]
+    found = []
+    if new.get("allow_skip") and not old.get("allow_skip"):
+        found.append((path + ["allow_skip"], f"promotion.{env}.allow_skip turned on"))
+    old_branches = old.get("allowed_branches", ["*"])
+    wider = [b for b in new.get("allowed_branches", ["*"]) if b not in old_branches]
+    if wider:
+        found.append((path + ["allowed_branches"], f"promotion.{env}.allowed_branches adds {', '.join(wider)}"))
+    for risk in RISKS:
+        if risk in old.get("risk", {}) and risk in new.get("risk", {}):
+            found += _risk_changes(path + ["risk", risk], old["risk"][risk], new["risk"][risk])
+    return found
+
+
+def loosened(old: dict, new: dict) -> list[tuple[list, str]]:
+    """(YAML path, what) for every way ``new`` asks less than ``old``; both must be valid."""
+    found = [(["environments"], f"environment {env} removed (promotions no longer pass through it)")
+             for env in old["environments"] if env not in new["environments"]]
+    for env, rule in new["promotion"].items():
+        if env in old["promotion"]:
+            found += _env_changes(env, old["promotion"][env], rule)
+    return found

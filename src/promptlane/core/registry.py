@@ -1,0 +1,91 @@
+"""TODO docstring."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from promptlane.core import semver
+from promptlane.core.problems import Problem
+
+LOCK_FORMAT = "promptlane-lock/1"
+SNAPSHOT_FORMAT = "promptlane-snapshot/1"
+
+
+@dataclass
+class Lock:
+    prompt_id: str
+    versions: list[dict] = field(default_factory=list)   # in issue order
+    environments: dict[str, str | None] = field(default_factory=dict)
+    withdrawn: dict[str, dict] = field(default_factory=dict)  # version -> {env, time, reason}
+
+    def entry(self, version: str) -> dict | None:
+        for item in self.versions:
+            if item["version"] == version:
+                return item
+        return None
+
+    def version_of(self, payload_hash: str) -> str | None:
+        for item in self.versions:
+            if item["hash"] == payload_hash:
+                return item["version"]
+        return None
+
+    def issued(self) -> list[str]:
+        return [item["version"] for item in self.versions]
+
+    def highest(self) -> str | None:
+        issued = self.issued()
+        return max(issued, key=semver.parse) if issued else None
+
+    def to_json(self) -> str:
+        doc = {
+            "format": LOCK_FORMAT,
+            "id": self.prompt_id,
+            "environments": self.environments,
+            "versions": self.versions,
+            "withdrawn": self.withdrawn,
+        }
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+class LockError(Exception):
+    def __init__(self, problem: Problem):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def _shape_problem(doc: Any, prompt_id: str) -> str | None:
+    if not isinstance(doc, dict) or doc.get("format") != LOCK_FORMAT:
+        return f"is not a {LOCK_FORMAT} file"
+    if doc.get("id") != prompt_id:
+        return f"belongs to '{doc.get('id')}', not '{prompt_id}'"
+    versions = doc.get("versions")
+    if not isinstance(versions, list) or not all(
+        isinstance(v, dict) and semver.is_version(v.get("version")) and isinstance(v.get("hash"), str) for v in versions
+    ):
+        return "has a malformed versions list"
+    if len({v["version"] for v in versions}) != len(versions) or len({v["hash"] for v in versions}) != len(versions):
+        return "lists a version or a hash twice"
+    if not isinstance(doc.get("environments"), dict) or not isinstance(doc.get("withdrawn", {}), dict):
+        return "has a malformed environments or withdrawn map"
+    if not all(isinstance(env, str) and (v is None or semver.is_version(v)) for env, v in doc["environments"].items()):
+        return "has an environment pointer that is not a version (or null)"
+    if not all(semver.is_version(v) and isinstance(w, dict) for v, w in doc.get("withdrawn", {}).items()):
+        return "has a withdrawn entry that is not a version with its details"
+    text_fields = ("author", "created", "bump")
+    if not all(v.get(f) is None or isinstance(v.get(f), str) for v in versions for f in text_fields):
+        return "has a version whose author, created or bump is not text"
+    return None
+
+
+def snapshot_json(prompt_id: str, version: str, payload_hash: str, card: dict, payload: dict) -> str:
+    doc = {
+        "format": SNAPSHOT_FORMAT,
+        "id": prompt_id,
+        "version": version,
+        "hash": payload_hash,
+        "card": {key: card[key] for key in ("title", "risk", "model", "variables", "steps", "budget") if key in card},
+        "payload": payload,
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,44 @@
+"""TODO docstring."""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+from promptlane.store.git import _git
+from promptlane.store.repo import Repo
+
+
+def now() -> str:
+    """UTC time to the second; PROMPTLANE_NOW pins it (reproducible demos and tests)."""
+    pinned = os.environ.get("PROMPTLANE_NOW")
+    if pinned:
+        return pinned
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def actor(root: Path) -> str:
+    """Who is acting: PROMPTLANE_ACTOR, else git's author identity, else the login name."""
+    for name in ("PROMPTLANE_ACTOR", "GIT_AUTHOR_EMAIL"):
+        if os.environ.get(name):
+            return os.environ[name]
+    return _configured_identity(root)
+
+
+@lru_cache(maxsize=None)
+def _configured_identity(root: Path) -> str:
+    """git's user.email (asked once per run: a mass sync must not start a git per prompt)."""
+    email = _git(root, "config", "user.email")
+    if email:
+        return email
+    import getpass
+
+    return getpass.getuser()
+
+
+def current_branch(repo: "Repo") -> str | None:
+    """PROMPTLANE_BRANCH (CI checkouts are often a detached HEAD), else git's branch."""
+    from promptlane.store.git import current_branch as git_branch
+
+    return os.environ.get("PROMPTLANE_BRANCH") or git_branch(repo.root)
