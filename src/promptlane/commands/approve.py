@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""``promptlane approve``: write a HITL form for a prompt's current hash (or, with ``--policy``,
+for the current policy text) as the acting reviewer, refusing a form that could never count."""
 from __future__ import annotations
 
 import json

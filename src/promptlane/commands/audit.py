@@ -1,9 +1,10 @@
-"""``promptlane audit seal``: move the current audit log and changelog into the next sealed
-segment (segments.py), byte for byte, and start both again from their headers.
+"""``promptlane audit verify`` (operations/verify.py) and ``promptlane audit seal``.
 
-Sealing keeps every commit's cost independent of history: pre-commit diffs each file a hook
-appended to, and after a seal those files are small again. It is a commit of its own, made on
-the main branch (docs/audit.md says why: two branches sealing different rows would conflict).
+Seal moves the current audit log and changelog into the next sealed segment
+(store/segments.py), byte for byte, and starts both again from their headers. Sealing keeps
+every commit's cost independent of history: pre-commit diffs each file a hook appended to,
+and after a seal those files are small again. It is a commit of its own, made on the main
+branch (docs/audit.md says why: two branches sealing different rows would conflict).
 """
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 Schema, texts, variables and identity come from ``read_card``; this module adds what needs
 the registry: a hand-edited hash or version, a missing snapshot, an unknown environment, an
-environment raised without promotion, and ids used twice.
+environment raised without promotion, and ids used twice; then budgets and PII, review
+forms, the policy and the repository's own files (repofiles.py) when they are among the files.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""``promptlane log validate``: trace records (runtime/logfile.py) against the repository's
+trace schema, itself checked against the JSON Schema meta-schema first."""
 from __future__ import annotations
 
 import json

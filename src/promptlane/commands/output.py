@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""What commands print and write outside the repository: problems as ``path:line:col: CODE
+message`` lines with a summary, and output files (reports, exports) written atomically."""
 from __future__ import annotations
 
 import contextlib

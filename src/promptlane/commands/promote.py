@@ -1,8 +1,9 @@
-"""CLI for approve, promote, rollback, status and registry export (issue: promotion).
+"""``promptlane promote`` and ``promptlane rollback``: move what an environment serves.
 
-Each handler parses nothing itself: it opens the repository and calls one module. Refusals
-come back as ``PromptlaneError`` with problems, which ``cli.main`` prints and maps to 1
-(a gate or check failed) or 2 (bad usage or configuration).
+Promote checks every gate for the current hash (operations/gating.py), rollback serves a
+version the environment served before and withdraws the current one; each is one transaction
+over card, lock, changelog and audit log. Refusals come back as ``PromptlaneError`` with
+problems, which ``cli.main`` prints and maps to 1 (a gate failed) or 2 (bad usage).
 """
 from __future__ import annotations
 

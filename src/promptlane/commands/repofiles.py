@@ -125,11 +125,11 @@ def check_reviewers(repo: Repo, text: str) -> list[Problem]:
 
 
 def check_eval_config(repo: Repo, text: str) -> list[Problem]:
-    from promptlane.evals.config import _repo_parts
+    from promptlane.evals.config import repo_parts
 
     _yaml(EVAL_CONFIG, text)
     try:
-        _repo_parts(repo)
+        repo_parts(repo)
     except PromptlaneError as exc:
         return exc.problems
     return []

@@ -1,5 +1,10 @@
-"""CLI for `promptlane report`, `promptlane diff` and `promptlane log validate`
-(issue: runtime SDK and trace logs). Handlers open the repository and call one module."""
+"""``promptlane report``: the state of a governed repository for people.
+
+``--html OUT``: one self-contained page (inline CSS, no script, no network asset) with what
+each environment serves, each prompt's version history with eval pass rates and approvals,
+and the audit timeline. ``--markdown``: a pull-request summary for a CI job summary; only
+``--base REF`` asks git, for what changed since REF. The data is operations/history.py.
+"""
 from __future__ import annotations
 
 import html

@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""``promptlane status``: what each environment serves per prompt, and what each prompt still
+lacks for its next promotion (operations/status.py asks the gates). A plain table (stable,
+greppable, fine in CI logs) or ``--json`` for machines."""
 from __future__ import annotations
 
 import json

@@ -4,7 +4,7 @@ For each prompt touched: when its payload hash differs from the card's, the prom
 version already issued for that hash or a new one bumped above every version ever issued,
 goes back to the first environment, and the card, lock, snapshot, changelog and audit log are
 updated in one transaction. A consistent prompt is left byte-for-byte alone, unless its
-`environment:` was raised by hand: then the promotion gates run (promotion.hand_promotion)
+`environment:` was raised by hand: then the promotion gates run (operations/promotion.py)
 and, if they pass, the promotion is recorded exactly as `promptlane promote` records it.
 """
 from __future__ import annotations

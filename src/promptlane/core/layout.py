@@ -1,4 +1,8 @@
-"""TODO docstring."""
+"""Where things live in a governed repository, as names (no file is touched here).
+
+Paths are built only from validated prompt ids (``[a-z0-9][a-z0-9-]*``) and versions
+(``N.N.N``), so nothing a card says can point a write outside the repository.
+"""
 from __future__ import annotations
 
 import re

@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""Merging the append-only files of two branches (pure): audit rows re-chained after the
+other side's, changelog entries appended, registry locks united. The git merge driver that
+reads and writes the files is commands/merge_driver.py."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""The registry's formats (pure): a lock (``registry/<id>.lock.json``: every version ever issued,
+what each environment serves, what was withdrawn) and a snapshot (the full payload of one
+version, so a rollback needs no git history). Reading them is store/registry.py."""
 from __future__ import annotations
 
 import json
@@ -55,7 +57,7 @@ class LockError(Exception):
         self.problem = problem
 
 
-def _shape_problem(doc: Any, prompt_id: str) -> str | None:
+def lock_shape_problem(doc: Any, prompt_id: str) -> str | None:
     if not isinstance(doc, dict) or doc.get("format") != LOCK_FORMAT:
         return f"is not a {LOCK_FORMAT} file"
     if doc.get("id") != prompt_id:

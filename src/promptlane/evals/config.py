@@ -58,7 +58,7 @@ def card_provider(card) -> dict:
 
 def build(repo, card, workdir: Path) -> Path:
     """Write the config, the prompt function and the steps into ``workdir``; return the config path."""
-    carried = _repo_parts(repo)
+    carried = repo_parts(repo)
     tests = _tests(repo, card, carried.get("defaultTest"))
     providers = carried.pop("providers", None) or [card_provider(card)]
     prompt = {
@@ -82,7 +82,7 @@ def _load_yaml(repo, rel: str):
     return loaded
 
 
-def _repo_parts(repo) -> dict:
+def repo_parts(repo) -> dict:
     """providers / defaultTest / evaluateOptions of the repository config, file:// made absolute."""
     if not (repo.root / EVAL_CONFIG).is_file():
         return {}

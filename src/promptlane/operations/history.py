@@ -1,12 +1,10 @@
-"""`promptlane report`: the state of a governed repository for people.
-
-``--html OUT``: one self-contained page (inline CSS, no script, no network asset) with what
-each environment serves, each prompt's version history with eval pass rates and approvals,
-and the audit timeline. ``--markdown``: a pull-request summary for a CI job summary.
+"""The history of a governed repository, read for people: what each environment serves, each
+prompt's versions with their eval results and approvals, and the audit timeline.
 
 Everything is read from repository files (registry, store, eval results, review forms, audit
-log), never from git history, so a shallow CI checkout reports the same as a clone; only
-``--base REF`` asks git, for what changed since REF.
+log), never from git history, so a shallow CI checkout reports the same as a clone.
+``promptlane report`` renders it (commands/report.py), ``promptlane diff`` compares two of
+its versions (commands/diff.py).
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""What ``promptlane check`` says about the policy file: its schema, and any loosening
+against the base commit that no Governance approval of this exact text covers (PL410)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -1,10 +1,11 @@
-"""``promptlane promote`` and ``promptlane rollback``: move what an environment serves.
+"""Serving a version in an environment, shared by ``promptlane promote`` and ``promptlane sync``.
 
-Both are one ``fsio.Transaction``: the card, the registry lock (and snapshot), the changelog
-and the audit log change together or not at all. The policy's ``notify`` command runs after
-the transaction; its failure is reported and undoes nothing. ``hand_promotion`` is the same
-promotion for a card whose ``environment:`` was raised by hand, run by ``promptlane sync``,
-so committing a hand-edited card and running ``promptlane promote`` end in the same state.
+``stage_promotion`` queues the card, the registry lock (and snapshot) on a transaction, so
+they change together with the changelog and audit log or not at all. ``hand_promotion`` is
+the same promotion for a card whose ``environment:`` was raised by hand, run by ``promptlane
+sync``, so committing a hand-edited card and running ``promptlane promote`` end in the same
+state. The policy's ``notify`` command runs after the transaction (``run_notify``); its failure
+is reported and undoes nothing.
 """
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""``promptlane status``: what each environment serves per prompt, and what each prompt still
-lacks for its next promotion (the same gates ``promptlane promote`` evaluates).
-
-Plain text table (stable, greppable, fine in CI logs) or ``--json`` for machines.
-"""
+"""What each environment serves per prompt, and what each prompt still lacks for its next
+promotion (the same gates ``promptlane promote`` evaluates): the rows of ``promptlane status``
+and of the report's gate column."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

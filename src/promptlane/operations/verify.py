@@ -1,14 +1,14 @@
 """``promptlane audit verify``: the audit trail can be trusted from the repository alone.
 
 1. The chain: each data row carries the previous row's hash and a row hash that matches its
-   cells (events.row_hash), with sequence numbers 1, 2, 3, ... An edited, removed, reordered
+   cells (core/chain.py), with sequence numbers 1, 2, 3, ... An edited, removed, reordered
    or inserted row breaks it at a line this reports.
 2. Cross-checks: every version in a registry lock has its store snapshot (same hash), its
    changelog entry and its audit row; every environment pointer names an issued version that
    was promoted (or rolled back) there.
 3. With ``--base REF``: since REF, the audit log and the changelog were only appended to.
 
-Both logs may be split into sealed segments (segments.py); all three checks read the segments
+Both logs may be split into sealed segments (store/segments.py); all three checks read the segments
 in order as one log.
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""Who acts, when, and on which branch: PROMPTLANE_ACTOR / PROMPTLANE_NOW / PROMPTLANE_BRANCH
+when set (CI, reproducible demos), else git's identity, the clock and git's branch."""
 from __future__ import annotations
 
 import os
@@ -6,7 +7,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from promptlane.store.git import _git
+from promptlane.store import git
 from promptlane.store.repo import Repo
 
 
@@ -29,7 +30,7 @@ def actor(root: Path) -> str:
 @lru_cache(maxsize=None)
 def _configured_identity(root: Path) -> str:
     """git's user.email (asked once per run: a mass sync must not start a git per prompt)."""
-    email = _git(root, "config", "user.email")
+    email = git.config(root, "user.email")
     if email:
         return email
     import getpass
@@ -39,6 +40,4 @@ def _configured_identity(root: Path) -> str:
 
 def current_branch(repo: "Repo") -> str | None:
     """PROMPTLANE_BRANCH (CI checkouts are often a detached HEAD), else git's branch."""
-    from promptlane.store.git import current_branch as git_branch
-
-    return os.environ.get("PROMPTLANE_BRANCH") or git_branch(repo.root)
+    return os.environ.get("PROMPTLANE_BRANCH") or git.current_branch(repo.root)

@@ -20,6 +20,11 @@ def _git(root: Path, *args: str, strip: bool = True) -> str | None:
     return out.strip() if strip else out
 
 
+def config(root: Path, key: str) -> str | None:
+    """A git config value (None when unset or git is missing)."""
+    return _git(root, "config", key)
+
+
 def current_branch(root: Path) -> str | None:
     return _git(root, "rev-parse", "--abbrev-ref", "HEAD")
 

@@ -1,12 +1,9 @@
-"""Events and their two append-only records: the YAML changelog and the Markdown audit chain.
+"""The two append-only records on disk: the YAML changelog and the Markdown audit chain.
 
-Both files are written only by appending text; nothing here re-serialises what is already
-there. An audit row carries the previous row's hash and its own:
-
-    row = sha256( prev + "|" + seq|time|event|prompt|version|hash|actor|detail )
-
-over the cells exactly as written in the table (docs/audit.md). The first row's prev is
-64 zeros.
+Both files are written only by appending text (``record`` queues the changelog entries and
+chained rows of some events on a transaction); nothing here re-serialises what is already
+there. Readers follow the sealed segments (segments.py) as one log. The text formats are
+core/changelog.py and core/chain.py.
 """
 from __future__ import annotations
 

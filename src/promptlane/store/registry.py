@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from promptlane.core.problems import Problem
-from promptlane.core.registry import Lock, LockError, _shape_problem
+from promptlane.core.registry import Lock, LockError, lock_shape_problem
 from promptlane.store.repo import Repo
 
 
@@ -28,7 +28,7 @@ def read_lock(repo: Repo, prompt_id: str) -> Lock | None:
         raise LockError(Problem(rel, exc.lineno, exc.colno, "PL156", f"is not valid JSON ({exc.msg}); restore it from git (`git checkout -- {rel}`)"))
     except RecursionError:
         raise LockError(Problem(rel, 1, 1, "PL156", f"is nested too deeply to be a lock; restore it from git (`git checkout -- {rel}`)"))
-    problem = _shape_problem(doc, prompt_id)
+    problem = lock_shape_problem(doc, prompt_id)
     if problem:
         raise LockError(Problem(rel, 1, 1, "PL156", f"{problem}; restore it from git (`git checkout -- {rel}`)"))
     return Lock(prompt_id, doc["versions"], doc["environments"], doc.get("withdrawn", {}))

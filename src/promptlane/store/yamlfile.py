@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""A YAML file read from disk through core/yamltext.py (UTF-8 checked, problems located)."""
 from __future__ import annotations
 
 from promptlane.core.yamltext import Loaded, decode, load
