@@ -250,7 +250,7 @@ def test_notify_failure_is_reported_and_undoes_nothing(gov, capsys, monkeypatch)
 
 
 def test_notify_arguments_are_never_shell_interpreted():
-    from promptlane.operations.promotion import _argv
+    from promptlane.operations.promotion import notify_argv as _argv
 
     values = {"PROMPTLANE_PROMPT": "p; rm -rf /", "PROMPTLANE_ENV": "prod"}
     assert _argv('notify-send "to ${PROMPTLANE_ENV}" $PROMPTLANE_PROMPT $HOME', values) == [

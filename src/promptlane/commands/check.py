@@ -39,7 +39,7 @@ def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: list[st
         for rel in forms:  # well-formed whether or not a gate reads them yet
             problems.extend(read_review(repo, rel, policy=rel.startswith("reviews/policy/")).problems)
     seen_ids: dict[str, str] = {}
-    for prompt_id, (found, declared, rel) in zip(prompt_ids, _each_prompt(repo, prompt_ids)):
+    for prompt_id, (found, declared, rel) in zip(prompt_ids, _each_prompt(repo, prompt_ids), strict=True):
         problems.extend(found)
         if declared is None:
             continue
@@ -148,7 +148,7 @@ def pii_problems(repo, card) -> list[Problem]:
     from promptlane.core.yamltext import decode
 
     found: list[Problem] = []
-    for step, text in zip(card.data["steps"], card.texts or []):
+    for step, text in zip(card.data["steps"], card.texts or [], strict=False):
         found.extend(text_problems(text, f"prompts/{card.prompt_id}/{step['file']}"))
     fixture = f"evals/tests/{card.prompt_id}.yml"
     try:

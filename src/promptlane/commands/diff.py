@@ -83,7 +83,7 @@ def side_by_side(old: tuple[dict, "VersionInfo"], new: tuple[dict, "VersionInfo"
     width = max(len(label) for label in labels) + 2
     col = max(len(line) for cell in left for line in cell) + 2
     lines = []
-    for label, a, b in zip(labels, left, right):
+    for label, a, b in zip(labels, left, right, strict=False):
         mark = " " if a == b else "*"
         for index in range(max(len(a), len(b))):
             head = f"{mark} {label:<{width}}" if index == 0 else " " * (width + 2)

@@ -22,6 +22,8 @@ Wire them with ``promptlane merge-driver --install`` (writes .git/config; see do
 """
 from __future__ import annotations
 
+from promptlane.store.git import GitError, set_config
+
 import sys
 from pathlib import Path
 
@@ -53,17 +55,11 @@ def run_driver(kind: str, base: Path, ours: Path, theirs: Path) -> int:
 
 
 def install(root: Path) -> list[str]:
-    import subprocess
-
-
     for key, value in GIT_CONFIG.items():
         try:
-            done = subprocess.run(["git", "config", key, value], cwd=root, capture_output=True, text=True)
-        except OSError:
-            raise UsageError("git is not installed or not on PATH; install git and run again") from None
-        if done.returncode != 0:
-            raise UsageError(f"git config failed in {root} ({done.stderr.strip() or 'not a git repository?'}); "
-                             "run it inside your clone") from None
+            set_config(root, key, value)
+        except GitError as exc:
+            raise UsageError(str(exc)) from None
     return [f"{key} = {value}" for key, value in GIT_CONFIG.items()]
 
 

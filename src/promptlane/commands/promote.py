@@ -111,7 +111,7 @@ def _restore_card(repo: "Repo", txn: "Transaction", card: "Card", snapshot: dict
     if rebuilt != snapshot["hash"]:
         raise PromptlaneError("corrupt snapshot", [Problem(repo.snapshot_rel(card.prompt_id, target), 1, 1, "PL621",
                               f"does not rebuild to its hash {snapshot['hash'][:19]}...; restore it from git")])
-    for step, text in zip(saved["steps"], texts):
+    for step, text in zip(saved["steps"], texts, strict=False):
         name = step["file"]
         if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
             raise PromptlaneError("unsafe snapshot", [Problem(repo.snapshot_rel(card.prompt_id, target), 1, 1, "PL621",

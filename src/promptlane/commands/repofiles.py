@@ -34,9 +34,9 @@ def _text(repo: Repo, rel: str) -> str | None:
     except FileNotFoundError:
         return None
     except UnicodeDecodeError:
-        raise _Stop(Problem(rel, 1, 1, "PL700", "is not valid UTF-8; save it as UTF-8"))
+        raise _Stop(Problem(rel, 1, 1, "PL700", "is not valid UTF-8; save it as UTF-8")) from None
     except OSError as exc:  # a folder where the file belongs, a dangling link, a permission
-        raise _Stop(Problem(rel, 1, 1, "PL700", f"cannot be read ({exc.strerror or exc}); make it a readable file or restore it from git"))
+        raise _Stop(Problem(rel, 1, 1, "PL700", f"cannot be read ({exc.strerror or exc}); make it a readable file or restore it from git")) from None
 
 
 class _Stop(Exception):
@@ -57,7 +57,7 @@ def _json(rel: str, text: str):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _Stop(Problem(rel, exc.lineno, exc.colno, "PL700", f"is not valid JSON ({exc.msg})"))
+        raise _Stop(Problem(rel, exc.lineno, exc.colno, "PL700", f"is not valid JSON ({exc.msg})")) from None
 
 
 def _schema_ok(rel: str, schema) -> list[Problem]:
@@ -140,7 +140,8 @@ def check_workflows(repo: Repo, text: str) -> list[Problem]:
 
     # GitHub reads workflows as YAML 1.1 (its `on:` key is the boolean true): not our strict loader.
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        # A safe loader (CSafeLoader, else SafeLoader); plain YAML 1.1 on purpose: `on:` is a workflow key.
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         return [Problem(CI_WORKFLOW, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1, "PL704", f"is not valid YAML: {exc.problem}")]
@@ -148,7 +149,7 @@ def check_workflows(repo: Repo, text: str) -> list[Problem]:
         return [Problem(CI_WORKFLOW, 1, 1, "PL704", "is not a GitHub Actions workflow (no jobs:)")]
     wired = _text(repo, WIRED_WORKFLOW)
     if wired is not None and wired != text:
-        line = next((n for n, (a, b) in enumerate(zip(text.splitlines(), wired.splitlines()), 1) if a != b),
+        line = next((n for n, (a, b) in enumerate(zip(text.splitlines(), wired.splitlines(), strict=False), 1) if a != b),
                     min(len(text.splitlines()), len(wired.splitlines())) + 1)
         return [Problem(WIRED_WORKFLOW, line, 1, "PL704", f"differs from {CI_WORKFLOW} (line {line}); keep the wired copy identical: cp {CI_WORKFLOW} {WIRED_WORKFLOW}")]
     return []

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from promptlane.operations.history import (
     short,
 )
 from promptlane.operations.status import status_rows
-from promptlane.store.git import GitError, resolve, show
+from promptlane.store.git import GitError, changed_paths, resolve, show
 from promptlane.store.repo import Repo
 
 
@@ -190,11 +189,7 @@ def changed_since(repo: "Repo", base: str) -> dict[str, dict | None]:
         commit = resolve(repo.root, base)
     except GitError as exc:
         raise UsageError(str(exc)) from None
-    done = subprocess.run(["git", "diff", "--name-only", "--no-renames", commit, "--", "prompts", "registry"],
-                          cwd=repo.root, capture_output=True, text=True)
-    untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "--", "prompts", "registry"],
-                               cwd=repo.root, capture_output=True, text=True)
-    names = (done.stdout + untracked.stdout).splitlines()
+    names = changed_paths(repo.root, commit, "prompts", "registry")
     ids = sorted({i for i in map(prompt_id_of, names) if i and is_prompt_id(i)})
     old = {}
     for prompt_id in ids:

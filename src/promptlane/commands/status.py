@@ -18,10 +18,10 @@ def render_table(rows: list[dict], environments: tuple[str, ...]) -> str:
     head = ["prompt", "version", *environments, "next"]
     body = [[r["prompt"], str(r["version"] or "-"), *[r["serves"].get(e) or "-" for e in environments],
              r["next"] or ("(top)" if not r["lacks"] else "-")] for r in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*head).rstrip(), fmt.format(*("-" * w for w in widths)).rstrip()]
-    for row, cells in zip(rows, body):
+    for row, cells in zip(rows, body, strict=False):
         lines.append(fmt.format(*cells).rstrip())
         if row["next"] and not row["lacks"]:
             lines.append(f"    ready for {row['next']}: `promptlane promote {row['prompt']} --to {row['next']}`")

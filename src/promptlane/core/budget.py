@@ -86,7 +86,7 @@ def budget_problems(card) -> list[Problem]:
     total = sum(counts)
     found = []
     if tokens_at_risk and total > max_tokens:
-        parts = " + ".join(f"{step['name']} {_n(n)}" for step, n in zip(steps, counts))
+        parts = " + ".join(f"{step['name']} {_n(n)}" for step, n in zip(steps, counts, strict=False))
         found.append(card.problem(
             "PL301", f"budget.max_input_tokens: steps use {_n(total)} tokens ({parts}), over {_n(max_tokens)}",
             "budget", "max_input_tokens"))

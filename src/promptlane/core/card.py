@@ -104,7 +104,7 @@ def placeholders(text: str) -> dict[str, int]:
 def _variable_problems(card: Card) -> list[Problem]:
     declared = list(card.data["variables"])
     used: dict[str, tuple[str, int]] = {}
-    for step, text in zip(card.data["steps"], card.texts or []):
+    for step, text in zip(card.data["steps"], card.texts or [], strict=False):
         for name, line in placeholders(text).items():
             used.setdefault(name, (f"prompts/{card.prompt_id}/{step['file']}", line))
     found = []

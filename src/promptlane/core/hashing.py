@@ -44,7 +44,7 @@ def build_payload(
         },
         "steps": [
             {"name": step["name"], "role": step["role"], "text": normalise_text(text)}
-            for step, text in zip(steps, texts)
+            for step, text in zip(steps, texts, strict=False)
         ],
         "variables": sorted(set(variables)),
     }

@@ -46,7 +46,7 @@ def read_schema(name: str) -> Any:
         return ecma_anchors(json.loads(text))
     import yaml
 
-    return ecma_anchors(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    return ecma_anchors(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))  # noqa: S506 - a safe loader
 
 
 @lru_cache(maxsize=None)

@@ -127,7 +127,7 @@ def mismatch(card: Card, row: dict) -> str | None:
         return "its prompt is plain text but the card is a chain of steps (render it as chat JSON, e.g. with evals/render_chain.py)"
     if len(actual) != len(expected):
         return f"its prompt has {len(actual)} message(s), the card {len(expected)} step(s)"
-    for index, (got, want) in enumerate(zip(actual, expected)):
+    for index, (got, want) in enumerate(zip(actual, expected, strict=False)):
         step = card.data["steps"][index]
         if got.get("role") != want["role"]:
             return f"message {index + 1} has role {got.get('role')!r}, step '{step['name']}' is {want['role']!r}"

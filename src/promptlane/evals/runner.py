@@ -127,7 +127,8 @@ def _run_process(args: list[str], env: dict, cwd: Path, timeout: float) -> subpr
     """Run in its own process group, so a timeout also ends promptfoo's Python workers. Whatever
     stops the wait (the timeout, Ctrl-C, SIGTERM under ``stop_on_sigterm``) stops the group too."""
     try:
-        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # An argument list (the pinned promptfoo and its options), never a shell.
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
                                    stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
     except OSError as exc:  # not executable, a bad #! line, not a program at all
         raise eval_config.EvalSetupError(f"{args[0]} cannot be started ({exc.strerror or exc}); {INSTALL}") from None

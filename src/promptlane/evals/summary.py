@@ -65,7 +65,7 @@ def summarise(doc: dict, rows: Iterable[dict], prompt_id: str, payload_hash: str
     rows = list(rows)
     outcomes = [row_outcome(row) for row in rows]
     categories: dict[str, dict] = {}
-    for row, outcome in zip(rows, outcomes):
+    for row, outcome in zip(rows, outcomes, strict=False):
         entry = categories.setdefault(row_category(row), {"tests": 0, "passed": 0})
         entry["tests"] += 1
         entry["passed"] += outcome == "passed"
@@ -94,7 +94,7 @@ def summarise(doc: dict, rows: Iterable[dict], prompt_id: str, payload_hash: str
         "tokens": tokens,
         "cost_usd": round(cost, 10),
         "failures": [{"test": row_test_name(row), "category": str(row_category(row)), "reason": _reason(row, outcome)}
-                     for row, outcome in zip(rows, outcomes) if outcome != "passed"],
+                     for row, outcome in zip(rows, outcomes, strict=False) if outcome != "passed"],
     }
 
 

@@ -56,7 +56,7 @@ def stage_promotion(repo: "Repo", txn: "Transaction", card: "Card", lock: "Lock"
     return Event("promote", time, who, card.prompt_id, version, card.hash, serving(lock), reason)
 
 
-def _argv(command: str, values: dict[str, str]) -> list[str]:
+def notify_argv(command: str, values: dict[str, str]) -> list[str]:
     """Split like a shell would, then substitute $PROMPTLANE_* per argument: no shell ever
     sees the values, so a prompt id or reason cannot inject a command."""
     return [_PLACEHOLDER.sub(lambda m: values.get(m[1] or m[2], m[0]), arg) for arg in shlex.split(command)]
@@ -69,8 +69,9 @@ def run_notify(repo: "Repo", rule: "EnvRule | None", event: Event, env: str) -> 
     values = {"PROMPTLANE_PROMPT": event.prompt, "PROMPTLANE_VERSION": event.version, "PROMPTLANE_HASH": event.hash,
               "PROMPTLANE_ENV": env, "PROMPTLANE_EVENT": event.event, "PROMPTLANE_REASON": event.reason}
     try:
-        argv = _argv(rule.notify, values)
-        done = subprocess.run(argv, cwd=repo.root, env={**os.environ, **values}, capture_output=True, text=True,
+        argv = notify_argv(rule.notify, values)
+        # The policy's own command, split like a shell would but run without one (notify_argv).
+        done = subprocess.run(argv, cwd=repo.root, env={**os.environ, **values}, capture_output=True, text=True,  # noqa: S603
                               timeout=rule.notify_timeout)
     except (ValueError, OSError, subprocess.TimeoutExpired) as exc:
         return [f"notify failed ({exc}); the {event.event} stands: tell the stakeholders yourself"]

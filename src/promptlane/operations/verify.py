@@ -201,7 +201,7 @@ def appended_only(repo: Repo, base: str) -> list[Problem]:
     try:
         commit = resolve(repo.root, base)
     except GitError as exc:
-        raise UsageError(str(exc))
+        raise UsageError(str(exc)) from None
     old = segments_at(repo.root, commit)
     new, _ = all_segments(repo.root)
     problems = _sealed_changes(repo, commit, base, [s for s in old if s.sealed])
@@ -239,7 +239,7 @@ def _sealed_changes(repo: Repo, commit: str, base: str, sealed: list) -> list[Pr
 
 
 def _first_difference(old: str, new: str) -> int:
-    for number, (a, b) in enumerate(zip(old.splitlines(), new.splitlines()), start=1):
+    for number, (a, b) in enumerate(zip(old.splitlines(), new.splitlines(), strict=False), start=1):
         if a != b:
             return number
     return min(len(old.splitlines()), len(new.splitlines())) + 1

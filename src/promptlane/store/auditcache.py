@@ -92,7 +92,7 @@ def _sealed_ok(repo: Repo, segments: list, recorded: list[dict]) -> tuple[bool, 
         return False, False  # a segment was sealed (or removed) since: verify in full once
     before = [(r["audit"][1], r["changelog"][1]) for r in recorded]
     ok = all(_unchanged(repo.root / s.audit_rel, r["audit"]) and _unchanged(repo.root / s.changelog_rel, r["changelog"])
-             for s, r in zip(sealed, recorded))
+             for s, r in zip(sealed, recorded, strict=False))
     return ok, before != [(r["audit"][1], r["changelog"][1]) for r in recorded]
 
 

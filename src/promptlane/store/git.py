@@ -11,7 +11,9 @@ def _git(root: Path, *args: str, strip: bool = True) -> str | None:
     if which("git") is None:
         return None
     try:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30)
+        # An argument list, never a shell: no value reaches a shell. git is found on PATH, as
+        # pre-commit and git's own hooks find it.
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30)  # noqa: S603, S607
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0:
@@ -72,3 +74,21 @@ def files_at(root: Path, commit: str, folder: str) -> list[str]:
     """Paths of the files under ``folder`` at ``commit`` ([] when there are none)."""
     out = _git(root, "ls-tree", "-r", "--name-only", commit, "--", folder)
     return out.splitlines() if out else []
+
+
+def changed_paths(root: Path, commit: str, *folders: str) -> list[str]:
+    """Files under ``folders`` that differ from ``commit`` in the working tree, and untracked
+    ones (what a pull request adds, before or after it is committed)."""
+    changed = _git(root, "diff", "--name-only", "--no-renames", commit, "--", *folders) or ""
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "--", *folders) or ""
+    return [name for name in (changed + "\n" + untracked).splitlines() if name]
+
+
+def set_config(root: Path, key: str, value: str) -> None:
+    """``git config KEY VALUE`` in this clone; GitError says why it failed."""
+    try:
+        done = subprocess.run(["git", "config", key, value], cwd=root, capture_output=True, text=True)  # noqa: S603, S607 - as _git
+    except OSError:
+        raise GitError("git is not installed or not on PATH; install git and run again") from None
+    if done.returncode != 0:
+        raise GitError(f"git config failed in {root} ({done.stderr.strip() or 'not a git repository?'}); run it inside your clone")

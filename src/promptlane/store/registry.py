@@ -19,15 +19,15 @@ def read_lock(repo: Repo, prompt_id: str) -> Lock | None:
     except FileNotFoundError:
         return None
     except OSError as exc:  # a folder where the lock belongs, registry/ a file, a permission
-        raise LockError(Problem(rel, 1, 1, "PL156", f"cannot be read ({exc.strerror or exc}); restore it from git (`git checkout -- {rel}`)"))
+        raise LockError(Problem(rel, 1, 1, "PL156", f"cannot be read ({exc.strerror or exc}); restore it from git (`git checkout -- {rel}`)")) from None
     try:
         doc = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise LockError(Problem(rel, 1, 1, "PL156", f"is not UTF-8; restore it from git (`git checkout -- {rel}`)"))
+        raise LockError(Problem(rel, 1, 1, "PL156", f"is not UTF-8; restore it from git (`git checkout -- {rel}`)")) from None
     except json.JSONDecodeError as exc:
-        raise LockError(Problem(rel, exc.lineno, exc.colno, "PL156", f"is not valid JSON ({exc.msg}); restore it from git (`git checkout -- {rel}`)"))
+        raise LockError(Problem(rel, exc.lineno, exc.colno, "PL156", f"is not valid JSON ({exc.msg}); restore it from git (`git checkout -- {rel}`)")) from None
     except RecursionError:
-        raise LockError(Problem(rel, 1, 1, "PL156", f"is nested too deeply to be a lock; restore it from git (`git checkout -- {rel}`)"))
+        raise LockError(Problem(rel, 1, 1, "PL156", f"is nested too deeply to be a lock; restore it from git (`git checkout -- {rel}`)")) from None
     problem = lock_shape_problem(doc, prompt_id)
     if problem:
         raise LockError(Problem(rel, 1, 1, "PL156", f"{problem}; restore it from git (`git checkout -- {rel}`)"))

@@ -26,7 +26,7 @@ def load_results(repo: Any, prompt_id: str, payload_hash: str) -> dict | None:
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"{rel} is not valid JSON", [Problem(rel, 1, 1, "PL330", f"is not valid UTF-8 JSON ({exc}); re-run `promptlane eval run {prompt_id} --force`")])
+        raise ResultsError(f"{rel} is not valid JSON", [Problem(rel, 1, 1, "PL330", f"is not valid UTF-8 JSON ({exc}); re-run `promptlane eval run {prompt_id} --force`")]) from None
     errors = validate(doc)
     if not errors and (doc["prompt"] != prompt_id or doc["hash"] != payload_hash):
         errors = [f"belongs to {doc['prompt']} {doc['hash'][:19]}..., not {prompt_id} {payload_hash[:19]}..."]
