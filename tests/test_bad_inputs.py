@@ -336,6 +336,17 @@ def dangling_form(ctx: Ctx) -> None:
     (folder / "pm-pm.md").symlink_to(folder / "nowhere.md")
 
 
+def dangling_lock(ctx: Ctx) -> None:
+    (ctx.root / LOCK).unlink()
+    (ctx.root / LOCK).symlink_to(ctx.root / "registry/nowhere.json")
+
+
+def pointer_never_issued(ctx: Ctx) -> None:
+    """staging points at 9.9.9, which the lock never issued, though a snapshot of that name exists."""
+    lock_doc(ctx, lambda doc: doc["environments"].update(staging="9.9.9"))
+    shutil.copyfile(ctx.root / SNAP, ctx.root / f"registry/store/{PID}/9.9.9.json")
+
+
 def promptlane_folder_is_a_file(ctx: Ctx) -> None:
     ctx.edit(f"prompts/{PID}/system.md", "\n", "\nKeep replies short.\n", 1)
     shutil.rmtree(ctx.root / ".promptlane", ignore_errors=True)
@@ -571,6 +582,12 @@ CASES = [
       "check", 1, (f"{REVIEWERS}:1:1: PL700", "cannot be read")),
     C("form-dangling-symlink", dangling_form,
       "check", 1, (f"reviews/{PID}/1.0.0/pm-pm.md:1:1: PL500", "cannot be read")),
+    C("lock-dangling-symlink-verify", dangling_lock,
+      "audit verify --full", 1, (f"{LOCK}:1:1: PL156", "is a link to nothing")),
+    C("lock-dangling-symlink-export", dangling_lock,
+      "registry export json out.json", 1, (f"{LOCK}:1:1: PL156", "is a link to nothing")),
+    C("diff-pointer-never-issued", pointer_never_issued,
+      f"diff {PID} 1.0.0 staging", 1, (f"{LOCK}:1:1: PL213", "which was never issued")),
     C("promptlane-folder-is-a-file", promptlane_folder_is_a_file,
       "sync", 1, (f"{JOURNAL}:1:1: PL191", "is in the way")),
     C("audit-record-damaged", lambda c: c.write(".promptlane/cache/audit.json", '{"format": 3, "locks": [], "sealed": 5}'),

@@ -38,6 +38,7 @@ def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "appro
     """Write the reviewer's form for the card's current hash; return what to tell the user."""
     recover(repo.root)
     card, lock = synced_card(repo, prompt_id)
+    payload_hash = card.sound_hash  # synced_card returns sound cards only: read_card set the hash
     reviewers = load_reviewers(repo)
     role = reviewers.role_named(role_name)
     if role is None:
@@ -47,9 +48,9 @@ def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "appro
     template = repo.root / TEMPLATE
     if not template.is_file():
         raise UsageError(f"{TEMPLATE} is missing; restore it from the promptlane template")
-    values = {"prompt": prompt_id, "version": str(card.version), "hash": card.hash, "reviewer": who, "role": role,
+    values = {"prompt": prompt_id, "version": str(card.version), "hash": payload_hash, "reviewer": who, "role": role,
               "decision": DECISIONS[decision], "date": now(), "note": note}
-    summary = eval_summary(prompt_id, card.hash, load_results(repo, prompt_id, card.hash), results_rel(prompt_id, card.hash))
+    summary = eval_summary(prompt_id, payload_hash, load_results(repo, prompt_id, payload_hash), results_rel(prompt_id, payload_hash))
     rel = review_rel(prompt_id, str(card.version), role, who)
     previous = read_review(repo, rel) if (repo.root / rel).is_file() else None
     if previous is not None and str(previous.data.get("reviewer", who)).lower() != who.lower():
@@ -59,7 +60,7 @@ def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "appro
     txn = Transaction(repo.root)
     txn.write(rel, render_form(template.read_text(encoding="utf-8"), values, summary, role))
     txn.commit()
-    lines = [f"Wrote {rel}: {values['decision']} as {role} for {prompt_id} {card.version} ({card.hash[:19]}...)."]
+    lines = [f"Wrote {rel}: {values['decision']} as {role} for {prompt_id} {card.version} ({payload_hash[:19]}...)."]
     if previous is not None and previous.ok:
         lines.append(f"It replaces your earlier form ({previous.data.get('decision')} on {previous.data.get('date')}).")
     lines.append("Tick your checklist in it, then `git add` and commit it.")

@@ -8,6 +8,8 @@ forms, the policy and the repository's own files (repofiles.py) when they are am
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import cast
 
 from promptlane.commands.arguments import ids_from, open_repo, repo_rel
 from promptlane.commands.output import report
@@ -24,7 +26,7 @@ from promptlane.store.repo import Repo
 RUN_SYNC = "run `promptlane sync` (or commit again: the promptlane-sync hook does it)"
 
 
-def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: list[str] = ()) -> list[Problem]:
+def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: Sequence[str] = ()) -> list[Problem]:
     problems: list[Problem] = []
     interrupted = pending_problem(repo.root)
     if interrupted:
@@ -93,7 +95,7 @@ def _init_worker(root) -> None:
 
 
 def _check_in_worker(prompt_id: str):
-    return check_prompt(_worker_repo, prompt_id)
+    return check_prompt(cast(Repo, _worker_repo), prompt_id)  # set by _init_worker, the pool's initializer
 
 
 def content_problems(repo: Repo, card: Card) -> list[Problem]:
@@ -117,8 +119,8 @@ def registry_problems(repo: Repo, card: Card) -> list[Problem]:
     env = data["environment"]
     if env not in repo.environments:
         found.append(card.problem("PL154", f"environment: '{env}' is not one of {', '.join(repo.environments)} (workflows/policy-as-code-example.yml)", "environment"))
-    if data["hash"] != card.hash:
-        found.append(card.problem("PL150", f"hash: does not match the texts and model ({card.hash[:19]}...); the prompt changed or the hash was edited by hand; {RUN_SYNC}", "hash"))
+    if data["hash"] != card.hash:  # check_prompt asks this of sound cards only: their hash is set
+        found.append(card.problem("PL150", f"hash: does not match the texts and model ({card.sound_hash[:19]}...); the prompt changed or the hash was edited by hand; {RUN_SYNC}", "hash"))
         return found
     version = data["version"]
     entry = lock.entry(version) if lock else None

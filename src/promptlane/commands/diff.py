@@ -11,11 +11,11 @@ from __future__ import annotations
 import difflib
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from promptlane.commands.arguments import open_repo
-from promptlane.core.layout import is_prompt_id
-from promptlane.core.problems import EXIT_OK, UsageError
+from promptlane.core.layout import REGISTRY, is_prompt_id
+from promptlane.core.problems import EXIT_OK, Problem, PromptlaneError, UsageError
 from promptlane.operations.history import approval_text, collect, eval_text
 from promptlane.store.registry import read_snapshot
 
@@ -31,6 +31,10 @@ def _resolve(prompt: "PromptInfo", ref: str) -> str:
         served = prompt.environments[ref]
         if not served:
             raise UsageError(f"{ref} serves no version of {prompt.id}")
+        if prompt.find(served) is None:  # a hand-edited pointer: there is nothing issued to compare
+            raise PromptlaneError("the registry lock is inconsistent", [Problem(
+                f"{REGISTRY}/{prompt.id}.lock.json", 1, 1, "PL213",
+                f"{ref} serves {served!r}, which was never issued; restore the lock from git")])
         return served
     issued = ", ".join(v.version for v in prompt.versions)
     raise UsageError(f"{prompt.id}: '{ref}' is neither an issued version ({issued}) nor an environment "
@@ -40,7 +44,8 @@ def _resolve(prompt: "PromptInfo", ref: str) -> str:
 def pick(prompt: "PromptInfo", from_ref: str | None, to_ref: str | None) -> tuple[str, str]:
     if not prompt.versions:
         raise UsageError(f"{prompt.id} has no version yet: run `promptlane sync`")
-    to_version = _resolve(prompt, to_ref) if to_ref else prompt.latest().version
+    # latest() is None only without versions, refused above.
+    to_version = _resolve(prompt, to_ref) if to_ref else cast("VersionInfo", prompt.latest()).version
     if from_ref:
         return _resolve(prompt, from_ref), to_version
     order = [v.version for v in prompt.versions]
@@ -116,7 +121,8 @@ def diff(repo: "Repo", prompt_id: str, from_ref: str | None = None, to_ref: str 
     a, b = pick(prompt, from_ref, to_ref)
     old, new = _snapshot(repo, prompt_id, a), _snapshot(repo, prompt_id, b)
     lines = [f"promptlane diff {prompt_id} {a} {b}", ""]
-    lines += side_by_side((old, prompt.find(a)), (new, prompt.find(b)))
+    # pick() returns issued versions only (_resolve refuses a pointer to anything else).
+    lines += side_by_side((old, cast("VersionInfo", prompt.find(a))), (new, cast("VersionInfo", prompt.find(b))))
     texts = step_diffs(prompt_id, old, new)
     lines += ["", *texts] if texts else ["", "(step texts are identical)"]
     return "\n".join(lines) + "\n"

@@ -42,7 +42,7 @@ def _select(repo, ids: list[str], force: bool):
             problems.extend(exc.problems)
             continue
         try:
-            existing = None if force else load_results(repo, prompt_id, card.hash)
+            existing = None if force else load_results(repo, prompt_id, card.sound_hash)  # eval_card's: hash set
         except ResultsError:
             existing = None  # corrupt: run again and replace it
         if existing is None:
@@ -105,7 +105,7 @@ def cmd_eval_import(args) -> int:
     repo = open_repo(args)
     card = eval_card(repo, args.prompt)
     summary, rel = import_results(repo, card, args.file)
-    print(f"{card.prompt_id}: imported {results.line(summary)} for {card.hash[:19]}... -> {rel}")
+    print(f"{card.prompt_id}: imported {results.line(summary)} for {card.sound_hash[:19]}... -> {rel}")  # eval_card's
     return EXIT_OK if results.all_passed(summary) else EXIT_FAILED
 
 

@@ -47,6 +47,8 @@ def _locks(repo: "Repo") -> list[tuple["Lock", dict[str, dict]]]:
         except LockError as exc:
             problems.append(exc.problem)
             continue
+        if lock is None:  # removed since the folder was listed: nothing to check
+            continue
         snapshots = {}
         for entry in lock.versions:
             snap = read_snapshot(repo, prompt_id, entry["version"])

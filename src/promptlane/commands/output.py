@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import stat
 import sys
 from pathlib import Path
@@ -37,7 +36,7 @@ def output_target(out: str | os.PathLike, what: str, stdout_hint: str = "") -> P
     return Path(text).resolve()
 
 
-def write_output(target: Path, fill: Callable[[Path], None], tmp_name: str | None = None) -> None:
+def write_output(target: Path, fill: Callable[[Path], object], tmp_name: str | None = None) -> None:
     """Fill a temp file beside ``target`` (``fill(tmp)``), then rename it over ``target``: a
     reader never sees half a file. Missing parent folders are created. Any failure is a
     UsageError naming the path (exit 2), and the temp file never stays behind."""
@@ -47,7 +46,7 @@ def write_output(target: Path, fill: Callable[[Path], None], tmp_name: str | Non
         _remove(tmp)  # left by a killed run; never write through a link someone put there
         fill(tmp)
         os.replace(tmp, target)
-    except (OSError, sqlite3.Error) as exc:  # a folder in the way, no permission, disk full
+    except (OSError, _sqlite_error()) as exc:  # a folder in the way, no permission, disk full
         reason = getattr(exc, "strerror", None) or str(exc)
         raise UsageError(f"cannot write {target}: {reason}; choose a writable path") from None
     finally:
@@ -71,3 +70,10 @@ def report(problems: Iterable[Problem], out: TextIO | None = None) -> int:
         noun = "problem" if len(items) == 1 else "problems"
         print(f"Found {len(items)} {noun} in {files} file{'s' if files != 1 else ''}.", file=out)
     return len(items)
+
+
+def _sqlite_error() -> type[Exception]:
+    """sqlite3's error, imported only when an output is written (never on the check path)."""
+    import sqlite3
+
+    return sqlite3.Error

@@ -7,6 +7,7 @@ problems, which ``cli.main`` prints and maps to 1 (a gate failed) or 2 (bad usag
 """
 from __future__ import annotations
 
+
 from promptlane.commands.arguments import open_repo
 from promptlane.core import hashing
 from promptlane.core.card import Card
@@ -58,7 +59,7 @@ def promote(repo: "Repo", prompt_id: str, env: str, reason: str | None = None) -
     event = stage_promotion(repo, txn, card, lock, env, why, actor(repo.root), now())
     record(txn, repo.root, [event], CHANGELOG, AUDIT_LOG)
     txn.commit()
-    lines = [f"Promoted {prompt_id} {card.version} ({card.hash[:19]}...) to {env}."]
+    lines = [f"Promoted {prompt_id} {card.version} ({card.sound_hash[:19]}...) to {env}."]  # synced: hash set
     lines += [f"Fixing {path}" for path in txn.paths]
     lines += run_notify(repo, result.rule, event, env)
     lines.append("Review the changes, `git add` them and commit.")
@@ -132,7 +133,7 @@ def _rollback_plan(repo: "Repo", prompt_id: str, env: str, to: str | None):
     except LockError as exc:
         raise PromptlaneError("the registry lock is unreadable", [exc.problem]) from None
     current = lock.environments.get(env) if lock else None
-    if not current:
+    if lock is None or not current:  # no lock serves nothing: ``lock is None`` is for the type checker
         raise UsageError(f"{env} serves no version of '{prompt_id}'; nothing to roll back")
     if lock.entry(current) is None:  # a hand-edited pointer: refuse before writing anything
         raise PromptlaneError("the registry lock is inconsistent", [Problem(repo.lock_rel(prompt_id), 1, 1, "PL213",

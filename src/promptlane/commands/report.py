@@ -61,7 +61,7 @@ def cmd_report(args) -> int:
     repo = open_repo(args)
     page = render_html(collect(repo)) if html is not None else None
     summary = render_markdown(repo, args.base) if args.markdown is not None else None  # a bad --base: nothing written
-    if page is not None:
+    if html is not None and page is not None:  # page is rendered only when html is given
         print(f"Wrote {_write(html, page)}", file=sys.stderr if args.markdown == "-" else sys.stdout)
     if summary is not None:
         if markdown is None:

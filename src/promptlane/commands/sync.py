@@ -10,6 +10,7 @@ and, if they pass, the promotion is recorded exactly as `promptlane promote` rec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 from promptlane.commands.arguments import ids_from, open_repo
 from promptlane.commands.output import report
@@ -103,7 +104,8 @@ def _plan(repo: Repo, card: Card, lock: Lock):
     time = now()
     dev = repo.first_environment
     previous_env = card.environment
-    known = lock.version_of(card.hash)
+    payload_hash = card.sound_hash  # sync plans sound cards only (card.ok): read_card set the hash
+    known = lock.version_of(payload_hash)
     if known is not None:
         version, kind = known, None
         reason = f"payload returned to {known}"
@@ -113,20 +115,20 @@ def _plan(repo: Repo, card: Card, lock: Lock):
             version = semver.next_version(lock.issued(), kind)
         else:
             kind, version = "initial", FIRST_VERSION
-        lock.versions.append({"version": version, "hash": card.hash, "author": who, "created": time, "bump": kind})
+        lock.versions.append({"version": version, "hash": payload_hash, "author": who, "created": time, "bump": kind})
         reason = "first version" if kind == "initial" else f"{kind} change"
     for env in repo.environments:
         lock.environments.setdefault(env, None)
     lock.environments[dev] = version
-    card.data.update({"version": version, "hash": card.hash, "author": who if known is None else _author(lock, version), "environment": dev})
+    card.data.update({"version": version, "hash": payload_hash, "author": who if known is None else _author(lock, version), "environment": dev})
     card.data.pop("bump", None)
     serving = {env: ver for env, ver in lock.environments.items() if ver}
-    new_events = [Event("version", time, who, card.prompt_id, version, card.hash, serving, reason, kind)]
+    new_events = [Event("version", time, who, card.prompt_id, version, payload_hash, serving, reason, kind)]
     if isinstance(previous_env, str) and previous_env != dev and previous_env in repo.environments:
-        new_events.append(Event("demote", time, who, card.prompt_id, version, card.hash, serving,
+        new_events.append(Event("demote", time, who, card.prompt_id, version, payload_hash, serving,
                                        f"hash changed: back in {dev} from {previous_env}"))
     bump_text = {None: "returned ", "initial": "new prompt "}.get(kind, f"{kind} ")
-    summary = f"{card.prompt_id}: {bump_text}-> {version} ({card.hash[:19]}), environment {dev}"
+    summary = f"{card.prompt_id}: {bump_text}-> {version} ({payload_hash[:19]}), environment {dev}"
     return summary, new_events, True
 
 
@@ -141,7 +143,7 @@ def _auto_bump(repo: Repo, card: Card, lock: Lock) -> str:
     snapshot = read_snapshot(repo, card.prompt_id, base)
     if snapshot is None:
         return "minor"  # no baseline to compare with: assume behaviour changed
-    return semver.classify_change(snapshot["payload"], card.payload) or "patch"
+    return semver.classify_change(snapshot["payload"], cast(dict, card.payload)) or "patch"  # a sound card's
 
 
 def _stage(repo: Repo, txn: Transaction, card: Card, lock: Lock, registry_changed: bool) -> None:
@@ -153,7 +155,8 @@ def _stage(repo: Repo, txn: Transaction, card: Card, lock: Lock, registry_change
     version = card.data["version"]
     snapshot = repo.snapshot_rel(card.prompt_id, version)
     if not (repo.root / snapshot).exists():
-        txn.write(snapshot, snapshot_json(card.prompt_id, version, card.hash, card.data, card.payload))
+        # sync stages sound cards only (card.ok): read_card set their hash and payload.
+        txn.write(snapshot, snapshot_json(card.prompt_id, version, card.sound_hash, card.data, cast(dict, card.payload)))
 
 
 def cmd_sync(args) -> int:

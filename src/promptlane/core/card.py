@@ -28,10 +28,10 @@ class Card:
     prompt_id: str
     rel: str
     text: str = ""
-    data: dict = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     texts: list[str] | None = None
-    payload: dict | None = None
+    payload: dict[str, Any] | None = None
     hash: str | None = None
 
     @property
@@ -47,6 +47,14 @@ class Card:
         return Problem(self.rel, line, col, code, message)
 
     @property
+    def sound_hash(self) -> str:
+        """The payload hash of a sound card (``ok``). Callers hold sound cards only (read_card
+        without problems, synced_card, eval_card): asking an unsound one is a programming error."""
+        if self.hash is None:
+            raise ValueError(f"{self.rel} has problems, so no payload hash; check card.ok first")
+        return self.hash
+
+    @property
     def version(self) -> Any:
         return self.data.get("version")
 
@@ -58,7 +66,7 @@ class Card:
 _KINDS = {int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
 
 
-def _non_text_key(value: Any, path: list) -> tuple[list, Any] | None:
+def _non_text_key(value: Any, path: list[Any]) -> tuple[list[Any], Any] | None:
     """The first mapping key that is not a string (``1:``, ``true:``), with where it is."""
     if isinstance(value, dict):
         for key, item in value.items():

@@ -110,11 +110,13 @@ def data_rows(text: str) -> Iterator[tuple[int, list[str]]]:
             yield number, split_row(line)
 
 
-def walk_chain(text: str, head: tuple[int, str] = (0, GENESIS), shown_as: str = AUDIT_LOG):
+def walk_chain(
+    text: str, head: tuple[int, str] = (0, GENESIS), shown_as: str = AUDIT_LOG
+) -> tuple[Problem | None, tuple[int, str], set[tuple[str, str, str]]]:
     """One pass over the rows that follow ``head`` (seq, row hash): the first break (or None),
     the new head, and the (prompt, version, hash) of every version row."""
     seq, prev = head
-    versions = set()
+    versions: set[tuple[str, str, str]] = set()
     for number, cells in data_rows(text):
         problem = _row_problem(shown_as, number, cells, prev, seq + 1)
         if problem:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from promptlane.core.events import Event
 
@@ -20,7 +21,7 @@ CONTINUED_CHANGELOG_HEADER = CHANGELOG_HEADER + "# Earlier entries are sealed in
 
 
 def changelog_entry(event: Event) -> str:
-    fields = {
+    fields: dict[str, Any] = {
         "event": event.event, "time": event.time, "actor": event.actor, "prompt": event.prompt,
         "version": event.version, "hash": event.hash,
     }
@@ -37,11 +38,11 @@ def changelog_entry(event: Event) -> str:
 _ENTRY_LINE = re.compile(r"^(- |  )([A-Za-z_]+): (.*)$")
 
 
-def parse_changelog(text: str) -> list:
+def parse_changelog(text: str) -> list[Any]:
     """The changelog's entries. Lines in the form promptlane writes (``- key: <json>`` /
     ``  key: <json>``) are read directly, ~20x faster than a YAML parse of a large log; any
     other line (a hand edit) sends the whole file through the YAML loader instead."""
-    entries: list[dict] = []
+    entries: list[dict[str, Any]] = []
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
@@ -66,7 +67,7 @@ class ChangelogError(ValueError):
         self.rel = "schemas/prompt-change-log.yml"  # the segment, when several were read
 
 
-def _yaml_changelog(text: str) -> list:
+def _yaml_changelog(text: str) -> list[Any]:
     from promptlane.core.yamltext import load
 
     loaded = load(text, "changelog")
@@ -80,10 +81,10 @@ class ChangelogKeys:
     """What the changelog says: versions issued, (prompt, version, env) promoted or rolled back,
     and what each prompt's last entry left each environment serving."""
 
-    def __init__(self):
-        self.versions: set = set()
-        self.served: set = set()
-        self.last: dict[str, dict] = {}
+    def __init__(self) -> None:
+        self.versions: set[tuple[Any, Any, Any]] = set()  # (prompt, version, hash) as the entries say
+        self.served: set[tuple[Any, Any, Any]] = set()    # (prompt, version, environment)
+        self.last: dict[str, dict[Any, Any]] = {}
 
     def feed(self, text: str) -> None:
         """Add one segment's entries (segments are fed oldest first); ChangelogError if unreadable."""
@@ -93,7 +94,8 @@ class ChangelogKeys:
             if not isinstance(entry, dict):
                 continue
             event, prompt = entry.get("event"), entry.get("prompt")
-            environments = entry.get("environments") if isinstance(entry.get("environments"), dict) else {}
+            listed = entry.get("environments")
+            environments: dict[Any, Any] = listed if isinstance(listed, dict) else {}
             if event == "version":
                 self.versions.add((prompt, entry.get("version"), entry.get("hash")))
             if event in ("promote", "rollback"):

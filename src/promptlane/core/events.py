@@ -14,7 +14,7 @@ class Event:
     prompt: str
     version: str
     hash: str
-    environments: dict  # environment -> version it serves after the event
+    environments: dict[str, str]  # environment -> version it serves after the event
     reason: str
     bump: str | None = None
 

@@ -35,7 +35,7 @@ def _tokens(tokens: Any) -> Any:
     return tokens.get("total", "?") if isinstance(tokens, dict) else (tokens or 0)
 
 
-def eval_summary(prompt_id: str, payload_hash: str, results: dict | None, results_rel: str) -> list[str]:
+def eval_summary(prompt_id: str, payload_hash: str, results: dict[str, Any] | None, results_rel: str) -> list[str]:
     marker = f"{SUMMARY_MARKER} (pass rate per category, tokens, cost) for this hash -->"
     if results is None:
         return [marker, f"_No eval results for this hash yet: run `promptlane eval run {prompt_id}` before deciding._"]

@@ -65,6 +65,11 @@ class _Ctx:
     def pid(self) -> str:
         return self.card.prompt_id
 
+    @property
+    def hash(self) -> str:
+        """The card's payload hash: ``_eval_gates`` runs first, and its ``results_rel`` refuses anything else."""
+        return self.card.sound_hash
+
 
 def needs_approvals(policy: Policy, env: str, card: Card) -> bool:
     """Whether the rule for ``env`` asks for approvals (so the gatherer reads the forms)."""
@@ -136,17 +141,17 @@ def _eval_gates(ctx: _Ctx, risk: RiskRule, risk_name: str, now: datetime | None)
         return
     results = ctx.evidence.results
     if results is None:
-        ctx.unmet("PL603", f"no eval results for {ctx.card.version} ({ctx.card.hash[:19]}...) in {rel}: run {rerun}")
+        ctx.unmet("PL603", f"no eval results for {ctx.card.version} ({ctx.hash[:19]}...) in {rel}: run {rerun}")
         return
     if results.get("hash") != ctx.card.hash:
         ctx.result.problems.append(Problem(rel, 1, 1, "PL610", f"belongs to {str(results.get('hash'))[:19]}..., "
-                                           f"not {ctx.card.hash[:19]}...; rerun {rerun}"))
+                                           f"not {ctx.hash[:19]}...; rerun {rerun}"))
         return
     _threshold_gates(ctx, results, risk, risk_name, rerun)
     _age_gates(ctx, results, risk, now, rerun)
 
 
-def _threshold_gates(ctx: _Ctx, results: dict, risk: RiskRule, risk_name: str, rerun: str) -> None:
+def _threshold_gates(ctx: _Ctx, results: dict[str, Any], risk: RiskRule, risk_name: str, rerun: str) -> None:
     where = f"promotion.{ctx.env}.risk.{risk_name}"
     rate = results.get("pass_rate")
     if not isinstance(rate, (int, float)) or not results.get("tests"):
@@ -168,7 +173,7 @@ def _threshold_gates(ctx: _Ctx, results: dict, risk: RiskRule, risk_name: str, r
         ctx.result.evidence.append(f"evals {rate:.1%} ({results.get('tests')} tests)")
 
 
-def _age_gates(ctx: _Ctx, results: dict, risk: RiskRule, now: datetime | None, rerun: str) -> None:
+def _age_gates(ctx: _Ctx, results: dict[str, Any], risk: RiskRule, now: datetime | None, rerun: str) -> None:
     ran = parse_time(results.get("time"))
     if ran is None or now is None:
         ctx.unmet("PL606", f"the eval results have no valid time; rerun {rerun}")
@@ -217,7 +222,7 @@ def _approval_gates(ctx: _Ctx, risk: RiskRule) -> None:
             ctx.unmet("PL608", f"{role} rejected {ctx.card.version}: {'; '.join(status.rejected_by)}; it needs a later "
                       f"approval by a {role} reviewer ({who}): `{cmd}`")
         else:
-            ctx.unmet("PL608", f"{ctx.env} needs an approval by {role} for {ctx.card.version} ({ctx.card.hash[:19]}...): "
+            ctx.unmet("PL608", f"{ctx.env} needs an approval by {role} for {ctx.card.version} ({ctx.hash[:19]}...): "
                       f"a {role} reviewer ({who}) runs `{cmd}`")
 
 

@@ -33,7 +33,7 @@ def build_payload(
     steps: Sequence[Mapping[str, str]],
     texts: Sequence[str],
     variables: Iterable[str],
-) -> dict:
+) -> dict[str, Any]:
     """The canonical payload of a card whose step texts have been read, in step order."""
     return {
         "format": PAYLOAD_FORMAT,

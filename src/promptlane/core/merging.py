@@ -22,9 +22,9 @@ def merge_audit(base: str, ours: str, theirs: str) -> str:
     their_rows = [cells for _, cells in data_rows(theirs)]
     ours_new = _new_since(ours, our_rows, base, base_rows)
     theirs_new = _new_since(theirs, their_rows, base, base_rows)
-    for side, new in (("ours", ours_new), ("theirs", theirs_new)):
-        if new is None:
-            raise MergeConflict(f"the audit log was rewritten on {side}, not only appended to")
+    if ours_new is None or theirs_new is None:
+        side = "ours" if ours_new is None else "theirs"
+        raise MergeConflict(f"the audit log was rewritten on {side}, not only appended to")
     ours_sealed, theirs_sealed = (continuation(t) != continuation(base) for t in (ours, theirs))
     if ours_sealed and theirs_sealed and continuation(ours) != continuation(theirs):
         raise MergeConflict("both branches sealed the audit log after different rows; seal on the main branch only "
@@ -34,7 +34,7 @@ def merge_audit(base: str, ours: str, theirs: str) -> str:
     return _rechain(ours, our_rows, theirs_new)
 
 
-def _new_since(text: str, rows: list, base: str, base_rows: list) -> list | None:
+def _new_since(text: str, rows: list[list[str]], base: str, base_rows: list[list[str]]) -> list[list[str]] | None:
     """The rows one side added since ``base``, or None when it changed what ``base`` had.
 
     A side that sealed since ``base`` starts from a header naming the row its chain continues
@@ -52,7 +52,7 @@ def _new_since(text: str, rows: list, base: str, base_rows: list) -> list | None
     return rows[len(rest):]
 
 
-def _rechain(text: str, rows: list, new: list) -> str:
+def _rechain(text: str, rows: list[list[str]], new: list[list[str]]) -> str:
     """``text`` followed by ``new`` rows renumbered and re-hashed onto its head (cells kept)."""
     seq, prev = (int(rows[-1][0]), rows[-1][9]) if rows else (continuation(text) or (0, GENESIS))
     text = text if text.endswith("\n") or not text else text + "\n"

@@ -37,7 +37,7 @@ class Finding:
 class Detector:
     kind: ClassVar[str]
     label: ClassVar[str]
-    pattern: ClassVar[re.Pattern]
+    pattern: ClassVar[re.Pattern[str]]
     group: ClassVar[int] = 0  # the part of the match that is the secret
     # Necessary conditions, checked in C before the pattern runs (most texts hold no candidate):
     # one of these substrings, and at least this many digits, must be in the text.
@@ -52,7 +52,7 @@ class Detector:
             if self.valid(match[self.group], match):
                 yield match.span(self.group)
 
-    def valid(self, candidate: str, match: re.Match) -> bool:
+    def valid(self, candidate: str, match: re.Match[str]) -> bool:
         return True
 
 
@@ -92,7 +92,7 @@ class SkApiKey(Detector):
     needs = ("sk-",)
     pattern = re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])")
 
-    def valid(self, candidate: str, match: re.Match) -> bool:
+    def valid(self, candidate: str, match: re.Match[str]) -> bool:
         body = candidate[3:]
         # Random keys mix letters and digits; a long-hyphenated word ("sk-learn-...") does not.
         return bool(re.search(r"\d", body)) and bool(re.search(r"[A-Za-z]", body))
@@ -113,7 +113,7 @@ class CreditCard(Detector):
     # Other groupings ("DE89 3704 0044 0532 0130 01" minus its country code) are other numbers.
     GROUPINGS = {(4, 4, 4, 4), (4, 4, 4, 1), (4, 4, 4, 3), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4)}
 
-    def valid(self, candidate: str, match: re.Match) -> bool:
+    def valid(self, candidate: str, match: re.Match[str]) -> bool:
         from stdnum import luhn
 
         groups = tuple(len(g) for g in re.split(r"[ -]", candidate))
@@ -129,7 +129,7 @@ class Iban(Detector):
     # Printed in groups of four, or as one run.
     pattern = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?|[A-Z0-9]{11,30})(?![A-Za-z0-9])")
 
-    def valid(self, candidate: str, match: re.Match) -> bool:
+    def valid(self, candidate: str, match: re.Match[str]) -> bool:
         from stdnum import iban
 
         return iban.is_valid(candidate)
@@ -141,7 +141,7 @@ class UsSsn(Detector):
     # Only the written forms 123-45-6789 / 123 45 6789: bare 9-digit runs are mostly not SSNs.
     pattern = re.compile(r"(?<![\d-])\d{3}([- ])\d{2}\1\d{4}(?![\d-])")
 
-    def valid(self, candidate: str, match: re.Match) -> bool:
+    def valid(self, candidate: str, match: re.Match[str]) -> bool:
         from stdnum.us import ssn
 
         return ssn.is_valid(_digits(candidate))
@@ -156,7 +156,7 @@ class Email(Detector):
     )
     _FILE_SUFFIXES = {"png", "jpg", "jpeg", "gif", "svg", "webp"}  # icon@2x.png is an image
 
-    def valid(self, candidate: str, match: re.Match) -> bool:
+    def valid(self, candidate: str, match: re.Match[str]) -> bool:
         local = candidate.split("@", 1)[0]
         tld = candidate.rsplit(".", 1)[1].lower()
         return ".." not in local and not local.endswith(".") and tld not in self._FILE_SUFFIXES
@@ -173,7 +173,7 @@ class Phone(Detector):
         r"|(?<![\w+(-])(?:\(\d{3}\) ?|\d{3}[-. ])\d{3}[-. ]\d{4}(?![\w-])"
     )
 
-    def valid(self, candidate: str, match: re.Match) -> bool:
+    def valid(self, candidate: str, match: re.Match[str]) -> bool:
         digits = _digits(candidate)
         if candidate.startswith("+"):
             # Grouping characters only between digits, never doubled, parentheses balanced.
@@ -206,7 +206,7 @@ class SecretAssignment(Detector):
     )
     group = 1
 
-    def valid(self, candidate: str, match: re.Match) -> bool:
+    def valid(self, candidate: str, match: re.Match[str]) -> bool:
         value = candidate.rstrip(".)")
         if value.lower() in _PLACEHOLDER_VALUES or value.startswith(("{{", "${", "<", "$", "%(", "os.", "env")):
             return False

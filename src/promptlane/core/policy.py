@@ -9,11 +9,14 @@ import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptlane.core.layout import DEFAULT_ENVIRONMENTS
 from promptlane.core.problems import Problem, UsageError
 from promptlane.core.yamltext import locate
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*\Z")
 RISKS = ("low", "medium", "high")
@@ -51,7 +54,7 @@ class Policy:
 
 
 @lru_cache(maxsize=None)
-def _validator():
+def _validator() -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
     from promptlane.core.schema import read_schema
@@ -59,14 +62,15 @@ def _validator():
     return Draft202012Validator(read_schema("policy.schema.json"))
 
 
-def _dotted(path: list) -> str:
+def _dotted(path: list[Any]) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(policy)"
 
 
-def _schema_problem(error, text: str, shown_as: str) -> Problem:
+# ``error``: a jsonschema ValidationError (Any: see schema._to_problem).
+def _schema_problem(error: Any, text: str, shown_as: str) -> Problem:
     from promptlane.core.yamltext import locate
 
     path = list(error.absolute_path)
@@ -135,12 +139,12 @@ def rules_of(data: dict[str, Any], text: str) -> Policy:
     return Policy(tuple(data["environments"]), rules, text)
 
 
-def _risk_rule(doc: dict) -> RiskRule:
+def _risk_rule(doc: dict[str, Any]) -> RiskRule:
     return RiskRule(float(doc["min_pass_rate"]), {k: float(v) for k, v in doc["min_category_pass_rate"].items()},
                     int(doc["max_eval_age_days"]), bool(doc["policy_only"]), tuple(doc["required_roles"]))
 
 
-def _env_rule(env: str, doc: dict) -> EnvRule:
+def _env_rule(env: str, doc: dict[str, Any]) -> EnvRule:
     return EnvRule(
         env=env,
         risk={name: _risk_rule(doc["risk"][name]) for name in RISKS},
@@ -157,8 +161,8 @@ def policy_hash(text: str) -> str:
     return "sha256:" + hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
-def _rate_changes(path: list, old: dict, new: dict) -> list[tuple[list, str]]:
-    found = []
+def _rate_changes(path: list[Any], old: dict[str, Any], new: dict[str, Any]) -> list[tuple[list[Any], str]]:
+    found: list[tuple[list[Any], str]] = []
     for cat, rate in old.items():
         if cat not in new:
             found.append((path, f"{_dotted(path)}.{cat} removed (was {rate})"))
@@ -167,8 +171,8 @@ def _rate_changes(path: list, old: dict, new: dict) -> list[tuple[list, str]]:
     return found
 
 
-def _risk_changes(path: list, old: dict, new: dict) -> list[tuple[list, str]]:
-    found = []
+def _risk_changes(path: list[Any], old: dict[str, Any], new: dict[str, Any]) -> list[tuple[list[Any], str]]:
+    found: list[tuple[list[Any], str]] = []
     if new["min_pass_rate"] < old["min_pass_rate"]:
         found.append((path + ["min_pass_rate"], f"{_dotted(path)}.min_pass_rate lowered {old['min_pass_rate']} -> {new['min_pass_rate']}"))
     found += _rate_changes(path + ["min_category_pass_rate"], old["min_category_pass_rate"], new["min_category_pass_rate"])
@@ -182,9 +186,9 @@ def _risk_changes(path: list, old: dict, new: dict) -> list[tuple[list, str]]:
     return found
 
 
-def _env_changes(env: str, old: dict, new: dict) -> list[tuple[list, str]]:
-    path = ["promotion", env]
-    found = []
+def _env_changes(env: str, old: dict[str, Any], new: dict[str, Any]) -> list[tuple[list[Any], str]]:
+    path: list[Any] = ["promotion", env]
+    found: list[tuple[list[Any], str]] = []
     if new.get("allow_skip") and not old.get("allow_skip"):
         found.append((path + ["allow_skip"], f"promotion.{env}.allow_skip turned on"))
     old_branches = old.get("allowed_branches", ["*"])
@@ -197,9 +201,9 @@ def _env_changes(env: str, old: dict, new: dict) -> list[tuple[list, str]]:
     return found
 
 
-def loosened(old: dict, new: dict) -> list[tuple[list, str]]:
+def loosened(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[list[Any], str]]:
     """(YAML path, what) for every way ``new`` asks less than ``old``; both must be valid."""
-    found = [(["environments"], f"environment {env} removed (promotions no longer pass through it)")
+    found: list[tuple[list[Any], str]] = [(["environments"], f"environment {env} removed (promotions no longer pass through it)")
              for env in old["environments"] if env not in new["environments"]]
     for env, rule in new["promotion"].items():
         if env in old["promotion"]:

@@ -17,11 +17,11 @@ SNAPSHOT_FORMAT = "promptlane-snapshot/1"
 @dataclass
 class Lock:
     prompt_id: str
-    versions: list[dict] = field(default_factory=list)   # in issue order
+    versions: list[dict[str, Any]] = field(default_factory=list)   # in issue order
     environments: dict[str, str | None] = field(default_factory=dict)
-    withdrawn: dict[str, dict] = field(default_factory=dict)  # version -> {env, time, reason}
+    withdrawn: dict[str, dict[str, Any]] = field(default_factory=dict)  # version -> {env, time, reason}
 
-    def entry(self, version: str) -> dict | None:
+    def entry(self, version: str) -> dict[str, Any] | None:
         for item in self.versions:
             if item["version"] == version:
                 return item
@@ -30,7 +30,8 @@ class Lock:
     def version_of(self, payload_hash: str) -> str | None:
         for item in self.versions:
             if item["hash"] == payload_hash:
-                return item["version"]
+                version: str = item["version"]
+                return version
         return None
 
     def issued(self) -> list[str]:
@@ -81,7 +82,7 @@ def lock_shape_problem(doc: Any, prompt_id: str) -> str | None:
     return None
 
 
-def snapshot_json(prompt_id: str, version: str, payload_hash: str, card: dict, payload: dict) -> str:
+def snapshot_json(prompt_id: str, version: str, payload_hash: str, card: dict[str, Any], payload: dict[str, Any]) -> str:
     doc = {
         "format": SNAPSHOT_FORMAT,
         "id": prompt_id,

@@ -115,11 +115,11 @@ def _is_utc(text: str) -> bool:
     return True
 
 
-def to_json(summary: dict) -> str:
+def to_json(summary: dict[str, Any]) -> str:
     return json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
 
 
-def line(summary: dict) -> str:
+def line(summary: dict[str, Any]) -> str:
     """``6/6 passed`` or ``4/6 passed, 1 failed, 1 error``."""
     text = f"{summary['passed']}/{summary['tests']} passed"
     if summary["failed"]:
@@ -129,8 +129,9 @@ def line(summary: dict) -> str:
     return text
 
 
-def all_passed(summary: dict) -> bool:
-    return summary["tests"] > 0 and summary["passed"] == summary["tests"]
+def all_passed(summary: dict[str, Any]) -> bool:
+    tests: int = summary["tests"]
+    return tests > 0 and summary["passed"] == tests
 
 
 def pass_rate(passed: int, tests: int) -> float:

@@ -15,12 +15,16 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any, cast
 
 from promptlane.core.card import Card
 from promptlane.core.events import parse_time
 from promptlane.core.layout import REVIEWS
 from promptlane.core.problems import Problem
 from promptlane.core.yamltext import Loaded, decode, load, locate
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 CLOCK_SKEW = timedelta(minutes=5)  # an approval form dated later than now + this does not count
 REVIEWERS = f"{REVIEWS}/reviewers.yml"
@@ -70,7 +74,7 @@ class Reviewers:
 
 
 @lru_cache(maxsize=None)
-def _validators():
+def _validators() -> tuple[Draft202012Validator, Draft202012Validator]:
     from jsonschema import Draft202012Validator
 
     from promptlane.core.schema import read_schema
@@ -85,7 +89,7 @@ class Review:
     rel: str
     front: str = ""          # the front matter's YAML text
     offset: int = 1          # file line of the front matter's first line, minus one
-    data: dict = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
     def where(self, key: str | None = None) -> tuple[int, int]:
@@ -102,7 +106,7 @@ class Review:
 
     def moment(self, end_of_day: bool) -> str:
         """The form's date as a sortable UTC timestamp; a bare date is read conservatively."""
-        date = self.data["date"]
+        date: str = self.data["date"]
         return date + ("T23:59:59Z" if end_of_day else "T00:00:00Z") if len(date) == 10 else date
 
 
@@ -206,7 +210,7 @@ def role_statuses(card: Card, author: str | None, roles: tuple[str, ...], review
         if found:
             problems += found
             continue
-        role = wanted[slug(claimed)]
+        role = wanted[slug(cast(str, claimed))]  # review.ok: the schema made the role a string
         (approvals if review.data["decision"] == "approved" else rejects)[role].append(review)
     for role, status in statuses.items():
         _settle(status, approvals[role], rejects[role])

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from promptlane.core.problems import Problem
 from promptlane.core.yamltext import locate
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 _TYPE_NAMES = {
     "string": "a string", "number": "a number", "integer": "an integer",
@@ -50,7 +53,7 @@ def read_schema(name: str) -> Any:
 
 
 @lru_cache(maxsize=None)
-def card_validator():
+def card_validator() -> Draft202012Validator:
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
@@ -62,7 +65,7 @@ def card_validator():
     return Draft202012Validator(card, registry=registry)
 
 
-def _dotted(path) -> str:
+def _dotted(path: Iterable[str | int]) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -78,7 +81,7 @@ def card_problems(data: Any, text: str, shown_as: str) -> Iterator[Problem]:
     from promptlane.core._card_validator import JsonSchemaValueException, validate
 
     try:
-        validate(data)
+        validate(data)  # type: ignore[no-untyped-call]  # generated (scripts/gen_card_validator.py) without annotations
         return
     except JsonSchemaValueException:
         pass
@@ -87,7 +90,9 @@ def card_problems(data: Any, text: str, shown_as: str) -> Iterator[Problem]:
         yield _to_problem(error, text, shown_as)
 
 
-def _to_problem(error, text: str, shown_as: str) -> Problem:
+# ``error``: a jsonschema ValidationError. Any, because its stubs type the fields read here as
+# ``X | Unset``, which an error that iter_errors reported never holds.
+def _to_problem(error: Any, text: str, shown_as: str) -> Problem:
     path = list(error.absolute_path)
     where = _dotted(path)
     if error.validator == "additionalProperties":
@@ -102,7 +107,7 @@ def _to_problem(error, text: str, shown_as: str) -> Problem:
         return Problem(shown_as, loc.line, loc.col, "PL106", f"{where}: missing required key '{missing}'")
     loc = locate(text, path)
     if error.validator == "type":
-        expected = error.validator_value
+        expected: str | list[str] = error.validator_value  # a "type" keyword: a name or a list of them
         names = " or ".join(_TYPE_NAMES.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))
         if loc.plain_scalar is not None and "string" in (expected if isinstance(expected, list) else [expected]):
             # YAML 1.1 reads 1.10 as the float 1.1: say so rather than coerce silently.

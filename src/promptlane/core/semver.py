@@ -8,7 +8,7 @@ from the highest ever issued, not from the current one.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 BUMPS = ("patch", "minor", "major")
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)\Z")  # \Z: "$" would accept "1.0.0\n"
@@ -42,11 +42,11 @@ def bump(version: Version, kind: str) -> Version:
     raise ValueError(f"unknown bump {kind!r}; use one of {', '.join(BUMPS)}")
 
 
-def classify_change(old: Mapping, new: Mapping) -> str | None:
+def classify_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
     """The bump a payload change calls for, or None when the payloads are the same."""
     if set(old["variables"]) != set(new["variables"]):
         return "major"
-    shape = lambda p: [(s["name"], s["role"]) for s in p["steps"]]  # noqa: E731
+    shape: Callable[[Mapping[str, Any]], list[tuple[Any, Any]]] = lambda p: [(s["name"], s["role"]) for s in p["steps"]]  # noqa: E731
     if old["model"] != new["model"] or shape(old) != shape(new):
         return "minor"
     if [s["text"] for s in old["steps"]] != [s["text"] for s in new["steps"]]:

@@ -8,7 +8,7 @@ path costs one C parse.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import yaml
 
@@ -39,15 +39,15 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         self.findings.append(Problem(self.path, mark.line + 1, mark.column + 1, code, message))
 
 
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     loader.flatten_mapping(node)
     return _mapping(loader, node, lambda child: loader.construct_object(child, deep=True))
 
 
-def _mapping(loader: _StrictLoader, node: yaml.MappingNode, construct) -> dict:
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode, construct: Callable[[yaml.Node], Any]) -> dict[Any, Any]:
     """A mapping whose duplicate and unhashable keys are findings, not silent overwrites."""
-    result: dict = {}
-    first_seen: dict = {}
+    result: dict[Any, Any] = {}
+    first_seen: dict[Any, int] = {}
     for key_node, value_node in node.value:
         key = construct(key_node)
         try:
@@ -78,9 +78,10 @@ def _fast_data(loader: _StrictLoader, node: yaml.Node) -> Any:
         if tag == _STR:
             return node.value
         if tag == _BOOL:
-            return _construct_bool(loader, node)
+            # The casts say what ``kind`` (type(node)) was checked to be; mypy cannot follow ``kind``.
+            return _construct_bool(loader, cast(yaml.ScalarNode, node))
     elif kind is yaml.MappingNode and tag == _MAP:
-        return _mapping(loader, node, lambda child: _fast_data(loader, child))
+        return _mapping(loader, cast(yaml.MappingNode, node), lambda child: _fast_data(loader, child))
     elif kind is yaml.SequenceNode and tag == _SEQ:
         return [_fast_data(loader, child) for child in node.value]
     return loader.construct_object(node, deep=True)  # ints, floats, nulls, dates, sets, unknown tags
@@ -194,10 +195,12 @@ def locate(text: str, path: Sequence[Any], key: str | None = None) -> Location:
 
 def _child(node: yaml.Node, part: Any) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
+        pairs: list[tuple[yaml.Node, yaml.Node]] = node.value
+        for key_node, value_node in pairs:
             if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
                 return value_node  # first wins, like the loader's data for duplicates
         return None
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-        return node.value[part]
+        items: list[yaml.Node] = node.value
+        return items[part]
     return None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from promptlane.core.card import Card
 from promptlane.core.hashing import normalise_text
@@ -95,7 +95,8 @@ def rows_for(rows: list[dict], prompt_id: str) -> list[dict]:
 
 def _expected(card: Card, variables: dict) -> list[dict] | None:
     try:
-        return messages(card.payload["steps"], variables)
+        # Only sound cards are compared: read_card sets payload and hash on every card without problems.
+        return messages(cast(dict, card.payload)["steps"], variables)
     except KeyError:
         return None
 
@@ -115,7 +116,7 @@ def mismatch(card: Card, row: dict) -> str | None:
     prompt = row.get("prompt") or {}
     bound = (prompt.get("config") or {}).get("promptlane_hash")
     if isinstance(bound, str) and bound != card.hash:
-        return f"was produced for {bound[:19]}..., the card is now {card.hash[:19]}..."
+        return f"was produced for {bound[:19]}..., the card is now {card.sound_hash[:19]}..."
     raw = prompt.get("raw")
     expected = _expected(card, row.get("vars") or (row.get("testCase") or {}).get("vars") or {})
     if not isinstance(raw, str) or expected is None:
@@ -145,6 +146,7 @@ def import_results(repo, card: Card, path: str) -> tuple[dict, str]:
 
 
 def _import(repo, card: Card, path: str) -> tuple[dict, str]:
+    payload_hash = card.sound_hash  # a sound card (eval_card): read_card set its hash
     doc, rows = read_promptfoo_results(path)
     rows = rows_for(rows, card.prompt_id)
     if not rows:
@@ -159,7 +161,7 @@ def _import(repo, card: Card, path: str) -> tuple[dict, str]:
     if problems:
         shown = problems[:SHOWN] + ([f"and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else [])
         raise ImportRefused(
-            f"refused: {path} is not the current payload of {card.prompt_id} ({card.hash[:19]}...); "
+            f"refused: {path} is not the current payload of {card.prompt_id} ({payload_hash[:19]}...); "
             f"re-run its evals:\n  " + "\n  ".join(shown))
-    summary = summarise(doc, rows, card.prompt_id, card.hash, str(card.version))
+    summary = summarise(doc, rows, card.prompt_id, payload_hash, str(card.version))
     return summary, write_results(repo, summary)

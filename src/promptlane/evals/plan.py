@@ -5,6 +5,7 @@ valid results for the hash: never evaluated, changed since, or a results file th
 """
 from __future__ import annotations
 
+
 from promptlane.core.card import Card
 from promptlane.core.layout import is_prompt_id
 from promptlane.core.problems import Problem
@@ -22,7 +23,8 @@ def eval_card(repo, prompt_id: str) -> Card:
         raise EvalSetupError(f"'{prompt_id}' is not a prompt id ([a-z0-9][a-z0-9-]*)",
                              [Problem(f"prompts/{prompt_id}", 1, 1, "PL120", "is not a prompt id ([a-z0-9][a-z0-9-]*)")])
     card = read_card(repo, prompt_id)
-    if not card.ok:
+    # read_card sets the hash with the payload: a sound card (ok) always has one.
+    if not card.ok or card.hash is None:
         raise EvalSetupError(f"{prompt_id}: the card has problems; fix them (`promptlane check`)", card.problems)
     if card.data.get("hash") != card.hash or not isinstance(card.version, str):
         raise EvalSetupError(f"{prompt_id}: not synced", [card.problem(
@@ -32,7 +34,7 @@ def eval_card(repo, prompt_id: str) -> Card:
 
 def has_results(repo, card: Card) -> bool:
     try:
-        return load_results(repo, card.prompt_id, card.hash) is not None
+        return load_results(repo, card.prompt_id, card.sound_hash) is not None  # eval_card's: hash set
     except ResultsError:
         return False  # a corrupt file is re-run, never trusted
 

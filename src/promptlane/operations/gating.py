@@ -64,7 +64,8 @@ def synced_card(repo: Repo, prompt_id: str) -> tuple[Card, Lock]:
     except LockError as exc:
         raise PromptlaneError("the registry lock is unreadable", [exc.problem]) from None
     entry = lock.entry(str(card.version)) if lock else None
-    if card.data.get("hash") != card.hash or entry is None or entry["hash"] != card.hash:
+    # No lock means no entry: ``lock is None`` only says so to the type checker.
+    if card.data.get("hash") != card.hash or lock is None or entry is None or entry["hash"] != card.hash:
         line, col = card.where("hash")
         raise PromptlaneError("not synced", [Problem(card.rel, line, col, "PL153",
                               f"{prompt_id} changed since its last version; run `promptlane sync` first")])

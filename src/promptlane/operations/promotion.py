@@ -14,7 +14,7 @@ import re
 import shlex
 import subprocess
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from promptlane.core.events import Event
 from promptlane.core.problems import Problem
@@ -44,6 +44,7 @@ def stage_promotion(repo: "Repo", txn: "Transaction", card: "Card", lock: "Lock"
     from promptlane.store.cardwrite import update_card
 
     version = str(card.version)
+    payload_hash = card.sound_hash  # a synced card (synced_card, or sync's sound one): hash set
     for name in repo.environments:
         lock.environments.setdefault(name, None)
     lock.environments[env] = version
@@ -52,8 +53,8 @@ def stage_promotion(repo: "Repo", txn: "Transaction", card: "Card", lock: "Lock"
     txn.write(repo.lock_rel(card.prompt_id), lock.to_json())
     snapshot = repo.snapshot_rel(card.prompt_id, version)
     if not (repo.root / snapshot).exists():
-        txn.write(snapshot, snapshot_json(card.prompt_id, version, card.hash, card.data, card.payload))
-    return Event("promote", time, who, card.prompt_id, version, card.hash, serving(lock), reason)
+        txn.write(snapshot, snapshot_json(card.prompt_id, version, payload_hash, card.data, cast(dict, card.payload)))
+    return Event("promote", time, who, card.prompt_id, version, payload_hash, serving(lock), reason)
 
 
 def notify_argv(command: str, values: dict[str, str]) -> list[str]:

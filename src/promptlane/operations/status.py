@@ -3,7 +3,7 @@ promotion (the same gates ``promptlane promote`` evaluates): the rows of ``promp
 and of the report's gate column."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from promptlane.store.repo import Repo
@@ -17,7 +17,7 @@ def _row(repo: "Repo", prompt_id: str, policy) -> dict:
     from promptlane.store.registry import read_lock
 
     card = read_card(repo, prompt_id)
-    row = {"prompt": prompt_id, "version": card.data.get("version"), "hash": card.data.get("hash"),
+    row: dict[str, Any] = {"prompt": prompt_id, "version": card.data.get("version"), "hash": card.data.get("hash"),
            "environment": card.data.get("environment"), "serves": {env: None for env in repo.environments},
            "next": None, "lacks": []}
     try:
@@ -31,7 +31,8 @@ def _row(repo: "Repo", prompt_id: str, policy) -> dict:
         row["lacks"] = [f"the card has {len(card.problems)} problem(s): run `promptlane check`"]
         return row
     entry = lock.entry(str(card.version)) if lock else None
-    if card.data.get("hash") != card.hash or entry is None or entry["hash"] != card.hash:
+    # No lock means no entry: ``lock is None`` only says so to the type checker.
+    if card.data.get("hash") != card.hash or lock is None or entry is None or entry["hash"] != card.hash:
         row["lacks"] = ["changed since its last version: run `promptlane sync`"]
         return row
     row["next"] = card.environment if raised(repo.environments, card, lock) else first_unserved(repo.environments, card, lock)

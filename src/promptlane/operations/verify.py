@@ -164,6 +164,8 @@ def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes
             lock = read_lock(repo, prompt_id)
         except LockError:
             return None
+        if lock is None:  # gone since the scan: the AttributeError it used to raise also gave up here
+            return None
         store_changed = before["fp"][2] != fingerprints[prompt_id][2]
         for entry in lock.versions:
             key = (prompt_id, entry["version"], entry["hash"])
@@ -273,6 +275,8 @@ def cross_check(repo: Repo, audited: set, keys: ChangelogKeys, fingerprints: dic
             lock = read_lock(repo, prompt_id)
         except LockError as exc:
             problems.append(exc.problem)
+            continue
+        if lock is None:  # removed since the folder was listed: nothing to check
             continue
         rel = repo.lock_rel(prompt_id)
         for entry in lock.versions:

@@ -26,6 +26,12 @@ LOG_SCHEMA = "logs/prompt-log-schema.json"
 _SPACE = re.compile(r"[ \t\r\n]*")
 
 
+def _skip_space(text: str, pos: int) -> int:
+    """The offset after the whitespace at ``pos`` (``_SPACE`` matches the empty string, so it always matches)."""
+    match = _SPACE.match(text, pos)
+    return match.end() if match is not None else pos
+
+
 @dataclass
 class Entry:
     number: int        # 1-based record number
@@ -77,7 +83,7 @@ def _decode(text: str, pos: int, decoder: json.JSONDecoder, lines: Lines) -> tup
                 value, end = decoder.raw_decode(window)
                 return value, pos + end
             except json.JSONDecodeError as exc:
-                if stop == len(text) or _SPACE.match(window, exc.pos).end() < len(window):
+                if stop == len(text) or _skip_space(window, exc.pos) < len(window):
                     at = pos + exc.pos
                     raise LogSyntaxError(lines.at(at), f"not valid JSON ({exc.msg})", at) from None
             span *= 2  # it goes on past the window (a pretty-printed record), or its line ends early
@@ -89,7 +95,7 @@ def _values(text: str, pos: int, decoder: json.JSONDecoder, lines: Lines) -> Ite
     """Concatenated JSON values (JSON Lines, or pretty-printed records one after another).
     A broken line is yielded as a LogSyntaxError and reading resumes on the next line, so
     one torn write does not hide the records after it."""
-    pos = _SPACE.match(text, pos).end()
+    pos = _skip_space(text, pos)
     while pos < len(text):
         try:
             value, end = _decode(text, pos, decoder, lines)
@@ -99,27 +105,27 @@ def _values(text: str, pos: int, decoder: json.JSONDecoder, lines: Lines) -> Ite
             end = len(text) if newline < 0 else newline
         else:
             yield pos, end, value
-        pos = _SPACE.match(text, end).end()
+        pos = _skip_space(text, end)
 
 
 def _array_items(text: str, pos: int, decoder: json.JSONDecoder, lines: Lines) -> Iterator[tuple[int, int, Any]]:
     """The elements of a top-level array, each with its offsets (json.loads loses them)."""
-    pos = _SPACE.match(text, pos + 1).end()
+    pos = _skip_space(text, pos + 1)
     if text.startswith("]", pos):
         pos += 1
     else:
         while True:
             value, end = _decode(text, pos, decoder, lines)
             yield pos, end, value
-            pos = _SPACE.match(text, end).end()
+            pos = _skip_space(text, end)
             if text.startswith(",", pos):
-                pos = _SPACE.match(text, pos + 1).end()
+                pos = _skip_space(text, pos + 1)
                 continue
             if text.startswith("]", pos):
                 pos += 1
                 break
             raise LogSyntaxError(lines.at(pos), "not valid JSON (expected ',' or ']' after a record)")
-    rest = _SPACE.match(text, pos).end()
+    rest = _skip_space(text, pos)
     if rest < len(text):
         raise LogSyntaxError(lines.at(rest), "not valid JSON (text after the closing ']')")
 
@@ -129,7 +135,7 @@ def read_entries(text: str, lines: Lines | None = None) -> list[Entry]:
     LogSyntaxError as its value; a broken array raises LogSyntaxError."""
     lines = lines or Lines(text)
     decoder = json.JSONDecoder()
-    start = _SPACE.match(text, 0).end()
+    start = _skip_space(text, 0)
     read = _array_items if text.startswith("[", start) else _values
     return [Entry(n, lines.at(a), a, b, value) for n, (a, b, value) in enumerate(read(text, start, decoder, lines), start=1)]
 
@@ -166,7 +172,7 @@ def _messages(error) -> list[tuple[list, str]]:
     return [(path, re.sub(r"^None is", "null is", error.message))]
 
 
-def validate_text(text: str, schema: dict, shown_as: str) -> tuple[int, list[Problem]]:
+def validate_text(text: str, schema: dict | bool, shown_as: str) -> tuple[int, list[Problem]]:
     """(records read, problems) of one log's text."""
     from jsonschema import Draft202012Validator, FormatChecker
     from referencing import Registry
@@ -201,7 +207,7 @@ def validate_text(text: str, schema: dict, shown_as: str) -> tuple[int, list[Pro
     return len(entries), problems
 
 
-def validate_file(path: Path, schema: dict, shown_as: str) -> tuple[int, list[Problem]]:
+def validate_file(path: Path, schema: dict | bool, shown_as: str) -> tuple[int, list[Problem]]:
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")

@@ -1,4 +1,4 @@
-"""The SQLite export (`promptlane registry export sqlite OUT`, see promptlane/export.py):
+"""The SQLite export (`promptlane registry export sqlite OUT`, see commands/export.py):
 
     served(prompt, environment, position, version, hash, payload)
     versions(prompt, version, hash, ..., payload)

@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, Literal, Mapping, Union
 
 from promptlane.runtime.prompt import Prompt
 
@@ -212,7 +212,7 @@ class Trace:
         self._stack().append((call, self.clock.now(), self.clock.perf()))
         return call
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         call, started, t0 = self._stack().pop()
         self._emit(call, started, t0, exc)
         return False  # never swallow the application's exception

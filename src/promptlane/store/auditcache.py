@@ -32,7 +32,9 @@ FORMAT = 3
 
 
 def _prefix_ok(raw: bytes, entry: dict | None) -> bool:
-    return bool(entry) and len(raw) >= entry["size"] and zlib.crc32(raw[: entry["size"]]) == entry["crc32"]
+    if not entry:
+        return False
+    return len(raw) >= entry["size"] and zlib.crc32(raw[: entry["size"]]) == entry["crc32"]
 
 
 def lock_fingerprints(repo: Repo) -> dict[str, list[int]]:

@@ -43,8 +43,9 @@ def _read_texts(repo: Repo, card: Card) -> None:
     for index, step in enumerate(card.data["steps"]):
         text = _read_step(repo, card, folder, index, step["file"])
         texts.append(text)
-    if all(t is not None for t in texts):
-        card.texts = texts  # type: ignore[assignment]
+    read = [text for text in texts if text is not None]
+    if len(read) == len(texts):
+        card.texts = read
 
 
 def _inside(folder: str, name: str) -> tuple[str, bool]:

@@ -16,7 +16,6 @@ from promptlane.core.layout import DEFAULT_ENVIRONMENTS, POLICY
 from promptlane.core.policy import Policy, environments_of, policy_problems, rules_of
 from promptlane.core.problems import Problem, UsageError
 from promptlane.core.yamltext import load
-from promptlane.store.git import GitError, resolve, show
 from promptlane.store.yamlfile import load_file
 
 
@@ -65,6 +64,8 @@ def load_rules(root: Path) -> Policy:
 def base_policy(root: Path) -> dict[str, Any] | None:
     """The policy at git HEAD, or at $PROMPTLANE_BASE (CI on a pull request compares with the
     target branch: HEAD there is the pull request itself); None when there is no usable one."""
+    from promptlane.store.git import GitError, resolve, show  # git only when the policy is judged
+
     base = os.environ.get("PROMPTLANE_BASE")
     if base:
         try:

@@ -17,6 +17,8 @@ def read_lock(repo: Repo, prompt_id: str) -> Lock | None:
     try:
         raw = (repo.root / rel).read_bytes()
     except FileNotFoundError:
+        if (repo.root / rel).is_symlink():  # a link to nothing is a broken lock, not a prompt never synced
+            raise LockError(Problem(rel, 1, 1, "PL156", f"is a link to nothing; restore it from git (`git checkout -- {rel}`)")) from None
         return None
     except OSError as exc:  # a folder where the lock belongs, registry/ a file, a permission
         raise LockError(Problem(rel, 1, 1, "PL156", f"cannot be read ({exc.strerror or exc}); restore it from git (`git checkout -- {rel}`)")) from None

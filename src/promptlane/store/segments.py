@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def sealed_segment(number: int) -> Segment:
     return Segment(f"{number:04d}", f"{folder(number)}/{AUDIT_NAME}", f"{folder(number)}/{CHANGELOG_NAME}")
 
 
-def _arrange(entries: dict[str, set[str] | None]) -> tuple[list[Segment], list[Problem]]:
+def _arrange(entries: Mapping[str, set[str] | None]) -> tuple[list[Segment], list[Problem]]:
     """Sealed segments in order from {entry name in audit/archive: names inside it, or None for
     an entry that is not a real folder (a file, a symlink)}."""
     problems: list[Problem] = []

@@ -10,4 +10,6 @@ def load_file(path_on_disk: str, shown_as: str) -> Loaded:
     text, problem = decode(raw, shown_as)
     if problem:
         return Loaded(shown_as, "", None, [problem])
+    if text is None:  # never: decode returns the text or a problem
+        return Loaded(shown_as, "", None, [])
     return load(text, shown_as)

@@ -1,0 +1,4 @@
+"""``python -m promptlane``: the same command line as ``promptlane``."""
+from promptlane.cli import main
+
+raise SystemExit(main())
