@@ -37,7 +37,7 @@ def gather(repo: Repo, card: Card, env: str, policy: Policy, branch: str | None 
     if gates.needs_approvals(policy, env, card):
         reviewers = load_reviewers(repo)  # UsageError (exit 2) when it is missing or malformed
         forms = read_forms(repo, card.prompt_id, str(card.version))
-    return gates.Evidence(results, problems, reviewers, forms, branch if branch is not None else context.current_branch(repo),
+    return gates.Evidence(results, problems, reviewers, forms, branch if branch is not None else context.branch(repo),
                           parse_time(now or context.now()))
 
 

@@ -38,6 +38,6 @@ def _configured_identity(root: Path) -> str:
     return getpass.getuser()
 
 
-def current_branch(repo: "Repo") -> str | None:
+def branch(repo: Repo) -> str | None:
     """PROMPTLANE_BRANCH (CI checkouts are often a detached HEAD), else git's branch."""
     return os.environ.get("PROMPTLANE_BRANCH") or git.current_branch(repo.root)
