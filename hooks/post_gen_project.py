@@ -75,9 +75,8 @@ def initial_commit() -> bool:
 
 
 def next_steps(committed: bool) -> str:
-    spec = f"git+{CONTEXT['hooks_repo']}@{CONTEXT['hooks_rev']}"
     steps = [
-        f'python -m pip install "{spec}" pre-commit   # the promptlane CLI and pre-commit',
+        "python -m pip install -r requirements.txt   # the pinned promptlane and pre-commit",
         "pre-commit install",
         "git add -A                   # pre-commit checks tracked files only",
         "pre-commit run --all-files   # passes untouched: the example prompt is already versioned",

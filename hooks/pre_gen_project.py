@@ -18,6 +18,7 @@ SLUG_MAX = 64  # the same limit as a prompt id: the slug may become a package or
 ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 ROLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9 _-]*$")
 ENV_COUNT = (2, 6)
+VERSION = re.compile(r"^[0-9]+(\.[0-9]+){1,2}([a-z]+[0-9]*)?$")
 # Characters that would need escaping in the YAML files these values are written into.
 UNSAFE_TEXT = re.compile(r'["\\\x00-\x1f\x7f]')
 
@@ -70,6 +71,23 @@ def check_roles(value: str) -> list[str]:
     return errors
 
 
+def check_version(value: str) -> list[str]:
+    if not VERSION.match(value):
+        return [f"{value!r} is not a promptlane version such as 0.1.0"]
+    return []
+
+
+def check_optional_text(value: str) -> list[str]:
+    return check_text(value, "value") if value else []
+
+
+def check_hooks_rev(repo: str, rev: str) -> list[str]:
+    """A hook repository needs the tag or commit to pin; without one, the local hooks need none."""
+    if repo and not rev.strip():
+        return ["must not be empty with a hook repository; give the tag or commit to pin (e.g. v0.1.0)"]
+    return check_optional_text(rev)
+
+
 def check_choice(value: str) -> list[str]:
     return [] if value in ("yes", "no") else [f"{value!r} must be 'yes' or 'no'"]
 
@@ -83,8 +101,9 @@ def problems(ctx: dict) -> list[tuple[str, str]]:
         ("owner_email", check_text(ctx["owner_email"], "owner's e-mail address")),
         ("environments", check_environments(ctx["environments"])),
         ("reviewer_roles", check_roles(ctx["reviewer_roles"])),
-        ("hooks_repo", check_text(ctx["hooks_repo"], "git URL of the promptlane hooks")),
-        ("hooks_rev", check_text(ctx["hooks_rev"], "tag or commit of promptlane to pin (e.g. v0.1.0)")),
+        ("promptlane_version", check_version(ctx["promptlane_version"])),
+        ("hooks_repo", check_optional_text(ctx["hooks_repo"])),
+        ("hooks_rev", check_hooks_rev(ctx["hooks_repo"], ctx["hooks_rev"])),
         ("make_initial_commit", check_choice(ctx["make_initial_commit"])),
     ]
     return [(name, message) for name, messages in checks for message in messages]

@@ -8,11 +8,16 @@ from pathlib import Path
 from typing import Sequence
 
 from promptlane.core.layout import prompt_id_of
+from promptlane.store.pinfile import refuse_older_promptlane
 from promptlane.store.repo import Repo
 
 
 def open_repo(args: argparse.Namespace) -> Repo:
-    return Repo.at(args.root)
+    """The repository the command runs in; refused (exit 2) when the running promptlane is older
+    than the one its requirements.txt pins: older rules must not judge or write newer files."""
+    repo = Repo.at(args.root)
+    refuse_older_promptlane(repo)
+    return repo
 
 
 def given_path(args: argparse.Namespace, name: str) -> Path:

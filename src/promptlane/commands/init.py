@@ -14,11 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from promptlane import __version__
 from promptlane.core.problems import EXIT_OK, EXIT_USAGE, UsageError
 
 # Template variables settable by an option of the same name; the rest keep their defaults.
 _VARIABLES = ("project", "project_name", "owner", "owner_email", "environments",
-              "reviewer_roles", "hooks_repo", "hooks_rev")
+              "reviewer_roles", "hooks_repo", "hooks_rev")  # settable from the command line
 
 
 def template_dir() -> Path:
@@ -56,6 +57,7 @@ def init(
     target = Path(os.path.abspath(target_dir))
     context = dict(extra_context or {})
     context.setdefault("project", target.name)
+    context.setdefault("promptlane_version", __version__)  # requirements.txt pins the promptlane rendering it
     if target.exists() and not _is_empty_dir(target):
         raise UsageError(f"{target} already exists and is not empty; choose a new folder")
     parent = target.parent
@@ -94,8 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--owner-email", help="owner's contact e-mail")
     parser.add_argument("--environments", help="comma-separated, in promotion order (default: dev,staging,prod)")
     parser.add_argument("--reviewer-roles", help="comma-separated roles (default: PM,Tech Lead,QA,Security,Governance)")
-    parser.add_argument("--hooks-repo", help="git URL of the promptlane hooks")
-    parser.add_argument("--hooks-rev", help="tag or commit of promptlane to pin")
+    parser.add_argument("--hooks-repo", help="git URL of a promptlane hook repository (default: none; the hooks run "
+                        "the promptlane pinned in requirements.txt)")
+    parser.add_argument("--hooks-rev", help="with --hooks-repo: the tag or commit to pin")
     parser.add_argument("--initial-commit", action="store_true", help="make a first git commit of the scaffold")
     parser.add_argument("--no-input", action="store_true", help="do not prompt; use defaults for anything not given")
     return parser

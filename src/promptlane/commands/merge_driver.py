@@ -22,13 +22,12 @@ Wire them with ``promptlane merge-driver --install`` (writes .git/config; see do
 """
 from __future__ import annotations
 
-from promptlane.store.git import GitError, set_config
-
 import sys
 from pathlib import Path
 
 from promptlane.core.merging import MergeConflict, merge_append, merge_audit, merge_lock
 from promptlane.core.problems import EXIT_OK, EXIT_USAGE, UsageError
+from promptlane.store.git import GitError, set_config
 
 GIT_CONFIG = {
     "merge.promptlane-audit.name": "promptlane audit log (re-chain appended rows)",

@@ -7,7 +7,6 @@ problems, which ``cli.main`` prints and maps to 1 (a gate failed) or 2 (bad usag
 """
 from __future__ import annotations
 
-
 from promptlane.commands.arguments import open_repo
 from promptlane.core import hashing
 from promptlane.core.card import Card

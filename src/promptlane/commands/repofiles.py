@@ -11,7 +11,11 @@ import json
 import re
 from typing import Callable
 
+from promptlane import __version__
+from promptlane.core.layout import REQUIREMENTS
+from promptlane.core.pin import pin_problem
 from promptlane.core.problems import Problem, PromptlaneError
+from promptlane.core.reviews import REVIEWERS
 from promptlane.store.repo import Repo
 
 EXAMPLE_CARD = "schemas/prompt-card.example.yml"
@@ -20,7 +24,6 @@ VERSION_SCHEMA = "schemas/prompt-version-schema.yml"
 LOG_SCHEMA = "logs/prompt-log-schema.json"
 LOG_SAMPLE = "logs/log-sample.output.json"
 HITL_FORM = "HITL_Approval_Template.md"
-REVIEWERS = "reviews/reviewers.yml"
 EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
 CI_WORKFLOW = "ci/eval-gate.yml"
 WIRED_WORKFLOW = ".github/workflows/eval-gate.yml"
@@ -178,6 +181,7 @@ CHECKS: dict[str, Callable[[Repo, str], list[Problem]]] = {
     CI_WORKFLOW: check_workflows,
     WIRED_WORKFLOW: check_workflows,
     ROLLBACK_FLOW: lambda repo, text: [],  # needs the command line: see repo_file_problems
+    REQUIREMENTS: lambda repo, text: [found] if (found := pin_problem(text, __version__)) else [],
 }
 
 

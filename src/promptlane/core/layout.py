@@ -18,6 +18,7 @@ AUDIT_LOG = "audit/artifact-audit-log.md"
 POLICY = "workflows/policy-as-code-example.yml"
 EVAL_RESULTS = "evals/results"
 REVIEWS = "reviews"
+REQUIREMENTS = "requirements.txt"  # the promptlane (and pre-commit) a repository runs
 
 
 def is_prompt_id(text: object) -> bool:

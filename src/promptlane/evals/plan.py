@@ -5,7 +5,6 @@ valid results for the hash: never evaluated, changed since, or a results file th
 """
 from __future__ import annotations
 
-
 from promptlane.core.card import Card
 from promptlane.core.layout import is_prompt_id
 from promptlane.core.problems import Problem
