@@ -3,7 +3,7 @@
     make demo                 (or: .venv/bin/python demo/run_demo.py [--keep DIR])
 
 Every step runs the real command a team would run: `promptlane init` renders the template,
-git commits go through the real pre-commit hooks (pointed at this checkout), evals run the
+git commits go through the real pre-commit hooks (the installed promptlane), evals run the
 pinned promptfoo against the template's local provider, reviewers approve with their own
 identities, and the prompt is promoted, changed, and rolled back. It stops at the first
 command that does not do what the step says.
@@ -92,15 +92,11 @@ class Demo:
 
 
 def scaffold(demo: Demo) -> None:
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout
     demo.step("Scaffold a governed prompt repository",
-              "`promptlane init` renders the bundled cookiecutter template. Its .pre-commit-config.yaml points at "
-              "this checkout, at its current commit, so the hooks below are the real ones, installed by pre-commit.")
-    if dirty:
-        print("    note: this checkout has uncommitted changes; the hooks run its last commit")
-    demo.run("promptlane", "init", str(demo.repo), "--no-input", "--owner", "team-support",
-             "--hooks-repo", str(ROOT), "--hooks-rev", sha, show=False)
+              "`promptlane init` renders the bundled cookiecutter template. Its .pre-commit-config.yaml runs the "
+              "promptlane installed here (requirements.txt pins it, in one place), so the hooks below are the "
+              "real ones, run by pre-commit, and nothing is downloaded.")
+    demo.run("promptlane", "init", str(demo.repo), "--no-input", "--owner", "team-support", show=False)
     print(f"created {demo.repo}")
     demo.run("git", "add", "-A")
     demo.run("git", "commit", "-q", "-m", "Scaffold governed prompt repository")
