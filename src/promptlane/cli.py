@@ -5,7 +5,9 @@ under ``promptlane.commands`` and imported only when that command runs, so ``pro
 (the commit hook) loads the check command and what it needs, nothing else. Hooks
 (``hooks.py``) are one-line wrappers over these commands.
 
-Exit codes: 0 fine, 1 a check failed or files were changed, 2 bad usage or configuration.
+Exit codes: 0 fine, 1 a check failed or files were changed, 2 bad usage or configuration,
+141 (128 + SIGPIPE, what a shell reports for ``git log | head -1`` under ``pipefail``) when the
+reader of stdout went away before the output ended: nothing more is printed, no traceback.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from promptlane.core.problems import EXIT_USAGE, PromptlaneError
 
 Handler = Callable[[argparse.Namespace], int]
 
+EXIT_PIPE = 141  # 128 + SIGPIPE (13): stdout's reader closed the pipe; see main
 MAX_EVAL_TIMEOUT = 7 * 24 * 3600.0  # a week; far larger ones overflow the wait for promptfoo
 
 
@@ -166,7 +169,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; for a hook command, only the hook commands (a faster start)."""
     parser = argparse.ArgumentParser(prog="promptlane", description="Govern LLM prompts in git.")
     parser.add_argument("--version", action="version", version=f"promptlane {__version__}")
-    parser.add_argument("-C", dest="root", metavar="DIR", default=None, help="run as if started in DIR (the repository root)")
+    parser.add_argument("-C", dest="root", metavar="DIR", default=None, help="run as if started in DIR (any folder inside a governed repository)")
     # `check` validates the commands named in workflows/rollback-flow.md against this parser.
     parser.set_defaults(build_parser=build_parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -191,6 +194,37 @@ def _option_values(argv: list[str]) -> set[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code. A reader that stops early (``promptlane status | head -1``)
+    ends the run quietly with EXIT_PIPE, as a process killed by SIGPIPE would (the Python docs'
+    recipe: stdout is flushed here, where a closed pipe is still catchable, then pointed at
+    devnull so the interpreter's last flush cannot complain)."""
+    try:
+        try:
+            return _run(argv)
+        finally:  # also before argparse's SystemExit (``--help | head -1``)
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_PIPE
+
+
+def _quiet_stdout() -> None:
+    """Point stdout's file descriptor at devnull (when it has one: not under a test's capture)."""
+    import os
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["init"]:
         # init owns its whole argument list (argparse's REMAINDER would swallow --help).

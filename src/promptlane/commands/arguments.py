@@ -1,9 +1,11 @@
-"""What every command does with its arguments: open the repository (``-C DIR``), read paths
-relative to it, and turn the file names a hook passes into the prompts they belong to."""
+"""What every command does with its arguments: open the repository (from the current folder or
+``-C DIR``, or the nearest folder above it that holds prompts/), read paths relative to where
+it started, and turn the file names a hook passes into the prompts they belong to."""
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -12,10 +14,19 @@ from promptlane.store.pinfile import refuse_older_promptlane
 from promptlane.store.repo import Repo
 
 
+def find_repo(args: argparse.Namespace) -> Repo:
+    """The repository around the folder the command started in (``Repo.at``). When that is
+    not its root, one line on stderr says which root is used: stdout stays the command's."""
+    repo = Repo.at(args.root)
+    if repo.found_above:
+        print(f"promptlane: using the repository at {repo.root}", file=sys.stderr)
+    return repo
+
+
 def open_repo(args: argparse.Namespace) -> Repo:
     """The repository the command runs in; refused (exit 2) when the running promptlane is older
     than the one its requirements.txt pins: older rules must not judge or write newer files."""
-    repo = Repo.at(args.root)
+    repo = find_repo(args)
     refuse_older_promptlane(repo)
     return repo
 
@@ -26,8 +37,10 @@ def given_path(args: argparse.Namespace, name: str) -> Path:
 
 
 def repo_rel(repo: Repo, name: str) -> str:
-    """A file name as the hook passed it, relative to the repository root, with '/'."""
-    return os.path.relpath(os.path.abspath(name), repo.root).replace(os.sep, "/")
+    """A file name as given (relative to the folder promptlane started in: the current one, or
+    -C DIR), relative to the repository root, with '/'."""
+    path = os.path.join(repo.start, name) if repo.start is not None else name
+    return os.path.relpath(os.path.abspath(path), repo.root).replace(os.sep, "/")
 
 
 def ids_from(repo: Repo, files: Sequence[str], all_flag: bool) -> list[str]:

@@ -4,24 +4,38 @@ from __future__ import annotations
 
 import json
 
-from promptlane.commands.arguments import given_path
+from pathlib import Path
+
+from promptlane.commands.arguments import find_repo, given_path
 from promptlane.commands.output import report
 from promptlane.core.problems import EXIT_FAILED, EXIT_OK, UsageError
 from promptlane.runtime.logfile import LOG_SCHEMA, LogSchemaError, validate_file
 
 
-def _log_schema(args) -> dict | bool:
+def _schema_path(args) -> Path:
+    """--schema PATH, else the repository's trace schema: in the folder promptlane started in,
+    or at the root of the governed repository around it (from any folder inside it)."""
+    if args.schema:
+        return given_path(args, args.schema)
+    here = given_path(args, LOG_SCHEMA)
+    if here.exists():
+        return here
+    try:
+        return find_repo(args).root / LOG_SCHEMA
+    except UsageError:
+        return here
+
+
+def _log_schema(args, path: Path) -> dict | bool:
     """The trace schema, checked against the JSON Schema meta-schema: a broken one is exit 2, naming it."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
-
-    path = given_path(args, args.schema or LOG_SCHEMA)
     fix = "fix it, or pass --schema PATH" if not args.schema else "pass a JSON schema file"
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"{path}: no trace schema here; run from a governed repository's root, "
+        raise UsageError(f"{path}: no trace schema here; run inside a governed repository, "
                          "or pass --schema PATH") from None
     except IsADirectoryError:
         raise UsageError(f"{path}: is a folder, not a trace schema; {fix}") from None
@@ -44,7 +58,8 @@ def _log_schema(args) -> dict | bool:
 
 
 def cmd_log_validate(args) -> int:
-    schema = _log_schema(args)
+    schema_path = _schema_path(args)
+    schema = _log_schema(args, schema_path)
     problems, records = [], 0
     for name in args.files:
         path = given_path(args, name)
@@ -53,7 +68,7 @@ def cmd_log_validate(args) -> int:
         try:
             count, found = validate_file(path, schema, name)
         except LogSchemaError as exc:
-            raise UsageError(f"{given_path(args, args.schema or LOG_SCHEMA)}: not a usable JSON schema ({exc})") from None
+            raise UsageError(f"{schema_path}: not a usable JSON schema ({exc})") from None
         records += count
         problems += found
     if report(problems):

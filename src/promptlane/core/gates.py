@@ -35,6 +35,7 @@ class Evidence:
     forms: list[Review] = field(default_factory=list)  # every form filed for this version
     branch: str | None = None
     now: datetime | None = None
+    unborn_branch: str | None = None            # branch is None because this branch has no commit yet
 
 
 @dataclass
@@ -124,7 +125,10 @@ def _order_gate(ctx: _Ctx, policy: Policy, rule: EnvRule) -> None:
 
 def _branch_gate(ctx: _Ctx, rule: EnvRule, branch: str | None) -> None:
     allowed = ", ".join(rule.allowed_branches)
-    if branch is None or branch == "HEAD":
+    if branch is None and ctx.evidence.unborn_branch:
+        ctx.unmet("PL602", f"branch {ctx.evidence.unborn_branch} has no commit yet; commit first "
+                  f"(`git add -A && git commit`), then promote (promotions to {ctx.env} are allowed on: {allowed})")
+    elif branch is None or branch == "HEAD":
         ctx.unmet("PL602", f"cannot tell the git branch (detached HEAD?); promotions to {ctx.env} are allowed on: "
                   f"{allowed}; check one out (`git switch main`) or set PROMPTLANE_BRANCH in CI")
     elif not any(fnmatch.fnmatchcase(branch, pattern) for pattern in rule.allowed_branches):

@@ -37,8 +37,11 @@ def gather(repo: Repo, card: Card, env: str, policy: Policy, branch: str | None 
     if gates.needs_approvals(policy, env, card):
         reviewers = load_reviewers(repo)  # UsageError (exit 2) when it is missing or malformed
         forms = read_forms(repo, card.prompt_id, str(card.version))
-    return gates.Evidence(results, problems, reviewers, forms, branch if branch is not None else context.branch(repo),
-                          parse_time(now or context.now()))
+    unborn = None
+    if branch is None:
+        branch = context.branch(repo)
+        unborn = context.unborn_branch(repo) if branch is None else None  # a fresh `git init`
+    return gates.Evidence(results, problems, reviewers, forms, branch, parse_time(now or context.now()), unborn)
 
 
 def _results(repo: Repo, card: Card) -> tuple[dict | None, list[Problem]]:

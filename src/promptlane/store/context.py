@@ -41,3 +41,9 @@ def _configured_identity(root: Path) -> str:
 def branch(repo: Repo) -> str | None:
     """PROMPTLANE_BRANCH (CI checkouts are often a detached HEAD), else git's branch."""
     return os.environ.get("PROMPTLANE_BRANCH") or git.current_branch(repo.root)
+
+
+def unborn_branch(repo: Repo) -> str | None:
+    """The branch checked out when it has no commit yet (so ``branch`` is None); None when
+    PROMPTLANE_BRANCH names the branch instead."""
+    return None if os.environ.get("PROMPTLANE_BRANCH") else git.unborn_branch(repo.root)

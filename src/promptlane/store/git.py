@@ -31,6 +31,23 @@ def current_branch(root: Path) -> str | None:
     return _git(root, "rev-parse", "--abbrev-ref", "HEAD")
 
 
+def unborn_branch(root: Path) -> str | None:
+    """The branch HEAD names when it has no commit yet (a fresh ``git init``): ``rev-parse
+    --abbrev-ref HEAD`` fails there, ``symbolic-ref`` does not. None on a born branch, a
+    detached HEAD, or outside a git repository."""
+    name = _git(root, "symbolic-ref", "--quiet", "--short", "HEAD")
+    if not name or _git(root, "rev-parse", "--verify", "--quiet", "HEAD") is not None:
+        return None
+    return name
+
+
+def toplevel(folder: Path) -> Path | None:
+    """The top of the git work tree ``folder`` is in (resolved), or None outside one (or
+    inside ``.git``, or when git is missing)."""
+    top = _git(folder, "rev-parse", "--show-toplevel")
+    return Path(top).resolve() if top else None
+
+
 class GitError(Exception):
     """git is missing, this is not a repository, or a ref cannot be resolved."""
 

@@ -7,29 +7,57 @@ Paths are built only from validated prompt ids (``[a-z0-9][a-z0-9-]*``) and vers
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from promptlane.core.layout import CARD, PROMPTS, REGISTRY, STORE
+from promptlane.core.layout import CARD, POLICY, PROMPTS, REGISTRY, STORE
 from promptlane.core.policy import Policy
 from promptlane.core.problems import UsageError
+from promptlane.store import git
 from promptlane.store.policyfile import load_environments, load_rules
 
 
 @dataclass
 class Repo:
     root: Path
+    start: Path | None = field(default=None, compare=False)  # where it was looked for from (cwd or -C DIR)
 
     @classmethod
     def at(cls, path: str | os.PathLike | None = None) -> "Repo":
-        root = Path(path or os.getcwd()).resolve()
-        if not (root / PROMPTS).is_dir():
+        """The governed repository around ``path`` (default: the current folder), as git finds
+        its own: the nearest folder, ``path`` itself or one above it, that holds prompts/. The
+        search never leaves the git work tree ``path`` is in; outside one, only ``path`` itself
+        counts (a stray prompts/ folder higher up is nobody's repository). Symlinks are
+        resolved first, so the walk up is finite."""
+        start = Path(path or os.getcwd()).resolve()
+        if not start.is_dir():
+            what = "not a folder" if start.exists() else "no such folder"
+            raise UsageError(f"{start}: {what}; pass -C a folder inside a governed repository")
+        if (start / PROMPTS).is_dir():
+            return cls(_root_of(start, git.toplevel(start) if start.name == PROMPTS else None), start)
+        top = git.toplevel(start)
+        if top is None or not start.is_relative_to(top):
             raise UsageError(
-                f"{root}: no {PROMPTS}/ folder here; run promptlane from the root of a governed "
-                "repository (or create one with `promptlane init DIR`)"
+                f"{start}: no {PROMPTS}/ folder here, and it is not inside a git work tree, so promptlane "
+                "looked no further up; run promptlane inside a governed repository (its root or any folder "
+                "of its git clone), pass -C DIR, or create one with `promptlane init DIR`"
             )
-        return cls(root)
+        for folder in start.parents:
+            if not folder.is_relative_to(top):
+                break
+            if (folder / PROMPTS).is_dir():
+                return cls(_root_of(folder, top), start)
+        where = "here" if start == top else f"here or in any folder above it up to {top} (the top of its git work tree)"
+        raise UsageError(
+            f"{start}: no {PROMPTS}/ folder {where}; run promptlane inside a governed repository (its root "
+            "or any folder below it), pass -C DIR, or create one with `promptlane init DIR`"
+        )
+
+    @property
+    def found_above(self) -> bool:
+        """The root is not the folder promptlane was started in (it walked up to find it)."""
+        return self.start is not None and self.start != self.root
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -66,3 +94,16 @@ class Repo:
         return self.environments[0]
 
 
+def _root_of(folder: Path, top: Path | None) -> Path:
+    """``folder`` holds prompts/; but a folder named prompts/ that does is more likely the
+    prompts/ of the repository above it, holding a prompt named ``prompts``: that repository
+    is the root when it has the registry or the policy file and ``folder`` has neither."""
+    def governed(candidate: Path) -> bool:
+        return (candidate / REGISTRY).is_dir() or (candidate / POLICY).is_file()
+
+    parent = folder.parent
+    if top is None or folder.name != PROMPTS or folder == top or not parent.is_relative_to(top):
+        return folder
+    if governed(parent) and not governed(folder):
+        return parent
+    return folder
