@@ -73,12 +73,20 @@ def prompt_files(n: int) -> tuple[str, dict, dict, str]:
     return prompt_id, texts, {"card": card, "payload": payload}, hashing.payload_hash(payload)
 
 
+# The schemas a rendered repository ships in schemas/ (the template's copies are these bytes).
+SHIPPED_SCHEMAS = ("prompt-card.schema.json", "prompt-version-schema.yml")
+
+
 def generate(root: Path, prompts: int, history: int, seal_every: int | None = None) -> None:
+    from importlib import resources
+
     if root.exists():
         shutil.rmtree(root)
     for folder in ("prompts", "registry/store", "schemas", "audit", "workflows"):
         (root / folder).mkdir(parents=True)
     (root / "workflows/policy-as-code-example.yml").write_text(policy_text())
+    for name in SHIPPED_SCHEMAS:
+        (root / "schemas" / name).write_bytes(resources.files("promptlane.schemas").joinpath(name).read_bytes())
     events = []
     for n in range(prompts):
         prompt_id, texts, parts, payload_hash = prompt_files(n)

@@ -54,15 +54,12 @@ def read_schema(name: str) -> Any:
 
 @lru_cache(maxsize=None)
 def card_validator() -> Draft202012Validator:
+    """The card schema's validator. Its $refs all point inside the file (the managed block is
+    ``$defs.versionBlock``); the empty registry makes sure nothing is ever fetched."""
     from jsonschema import Draft202012Validator
-    from referencing import Registry, Resource
+    from referencing import Registry
 
-    card = read_schema("prompt-card.schema.json")
-    version_block = read_schema("prompt-version-schema.yml")
-    registry = Registry().with_resources([
-        ("https://promptlane.dev/schemas/prompt-version-schema.json", Resource.from_contents(version_block)),
-    ])
-    return Draft202012Validator(card, registry=registry)
+    return Draft202012Validator(read_schema("prompt-card.schema.json"), registry=Registry())
 
 
 def _dotted(path: Iterable[str | int]) -> str:
