@@ -55,11 +55,9 @@ class Policy:
 
 @lru_cache(maxsize=None)
 def _validator() -> Draft202012Validator:
-    from jsonschema import Draft202012Validator
+    from promptlane.core.schema import offline_validator, read_schema
 
-    from promptlane.core.schema import read_schema
-
-    return Draft202012Validator(read_schema("policy.schema.json"))
+    return offline_validator(read_schema("policy.schema.json"))
 
 
 def _dotted(path: list[Any]) -> str:

@@ -75,13 +75,11 @@ class Reviewers:
 
 @lru_cache(maxsize=None)
 def _validators() -> tuple[Draft202012Validator, Draft202012Validator]:
-    from jsonschema import Draft202012Validator
-
-    from promptlane.core.schema import read_schema
+    from promptlane.core.schema import offline_validator, read_schema
 
     schema = read_schema("review.schema.json")
     policy = {"$ref": "#/$defs/policyReview", "$defs": schema["$defs"]}
-    return Draft202012Validator(schema), Draft202012Validator(policy)
+    return offline_validator(schema), offline_validator(policy)
 
 
 @dataclass

@@ -52,14 +52,19 @@ def read_schema(name: str) -> Any:
     return ecma_anchors(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))  # noqa: S506 - a safe loader
 
 
-@lru_cache(maxsize=None)
-def card_validator() -> Draft202012Validator:
-    """The card schema's validator. Its $refs all point inside the file (the managed block is
-    ``$defs.versionBlock``); the empty registry makes sure nothing is ever fetched."""
+def offline_validator(schema: Any) -> Draft202012Validator:
+    """A validator whose $refs resolve inside the schema only: the empty registry makes sure
+    nothing is ever fetched (every bundled schema is self-contained)."""
     from jsonschema import Draft202012Validator
     from referencing import Registry
 
-    return Draft202012Validator(read_schema("prompt-card.schema.json"), registry=Registry())
+    return Draft202012Validator(schema, registry=Registry())
+
+
+@lru_cache(maxsize=None)
+def card_validator() -> Draft202012Validator:
+    """The card schema's validator (the managed block is ``$defs.versionBlock``)."""
+    return offline_validator(read_schema("prompt-card.schema.json"))
 
 
 def _dotted(path: Iterable[str | int]) -> str:
