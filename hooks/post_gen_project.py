@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 CONTEXT = json.loads(r'''{{ cookiecutter | tojson }}''')
 BRANCH = "main"
@@ -90,7 +91,17 @@ def next_steps(committed: bool) -> str:
     return "\n".join(lines)
 
 
+def remove_bytecode() -> None:
+    """`cookiecutter` pointed at a checkout copies whatever is there, __pycache__ included
+    (`promptlane init` renders from a clean copy): a new repository holds source files only."""
+    for folder in sorted(Path(".").rglob("__pycache__"), reverse=True):
+        shutil.rmtree(folder, ignore_errors=True)
+    for stray in Path(".").rglob("*.py[cod]"):
+        stray.unlink(missing_ok=True)
+
+
 def main() -> int:
+    remove_bytecode()
     committed = False
     if init_repository() and CONTEXT["make_initial_commit"] == "yes":
         committed = initial_commit()

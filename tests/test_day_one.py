@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -241,3 +242,18 @@ def test_the_readme_walks_a_team_through_making_it_theirs(scaffold):
                    "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "pull requests from forks", "as a build artifact",
                    "python -m pip install -r requirements.txt"):
         assert needed in readme, needed
+
+
+def test_a_plain_cookiecutter_render_of_a_used_checkout_holds_no_bytecode(tmp_path, config_file):
+    from cookiecutter.main import cookiecutter
+
+    template = tmp_path / "template"
+    template.mkdir()
+    for part in ("cookiecutter.json", "hooks", "{{cookiecutter.project}}"):
+        source = ROOT / part
+        (shutil.copytree if source.is_dir() else shutil.copyfile)(source, template / part)
+    for folder in ("{{cookiecutter.project}}/evals/__pycache__", "{{cookiecutter.project}}/evals/providers/__pycache__"):
+        (template / folder).mkdir(parents=True, exist_ok=True)
+        (template / folder / "local_echo.cpython-311.pyc").write_bytes(b"\x00stale")
+    out = Path(cookiecutter(str(template), no_input=True, output_dir=str(tmp_path / "out"), config_file=config_file))
+    assert not [p for p in out.rglob("*") if p.name == "__pycache__" or p.suffix in (".pyc", ".pyo")]

@@ -7,12 +7,13 @@ same tree. cookiecutter is imported only here, when a repository is actually cre
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from promptlane import __version__
 from promptlane.core.problems import EXIT_OK, EXIT_USAGE, UsageError
@@ -32,6 +33,30 @@ def template_dir() -> Path:
         return checkout
     raise UsageError(f"the promptlane template is missing: neither {bundled} nor {checkout} "
                      "has a cookiecutter.json; reinstall promptlane")
+
+
+# What cookiecutter reads of a template; in a checkout, template_dir() is the repository root.
+_TEMPLATE_PARTS = ("cookiecutter.json", "{{cookiecutter.project}}", "hooks")
+# Bytecode is never part of a rendered repository: a test run or an import leaves __pycache__
+# in the checkout's template, and pip byte-compiles the installed wheel's evals/*.py and hooks.
+_NEVER_RENDERED = shutil.ignore_patterns("__pycache__", "*.py[cod]")
+
+
+@contextlib.contextmanager
+def _clean_template() -> Iterator[Path]:
+    """A temporary copy of the template without bytecode: cookiecutter copies a template
+    folder wholesale and has no way to leave files out."""
+    source = template_dir()
+    with tempfile.TemporaryDirectory(prefix="promptlane-template-") as scratch:
+        copy = Path(scratch) / "promptlane"  # cookiecutter's replay file is named after it
+        copy.mkdir()
+        for name in _TEMPLATE_PARTS:
+            part = source / name
+            if part.is_dir():
+                shutil.copytree(part, copy / name, symlinks=True, ignore=_NEVER_RENDERED)
+            elif part.is_file():
+                shutil.copy2(part, copy / name)
+        yield copy
 
 
 def _is_empty_dir(path: Path) -> bool:
@@ -64,23 +89,24 @@ def init(
     parent.mkdir(parents=True, exist_ok=True)
 
     options = dict(no_input=no_input, extra_context=context, config_file=config_file)
-    if context["project"] == target.name:
+    with _clean_template() as template:
+        if context["project"] == target.name:
+            try:
+                rendered = cookiecutter(str(template), output_dir=str(parent),
+                                        overwrite_if_exists=target.exists(), **options)
+            except OutputDirExistsException as exc:  # raced with another writer
+                raise UsageError(str(exc)) from exc
+            return Path(rendered)
+        # The folder cookiecutter creates is named after `project`: render aside, then rename.
+        staging = Path(tempfile.mkdtemp(prefix=".promptlane-init-", dir=parent))
         try:
-            rendered = cookiecutter(str(template_dir()), output_dir=str(parent),
-                                    overwrite_if_exists=target.exists(), **options)
-        except OutputDirExistsException as exc:  # raced with another writer
-            raise UsageError(str(exc)) from exc
-        return Path(rendered)
-    # The folder cookiecutter creates is named after `project`: render aside, then rename.
-    staging = Path(tempfile.mkdtemp(prefix=".promptlane-init-", dir=parent))
-    try:
-        rendered = Path(cookiecutter(str(template_dir()), output_dir=str(staging), **options))
-        if target.exists():
-            target.rmdir()  # empty, checked above
-        os.replace(rendered, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+            rendered = Path(cookiecutter(str(template), output_dir=str(staging), **options))
+            if target.exists():
+                target.rmdir()  # empty, checked above
+            os.replace(rendered, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
 
 
 def _parser() -> argparse.ArgumentParser:
