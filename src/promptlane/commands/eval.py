@@ -21,6 +21,7 @@ from promptlane.evals.plan import eval_card, matrix, owed
 from promptlane.evals.runner import (
     EvalRunError,
     EvalTerminated,
+    PromptfooCannotStart,
     find_promptfoo,
     require_node,
     run_prompt,
@@ -77,6 +78,11 @@ def cmd_eval_run(args) -> int:
             print(f"{prefix}{card.prompt_id} ... ", end="", flush=True)
             try:
                 run = run_prompt(repo, card, promptfoo, args.timeout)
+            except PromptfooCannotStart as exc:  # the prompts after this one would fail alike
+                print("not run")
+                print(f"promptlane eval: {exc}", file=sys.stderr)
+                setup_errors += len(cards) - number + 1
+                break
             except EvalSetupError as exc:
                 print("not run")
                 problems.extend(exc.problems)

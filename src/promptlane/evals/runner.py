@@ -2,11 +2,14 @@
 
 promptfoo is an npm package; the PyPI wrapper refuses Node 20, so the CLI is called directly
 (an argument list, no shell). Where it is looked for, in order: $PROMPTLANE_PROMPTFOO, the
-governed repository's .tools/promptfoo, this promptlane checkout's .tools/promptfoo (what
-`make promptfoo` installs), then `promptfoo` on PATH.
+governed repository's evals/promptfoo (its package-lock.json, installed with `npm ci`), its
+.tools/promptfoo, this promptlane checkout's .tools/promptfoo (what `make promptfoo` installs),
+then `promptfoo` on PATH.
 
 Exit codes of promptfoo 0.121: 0 all passed, 100 some test failed or errored (results were
 written), 1 a configuration error (no results). Anything else, or no results file, is an error.
+A promptfoo that cannot start at all (a native binding missing, a broken install) exits 1 too:
+after any run without results, `promptfoo --version` tells the two apart.
 """
 from __future__ import annotations
 
@@ -29,19 +32,29 @@ from promptlane.evals.summary import result_rows, summarise
 from promptlane.store.results import write_results
 
 PROMPTFOO_VERSION = "0.121.20"
+LOCK_BIN = Path("evals/promptfoo/node_modules/.bin/promptfoo")  # the governed repository's lock
 TOOLS_BIN = Path(".tools/promptfoo/node_modules/.bin/promptfoo")
+LOCK_INSTALL = "npm ci --prefix evals/promptfoo --omit=optional --ignore-scripts"
 INSTALL = (
-    "install the pinned promptfoo with `make promptfoo` (in a promptlane checkout) or "
+    f"install the pinned promptfoo with `{LOCK_INSTALL}` (a governed repository's "
+    "evals/promptfoo/package-lock.json), `make promptfoo` (a promptlane checkout) or "
     f"`npm install --prefix .tools/promptfoo promptfoo@{PROMPTFOO_VERSION} --omit=optional "
     "--ignore-scripts @libsql/linux-x64-gnu@0.5.29`, or point PROMPTLANE_PROMPTFOO at its binary"
 )
 TAIL_LINES = 15
+HEAD_LINES = 8
+STARTUP_TIMEOUT = 60.0  # seconds for `promptfoo --version`
 # Lines promptfoo prints on every run that say nothing about the failure.
 _NOISE = ("Node.js 20 support", "ExperimentalWarning", "node --trace-warnings", "Error log:", "Debug log:")
 
 
 class EvalRunError(PromptlaneError):
     """promptfoo ran but produced no usable results (timeout, crash): exit 1."""
+
+
+class PromptfooCannotStart(eval_config.EvalSetupError):
+    """promptfoo does not even start (`--version` fails too): a setup error, exit 2. Every
+    further prompt would fail the same way."""
 
 
 class EvalTerminated(PromptlaneError):
@@ -82,13 +95,14 @@ def find_promptfoo(repo_root: Path) -> Path:
             raise eval_config.EvalSetupError(f"PROMPTLANE_PROMPTFOO={override} is not executable (chmod +x it); {INSTALL}")
         return path
     checkout = Path(__file__).resolve().parents[3]  # a source checkout: src/promptlane/evals/
-    for candidate in (repo_root / TOOLS_BIN, checkout / TOOLS_BIN):
+    for candidate in (repo_root / LOCK_BIN, repo_root / TOOLS_BIN, checkout / TOOLS_BIN):
         if candidate.is_file():
             return candidate
     found = shutil.which("promptfoo")
     if found:
         return Path(found)
-    raise eval_config.EvalSetupError(f"promptfoo was not found (PROMPTLANE_PROMPTFOO, .tools/promptfoo, PATH); {INSTALL}")
+    raise eval_config.EvalSetupError("promptfoo was not found (PROMPTLANE_PROMPTFOO, evals/promptfoo, .tools/promptfoo, "
+                                     f"PATH); {INSTALL}")
 
 
 def require_node() -> None:
@@ -118,9 +132,38 @@ def promptfoo_env(workdir: Path, prompt_id: str) -> dict:
     return env
 
 
+def _lines(text: str) -> list[str]:
+    return [line for line in text.strip().splitlines() if line.strip() and not any(n in line for n in _NOISE)]
+
+
 def _tail(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip() and not any(n in line for n in _NOISE)]
-    return "\n".join(lines[-TAIL_LINES:])
+    return "\n".join(_lines(text)[-TAIL_LINES:])
+
+
+def _head(text: str) -> str:
+    """The first lines of a crash, without its stack frames: what went wrong and where."""
+    return "\n".join([line for line in _lines(text) if not line.lstrip().startswith("at ")][:HEAD_LINES])
+
+
+def _cannot_start(prompt_id: str, promptfoo: Path, env: dict, cwd: Path, failed: subprocess.CompletedProcess) -> PromptfooCannotStart | None:
+    """After a run without results: None when `promptfoo --version` works (promptfoo itself ran
+    and refused or crashed on this config), else the error that says it cannot start at all."""
+    try:
+        probe = _run_process([str(promptfoo), "--version"], env, cwd, STARTUP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return PromptfooCannotStart(f"{prompt_id}: promptfoo ({promptfoo}) cannot start: `promptfoo --version` did not "
+                                    f"answer within {STARTUP_TIMEOUT:g} s; {INSTALL}")
+    if probe.returncode == 0 and probe.stdout.strip():
+        return None
+    stderr = failed.stderr if failed.stderr.strip() else probe.stderr
+    hint = INSTALL
+    if "@libsql/" in stderr:
+        hint = ("its libsql native binding is missing (`npm install --omit=optional` leaves it out); "
+                f"`{LOCK_INSTALL}` installs the lock, which names the Linux x64 one as a direct dependency "
+                "(on another platform, leave out --omit=optional to get yours)")
+    return PromptfooCannotStart(
+        f"{prompt_id}: promptfoo ({promptfoo}) cannot start (exit {failed.returncode}; `promptfoo --version` exits "
+        f"{probe.returncode} too); {hint}. The first lines of its stderr:\n{_head(stderr) or '(nothing)'}")
 
 
 def _run_process(args: list[str], env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
@@ -165,11 +208,16 @@ def run_prompt(repo, card, promptfoo: Path, timeout: float = DEFAULT_TIMEOUT) ->
         output = workdir / "results.json"
         args = [str(promptfoo), "eval", "-c", str(config_path), "-o", str(output),
                 "--no-cache", "--no-share", "--no-progress-bar", "--no-table"]
+        env = promptfoo_env(workdir, card.prompt_id)
         try:
-            done = _run_process(args, promptfoo_env(workdir, card.prompt_id), repo.root, timeout)
+            done = _run_process(args, env, repo.root, timeout)
         except subprocess.TimeoutExpired:
             raise EvalRunError(f"{card.prompt_id}: promptfoo did not finish within {timeout:g} s and was stopped; "
                                "no results were written (a slow or hanging provider? raise --timeout)") from None
+        if done.returncode not in (0, 100) or not output.is_file():
+            broken = _cannot_start(card.prompt_id, promptfoo, env, repo.root, done)
+            if broken is not None:
+                raise broken
         if done.returncode == 1:
             raise eval_config.EvalSetupError(
                 f"{card.prompt_id}: promptfoo refused the config (exit 1):\n{_tail(done.stderr + done.stdout)}")

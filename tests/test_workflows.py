@@ -1,0 +1,255 @@
+"""The rendered CI workflow (ci/eval-gate.yml, and its wired copy) runs as shipped and is hardened.
+
+- zizmor (offline, every persona, no config) and actionlint (with shellcheck)
+  find nothing in the rendered workflows; GitHub's schema is checked in test_eval_ci.py.
+- Installs are exactly requirements.txt and the template's promptfoo lock; no hook repository
+  variable reaches the workflow; every action is pinned to a commit of a node24 release.
+- Slow: the workflow's own steps run here (tests/workflow_runner.py) for a pull request that
+  changes a prompt: plan -> eval (real pip installs from a wheel of this checkout, real `npm ci`
+  of the lock, real promptfoo) -> gate (pre-commit on every file, audit verify --base).
+
+The pins below were read from the actions' own repositories (tags -> commits, and each
+commit's action.yml `runs.using: node24`); bump them together with the workflow.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import BIN, ROOT, git
+from promptlane.cli import main as cli_main
+from promptlane.commands.init import init
+from workflow_runner import Runner, Unsupported, condition, evaluate, expand
+
+WORKFLOWS = ("ci/eval-gate.yml", ".github/workflows/eval-gate.yml")
+PINS = {  # action: (commit, the release it is), checked against each repository's tags
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
+    "actions/setup-node": ("820762786026740c76f36085b0efc47a31fe5020", "v7.0.0"),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
+}
+REAL_HOME = Path(os.environ.get("HOME") or Path.home())  # before conftest points HOME at a tmp folder
+
+
+def _render(base: Path, name: str, **context: str) -> Path:
+    config = base / "cookiecutter.yml"
+    config.write_text(f"cookiecutters_dir: {base / 'cc'}\nreplay_dir: {base / 'replay'}\n")
+    return init(base / name, {"project": name, **context}, config_file=str(config))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    return _render(tmp_path_factory.mktemp("workflows"), "governed")
+
+
+def _workflow(root: Path) -> dict:
+    return yaml.safe_load((root / WORKFLOWS[0]).read_text(encoding="utf-8"))
+
+
+def _steps(workflow: dict):
+    for job_id, job in workflow["jobs"].items():
+        for step in job["steps"]:
+            yield job_id, step
+
+
+# ---------------------------------------------------------------- the outside judges
+
+
+@pytest.mark.parametrize("persona", ["regular", "pedantic", "auditor"])
+def test_zizmor_finds_nothing(rendered, persona):
+    done = subprocess.run([str(BIN / "zizmor"), "--offline", "--no-config", f"--persona={persona}", "--format=json",
+                           *WORKFLOWS], cwd=rendered, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout) == [], done.stdout
+
+
+def _actionlint(cwd: Path, *files: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([str(BIN / "actionlint"), "-no-color", "-shellcheck", str(BIN / "shellcheck"), *files],
+                          cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def test_actionlint_with_shellcheck_finds_nothing(rendered, tmp_path):
+    done = _actionlint(rendered, *WORKFLOWS)
+    assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr
+    # ... and shellcheck really runs inside it: an unquoted variable is found
+    canary = tmp_path / "canary.yml"
+    canary.write_text("on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n"
+                      "    steps:\n      - run: echo $UNQUOTED\n")
+    found = _actionlint(tmp_path, canary.name)
+    assert found.returncode == 1 and "SC2086" in found.stdout, found.stdout + found.stderr
+
+
+# ---------------------------------------------------------------- what the workflow says
+
+
+def test_both_copies_are_the_template_file_verbatim(rendered):
+    template = (ROOT / "{{cookiecutter.project}}" / WORKFLOWS[0]).read_bytes()
+    for rel in WORKFLOWS:
+        assert (rendered / rel).read_bytes() == template, rel  # _copy_without_render: no Jinja in it
+
+
+def test_it_installs_exactly_requirements_txt_and_the_promptfoo_lock(rendered):
+    workflow = _workflow(rendered)
+    lines = [line.strip() for _, step in _steps(workflow) for line in step.get("run", "").splitlines()]
+    installs = [line for line in lines if (re.search(r"\b(pip|pipx|uv)\b", line) and "install" in line) or re.match(r"(npm|npx) ", line)]
+    assert installs == ["python -m pip install -r requirements.txt",
+                        "python -m pip install -r requirements.txt",
+                        "npm ci --prefix evals/promptfoo --omit=optional --ignore-scripts --no-audit --no-fund",
+                        "python -m pip install -r requirements.txt"]
+    text = (rendered / WORKFLOWS[0]).read_text(encoding="utf-8")
+    assert not re.search(r"git\+|https?://|PROMPTLANE_SPEC|hooks_re(po|v)", text)
+    requirements = (rendered / "requirements.txt").read_text(encoding="utf-8")
+    assert re.search(r"^promptlane==\S+$", requirements, re.M) and re.search(r"^pre-commit==\S+$", requirements, re.M)
+
+
+def test_a_hook_repository_does_not_reach_the_workflow(rendered, tmp_path):
+    with_hooks = _render(tmp_path, "governed", hooks_repo="https://example.com/promptlane.git", hooks_rev="v9.9.9")
+    for rel in WORKFLOWS:
+        assert (with_hooks / rel).read_bytes() == (rendered / rel).read_bytes(), rel
+
+
+def test_every_action_is_pinned_to_a_commit_of_its_current_release(rendered):
+    text = (rendered / WORKFLOWS[0]).read_text(encoding="utf-8")
+    uses = re.findall(r"^\s*(?:- )?uses: (\S+)(.*)$", text, re.M)
+    assert uses and {ref.split("@")[0] for ref, _ in uses} == set(PINS)
+    for ref, comment in uses:
+        action, sha = ref.split("@")
+        assert (sha, comment.strip()) == (PINS[action][0], f"# {PINS[action][1]}"), ref
+
+
+def test_least_privilege_and_no_credentials_kept(rendered):
+    workflow = _workflow(rendered)
+    assert workflow["permissions"] == {}
+    for job_id, job in workflow["jobs"].items():
+        assert job["permissions"] == {"contents": "read"}, job_id
+    checkouts = [step for _, step in _steps(workflow) if step.get("uses", "").startswith("actions/checkout@")]
+    assert len(checkouts) == 3 and all(step["with"]["persist-credentials"] is False for step in checkouts)
+    for job_id, step in _steps(workflow):
+        assert "${{" not in step.get("run", ""), (job_id, step.get("name"))  # expressions reach scripts via env only
+        assert "secrets." not in json.dumps(step)
+    upload = next(step for _, step in _steps(workflow) if step.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["path"] == "evals/results/"
+    download = next(step for _, step in _steps(workflow) if step.get("uses", "").startswith("actions/download-artifact@"))
+    assert set(download["with"]) == {"pattern", "path", "merge-multiple"}  # this run's artifacts, no token
+
+
+def test_the_runners_expressions_behave_like_githubs():
+    context = {"github": {"event_name": "push", "base_ref": ""}, "needs": {"plan": {"result": "success"}}, "vars": {}}
+    base = "${{ github.event_name == 'pull_request' && format('origin/{0}', github.base_ref) || '' }}"
+    assert expand(base, context) == ""
+    assert expand(base, {**context, "github": {"event_name": "pull_request", "base_ref": "main"}}) == "origin/main"
+    assert condition("!cancelled() && needs.plan.result == 'SUCCESS'", context) is True
+    assert expand("${{ fromJSON('{\"include\": []}') }}", context) == {"include": []}
+    assert expand("x-${{ vars.UNSET }}", context) == "x-"
+    for unknown in ("always()", "env.X", "needs.plan.outputs.cont", "github.event_name == 1", "github.ref[0]"):
+        with pytest.raises(Unsupported):
+            evaluate(unknown, {**context, "needs": {"plan": {"outputs": {"count": "1"}}}})
+
+
+# ---------------------------------------------------------------- the workflow, run here
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """promptlane as a team without a public index gets it: a wheel in a folder (PIP_FIND_LINKS)."""
+    folder = tmp_path_factory.mktemp("wheelhouse")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(folder)],
+                   check=True, capture_output=True, env={**os.environ, "HOME": str(REAL_HOME)})
+    return folder
+
+
+def _cache(command: list[str]) -> dict:
+    """Where npm and pip keep their caches for the real user (downloads are the slow part)."""
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HOME": str(REAL_HOME)})
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
+
+
+def _pull_request(tmp_path: Path) -> tuple[Path, dict]:
+    """A rendered repository on main, a branch that changes the prompt (synced, committed as the
+    hooks would), both pushed to a bare origin with GitHub's refs/pull/1/merge and /head."""
+    work = _render(tmp_path, "governed")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "scaffold")
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    git(work, "remote", "add", "origin", str(origin))
+    git(work, "push", "-q", "origin", "main")
+    git(work, "checkout", "-q", "-b", "shorter-replies")
+    system = work / "prompts/support-reply/system.md"
+    system.write_text(system.read_text(encoding="utf-8") + "Keep replies under 120 words.\n", encoding="utf-8")
+    assert cli_main(["-C", str(work), "sync"]) == 1  # the fixer hook: new hash, version, changelog, audit rows
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "Shorter replies")
+    git(work, "push", "-q", "origin", "shorter-replies", "shorter-replies:refs/pull/1/head")
+    git(work, "checkout", "-q", "--detach", "main")
+    git(work, "merge", "-q", "--no-ff", "-m", "Merge shorter-replies into main", "shorter-replies")
+    merge = git(work, "rev-parse", "HEAD").stdout.strip()
+    git(work, "push", "-q", "origin", "HEAD:refs/pull/1/merge")
+    github = {"event_name": "pull_request", "ref": "refs/pull/1/merge", "sha": merge, "base_ref": "main",
+              "head_ref": "shorter-replies", "workflow": "eval-gate", "repository": "team-prompts/governed"}
+    return origin, github
+
+
+def _base_env(tmp_path: Path) -> dict:
+    """This process's environment without anything that would pick a promptlane, promptfoo or
+    Python other than the workflow's own (the dev venv leaves PATH; PROMPTLANE_* and GITHUB_* go)."""
+    dropped = ("PROMPTLANE_", "PROMPTFOO_", "GITHUB_", "RUNNER_", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PIP_FIND_LINKS")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    keep = [d for d in os.environ.get("PATH", "").split(os.pathsep)
+            if d and Path(d).resolve() != BIN.resolve() and not (Path(d) / "promptlane").exists()]
+    env["PATH"] = os.pathsep.join(keep)
+    npm_cache = _cache(["npm", "config", "get", "cache"])
+    pip_cache = _cache([sys.executable, "-m", "pip", "cache", "dir"])
+    env.update({k: v for k, v in {"npm_config_cache": npm_cache, "PIP_CACHE_DIR": pip_cache}.items() if v})
+    return env
+
+
+@pytest.mark.slow
+def test_the_workflow_runs_as_shipped_on_a_pull_request(tmp_path, wheel):
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are needed to install the locked promptfoo")
+    origin, github = _pull_request(tmp_path)
+    workflow = yaml.safe_load((ROOT / "{{cookiecutter.project}}" / WORKFLOWS[0]).read_text(encoding="utf-8"))
+    machine_links = os.environ.get("PIP_FIND_LINKS", "")
+    variables = {"PIP_FIND_LINKS": f"{wheel} {machine_links}".strip()}  # a repository variable, as a team would set it
+    started = time.monotonic()
+    jobs = Runner(workflow, github, variables, origin, tmp_path / "runs", _base_env(tmp_path)).run()
+    took = time.monotonic() - started
+    for job in jobs.values():  # shown when an assertion below fails
+        for step in job.steps:
+            print(f"=== {job.job} / {step.name}\n{step.output}")
+
+    matrix = json.loads(jobs["plan"].outputs["matrix"])
+    assert [entry["prompt"] for entry in matrix["include"]] == ["support-reply"] and jobs["plan"].outputs["count"] == "1"
+    evals = jobs["eval"]
+    assert evals.result == "success" and len(evals.workspaces) == 1
+    eval_ws = evals.workspaces[0]
+    assert (eval_ws / "evals/promptfoo/node_modules/@libsql/linux-x64-gnu").is_dir()  # npm ci kept the binding
+    run_output = next(step.output for step in evals.steps if step.name == "Run the evals of support-reply")
+    assert "support-reply ... " in run_output and "-> evals/results/support-reply/" in run_output, run_output
+    artifact = tmp_path / "runs/artifacts/eval-results-support-reply"
+    results = [json.loads(p.read_text()) for p in artifact.rglob("*.json")]
+    assert [r["hash"] for r in results] == [matrix["include"][0]["hash"]]
+    assert results[0]["promptfoo_version"] == "0.121.20" and results[0]["tests"] > 0
+
+    gate = jobs["gate"]
+    assert gate.result == "success"
+    hooks = next(step.output for step in gate.steps if step.name == "promptlane hooks on every file")
+    assert hooks.count("Passed") == 3, hooks
+    verify = next(step.output for step in gate.steps if step.name == "Audit log only appended since the base branch")
+    assert "Traceback" not in verify
+    gate_ws = gate.workspaces[0]
+    assert git(gate_ws, "rev-parse", "refs/remotes/origin/main").returncode == 0
+    assert git(gate_ws, "config", "--get-regexp", "extraheader", check=False).stdout == ""  # no token kept
+    print(f"workflow emulated in {took:.0f} s")
