@@ -288,3 +288,20 @@ def test_the_installed_wheel_scaffolds_a_repository_that_passes_its_own_hooks(in
     assert ok(run(["git", "status", "--porcelain"], cwd=project, env=env)).stdout == ""
     assert bytecode_under(project) == []
 
+
+    # Day one goes on: a new prompt, committed through the hooks, evaluated offline by the
+    # pinned promptfoo against the template's local provider, with the venv's own Python.
+    ok(run(["pre-commit", "install"], cwd=project, env=env))
+    ok(run(["promptlane", "new", "order-status"], cwd=project, env=env))
+    ok(run(["git", "add", "-A"], cwd=project, env=env))
+    first = run(["git", "commit", "-q", "-m", "order-status"], cwd=project, env=env)
+    assert first.returncode != 0 and "new prompt -> 1.0.0" in first.stdout + first.stderr  # the fixer versioned it
+    ok(run(["git", "add", "-A"], cwd=project, env=env))
+    ok(run(["git", "commit", "-q", "-m", "order-status"], cwd=project, env=env))
+    promptfoo = ROOT / ".tools/promptfoo/node_modules/.bin/promptfoo"
+    if not promptfoo.is_file():
+        pytest.skip("the pinned promptfoo is not installed here (make promptfoo)")
+    evaluated = run(["promptlane", "eval", "run", "order-status"], cwd=project,
+                    env={**env, "PROMPTLANE_PROMPTFOO": str(promptfoo), "PROMPTFOO_PYTHON": str(venv / "bin" / "python")})
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    assert "order-status ... 4/4 passed" in evaluated.stdout
