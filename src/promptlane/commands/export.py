@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING
 
 from promptlane.commands.arguments import open_repo
 from promptlane.commands.output import output_target, write_output
-from promptlane.core.layout import REGISTRY, is_prompt_id
+from promptlane.core.layout import is_prompt_id
 from promptlane.core.problems import EXIT_OK, Problem, PromptlaneError, UsageError
-from promptlane.core.registry import LockError
-from promptlane.store.registry import read_lock, read_snapshot
+from promptlane.store.registry import lock_ids, read_locks, read_snapshot
 
 if TYPE_CHECKING:
     from promptlane.core.registry import Lock
@@ -37,18 +36,10 @@ FORMATS = ("sqlite", "json")
 
 def _locks(repo: "Repo") -> list[tuple["Lock", dict[str, dict]]]:
     """Every lock with the snapshot of each version it issued; refuses a broken registry."""
-    found, problems = [], []
-    for path in sorted((repo.root / REGISTRY).glob("*.lock.json")):
-        prompt_id = path.name[: -len(".lock.json")]
-        if not is_prompt_id(prompt_id):
-            continue
-        try:
-            lock = read_lock(repo, prompt_id)
-        except LockError as exc:
-            problems.append(exc.problem)
-            continue
-        if lock is None:  # removed since the folder was listed: nothing to check
-            continue
+    found = []
+    locks, problems = read_locks(repo, [i for i in lock_ids(repo) if is_prompt_id(i)])
+    for lock in locks:
+        prompt_id = lock.prompt_id
         snapshots = {}
         for entry in lock.versions:
             snap = read_snapshot(repo, prompt_id, entry["version"])

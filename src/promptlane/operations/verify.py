@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from promptlane.core.chain import GENESIS, continuation, data_rows, walk_chain
 from promptlane.core.changelog import ChangelogKeys
-from promptlane.core.layout import AUDIT_LOG, CHANGELOG, REGISTRY
+from promptlane.core.layout import AUDIT_LOG, CHANGELOG
 from promptlane.core.problems import Problem, PromptlaneError, UsageError
 from promptlane.store.repo import Repo
 
@@ -261,23 +261,14 @@ def _pointer_problem(repo: Repo, lock, keys: "ChangelogKeys") -> Problem | None:
 
 def cross_check(repo: Repo, audited: set, keys: ChangelogKeys, fingerprints: dict | None = None) -> tuple[list[Problem], dict]:
     """Problems, and per lock what was verified (for the local cache)."""
-    from promptlane.core.registry import LockError
-    from promptlane.store.registry import read_lock
+    from promptlane.store.registry import lock_ids, read_locks
 
     logged, served = keys.versions, keys.served
     records: dict = {}
-    problems: list[Problem] = []
-    registry = repo.root / REGISTRY
-    locks = sorted(p.name[: -len(".lock.json")] for p in registry.glob("*.lock.json")) if registry.is_dir() else []
+    locks, problems = read_locks(repo, lock_ids(repo))
     first = repo.first_environment
-    for prompt_id in locks:
-        try:
-            lock = read_lock(repo, prompt_id)
-        except LockError as exc:
-            problems.append(exc.problem)
-            continue
-        if lock is None:  # removed since the folder was listed: nothing to check
-            continue
+    for lock in locks:
+        prompt_id = lock.prompt_id
         rel = repo.lock_rel(prompt_id)
         for entry in lock.versions:
             key = (prompt_id, entry["version"], entry["hash"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from promptlane.core.layout import REGISTRY
 from promptlane.core.problems import Problem
 from promptlane.core.registry import Lock, LockError, lock_shape_problem
 from promptlane.store.repo import Repo
@@ -43,3 +44,24 @@ def read_snapshot(repo: Repo, prompt_id: str, version: str) -> dict | None:
     except (OSError, ValueError, RecursionError):  # missing, a folder, not UTF-8 JSON, absurdly nested
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def lock_ids(repo: Repo) -> list[str]:
+    """The prompt ids of every ``registry/*.lock.json``, sorted (valid ids or not)."""
+    folder = repo.root / REGISTRY
+    return sorted(p.name[: -len(".lock.json")] for p in folder.glob("*.lock.json")) if folder.is_dir() else []
+
+
+def read_locks(repo: Repo, prompt_ids: list[str]) -> tuple[list[Lock], list[Problem]]:
+    """The locks of ``prompt_ids``, and a problem for each that cannot be read (a lock removed
+    since its folder was listed is skipped: there is nothing to check)."""
+    locks, problems = [], []
+    for prompt_id in prompt_ids:
+        try:
+            lock = read_lock(repo, prompt_id)
+        except LockError as exc:
+            problems.append(exc.problem)
+            continue
+        if lock is not None:
+            locks.append(lock)
+    return locks, problems
