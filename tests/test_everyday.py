@@ -220,3 +220,71 @@ def test_status_on_a_branch_with_no_commit_yet_says_commit_first(rendered_templa
     git(root, "commit", "-q", "-m", "scaffold")  # once there is a commit, the branch gate passes
     code, out = pl(root, capsys, "status")
     assert code == 0 and "PL602" not in out, out
+
+
+# ---------------------------------------------------------------- found by a bug hunt of the above
+
+
+def _shell(cwd: Path, script: str) -> subprocess.CompletedProcess:
+    """``script`` in bash, with ``promptlane`` this checkout's (for redirections like ``2>&-``)."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_prompts_and_policy_are_reserved_ids(gov, capsys):
+    """A prompt named "prompts" would make its registry/store/prompts/, evals/results/prompts/
+    and reviews/prompts/ folders look like a repository root to a command run below them."""
+    for reserved in ("prompts", "policy"):
+        code, out = pl(gov, capsys, "new", reserved)
+        assert code == 2 and f"'{reserved}' is not a valid prompt id" in out
+    other = gov / "prompts" / "prompts"
+    shutil.copytree(gov / PROMPT_DIR, other)
+    (other / "card.yml").write_text((other / "card.yml").read_text(encoding="utf-8").replace(f"id: {PID}", "id: prompts"),
+                                    encoding="utf-8")
+    code, out = pl(gov, capsys, "sync")
+    assert code == 1 and "prompts/prompts/card.yml:4:5: PL121 id 'prompts' is reserved" in out
+    assert not (gov / "registry/store/prompts").exists() and not (gov / "registry/prompts.lock.json").exists()
+
+
+def test_a_current_folder_that_was_deleted_is_a_clear_refusal(gov):
+    done = _shell(gov, "mkdir gone && cd gone && rm -rf ../gone && promptlane status")
+    assert done.returncode == 2, done.stderr
+    assert "the current folder no longer exists" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_closed_stderr_keeps_notes_out_of_stdout(gov):
+    done = _shell(gov / "prompts", "promptlane eval plan 2>&-")
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["include"][0]["prompt"] == PID  # nothing but the matrix
+
+
+@pytest.mark.parametrize("command", ["report --markdown", f"diff {PID}", "status"])
+def test_a_closed_stdout_is_no_traceback(gov, command):
+    done = _shell(gov, f"promptlane {command} >&-")
+    assert "Traceback" not in done.stderr and "AttributeError" not in done.stderr, done.stderr
+
+
+def test_a_misspelled_file_checks_nothing_and_says_so(gov, capsys):
+    code, out = pl(gov, capsys, "check", str(gov / "prompts/suport-reply/card.yml"))
+    assert code == 2
+    assert "no such file" in out and "did you mean prompts/support-reply/card.yml?" in out
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to give the clone to someone else")
+def test_a_repository_git_refuses_is_explained_not_misread(gov, capsys):
+    shutil.chown(gov, "nobody")
+    for path in gov.rglob("*"):
+        os.chown(path, 65534, -1, follow_symlinks=False)
+    env_home = gov.parent / "home-dubious"
+    env_home.mkdir()
+    env = {**os.environ, "HOME": str(env_home), "GIT_CONFIG_GLOBAL": str(env_home / "gitconfig"),
+           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    (env_home / "gitconfig").write_text("")
+    below = subprocess.run([str(BIN / "promptlane"), "status"], cwd=gov / "prompts", env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert below.returncode == 2
+    assert "git refuses to work in this repository (detected dubious ownership" in below.stderr
+    assert "git config --global --add safe.directory" in below.stderr
+    at_root = subprocess.run([str(BIN / "promptlane"), "status"], cwd=gov, env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert "git refuses to read this repository (detected dubious ownership" in at_root.stdout, at_root.stdout

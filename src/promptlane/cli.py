@@ -198,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ends the run quietly with EXIT_PIPE, as a process killed by SIGPIPE would (the Python docs'
     recipe: stdout is flushed here, where a closed pipe is still catchable, then pointed at
     devnull so the interpreter's last flush cannot complain)."""
+    _open_closed_streams()
     try:
         try:
             return _run(argv)
@@ -207,6 +208,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _quiet_stdout()
         return EXIT_PIPE
+
+
+def _open_closed_streams() -> None:
+    """A caller that closed stdout or stderr (``>&-``, ``2>&-``) leaves Python with None there,
+    and ``print(..., file=None)`` writes to stdout: stderr's notes would land in a JSON matrix.
+    Each closed stream is devnull instead (opened in order, so it takes the closed descriptor)."""
+    import os
+
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # open for the rest of the process
 
 
 def _quiet_stdout() -> None:

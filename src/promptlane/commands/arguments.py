@@ -4,12 +4,14 @@ it started, and turn the file names a hook passes into the prompts they belong t
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from promptlane.core.layout import prompt_id_of
+from promptlane.core.problems import UsageError
 from promptlane.store.pinfile import refuse_older_promptlane
 from promptlane.store.repo import Repo
 
@@ -47,6 +49,7 @@ def ids_from(repo: Repo, files: Sequence[str], all_flag: bool) -> list[str]:
     """Prompt ids for the given paths (any file under prompts/<id>/ or its registry files)."""
     if all_flag or not files:
         return repo.prompt_ids()
+    _refuse_missing(repo, files)
     ids: set[str] = set()
     for name in files:
         rel = repo_rel(repo, name)
@@ -58,6 +61,21 @@ def ids_from(repo: Repo, files: Sequence[str], all_flag: bool) -> list[str]:
         if prompt_id and (repo.root / "prompts" / prompt_id).is_dir():
             ids.add(prompt_id)
     return sorted(ids)
+
+
+def _refuse_missing(repo: Repo, files: Sequence[str]) -> None:
+    """A file name that names nothing (a typo) would otherwise check nothing and pass: refuse it,
+    with the closest prompt when the typo is in a prompt's folder name. Hooks pass only files
+    that exist."""
+    missing = [name for name in files if not os.path.lexists(repo.root / repo_rel(repo, name))]
+    if not missing:
+        return
+    hints = []
+    for name in missing:
+        parts = repo_rel(repo, name).split("/")
+        close = difflib.get_close_matches(parts[1], repo.prompt_ids(), n=1) if len(parts) > 1 and parts[0] == "prompts" else []
+        hints.append(f"{name} (did you mean {'/'.join([parts[0], close[0], *parts[2:]])}?)" if close else name)
+    raise UsageError(f"no such file: {', '.join(hints)}; nothing was checked or changed")
 
 
 def _within(path: str, folder: str) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptlane.core import hashing
-from promptlane.core.layout import is_prompt_id
+from promptlane.core.layout import RESERVED_IDS, is_prompt_id
 from promptlane.core.problems import Problem
 from promptlane.core.schema import card_problems
 from promptlane.core.yamltext import Loaded, locate
@@ -89,6 +89,9 @@ def _identity_problems(card: Card) -> list[Problem]:
     if declared != card.prompt_id:
         hint = "" if is_prompt_id(card.prompt_id) else "; rename the folder to a valid id ([a-z0-9][a-z0-9-]*)"
         found.append(card.problem("PL121", f"id '{declared}' must equal the folder name '{card.prompt_id}'{hint}", "id"))
+    elif declared in RESERVED_IDS:
+        found.append(card.problem("PL121", f"id '{declared}' is reserved (promptlane names folders after ids, and "
+                                  f"'{declared}' already has a meaning there); rename the prompt and its folder", "id"))
     steps = card.data.get("steps")
     # Only well-shaped steps are compared; the schema has already reported any other shape.
     names = [s.get("name") for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []

@@ -36,6 +36,7 @@ class Evidence:
     branch: str | None = None
     now: datetime | None = None
     unborn_branch: str | None = None            # branch is None because this branch has no commit yet
+    git_refusal: str | None = None              # branch is None because git refuses this repository
 
 
 @dataclass
@@ -128,6 +129,9 @@ def _branch_gate(ctx: _Ctx, rule: EnvRule, branch: str | None) -> None:
     if branch is None and ctx.evidence.unborn_branch:
         ctx.unmet("PL602", f"branch {ctx.evidence.unborn_branch} has no commit yet; commit first "
                   f"(`git add -A && git commit`), then promote (promotions to {ctx.env} are allowed on: {allowed})")
+    elif branch is None and ctx.evidence.git_refusal:
+        ctx.unmet("PL602", f"git refuses to read this repository ({ctx.evidence.git_refusal}), so the branch is unknown; "
+                  f"if the repository is yours, mark it safe (`git config --global --add safe.directory PATH`)")
     elif branch is None or branch == "HEAD":
         ctx.unmet("PL602", f"cannot tell the git branch (detached HEAD?); promotions to {ctx.env} are allowed on: "
                   f"{allowed}; check one out (`git switch main`) or set PROMPTLANE_BRANCH in CI")

@@ -21,8 +21,14 @@ REVIEWS = "reviews"
 REQUIREMENTS = "requirements.txt"  # the promptlane (and pre-commit) a repository runs
 
 
+# Names a prompt id may not take: a prompt's folders are named after it (registry/store/<id>/,
+# evals/results/<id>/, reviews/<id>/), and one named "prompts" there would look like the root
+# of a governed repository to a command run below it; reviews/policy/ holds policy approvals.
+RESERVED_IDS = frozenset({PROMPTS, "policy"})
+
+
 def is_prompt_id(text: object) -> bool:
-    return isinstance(text, str) and bool(ID_PATTERN.match(text))
+    return isinstance(text, str) and bool(ID_PATTERN.match(text)) and text not in RESERVED_IDS
 
 
 def prompt_id_of(rel_path: str) -> str | None:

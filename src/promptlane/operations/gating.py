@@ -14,7 +14,7 @@ from promptlane.core.policy import Policy
 from promptlane.core.problems import Problem, PromptlaneError, UsageError, one_line
 from promptlane.core.registry import Lock, LockError
 from promptlane.core.results import results_rel
-from promptlane.store import context
+from promptlane.store import context, git
 from promptlane.store.cards import read_card
 from promptlane.store.registry import read_lock
 from promptlane.store.repo import Repo
@@ -41,7 +41,8 @@ def gather(repo: Repo, card: Card, env: str, policy: Policy, branch: str | None 
     if branch is None:
         branch = context.branch(repo)
         unborn = context.unborn_branch(repo) if branch is None else None  # a fresh `git init`
-    return gates.Evidence(results, problems, reviewers, forms, branch, parse_time(now or context.now()), unborn)
+    refused = git.refusal(repo.root) if branch is None and unborn is None else None  # say why git said nothing
+    return gates.Evidence(results, problems, reviewers, forms, branch, parse_time(now or context.now()), unborn, refused)
 
 
 def _results(repo: Repo, card: Card) -> tuple[dict | None, list[Problem]]:

@@ -48,6 +48,21 @@ def toplevel(folder: Path) -> Path | None:
     return Path(top).resolve() if top else None
 
 
+def refusal(folder: Path) -> str | None:
+    """git's own words when it refuses to work in ``folder`` for safety (a repository owned by
+    someone else: "detected dubious ownership", safe.directory), else None. Asked only after a
+    git query failed, so that the failure is explained rather than misread."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=folder, capture_output=True,  # noqa: S603, S607 - as _git
+                              text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    said = done.stderr.strip()
+    if done.returncode == 0 or ("dubious ownership" not in said and "safe.directory" not in said):
+        return None
+    return said.splitlines()[0].removeprefix("fatal: ")
+
+
 class GitError(Exception):
     """git is missing, this is not a repository, or a ref cannot be resolved."""
 

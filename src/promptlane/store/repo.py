@@ -30,13 +30,22 @@ class Repo:
         search never leaves the git work tree ``path`` is in; outside one, only ``path`` itself
         counts (a stray prompts/ folder higher up is nobody's repository). Symlinks are
         resolved first, so the walk up is finite."""
-        start = Path(path or os.getcwd()).resolve()
+        try:
+            start = Path(path or os.getcwd()).resolve()
+        except FileNotFoundError:  # the current folder was deleted while a shell stood in it
+            raise UsageError("the current folder no longer exists (it was removed or moved); cd into the "
+                             "repository and run again, or pass -C DIR") from None
         if not start.is_dir():
             what = "not a folder" if start.exists() else "no such folder"
             raise UsageError(f"{start}: {what}; pass -C a folder inside a governed repository")
         if (start / PROMPTS).is_dir():
             return cls(_root_of(start, git.toplevel(start) if start.name == PROMPTS else None), start)
         top = git.toplevel(start)
+        refused = git.refusal(start) if top is None else None
+        if refused:
+            where = refused.split("'")[1] if refused.count("'") >= 2 else str(start)
+            raise UsageError(f"{start}: git refuses to work in this repository ({refused}); if it is yours, mark it "
+                             f"safe: `git config --global --add safe.directory {where}`")
         if top is None or not start.is_relative_to(top):
             raise UsageError(
                 f"{start}: no {PROMPTS}/ folder here, and it is not inside a git work tree, so promptlane "
