@@ -21,6 +21,10 @@ ENV_COUNT = (2, 6)
 VERSION = re.compile(r"^[0-9]+(\.[0-9]+){1,2}([a-z]+[0-9]*)?$")
 # Characters that would need escaping in the YAML files these values are written into.
 UNSAFE_TEXT = re.compile(r'["\\\x00-\x1f\x7f]')
+# The hook repository and rev are written as JSON strings (quotes and backslashes escaped), so
+# only control characters, and what a YAML "\\u" escape cannot carry (a character beyond
+# U+FFFF, a lone surrogate), are refused.
+UNSAFE_HOOKS_TEXT = re.compile("[\x00-\x1f\x7f\ud800-\udfff\U00010000-\U0010ffff]")
 
 
 def split_list(text: str) -> list[str]:
@@ -77,15 +81,23 @@ def check_version(value: str) -> list[str]:
     return []
 
 
-def check_optional_text(value: str) -> list[str]:
-    return check_text(value, "value") if value else []
+def check_hooks_text(value: str) -> list[str]:
+    if value and not value.strip():
+        return ["must not be blank; give a value or leave it empty"]
+    if UNSAFE_HOOKS_TEXT.search(value):
+        return ["must not contain control characters or characters beyond U+FFFF (such as emoji)"]
+    return []
 
 
 def check_hooks_rev(repo: str, rev: str) -> list[str]:
-    """A hook repository needs the tag or commit to pin; without one, the local hooks need none."""
+    """A hook repository needs the tag or commit to pin; without one, the local hooks need none
+    and a rev would be silently unused."""
     if repo and not rev.strip():
         return ["must not be empty with a hook repository; give the tag or commit to pin (e.g. v0.1.0)"]
-    return check_optional_text(rev)
+    if rev and not repo:
+        return ["is only used with a hook repository (hooks_repo, --hooks-repo); give that too, or leave "
+                "hooks_rev empty: the local hooks run the promptlane pinned in requirements.txt"]
+    return check_hooks_text(rev)
 
 
 def check_choice(value: str) -> list[str]:
@@ -102,7 +114,7 @@ def problems(ctx: dict) -> list[tuple[str, str]]:
         ("environments", check_environments(ctx["environments"])),
         ("reviewer_roles", check_roles(ctx["reviewer_roles"])),
         ("promptlane_version", check_version(ctx["promptlane_version"])),
-        ("hooks_repo", check_optional_text(ctx["hooks_repo"])),
+        ("hooks_repo", check_hooks_text(ctx["hooks_repo"])),
         ("hooks_rev", check_hooks_rev(ctx["hooks_repo"], ctx["hooks_rev"])),
         ("make_initial_commit", check_choice(ctx["make_initial_commit"])),
     ]

@@ -39,6 +39,7 @@ AUDIT = "audit/artifact-audit-log.md"
 CHANGELOG = "schemas/prompt-change-log.yml"
 TESTS = f"evals/tests/{PID}.yml"
 EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
+EXAMPLE = "schemas/prompt-card.example.yml"
 JOURNAL = ".promptlane/journal.json"
 OTHER_HASH = "sha256:" + "ab" * 32
 SCAFFOLD_HASH_PREFIX = "sha256:057d65a56c7e"  # the template's support-reply 1.0.0
@@ -571,6 +572,25 @@ CASES = [
 
     # ---- found by a hunt for tracebacks: each was one before
     C("new-id-with-newline", lambda c: None, ("new", "b\n"), 2, ("promptlane new: ", "is not a valid prompt id")),
+    # ---- `promptlane new` from an example card it cannot copy: refused before anything is written
+    C("new-example-step-into-another-prompt", lambda c: c.edit(EXAMPLE, "file: user.md}", "file: ../support-reply/user.md}"),
+      "new clobber", 2, (f"{EXAMPLE}:16:36: PL131", "'../support-reply/user.md' points outside the new prompt's folder")),
+    C("new-example-step-at-the-repository-root", lambda c: c.edit(EXAMPLE, "file: user.md}", "file: ../../evil.md}"),
+      "new clobber", 2, (f"{EXAMPLE}:16:36: PL131", "'../../evil.md' points outside the new prompt's folder")),
+    C("check-example-step-outside-its-folder", lambda c: c.edit(EXAMPLE, "file: user.md}", "file: ../support-reply/user.md}"),
+      f"check {EXAMPLE}", 1, (f"{EXAMPLE}:16:36: PL131", "points outside the new prompt's folder")),
+    C("new-example-step-is-a-string", lambda c: c.edit(EXAMPLE, "- {name: user, role: user, file: user.md}", "- user.md"),
+      "new order-status", 2, (f"{EXAMPLE}:16:5: PL103", "steps[1]: 'user.md' is not a step")),
+    C("new-example-variables-a-mapping", lambda c: c.edit(EXAMPLE, "variables: [customer_name, question]", "variables: {a: 1}"),
+      "new order-status", 2, (f"{EXAMPLE}:13:12: PL103", "variables: {'a': 1} is not a list of names")),
+    C("new-example-variables-missing", lambda c: c.edit(EXAMPLE, "variables: [customer_name, question]", "# no variables"),
+      "new order-status", 2, (f"{EXAMPLE}:3:1: PL106", "missing required key 'variables'")),
+    C("new-example-steps-empty", lambda c: (c.edit(EXAMPLE, "  - {name: system, role: system, file: system.md}\n"
+                                                            "  - {name: user, role: user, file: user.md}\n", ""),
+                                            c.edit(EXAMPLE, "steps:", "steps: []", 1)),
+      "new order-status", 2, (f"{EXAMPLE}:14:8: PL103", "steps: must be a non-empty list")),
+    C("new-evals-tests-is-a-file", lambda c: (shutil.rmtree(c.root / "evals/tests"), c.write("evals/tests", "x\n")),
+      "new order-status", 2, ("evals/tests:1:1: PL191", "is in the way")),
     C("card-version-with-newline", lambda c: c.edit(CARD, "version: 1.0.0", 'version: "1.0.0\\n"'),
       "check", 1, (f"{CARD}:20:10: PL103", "is not a version MAJOR.MINOR.PATCH")),
     C("prompt-folder-with-newline", folder_with_newline,

@@ -64,10 +64,11 @@ def ids_from(repo: Repo, files: Sequence[str], all_flag: bool) -> list[str]:
 
 
 def _refuse_missing(repo: Repo, files: Sequence[str]) -> None:
-    """A file name that names nothing (a typo) would otherwise check nothing and pass: refuse it,
-    with the closest prompt when the typo is in a prompt's folder name. Hooks pass only files
-    that exist."""
-    missing = [name for name in files if not os.path.lexists(repo.root / repo_rel(repo, name))]
+    """A file of a prompt that does not exist (a typo: prompts/suport-reply/card.yml) would
+    otherwise check nothing and pass: refuse it, with the closest prompt. Other names (a README)
+    are no prompt's and are ignored, as before. Hooks pass only files that exist."""
+    missing = [name for name in files if prompt_id_of(repo_rel(repo, name)) is not None
+               and not os.path.lexists(repo.root / repo_rel(repo, name))]
     if not missing:
         return
     hints = []

@@ -11,11 +11,11 @@ import json
 import re
 from typing import Callable
 
-from promptlane import __version__
+from promptlane.core.card import outside_folder
 from promptlane.core.layout import REQUIREMENTS
-from promptlane.core.pin import pin_problem
 from promptlane.core.problems import Problem, PromptlaneError
 from promptlane.core.reviews import REVIEWERS
+from promptlane.store.pinfile import pin_problems
 from promptlane.store.repo import Repo
 
 EXAMPLE_CARD = "schemas/prompt-card.example.yml"
@@ -78,8 +78,26 @@ def check_example_card(repo: Repo, text: str) -> list[Problem]:
     from promptlane.core.schema import card_problems
 
     data = _yaml(EXAMPLE_CARD, text)
-    return list(card_problems(data, text, EXAMPLE_CARD)) if isinstance(data, dict) else [
-        Problem(EXAMPLE_CARD, 1, 1, "PL103", "must be a complete card (a YAML mapping)")]
+    if not isinstance(data, dict):
+        return [Problem(EXAMPLE_CARD, 1, 1, "PL103", "must be a complete card (a YAML mapping)")]
+    return list(card_problems(data, text, EXAMPLE_CARD)) + example_step_file_problems(data, text)
+
+
+def example_step_file_problems(data: dict, text: str) -> list[Problem]:
+    """PL131 for each step of the example card whose ``file`` points outside the new prompt's
+    folder: `promptlane new` would write its starter text there."""
+    from promptlane.core.yamltext import locate
+
+    steps = data.get("steps")
+    found = []
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        name = step.get("file") if isinstance(step, dict) else None
+        if isinstance(name, str) and outside_folder(name):
+            loc = locate(text, ["steps", index, "file"])
+            found.append(Problem(EXAMPLE_CARD, loc.line, loc.col, "PL131",
+                                 f"steps[{index}].file: {name!r} points outside the new prompt's folder; "
+                                 "`promptlane new` writes each step's text in prompts/<id>/: use a relative path such as user.md"))
+    return found
 
 
 def check_card_schema(repo: Repo, text: str) -> list[Problem]:
@@ -181,7 +199,7 @@ CHECKS: dict[str, Callable[[Repo, str], list[Problem]]] = {
     CI_WORKFLOW: check_workflows,
     WIRED_WORKFLOW: check_workflows,
     ROLLBACK_FLOW: lambda repo, text: [],  # needs the command line: see repo_file_problems
-    REQUIREMENTS: lambda repo, text: [found] if (found := pin_problem(text, __version__)) else [],
+    REQUIREMENTS: lambda repo, _text_unused: pin_problems(repo),  # reads its own file: store/pinfile.py
 }
 
 
@@ -199,7 +217,7 @@ def repo_file_problems(repo: Repo, rels: list[str] | None, command_names: Callab
             continue
         done.add(check)
         try:
-            text = _text(repo, source)
+            text = "" if rel == REQUIREMENTS else _text(repo, source)  # a FIFO must not be opened here
             if text is not None or check is check_log_files:  # the log pair checks its own presence
                 found += check(repo, text or "")
         except _Stop as stop:

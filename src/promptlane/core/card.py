@@ -163,3 +163,11 @@ def complete_card(card: Card, texts: list[str]) -> None:
         card.problems.append(card.problem("PL103", f"model.params: cannot be hashed ({exc}); use finite numbers", "model", "params"))
         return
     card.payload = payload
+
+
+def outside_folder(name: str) -> bool:
+    """Whether a step's ``file`` leaves the card's folder by its name alone (the PL131 rule
+    before any folder exists, for `promptlane new`): an absolute path, a drive, or a ``..`` part.
+    store/cards.py also resolves symlinks once the files exist."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or bool(re.match(r"[A-Za-z]:", name)) or ".." in parts

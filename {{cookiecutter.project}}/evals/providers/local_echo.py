@@ -4,7 +4,8 @@ It answers any prompt. A prompt that works from the help centre (the example sup
 prompt: its texts name https://help.example.com/) is answered from a few canned articles
 chosen by keyword, never repeating the customer's text; any other prompt gets a short reply
 that restates its last message, with e-mail addresses and long digit runs redacted (so
-personal data in a test cannot leak into the reply). Token usage and cost are reported like a
+personal data in a test cannot leak into the reply; a link's digits are kept, so the reply's
+links are the prompt's). Token usage and cost are reported like a
 real provider's, so cost and token assertions have something to check. The same input always
 gives the same output. Swap it for a real provider (e.g. openai:chat:gpt-4o-mini) in
 eval-config.promptfoo.yml.
@@ -52,9 +53,56 @@ def reply(customer_name: str, question: str) -> str:
     return f"{greeting}\n\nThank you for getting in touch. {body}\n\nMore help: {link}\n\nBest regards,\nCustomer Support"
 
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+")
+EMAIL_LOCAL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
+EMAIL_DOMAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
 DIGITS = re.compile(r"(?:\d[ -]?){7,}\d")
+URL = re.compile(r"https?://[^\s\"')]+")  # as the starter hallucination test finds links
 RESTATED_CHARS = 300
+
+
+def redact_emails(text: str) -> str:
+    """E-mail addresses (local@label.domain) replaced by [e-mail], in one pass over the text.
+
+    A regular expression for them backtracks over every start of a long run of letters (a
+    40,000-character word took seconds); this scan reads each character a bounded number of
+    times. It finds what ``[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\\.[A-Za-z0-9.-]+`` finds."""
+    out, done, at = [], 0, text.find("@")
+    while at != -1:
+        start = at
+        while start > done and text[start - 1] in EMAIL_LOCAL:
+            start -= 1
+        end = at + 1
+        while end < len(text) and text[end] in EMAIL_DOMAIN:
+            end += 1
+        dot = text.find(".", at + 1, end)
+        if start < at and dot > at + 1 and end > dot + 1:
+            out += [text[done:start], "[e-mail]"]
+            done = end
+        at = text.find("@", max(at + 1, done))
+    return "".join(out) + text[done:]
+
+
+def redact(text: str) -> str:
+    """E-mail addresses and long digit runs redacted; links kept whole (their digits are ids, and
+    a reply must be able to repeat a link of the prompt), but an e-mail address in a link is not."""
+    parts, done = [], 0
+    for link in URL.finditer(text):
+        parts += [DIGITS.sub("[number]", redact_emails(text[done:link.start()])), redact_emails(link[0])]
+        done = link.end()
+    return "".join(parts) + DIGITS.sub("[number]", redact_emails(text[done:]))
+
+
+def as_text(value) -> str:
+    """A prompt or message content as text: None is empty, a list of parts (OpenAI-style
+    [{"type": "text", "text": ...}]) is their text, anything else its str()."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        texts = (part if isinstance(part, str) else part.get("text") if isinstance(part, dict) else None for part in value)
+        return " ".join(text for text in texts if isinstance(text, str))
+    return str(value)
 
 
 def messages_of(prompt: str) -> list[dict]:
@@ -70,17 +118,30 @@ def messages_of(prompt: str) -> list[dict]:
 
 def restate(prompt: str) -> str:
     """A reply to any prompt: its last message, redacted and shortened, and nothing invented."""
-    last = next((str(m.get("content", "")) for m in reversed(messages_of(prompt)) if m.get("role") != "system"), "")
-    text = DIGITS.sub("[number]", EMAIL.sub("[e-mail]", " ".join(last.split())))
+    last = next((as_text(m.get("content")) for m in reversed(messages_of(prompt)) if m.get("role") != "system"), "")
+    text = redact(" ".join(last.split()))
     if len(text) > RESTATED_CHARS:
-        text = text[:RESTATED_CHARS].rsplit(" ", 1)[0] + " ..."
+        head = text[:RESTATED_CHARS].rsplit(" ", 1)[0]
+        cut = next((link.start() for link in URL.finditer(text) if link.start() < len(head) < link.end()), None)
+        text = (head if cut is None else head[:cut].rstrip()) + " ..."  # never half a link
     return f"Thank you. You wrote: \"{text}\". Here is a short, careful answer to that request."
 
 
-def call_api(prompt: str, options: dict, context: dict) -> dict:
-    variables = (context or {}).get("vars") or {}
-    config = (options or {}).get("config") or {}
-    price = {**DEFAULT_PRICE, **{k: config[k] for k in DEFAULT_PRICE if k in config}}
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _mapping(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def call_api(prompt, options: dict, context: dict) -> dict:
+    if not isinstance(prompt, str):  # promptfoo sends text; anything else is read, never raised on
+        prompt = json.dumps(prompt, default=str) if isinstance(prompt, (list, dict)) else as_text(prompt)
+    config = _mapping(_mapping(options).get("config"))
+    # The price per 1k tokens: the config's where it is a number ("0.1" is not), else the default.
+    price = {key: config[key] if _number(config.get(key)) else default for key, default in DEFAULT_PRICE.items()}
+    variables = _mapping(_mapping(context).get("vars"))
     if "help.example.com" in prompt:  # the example support prompt: answer from the help centre
         output = reply(str(variables.get("customer_name", "")), str(variables.get("question", "")))
     else:
