@@ -124,9 +124,10 @@ def test_check_reports_a_requirements_file_it_cannot_read(gov, capsys):
 
 
 def test_pin_versions_compare_by_release_numbers():
-    from promptlane.core.pin import pin_problem, release
+    from promptlane.core.pin import pin_problem
 
-    assert release("0.2.0rc1") == release("0.2") == (0, 2)
+    assert pin_problem("promptlane==0.2.0rc1\n", "0.2.0") is None  # a release is newer than its candidates
+    assert pin_problem("promptlane==0.2\n", "0.2.0") is None  # 0.2 and 0.2.0 are one version
     assert pin_problem("promptlane==0.10.0\n", "0.9.9") is not None  # numbers, not text
     assert pin_problem("promptlane==0.10.0\n", "0.10.0") is None
     assert pin_problem("pre-commit==9.9.9\npromptlane-extras==9.9\n", "0.1.0") is None  # not promptlane

@@ -36,7 +36,6 @@ _NAME_START = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a project name, at a 
 # An operator and the version written after it, to give the version's column.
 _SPEC_AT = re.compile(r"(===|~=|==|!=|<=|>=|<|>)[ \t]*([^\s,;()]+)")
 _LOWER = ("==", "===", ">=", "~=", ">")
-_RELEASE = re.compile(r"^([0-9]+(?:\.[0-9]+)*)")
 
 
 @dataclass(frozen=True)
@@ -143,15 +142,6 @@ def pinned(text: str) -> Pin | None:
         number, col = _where(places, -offset)
         return Pin(version, number, col, floor, strict)
     return None
-
-
-def release(version: str) -> tuple[int, ...]:
-    """The release numbers of a version (``0.2.0rc1`` -> (0, 2, 0)), trailing zeros dropped."""
-    found = _RELEASE.match(version)
-    numbers = [int(part) for part in found[1].split(".")] if found else [0]
-    while len(numbers) > 1 and numbers[-1] == 0:
-        numbers.pop()
-    return tuple(numbers)
 
 
 def pin_problem(text: str, running: str) -> Problem | None:
