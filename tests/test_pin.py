@@ -16,7 +16,8 @@ from conftest import BIN, snapshot_tree
 from governed import pl
 
 from promptlane import __version__
-from promptlane.core.pin import pin_problem, pinned
+from promptlane.core.pin import pin_problem
+from promptlane.core.requirements import pinned
 
 RUNNING = "0.1.0"
 
@@ -245,3 +246,38 @@ def test_bad_hook_repository_values_are_refused_before_anything_is_rendered(tmp_
 def test_the_default_render_still_pins_this_promptlane(scaffold):
     assert pinned((scaffold / "requirements.txt").read_text(encoding="utf-8")) is not None
     assert pin_problem((scaffold / "requirements.txt").read_text(encoding="utf-8"), __version__) is None
+
+
+# ---------------------------------------------------------------- the fast path of every command
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_numbers = st.lists(st.integers(min_value=0, max_value=12), min_size=1, max_size=4).map(lambda ns: ".".join(map(str, ns)))
+_noise = st.sampled_from(["# promptlane is pinned here", "pre-commit==4.7.0", "", "   # a comment", "-r other.txt"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(pin=_numbers, running=_numbers, before=st.lists(_noise, max_size=3), after=st.lists(_noise, max_size=3),
+       spelling=st.sampled_from(["promptlane", "PromptLane", " promptlane "]), comment=st.sampled_from(["", "  # pinned"]))
+def test_the_fast_path_agrees_with_the_full_rule(pin, running, before, after, spelling, comment):
+    """Every command reads the pin (store/pinfile.py); a plain `promptlane==X` is judged without
+    importing packaging (~80 ms). Whenever the fast path lets a run through, the full rule does too."""
+    from promptlane.core import pin as rule
+
+    text = "\n".join([*before, f"{spelling}=={pin}{comment}", *after]) + "\n"
+    if rule._plainly_new_enough(text, running):
+        full = pinned(text)
+        from packaging.version import Version
+
+        assert full is None or Version(running) >= full.floor, (text, running)
+
+
+def test_a_hook_run_does_not_import_packaging(gov):
+    """The pin check on every command must not cost the commit path packaging's import."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "promptlane", "check", "prompts/support-reply/card.yml"],
+                          cwd=gov, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "promptlane.core.pin" in imported
+    assert not any(name == "packaging" or name.startswith("packaging.") for name in imported)

@@ -4,7 +4,6 @@ it started, and turn the file names a hook passes into the prompts they belong t
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 from pathlib import Path
@@ -71,6 +70,8 @@ def _refuse_missing(repo: Repo, files: Sequence[str]) -> None:
                and not os.path.lexists(repo.root / repo_rel(repo, name))]
     if not missing:
         return
+    import difflib  # only for a name that names nothing
+
     hints = []
     for name in missing:
         parts = repo_rel(repo, name).split("/")

@@ -13,6 +13,7 @@ from typing import cast
 
 from promptlane.commands.arguments import ids_from, open_repo, repo_rel
 from promptlane.commands.output import report
+from promptlane.core.layout import prompt_id_of
 from promptlane.core import semver
 from promptlane.core.card import Card
 from promptlane.core.pii import text_problems
@@ -173,10 +174,13 @@ def cmd_check(args) -> int:
     forms = _review_forms(repo, None if whole else [repo_rel(repo, name) for name in args.files])
     problems = check(repo, ids_from(repo, args.files, args.all), policy=policy, forms=forms)
     rels = None if whole else [repo_rel(repo, name) for name in args.files]
-    from promptlane.commands.repofiles import CHECKS, repo_file_problems
+    # The repository's own files belong to no prompt: a commit of prompt files alone (the usual
+    # hook run) need not import their checks.
+    if rels is None or any(prompt_id_of(rel) is None for rel in rels):
+        from promptlane.commands.repofiles import CHECKS, repo_file_problems
 
-    if rels is None or any(rel in CHECKS for rel in rels):
-        problems += repo_file_problems(repo, rels, lambda: command_names(args.build_parser()))
+        if rels is None or any(rel in CHECKS for rel in rels):
+            problems += repo_file_problems(repo, rels, lambda: command_names(args.build_parser()))
     count = report(problems)
     return EXIT_FAILED if count else EXIT_OK
 

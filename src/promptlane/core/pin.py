@@ -1,152 +1,53 @@
-"""The promptlane version a governed repository pins (pure).
+"""The promptlane version a governed repository pins, judged (pure).
 
 A rendered repository's ``requirements.txt`` is the one place that says which promptlane it
 runs: its pre-commit hooks call the installed promptlane, and CI installs exactly that file.
 A promptlane older than the pin must not judge the repository: its rules may be older than
-the files it reads.
-
-The file is read as pip reads it: a line ending in ``\\`` continues on the next, a ``#`` at
-the start of a line or after whitespace starts a comment, a line starting with ``-`` is an
-option (``-r``, ``-e``, ``--index-url``) and a token starting with ``-`` ends a requirement
-(``--hash=...``). The first requirement whose name is promptlane (PEP 503: ``PromptLane``
-counts, ``prompt-lane`` is another project) is the pin; a line that does not parse as a
-requirement is skipped, and a URL requirement (``promptlane @ git+...``) pins nothing. Its
-environment marker is not evaluated: the pin is the same on every machine, and this module
-stays a rule on plain text. Only the lower bounds of its specifiers count (``==``, ``===``,
-``>=``, ``~=``, ``==X.*``, ``>``); upper bounds and ``!=`` never refuse a newer promptlane.
-
-Everything here is linear in the length of the text (the reader in store/pinfile.py also
-caps it): no pattern with nested or adjacent unbounded repeats.
+the files it reads. Every command asks (store/pinfile.py), so the usual file, a plain
+``promptlane==X``, is judged here without importing packaging; anything else goes to the full
+reading of core/requirements.py.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import Specifier
-from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from promptlane.core.layout import REQUIREMENTS
 from promptlane.core.problems import Problem
 
-NAME = "promptlane"
-_NAME_START = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a project name, at a line's start
-# An operator and the version written after it, to give the version's column.
-_SPEC_AT = re.compile(r"(===|~=|==|!=|<=|>=|<|>)[ \t]*([^\s,;()]+)")
-_LOWER = ("==", "===", ">=", "~=", ">")
+# Bounded numbers (int() refuses very long digit strings): anything longer takes the full rule.
+_SIMPLE_PIN = re.compile(r"[ \t]*promptlane[ \t]*==[ \t]*([0-9]{1,9}(?:\.[0-9]{1,9}){0,9})[ \t]*(?:#.*)?\Z",
+                         re.IGNORECASE)
+_RELEASE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9}){0,9}\Z")
 
 
-@dataclass(frozen=True)
-class Pin:
-    """The lowest version a pin allows: ``floor`` (or anything above it, when ``strict``),
-    written as ``version`` at ``line``:``col`` of requirements.txt."""
-    version: str
-    line: int
-    col: int
-    floor: Version
-    strict: bool = False
-
-
-def _logical_lines(text: str) -> list[tuple[str, list[tuple[int, int, int]]]]:
-    """pip's logical lines: a line ending in ``\\`` joined with the next (a comment line never
-    continues). Each comes with (offset, line, column) for the start of every physical piece,
-    to map an offset in it back to where it was written."""
-    joined: list[tuple[str, list[tuple[int, int, int]]]] = []
-    parts: list[str] = []
-    places: list[tuple[int, int, int]] = []
-    size = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        comment = line.lstrip().startswith("#")
-        continued = line.endswith("\\") and not comment
-        if continued:  # pip strips the backslashes at both ends of a continued line
-            piece, col = line.strip("\\"), 1 + len(line) - len(line.lstrip("\\"))
-        elif comment:  # pip's " " before it: it stays a comment inside a joined line
-            piece, col = " " + line, 0
-        else:
-            piece, col = line, 1
-        parts.append(piece)
-        places.append((size, number, col))
-        size += len(piece)
-        if not continued:
-            joined.append(("".join(parts), places))
-            parts, places, size = [], [], 0
-    if parts:
-        joined.append(("".join(parts), places))
-    return joined
-
-
-def _where(places: list[tuple[int, int, int]], offset: int) -> tuple[int, int]:
-    """The line and column of ``offset`` in a logical line."""
-    start, line, col = next(place for place in reversed(places) if place[0] <= offset)
-    return line, col + offset - start
-
-
-def _without_comment(line: str) -> str:
-    """The line up to its comment: a ``#`` at the start or after whitespace (linear)."""
-    at = line.find("#")
-    while at > 0 and not line[at - 1].isspace():
-        at = line.find("#", at + 1)
-    return line if at < 0 else line[:at]
-
-
-def _requirement_part(line: str) -> str:
-    """The line up to its first option token (``--hash=...``): pip's break_args_options."""
-    at = line.find("-")
-    while at > 0 and not line[at - 1].isspace():
-        at = line.find("-", at + 1)
-    return line if at < 0 else line[:at]
-
-
-def _bound(spec: Specifier) -> tuple[Version, bool] | None:
-    """The lowest version one specifier allows, and whether it is excluded (``>``)."""
-    if spec.operator not in _LOWER:
-        return None
-    written = spec.version
-    try:
-        if written.endswith(".*"):  # ==0.2.* allows 0.2.dev0, the first version of 0.2
-            return Version(written[:-2] + ".dev0"), False
-        return Version(written), spec.operator == ">"
-    except ValueError:  # === with text that is no version; a number too long for int()
-        return None
-
-
-def pinned(text: str) -> Pin | None:
-    """The first ``promptlane`` requirement's lowest allowed version, or None (no pin, no
-    lower bound, a URL requirement)."""
-    for line, places in _logical_lines(text):
-        body = _requirement_part(_without_comment(line))
-        indent = len(body) - len(body.lstrip())
-        name = _NAME_START.match(body, indent)
-        if name is None or canonicalize_name(name[0]) != NAME:
-            continue  # another project, an option line, a blank or comment line
-        try:
-            requirement = Requirement(body.strip())
-        except InvalidRequirement:
-            continue  # not a requirement (pip would refuse it): no pin
-        if requirement.url:
-            return None
-        written: dict[tuple[str, str], int] = {}
-        for found in _SPEC_AT.finditer(body.split(";", 1)[0], name.end()):
-            written.setdefault((found[1], found[2]), found.start(2))
-        bounds: list[tuple[tuple[Version, bool], int, str]] = []
-        for spec in requirement.specifier:
-            bound = _bound(spec)
-            if bound is not None:  # the highest bound wins; of equal ones, the first written
-                offset = written.get((spec.operator, spec.version), name.start())
-                bounds.append((bound, -offset, spec.version))
-        if not bounds:
-            return None
-        (floor, strict), offset, version = max(bounds)
-        number, col = _where(places, -offset)
-        return Pin(version, number, col, floor, strict)
-    return None
+def _plainly_new_enough(text: str, running: str) -> bool:
+    """The fast path of every command: True when the one requirement line that names
+    promptlane is a plain ``promptlane==X`` (the template's) and ``running`` is X or newer, both
+    plain release numbers. Then ``pinned`` could only agree, and packaging is not imported.
+    False means "ask the full rule", never "refuse"."""
+    lines = text.splitlines()
+    naming = [i for i, line in enumerate(lines) if "promptlane" in line.lower() and not line.lstrip().startswith("#")]
+    if not naming:
+        return True  # nothing names promptlane: no pin
+    if len(naming) > 1 or not _RELEASE.match(running) or (naming[0] and lines[naming[0] - 1].endswith("\\")):
+        return False
+    found = _SIMPLE_PIN.match(lines[naming[0]])
+    if found is None:
+        return False
+    pinned_numbers, current = [int(n) for n in found[1].split(".")], [int(n) for n in running.split(".")]
+    width = max(len(pinned_numbers), len(current))
+    return current + [0] * (width - len(current)) >= pinned_numbers + [0] * (width - len(pinned_numbers))
 
 
 def pin_problem(text: str, running: str) -> Problem | None:
     """PL706 when ``running`` is older than the lowest version ``requirements.txt`` allows
     (or not newer, for ``>``). A newer promptlane is always fine."""
+    if _plainly_new_enough(text, running):
+        return None
+    from packaging.version import Version
+
+    from promptlane.core.requirements import pinned
+
     pin = pinned(text)
     if pin is None:
         return None

@@ -1,11 +1,11 @@
 """The few facts promptlane asks git for; argument lists only, never a shell string."""
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 
 def _git(root: Path, *args: str, strip: bool = True) -> str | None:
+    import subprocess  # not at the top: the commit hooks often need no git at all
     from shutil import which
 
     if which("git") is None:
@@ -52,6 +52,7 @@ def refusal(folder: Path) -> str | None:
     """git's own words when it refuses to work in ``folder`` for safety (a repository owned by
     someone else: "detected dubious ownership", safe.directory), else None. Asked only after a
     git query failed, so that the failure is explained rather than misread."""
+    import subprocess
     try:
         done = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=folder, capture_output=True,  # noqa: S603, S607 - as _git
                               text=True, timeout=30)
@@ -118,6 +119,7 @@ def changed_paths(root: Path, commit: str, *folders: str) -> list[str]:
 
 def set_config(root: Path, key: str, value: str) -> None:
     """``git config KEY VALUE`` in this clone; GitError says why it failed."""
+    import subprocess
     try:
         done = subprocess.run(["git", "config", key, value], cwd=root, capture_output=True, text=True)  # noqa: S603, S607 - as _git
     except OSError:
