@@ -42,7 +42,16 @@ def _files_command(sub, name: str, help_text: str, files_help: str, handler: str
     p = sub.add_parser(name, help=help_text)
     p.add_argument("files", nargs="*", help=files_help)
     p.add_argument("--all", action="store_true", help="every prompt, whatever FILES says")
+    rules_base(p)
     p.set_defaults(handler=handler)
+
+
+def rules_base(p: argparse.ArgumentParser) -> None:
+    """``--base REF``: judge what is new since git REF under REF's policy, reviewers and signers."""
+    p.add_argument("--base", dest="rules_base", metavar="REF", default=None,
+                   help="judge approvals, promotions and governance changes new since git REF under REF's "
+                        "policy, reviewers and allowed_signers (default: $PROMPTLANE_BASE; without either, "
+                        "the working tree's files)")
 
 
 def _add_hook_commands(sub) -> None:
@@ -108,17 +117,26 @@ def _add_eval_commands(sub) -> None:
 def _add_promotion_commands(sub) -> None:
     p = sub.add_parser("approve", help="write a HITL approval form bound to the prompt's current hash")
     p.add_argument("id", nargs="?", help="prompt id")
-    p.add_argument("--role", required=True, help="your role, as in reviews/reviewers.yml")
+    p.add_argument("--role", default=None, help="your role, as in reviews/reviewers.yml")
     p.add_argument("--decision", choices=("approve", "reject"), default="approve")
     p.add_argument("--note", default="", help="why; conditions; accepted risks")
     p.add_argument("--policy", action="store_true",
                    help="approve the current policy file instead of a prompt (Governance; see docs/promotion.md)")
+    p.add_argument("--governance", metavar="FILE", default=None,
+                   help="approve the new content of a governance file instead of a prompt (Governance): the policy "
+                        "file, reviews/reviewers.yml, reviews/allowed_signers, or prompts/ID/card.yml for its risk:")
+    p.add_argument("--key", metavar="FILE", default=None,
+                   help="sign with this SSH key (default: git config user.signingkey, with gpg.format ssh)")
+    p.add_argument("--sign", metavar="FORM", default=None,
+                   help="sign again your own form after editing it (ticking its checklist), before committing it")
+    rules_base(p)
     p.set_defaults(handler="approve:cmd_approve")
 
     p = sub.add_parser("promote", help="gates, then card + registry + changelog + audit in one step")
     p.add_argument("id")
     p.add_argument("--to", required=True, metavar="ENV")
     p.add_argument("--reason", default=None)
+    rules_base(p)
     p.set_defaults(handler="promote:cmd_promote")
 
     p = sub.add_parser("rollback", help="serve the last version that passed in ENV (or --to VERSION)")
@@ -126,10 +144,12 @@ def _add_promotion_commands(sub) -> None:
     p.add_argument("--env", required=True)
     p.add_argument("--to", default=None, metavar="VERSION")
     p.add_argument("--reason", required=True, help="why (kept in the changelog and audit log)")
+    rules_base(p)
     p.set_defaults(handler="promote:cmd_rollback")
 
     p = sub.add_parser("status", help="what each environment serves, and what each prompt still lacks")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    rules_base(p)
     p.set_defaults(handler="status:cmd_status")
 
     p = sub.add_parser("registry", help="the registry for runtimes and databases")

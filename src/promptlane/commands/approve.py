@@ -1,32 +1,29 @@
-"""``promptlane approve``: write a HITL form for a prompt's current hash (or, with ``--policy``,
-for the current policy text) as the acting reviewer, refusing a form that could never count."""
+"""``promptlane approve``: write a HITL form for a prompt's current hash (or, with
+``--governance``, for the new content of a governance file), signed with the reviewer's SSH
+key, refusing a form that could never count. ``--sign FORM`` signs again a form of one's own
+after editing it (before it is committed: committed forms are never changed)."""
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING
 
-from promptlane.commands.arguments import open_repo
+from promptlane.commands.arguments import open_repo, repo_rel
+from promptlane.core import governance
 from promptlane.core.forms import eval_summary, render_form
+from promptlane.core.gates import DEFAULT_RISK
 from promptlane.core.layout import POLICY
-from promptlane.core.policy import POLICY_REVIEW_ROLE, loosened, policy_hash
+from promptlane.core.policy import POLICY_REVIEW_ROLE, loosened
 from promptlane.core.problems import EXIT_OK, Problem, PromptlaneError, UsageError
 from promptlane.core.results import results_rel
-from promptlane.core.reviews import (
-    DECISIONS,
-    POLICY_REVIEWS,
-    REVIEWERS,
-    TEMPLATE,
-    Reviewers,
-    review_rel,
-    reviewer_slug,
-    slug,
-)
+from promptlane.core.reviews import DECISIONS, REVIEWERS, TEMPLATE, Reviewers, parse_review, review_rel
+from promptlane.core.signatures import SIGNATURE_SUFFIX, allowed, signing_key
 from promptlane.operations.gating import synced_card
+from promptlane.store import git, rules
 from promptlane.store.context import actor, now
 from promptlane.store.fsio import Transaction, recover
 from promptlane.store.policyfile import base_policy, load_policy
 from promptlane.store.results import load_results
-from promptlane.store.reviews import load_reviewers, read_review
+from promptlane.store.reviews import read_review
 
 if TYPE_CHECKING:
     from promptlane.core.card import Card
@@ -34,15 +31,16 @@ if TYPE_CHECKING:
     from promptlane.store.repo import Repo
 
 
-def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "approve", note: str = "") -> list[str]:
-    """Write the reviewer's form for the card's current hash; return what to tell the user."""
+def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "approve", note: str = "",
+            key: str | None = None) -> list[str]:
+    """Write the reviewer's signed form for the card's current hash; return what to tell the user."""
     recover(repo.root)
     card, lock = synced_card(repo, prompt_id)
     payload_hash = card.sound_hash  # synced_card returns sound cards only: read_card set the hash
-    reviewers = load_reviewers(repo)
+    reviewers = rules.reviewers(repo)
     role = reviewers.role_named(role_name)
     if role is None:
-        raise UsageError(f"role '{role_name}' is not in {REVIEWERS}; roles: {', '.join(reviewers.roles)}")
+        raise UsageError(f"role '{role_name}' is not in {REVIEWERS} ({rules.source(repo)}); roles: {', '.join(reviewers.roles)}")
     who = actor(repo.root)
     _refuse_reviewer(reviewers, role, who, card, lock, DECISIONS[decision])
     template = repo.root / TEMPLATE
@@ -51,20 +49,71 @@ def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "appro
     values = {"prompt": prompt_id, "version": str(card.version), "hash": payload_hash, "reviewer": who, "role": role,
               "decision": DECISIONS[decision], "date": now(), "note": note}
     summary = eval_summary(prompt_id, payload_hash, load_results(repo, prompt_id, payload_hash), results_rel(prompt_id, payload_hash))
-    rel = review_rel(prompt_id, str(card.version), role, who)
+    rel, previous = _form_rel(repo, prompt_id, str(card.version), role, who)
+    text = render_form(template.read_text(encoding="utf-8"), values, summary, role)
+    signed = _write_signed(repo, rel, text.encode("utf-8"), who, values["date"], key)
+    lines = [f"Wrote {rel}{signed}: {values['decision']} as {role} for {prompt_id} {card.version} ({payload_hash[:19]}...)."]
+    if previous is not None and previous.ok:
+        lines.append(f"It replaces your earlier form, not yet committed ({previous.data.get('decision')} on {previous.data.get('date')}).")
+    lines.append(f"To tick your checklist, edit it and run `promptlane approve --sign {rel}`; then `git add` and commit both files.")
+    return lines
+
+
+def _form_rel(repo: "Repo", prompt_id: str, version: str, role: str, who: str):
+    """Where this reviewer's form goes: their uncommitted form is replaced; a committed one is
+    never touched (review history only grows), so a later decision gets the next free name."""
+    rel = review_rel(prompt_id, version, role, who)
     previous = read_review(repo, rel) if (repo.root / rel).is_file() else None
     if previous is not None and str(previous.data.get("reviewer", who)).lower() != who.lower():
         # Another reviewer's form has this name: never overwrite it; this one gets the long name.
-        rel = review_rel(prompt_id, str(card.version), role, who, with_domain=True)
+        rel = review_rel(prompt_id, version, role, who, with_domain=True)
         previous = read_review(repo, rel) if (repo.root / rel).is_file() else None
+    stem, number = rel[:-3], 1
+    while _committed(repo, rel):
+        number += 1
+        rel, previous = f"{stem}-{number}.md", None
+        if (repo.root / rel).is_file() and not _committed(repo, rel):
+            previous = read_review(repo, rel)
+    return rel, previous
+
+
+def _committed(repo: "Repo", rel: str) -> bool:
+    """The file is in HEAD or in the base: part of the review history, never rewritten."""
+    commits = [c for c in (rules.base_commit(repo), "HEAD") if c]
+    return any(git.show_bytes(repo.root, commit, rel) is not None for commit in commits)
+
+
+def _write_signed(repo: "Repo", rel: str, form: bytes, who: str, date: str, key: str | None) -> str:
+    """Sign ``form`` (when a key is configured, or required) and write it with its .sig in one
+    transaction; refused, writing nothing, when the signature would not count."""
+    from promptlane.store.signing import configured_key, sign
+
+    try:
+        configured_key(repo.root, key)
+        has_key = True
+    except UsageError:
+        has_key = False
+    if not has_key and not _signatures_required(repo):
+        txn = Transaction(repo.root)
+        txn.write(rel, form.decode("utf-8"))
+        txn.commit()
+        return " (unsigned: the policy requires no signatures)"
+    signature = sign(repo.root, form, key)  # UsageError with what to do when there is no key
+    verdict = signing_key(form, signature)
+    refusal = verdict.error or allowed(rules.signers(repo), who, str(verdict.fingerprint), date)
+    if refusal:
+        raise PromptlaneError("refused: the signature would not count", [Problem(
+            rel, 1, 1, "PL522", f"not written: the signature {refusal}")])
     txn = Transaction(repo.root)
-    txn.write(rel, render_form(template.read_text(encoding="utf-8"), values, summary, role))
+    txn.write(rel, form.decode("utf-8"))
+    txn.write(rel + SIGNATURE_SUFFIX, signature.decode("ascii"))
     txn.commit()
-    lines = [f"Wrote {rel}: {values['decision']} as {role} for {prompt_id} {card.version} ({payload_hash[:19]}...)."]
-    if previous is not None and previous.ok:
-        lines.append(f"It replaces your earlier form ({previous.data.get('decision')} on {previous.data.get('date')}).")
-    lines.append("Tick your checklist in it, then `git add` and commit it.")
-    return lines
+    return f" and {rel}{SIGNATURE_SUFFIX} (signed with {verdict.fingerprint})"
+
+
+def _signatures_required(repo: "Repo") -> bool:
+    policy_rules = rules.policy(repo).rules.values()
+    return any(rule.require_signatures for rule in policy_rules) if policy_rules else True
 
 
 def _refuse_reviewer(reviewers: Reviewers, role: str, who: str, card: "Card", lock: "Lock", decision: str) -> None:
@@ -77,45 +126,88 @@ def _refuse_reviewer(reviewers: Reviewers, role: str, who: str, card: "Card", lo
     author = (lock.entry(str(card.version)) or {}).get("author", "")
     if decision == "approved" and who.lower() == str(author).lower():
         line, col = card.where("author")
+        others = [r for r in reviewers.roles.get(role, []) if r.lower() != who.lower()]
         raise PromptlaneError("refused", [Problem(card.rel, line, col, "PL507",
                               f"{who} is the author of {card.prompt_id} {card.version} and cannot approve it; "
-                              f"ask another {role} reviewer ({', '.join(reviewers.roles.get(role, []))}) to run "
-                              f"`promptlane approve {card.prompt_id} --role {role!r}`")])
+                              f"ask another {role} reviewer ({', '.join(others) or f'none listed: add one to {REVIEWERS}'}) "
+                              f"to run `promptlane approve {card.prompt_id} --role {role!r}`")])
 
 
-def approve_policy(repo: "Repo", role_name: str, decision: str = "approve", note: str = "") -> list[str]:
-    """Write reviews/policy/<date>-governance-<reviewer>.md for the current policy text."""
-    reviewers = load_reviewers(repo)
+def resign(repo: "Repo", name: str, key: str | None) -> list[str]:
+    """Sign again one's own, not yet committed form after editing it."""
+    rel = repo_rel(repo, name)
+    path = repo.root / rel
+    if not path.is_file() or not rel.startswith("reviews/") or not rel.endswith(".md"):
+        raise UsageError(f"{name}: not a review form (reviews/.../*.md)")
+    if _committed(repo, rel):
+        raise UsageError(f"{rel} is committed: review history only grows; record a new decision with `promptlane approve`")
+    raw = path.read_bytes()
+    review = parse_review(rel, raw, policy=rel.startswith("reviews/policy/"))
+    if not review.ok:
+        raise PromptlaneError("the form has problems; fix them first", review.problems)
+    who = actor(repo.root)
+    if str(review.data["reviewer"]).lower() != who.lower():
+        raise UsageError(f"{rel} is {review.data['reviewer']}'s form; only they sign it (you are {who})")
+    signed = _write_signed(repo, rel, raw, who, str(review.data["date"]), key)
+    return [f"Signed {rel}{signed}."]
+
+
+def approve_governance(repo: "Repo", subject: str, role_name: str, decision: str = "approve", note: str = "",
+                       key: str | None = None) -> list[str]:
+    """Write reviews/policy/<date>-<subject>-governance-<reviewer>.md for the new content of a governance file."""
+    reviewers = rules.reviewers(repo)
     role = reviewers.role_named(role_name)
     if role is None or role != reviewers.role_named(POLICY_REVIEW_ROLE):
-        raise UsageError(f"a policy change is approved by the {POLICY_REVIEW_ROLE} role (in {REVIEWERS}), not '{role_name}'")
+        raise UsageError(f"a governance change is approved by the {POLICY_REVIEW_ROLE} role (in {REVIEWERS}), not '{role_name}'")
     who = actor(repo.root)
     if not reviewers.holds(who, role):
         raise PromptlaneError("refused", [Problem(REVIEWERS, reviewers.line_of(role), 1, "PL505",
-                              f"{who} is not listed under {role}; a form by you would not count")])
-    data, text = load_policy(repo.root)
-    old = base_policy(repo.root)
-    changes = loosened(old, data) if old and data else []
+                              f"{who} is not listed under {role} ({rules.source(repo)}); a form by you would not count")])
+    digest, extra, accepts = _subject(repo, subject)
     time = now()
-    values = {"policy": POLICY, "hash": policy_hash(text), "reviewer": who, "role": role,
+    values = {"policy": subject, **extra, "hash": digest, "reviewer": who, "role": role,
               "decision": DECISIONS[decision], "date": time, "note": note}
-    front = "".join(f"{key}: {json.dumps(value)}\n" for key, value in values.items())
-    body = "\n# Policy change approval\n\nLoosened against git HEAD (what this approval accepts):\n\n"
-    body += "".join(f"- {what}\n" for _, what in changes) or "- nothing (a stricter or unchanged policy)\n"
-    rel = f"{POLICY_REVIEWS}/{time[:10]}-{slug(role)}-{reviewer_slug(who)}.md"
-    txn = Transaction(repo.root)
-    txn.write(rel, "---\n" + front + "---\n" + body)
-    txn.commit()
-    return [f"Wrote {rel}: {values['decision']} policy {values['hash'][:19]}... as {role}; `git add` and commit it with the policy."]
+    front = "".join(f"{name}: {json.dumps(value)}\n" for name, value in values.items())
+    body = f"\n# Governance approval of {subject}\n\nWhat this approval accepts:\n\n"
+    body += "".join(f"- {what}\n" for what in accepts) or "- nothing looser (a stricter or unchanged file)\n"
+    rel = governance.approval_rel(subject, time, who)
+    signed = _write_signed(repo, rel, ("---\n" + front + "---\n" + body).encode("utf-8"), who, time, key)
+    return [f"Wrote {rel}{signed}: {values['decision']} {subject} {digest[:19]}... as {role}; "
+            "`git add` and commit it with the change."]
+
+
+def _subject(repo: "Repo", subject: str) -> tuple[str, dict[str, str], list[str]]:
+    """(digest, extra front matter, what the approval accepts) for a governance file or a card."""
+    if subject == POLICY:
+        data, text = load_policy(repo.root)
+        old = base_policy(repo.root, rules.compared_with(repo))
+        return governance.file_digest(text), {}, [what for _, what in (loosened(old, data) if old and data else [])]
+    if subject in governance.GOVERNED_FILES:
+        path = repo.root / subject
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        return governance.file_digest(text), {}, [f"{subject} as it is now ({len(text.splitlines())} lines)"]
+    parts = subject.split("/")
+    if len(parts) == 3 and parts[0] == "prompts" and parts[2] == "card.yml" and (repo.root / subject).is_file():
+        from promptlane.store.cards import read_card
+
+        risk = str(read_card(repo, parts[1]).data.get("risk", DEFAULT_RISK))
+        return governance.risk_digest(parts[1], risk), {"risk": risk}, [f"{parts[1]} at risk: {risk}"]
+    raise UsageError(f"--governance {subject}: not a governance file; name {', '.join(governance.GOVERNED_FILES)} "
+                     "or a prompt's card (prompts/ID/card.yml, for its risk:)")
 
 
 def cmd_approve(args) -> int:
     repo = open_repo(args)
-    if args.policy:
-        lines = approve_policy(repo, args.role, args.decision, args.note)
+    if args.sign:
+        lines = resign(repo, args.sign, args.key)
+    elif args.policy or args.governance:
+        subject = repo_rel(repo, args.governance) if args.governance else POLICY
+        lines = approve_governance(repo, subject, args.role or POLICY_REVIEW_ROLE, args.decision, args.note, args.key)
     elif not args.id:
-        raise UsageError("name the prompt to approve (promptlane approve ID --role ROLE), or use --policy")
+        raise UsageError("name the prompt to approve (promptlane approve ID --role ROLE), or use --governance FILE")
+    elif not args.role:
+        raise UsageError(f"name your role: promptlane approve {args.id} --role ROLE (a role of {REVIEWERS})")
     else:
-        lines = approve(repo, args.id, args.role, args.decision, args.note)
+        lines = approve(repo, args.id, args.role, args.decision, args.note, args.key)
     print("\n".join(lines))
     return EXIT_OK

@@ -29,6 +29,7 @@ def open_repo(args: argparse.Namespace) -> Repo:
     than the one its requirements.txt pins: older rules must not judge or write newer files."""
     repo = find_repo(args)
     refuse_older_promptlane(repo)
+    repo.base = getattr(args, "rules_base", None) or os.environ.get("PROMPTLANE_BASE") or None
     return repo
 
 

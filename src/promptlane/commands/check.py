@@ -27,15 +27,20 @@ from promptlane.store.repo import Repo
 RUN_SYNC = "run `promptlane sync` (or commit again: the promptlane-sync hook does it)"
 
 
-def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: Sequence[str] = ()) -> list[Problem]:
+def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: Sequence[str] = (),
+          trust: Sequence[str] = ()) -> list[Problem]:
+    """Every problem of ``prompt_ids``; ``policy``: the policy file too; ``forms``: review forms
+    to validate; ``trust``: the governance and review-history checks to run (``TRUST_CHECKS``)."""
     problems: list[Problem] = []
     interrupted = pending_problem(repo.root)
     if interrupted:
         problems.append(interrupted)
     if policy:
-        from promptlane.operations.policy_review import check_policy
+        from promptlane.operations.governance import check_policy
 
-        problems.extend(check_policy(repo))  # schema, and loosening against git HEAD
+        problems.extend(check_policy(repo))  # schema, and loosening against the base or HEAD
+    if trust:
+        problems.extend(trust_problems(repo, prompt_ids, trust))
     if forms:
         from promptlane.store.reviews import read_review
 
@@ -51,6 +56,46 @@ def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: Sequenc
             problems.append(card.problem("PL122", f"id '{declared}' is also used by {seen_ids[declared]}; ids must be unique", "id"))
         seen_ids.setdefault(declared, rel)
     return problems
+
+
+TRUST_CHECKS = ("files", "risk", "history", "promotions")
+
+
+def trust_problems(repo: Repo, prompt_ids: list[str], which: Sequence[str]) -> list[Problem]:
+    """The governance inputs and the review history against the base (operations/governance.py)."""
+    from promptlane.operations import governance
+
+    found: list[Problem] = []
+    if "files" in which:
+        found += governance.file_problems(repo) + governance.signers_file_problems(repo)
+    if "risk" in which:
+        found += governance.risk_problems(repo, prompt_ids)
+    if "history" in which:
+        found += governance.history_problems(repo) + governance.new_form_problems(repo)
+    if "promotions" in which:
+        from promptlane.operations.rejudge import promotion_problems
+
+        found += promotion_problems(repo)
+    return found
+
+
+def _trust_checks(rels: list[str] | None) -> list[str]:
+    """Which trust checks the given files call for (all of them for a whole-repository check)."""
+    from promptlane.core.signatures import ALLOWED_SIGNERS
+    from promptlane.core.reviews import REVIEWERS
+
+    if rels is None:
+        return list(TRUST_CHECKS)
+    which = []
+    if any(rel in (REVIEWERS, ALLOWED_SIGNERS) for rel in rels):
+        which.append("files")
+    if any(rel.startswith("prompts/") and rel.endswith("/card.yml") for rel in rels):
+        which.append("risk")
+    if any(rel.startswith("reviews/") for rel in rels):
+        which.append("history")
+    if any(rel.startswith("registry/") and rel.endswith(".lock.json") for rel in rels):
+        which.append("promotions")
+    return which
 
 
 def check_prompt(repo: Repo, prompt_id: str) -> tuple[list[Problem], str | None, str]:
@@ -172,8 +217,8 @@ def cmd_check(args) -> int:
     # The policy is checked (schema, loosening against HEAD) when it is among the files.
     policy = whole or any(repo_rel(repo, name) == POLICY for name in args.files)
     forms = _review_forms(repo, None if whole else [repo_rel(repo, name) for name in args.files])
-    problems = check(repo, ids_from(repo, args.files, args.all), policy=policy, forms=forms)
     rels = None if whole else [repo_rel(repo, name) for name in args.files]
+    problems = check(repo, ids_from(repo, args.files, args.all), policy=policy, forms=forms, trust=_trust_checks(rels))
     # The repository's own files belong to no prompt: a commit of prompt files alone (the usual
     # hook run) need not import their checks.
     if rels is None or any(prompt_id_of(rel) is None for rel in rels):
@@ -182,6 +227,12 @@ def cmd_check(args) -> int:
         if rels is None or any(rel in CHECKS for rel in rels):
             problems += repo_file_problems(repo, rels, lambda: command_names(args.build_parser()))
     count = report(problems)
+    if count and any(p.code.startswith(("PL41", "PL5", "PL6")) for p in problems):
+        import sys
+
+        from promptlane.store.rules import source
+
+        print(f"promptlane check: approvals, promotions and governance changes judged under {source(repo)}", file=sys.stderr)
     return EXIT_FAILED if count else EXIT_OK
 
 

@@ -21,6 +21,7 @@ from promptlane.store.cards import read_card
 from promptlane.store.cardwrite import update_card
 from promptlane.store.context import actor, now
 from promptlane.store.fsio import Transaction, recover
+from promptlane.store import rules
 from promptlane.store.logs import read_all_changelogs, record
 from promptlane.store.policyfile import read_rules
 from promptlane.store.registry import read_lock, read_snapshot
@@ -49,16 +50,17 @@ def promote(repo: "Repo", prompt_id: str, env: str, reason: str | None = None) -
     if card.environment in envs and envs.index(env) < envs.index(card.environment) and lock.environments.get(card.environment) == card.version:
         raise UsageError(f"{prompt_id} {card.version} is already in {card.environment}, above {env}; "
                          f"to serve an earlier version use `promptlane rollback {prompt_id} --env {env}`")
-    result = evaluate(repo, card, lock, env, repo.rules)
+    result = evaluate(repo, card, lock, env)
+    judged = f"judged under {rules.source(repo)}"
     if not result.ok:
         raise PromptlaneError(f"promotion of {prompt_id} {card.version} to {env} refused: "
-                              f"{len(result.problems)} gate(s) unmet; nothing was changed", result.problems)
+                              f"{len(result.problems)} gate(s) unmet ({judged}); nothing was changed", result.problems)
     txn = Transaction(repo.root)
     why = f"{reason or f'promoted to {env}'} [gates: {'; '.join(result.evidence)}]"
     event = stage_promotion(repo, txn, card, lock, env, why, actor(repo.root), now())
     record(txn, repo.root, [event], CHANGELOG, AUDIT_LOG)
     txn.commit()
-    lines = [f"Promoted {prompt_id} {card.version} ({card.sound_hash[:19]}...) to {env}."]  # synced: hash set
+    lines = [f"Promoted {prompt_id} {card.version} ({card.sound_hash[:19]}...) to {env}; gates {judged}."]  # synced: hash set
     lines += [f"Fixing {path}" for path in txn.paths]
     lines += run_notify(repo, result.rule, event, env)
     lines.append("Review the changes, `git add` them and commit.")

@@ -96,6 +96,10 @@ def _is_consistent(card: Card, lock: Lock) -> bool:
 def _plan(repo: Repo, card: Card, lock: Lock):
     """Decide the new managed block; mutate ``card.data``/``lock`` in memory only."""
     if _is_consistent(card, lock):
+        risk_event = _risk_event(repo, card, lock)
+        if risk_event is not None:
+            card.data.pop("bump", None)
+            return f"{card.prompt_id}: {risk_event.reason} (recorded in the changelog and audit log)", [risk_event], True
         if "bump" not in card.data:
             return None
         card.data.pop("bump")  # an override with nothing to apply to: drop it
@@ -127,9 +131,27 @@ def _plan(repo: Repo, card: Card, lock: Lock):
     if isinstance(previous_env, str) and previous_env != dev and previous_env in repo.environments:
         new_events.append(Event("demote", time, who, card.prompt_id, version, payload_hash, serving,
                                        f"hash changed: back in {dev} from {previous_env}"))
+    risk_event = _risk_event(repo, card, lock)
+    if risk_event is not None:
+        new_events.append(risk_event)
     bump_text = {None: "returned ", "initial": "new prompt "}.get(kind, f"{kind} ")
     summary = f"{card.prompt_id}: {bump_text}-> {version} ({payload_hash[:19]}), environment {dev}"
     return summary, new_events, True
+
+
+def _risk_event(repo: Repo, card: Card, lock: Lock) -> Event | None:
+    """A change of the card's risk tier since the lock last recorded it, as a "risk" event
+    (the lock records it from then on). Lowering it also needs a Governance approval (PL412)."""
+    from promptlane.core.gates import DEFAULT_RISK
+
+    risk = str(card.data.get("risk", DEFAULT_RISK))
+    previous, lock.risk = lock.risk, risk
+    if previous is None or previous == risk:
+        return None  # first recorded (a lock from before risks were recorded): nothing changed
+    version = str(card.data.get("version"))
+    serving = {env: ver for env, ver in lock.environments.items() if ver}
+    return Event("risk", now(), actor(repo.root), card.prompt_id, version, card.sound_hash, serving,
+                 f"risk {previous} -> {risk}")
 
 
 def _author(lock: Lock, version: str) -> str:

@@ -20,7 +20,9 @@ from promptlane.core.policy import EnvRule, Policy, RiskRule
 from promptlane.core.problems import Problem
 from promptlane.core.registry import Lock
 from promptlane.core.results import results_rel
-from promptlane.core.reviews import REVIEWERS, Review, Reviewers, role_statuses
+from promptlane.core.decisions import Panel, Version, decide
+from promptlane.core.reviews import REVIEWERS, Review, Reviewers
+from promptlane.core.signatures import Signers
 
 DEFAULT_RISK = "high"  # a card without risk: gets the strictest rules
 RESULTS_CLOCK_SKEW = timedelta(days=1)  # eval results dated later than now + this do not count
@@ -37,6 +39,9 @@ class Evidence:
     now: datetime | None = None
     unborn_branch: str | None = None            # branch is None because this branch has no commit yet
     git_refusal: str | None = None              # branch is None because git refuses this repository
+    signers: Signers | None = None              # reviews/allowed_signers in force, with reviewers
+    rules_source: str = "the working tree"      # whose policy, reviewers and signers judge: "base main (1a2b3c4)"
+    branch_known: bool = True                   # False when a promotion is judged again from the record (no branch there)
 
 
 @dataclass
@@ -86,6 +91,7 @@ def evaluate(card: Card, lock: Lock, env: str, policy: Policy, evidence: Evidenc
     if rule is None:
         return ctx.result
     ctx.result.rule = rule
+    ctx.result.evidence.append(f"rules: {evidence.rules_source}")
     risk_name = card.data.get("risk", DEFAULT_RISK)
     risk = rule.risk[risk_name]
     _order_gate(ctx, policy, rule)
@@ -94,7 +100,7 @@ def evaluate(card: Card, lock: Lock, env: str, policy: Policy, evidence: Evidenc
     if risk.policy_only:
         ctx.result.evidence.append(f"policy_only for {risk_name} risk: no approvals needed")
     else:
-        _approval_gates(ctx, risk)
+        _approval_gates(ctx, risk, rule)
     return ctx.result
 
 
@@ -126,7 +132,9 @@ def _order_gate(ctx: _Ctx, policy: Policy, rule: EnvRule) -> None:
 
 def _branch_gate(ctx: _Ctx, rule: EnvRule, branch: str | None) -> None:
     allowed = ", ".join(rule.allowed_branches)
-    if branch is None and ctx.evidence.unborn_branch:
+    if not ctx.evidence.branch_known:
+        ctx.result.evidence.append("branch not judged again (branch protection decides who pushes where)")
+    elif branch is None and ctx.evidence.unborn_branch:
         ctx.unmet("PL602", f"branch {ctx.evidence.unborn_branch} has no commit yet; commit first "
                   f"(`git add -A && git commit`), then promote (promotions to {ctx.env} are allowed on: {allowed})")
     elif branch is None and ctx.evidence.git_refusal:
@@ -205,7 +213,7 @@ def _age_gates(ctx: _Ctx, results: dict[str, Any], risk: RiskRule, now: datetime
     ctx.result.evidence.append(f"evals of {results['time']}")
 
 
-def _approval_gates(ctx: _Ctx, risk: RiskRule) -> None:
+def _approval_gates(ctx: _Ctx, risk: RiskRule, rule: EnvRule) -> None:
     reviewers = ctx.evidence.reviewers
     if reviewers is None:
         raise ValueError("the evidence holds no reviewers: gather it with needs_approvals()")
@@ -213,25 +221,22 @@ def _approval_gates(ctx: _Ctx, risk: RiskRule) -> None:
     for wanted in risk.required_roles:
         role = reviewers.role_named(wanted)
         if role is None or not reviewers.roles.get(role):
-            ctx.unmet("PL609", f"role {wanted} is required for {ctx.env} but has no reviewers in {REVIEWERS}; add them there")
+            ctx.unmet("PL609", f"role {wanted} is required for {ctx.env} but has no reviewers in {REVIEWERS} "
+                      f"({ctx.evidence.rules_source}); add them there through a governed change")
         else:
             known.append(role)
-    author = (ctx.lock.entry(str(ctx.card.version)) or {}).get("author")
-    statuses, problems = role_statuses(ctx.card, author, tuple(known), reviewers, ctx.evidence.forms, ctx.evidence.now)
-    ctx.result.problems.extend(problems)
+    entry = ctx.lock.entry(str(ctx.card.version)) or {}
+    panel = Panel(reviewers, ctx.evidence.signers or Signers(), rule.require_signatures, ctx.evidence.rules_source)
+    decision = decide(ctx.card, Version(entry.get("author"), entry.get("created")), tuple(known), panel,
+                      ctx.evidence.forms, ctx.evidence.now, risk.min_reviewers)
+    ctx.result.problems.extend(decision.problems)
+    for code, message in decision.unmet:
+        ctx.unmet(code, f"{ctx.env} {message}" if message.startswith("needs") else message)
     for role in known:
-        status = statuses[role]
+        status = decision.statuses[role]
         if status.satisfied:
-            ctx.result.evidence.append(f"{role}: {', '.join(status.approved_by)}")
-            continue
-        cmd = f"promptlane approve {ctx.pid} --role {role!r}" if " " in role else f"promptlane approve {ctx.pid} --role {role}"
-        who = ", ".join(reviewers.roles[role])
-        if status.rejected_by:
-            ctx.unmet("PL608", f"{role} rejected {ctx.card.version}: {'; '.join(status.rejected_by)}; it needs a later "
-                      f"approval by a {role} reviewer ({who}): `{cmd}`")
-        else:
-            ctx.unmet("PL608", f"{ctx.env} needs an approval by {role} for {ctx.card.version} ({ctx.hash[:19]}...): "
-                      f"a {role} reviewer ({who}) runs `{cmd}`")
+            signed = " (signed)" if rule.require_signatures else ""
+            ctx.result.evidence.append(f"{role}: {', '.join(status.approved_by)}{signed}")
 
 
 def first_unserved(envs: tuple[str, ...], card: Card, lock: Lock) -> str | None:

@@ -31,6 +31,7 @@ class RiskRule:
     max_eval_age_days: int
     policy_only: bool
     required_roles: tuple[str, ...]
+    min_reviewers: int = 0   # distinct people who must approve; 0: one per required role
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class EnvRule:
     notify: str | None = None
     notify_timeout: int = NOTIFY_TIMEOUT
     allow_skip: bool = False
+    require_signatures: bool = True   # a form counts only with its reviewer's SSH signature
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,8 @@ def rules_of(data: dict[str, Any], text: str) -> Policy:
 
 def _risk_rule(doc: dict[str, Any]) -> RiskRule:
     return RiskRule(float(doc["min_pass_rate"]), {k: float(v) for k, v in doc["min_category_pass_rate"].items()},
-                    int(doc["max_eval_age_days"]), bool(doc["policy_only"]), tuple(doc["required_roles"]))
+                    int(doc["max_eval_age_days"]), bool(doc["policy_only"]), tuple(doc["required_roles"]),
+                    int(doc.get("min_reviewers", 0)))
 
 
 def _env_rule(env: str, doc: dict[str, Any]) -> EnvRule:
@@ -150,6 +153,7 @@ def _env_rule(env: str, doc: dict[str, Any]) -> EnvRule:
         notify=doc.get("notify") or None,
         notify_timeout=int(doc.get("notify_timeout_seconds", NOTIFY_TIMEOUT)),
         allow_skip=bool(doc.get("allow_skip", False)),
+        require_signatures=bool(doc.get("require_signatures", True)),
     )
 
 
@@ -178,6 +182,8 @@ def _risk_changes(path: list[Any], old: dict[str, Any], new: dict[str, Any]) -> 
         found.append((path + ["max_eval_age_days"], f"{_dotted(path)}.max_eval_age_days raised {old['max_eval_age_days']} -> {new['max_eval_age_days']}"))
     if new["policy_only"] and not old["policy_only"]:
         found.append((path + ["policy_only"], f"{_dotted(path)}.policy_only turned on (approvals no longer needed)"))
+    if new.get("min_reviewers", 0) < old.get("min_reviewers", 0):
+        found.append((path + ["min_reviewers"], f"{_dotted(path)}.min_reviewers lowered {old['min_reviewers']} -> {new.get('min_reviewers', 0)}"))
     dropped = [role for role in old["required_roles"] if role not in new["required_roles"]]
     if dropped and not (new["policy_only"] and not old["policy_only"]):
         found.append((path + ["required_roles"], f"{_dotted(path)}.required_roles drops {', '.join(dropped)}"))
@@ -189,6 +195,8 @@ def _env_changes(env: str, old: dict[str, Any], new: dict[str, Any]) -> list[tup
     found: list[tuple[list[Any], str]] = []
     if new.get("allow_skip") and not old.get("allow_skip"):
         found.append((path + ["allow_skip"], f"promotion.{env}.allow_skip turned on"))
+    if not new.get("require_signatures", True) and old.get("require_signatures", True):
+        found.append((path + ["require_signatures"], f"promotion.{env}.require_signatures turned off (unsigned approvals would count)"))
     old_branches = old.get("allowed_branches", ["*"])
     wider = [b for b in new.get("allowed_branches", ["*"]) if b not in old_branches]
     if wider:
@@ -200,10 +208,28 @@ def _env_changes(env: str, old: dict[str, Any], new: dict[str, Any]) -> list[tup
 
 
 def loosened(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[list[Any], str]]:
-    """(YAML path, what) for every way ``new`` asks less than ``old``; both must be valid."""
-    found: list[tuple[list[Any], str]] = [(["environments"], f"environment {env} removed (promotions no longer pass through it)")
-             for env in old["environments"] if env not in new["environments"]]
+    """(YAML path, what) for every way ``new`` asks less than ``old``; both must be valid.
+    Any change to the environments is one: a removed one is no longer passed through, an
+    added one or a new order changes which gates a version meets on its way, and a new first
+    or last environment changes where versions start and what production is."""
+    found = _environment_changes(old["environments"], new["environments"])
     for env, rule in new["promotion"].items():
         if env in old["promotion"]:
             found += _env_changes(env, old["promotion"][env], rule)
+    found += [(["promotion"], f"promotion.{env} removed (its gates no longer apply)")
+              for env in old["promotion"] if env not in new["promotion"] and env in new["environments"][1:]]
+    return found
+
+
+def _environment_changes(old: list[str], new: list[str]) -> list[tuple[list[Any], str]]:
+    where: list[Any] = ["environments"]
+    found = [(where, f"environment {env} removed (promotions no longer pass through it)") for env in old if env not in new]
+    found += [(where, f"environment {env} added (it has no history of gates passed)") for env in new if env not in old]
+    kept_old, kept_new = [e for e in old if e in new], [e for e in new if e in old]
+    if kept_old != kept_new:
+        found.append((where, f"environments reordered {' -> '.join(kept_old)} to {' -> '.join(kept_new)}"))
+    if old and new and old[0] != new[0]:
+        found.append((where, f"first environment changed {old[0]} -> {new[0]} (where every version starts)"))
+    if old and new and old[-1] != new[-1]:
+        found.append((where, f"last environment changed {old[-1]} -> {new[-1]} (what production is)"))
     return found

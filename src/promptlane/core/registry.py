@@ -20,6 +20,7 @@ class Lock:
     versions: list[dict[str, Any]] = field(default_factory=list)   # in issue order
     environments: dict[str, str | None] = field(default_factory=dict)
     withdrawn: dict[str, dict[str, Any]] = field(default_factory=dict)  # version -> {env, time, reason}
+    risk: str | None = None  # the card's risk tier as last recorded (a change is a logged "risk" event)
 
     def entry(self, version: str) -> dict[str, Any] | None:
         for item in self.versions:
@@ -49,6 +50,8 @@ class Lock:
             "versions": self.versions,
             "withdrawn": self.withdrawn,
         }
+        if self.risk is not None:
+            doc["risk"] = self.risk
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -76,6 +79,8 @@ def lock_shape_problem(doc: Any, prompt_id: str) -> str | None:
         return "has an environment pointer that is not a version (or null)"
     if not all(semver.is_version(v) and isinstance(w, dict) for v, w in doc.get("withdrawn", {}).items()):
         return "has a withdrawn entry that is not a version with its details"
+    if doc.get("risk") not in (None, "low", "medium", "high"):
+        return "has a risk that is not low, medium or high"
     text_fields = ("author", "created", "bump")
     if not all(v.get(f) is None or isinstance(v.get(f), str) for v in versions for f in text_fields):
         return "has a version whose author, created or bump is not text"

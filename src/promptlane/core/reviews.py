@@ -3,22 +3,19 @@ which forms count for a prompt version.
 
 A form is ``reviews/<id>/<version>/<role-slug>-<reviewer-slug>.md``: the repository's
 HITL_Approval_Template.md with its YAML front matter filled (schemas/review.schema.json).
-A form counts for a role only when the reviewer is listed under that role in
-reviews/reviewers.yml, its hash is the card's current hash (older text never counts), its
-reviewer is not the author of the version, and no later reject by that role follows it.
-Every form that does not count is reported at its file and line, with what to do.
-Reading the files is store/reviews.py; this module decides from their bytes.
+Here: what one form says and why it cannot count on its own terms (another version or hash,
+a reviewer not listed under its role, a wrong file name, the author approving). Its
+signature, its date and the forms taken together are core/decisions.py; reading the files
+is store/reviews.py.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from promptlane.core.card import Card
-from promptlane.core.events import parse_time
 from promptlane.core.layout import REVIEWS
 from promptlane.core.problems import Problem
 from promptlane.core.yamltext import Loaded, decode, load, locate
@@ -26,7 +23,6 @@ from promptlane.core.yamltext import Loaded, decode, load, locate
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
 
-CLOCK_SKEW = timedelta(minutes=5)  # an approval form dated later than now + this does not count
 REVIEWERS = f"{REVIEWS}/reviewers.yml"
 TEMPLATE = "HITL_Approval_Template.md"
 POLICY_REVIEWS = f"{REVIEWS}/policy"
@@ -89,6 +85,8 @@ class Review:
     offset: int = 1          # file line of the front matter's first line, minus one
     data: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    raw: bytes = b""                 # the file's exact bytes: what a signature covers
+    signature: bytes | None = None   # <form>.md.sig, when there is one
 
     def where(self, key: str | None = None) -> tuple[int, int]:
         """File line and column of ``key``'s value in the front matter."""
@@ -140,7 +138,8 @@ def form_problems(review: Review, card: Card, author: str | None, reviewers: Rev
         found.append(review.problem("PL505", f"reviewer {data['reviewer']} is not listed under {role} in "
                                     f"{REVIEWERS} ({who}); a {role} reviewer must run `{cmd}`", "reviewer"))
     expected = review_rel(card.prompt_id, str(card.version), data["role"], data["reviewer"])
-    if review.rel not in (expected, review_rel(card.prompt_id, str(card.version), data["role"], data["reviewer"], True)):
+    stems = (expected[:-3], review_rel(card.prompt_id, str(card.version), data["role"], data["reviewer"], True)[:-3])
+    if not any(re.fullmatch(re.escape(stem) + r"(-[2-9]|-[1-9][0-9]+)?\.md", review.rel) for stem in stems):
         found.append(review.problem("PL503", f"file name does not match its role and reviewer: expected {expected}", "role"))
     if data["decision"] == "approved" and author and data["reviewer"].lower() == author.lower():
         found.append(review.problem("PL507", f"reviewer {data['reviewer']} is the author of {card.prompt_id} "
@@ -152,67 +151,6 @@ def form_problems(review: Review, card: Card, author: str | None, reviewers: Rev
 def data_role(review: Review) -> str:
     role = review.data.get("role") if review.data else None
     return f'"{role}"' if isinstance(role, str) and " " in role else str(role or "ROLE")
-
-
-@dataclass
-class RoleStatus:
-    role: str
-    approved_by: list[str] = field(default_factory=list)
-    rejected_by: list[str] = field(default_factory=list)   # "who on date (file:line)"
-    satisfied: bool = False
-
-
-def _date_problem(review: Review, current: datetime | None) -> str | None:
-    """Why a form's date cannot be trusted to order it: not a real date, or an approval dated in the future."""
-    when = parse_time(review.moment(end_of_day=False))
-    if when is None:
-        return "is not a real date"
-    if review.data["decision"] == "approved" and current is not None and when > current + CLOCK_SKEW:
-        return "is in the future; an approval is dated when it is given"
-    return None
-
-
-def _settle(status: RoleStatus, approvals: list[Review], rejects: list[Review]) -> None:
-    """A reject blocks its role until an approval dated after the latest reject."""
-    last_reject = max((r.moment(end_of_day=True) for r in rejects), default="")
-    status.rejected_by = [f"{r.data['reviewer']} on {r.data['date']} ({r.rel}:{r.where('decision')[0]})"
-                          for r in rejects]
-    status.approved_by = [r.data["reviewer"] for r in approvals if r.moment(end_of_day=False) > last_reject]
-    status.satisfied = bool(status.approved_by)
-
-
-def role_statuses(card: Card, author: str | None, roles: tuple[str, ...], reviewers: Reviewers,
-                  forms: list[Review], now: datetime | None) -> tuple[dict[str, RoleStatus], list[Problem]]:
-    """Per required role: who approved, who rejected, whether it is satisfied; and the forms
-    claiming a required role that do not count, each as a problem at its file and line.
-    ``forms``: every form filed for the card's version (unreadable ones included)."""
-    statuses = {role: RoleStatus(role) for role in roles}
-    wanted = {slug(role): role for role in roles}
-    approvals: dict[str, list[Review]] = {role: [] for role in roles}
-    rejects: dict[str, list[Review]] = {role: [] for role in roles}
-    problems: list[Problem] = []
-    for review in forms:
-        claimed = review.data.get("role") if review.ok else None
-        if review.ok and slug(str(claimed)) not in wanted:
-            continue  # a form for a role this promotion does not need: neither helps nor blocks
-        if not review.ok:
-            problems += review.problems
-            continue
-        if review.data["decision"] == "pending":
-            continue
-        found = form_problems(review, card, author, reviewers)
-        bad_date = _date_problem(review, now)
-        if bad_date:  # such a date would sort after every reject, so it must not count
-            found.append(review.problem("PL501", f"date: {review.data['date']} {bad_date}; run `promptlane approve "
-                                        f"{card.prompt_id} --role {data_role(review)}`", "date"))
-        if found:
-            problems += found
-            continue
-        role = wanted[slug(cast(str, claimed))]  # review.ok: the schema made the role a string
-        (approvals if review.data["decision"] == "approved" else rejects)[role].append(review)
-    for role, status in statuses.items():
-        _settle(status, approvals[role], rejects[role])
-    return statuses, problems
 
 
 def parse_reviewers(loaded: Loaded) -> Reviewers:
@@ -233,7 +171,7 @@ def parse_reviewers(loaded: Loaded) -> Reviewers:
 
 def parse_review(rel: str, raw: bytes, policy: bool = False) -> Review:
     """A form from its bytes: front matter read and checked against schemas/review.schema.json."""
-    review = Review(rel)
+    review = Review(rel, raw=raw)
     text, problem = decode(raw, rel)
     parts = split_front_matter(text) if text is not None else None
     if parts is None:

@@ -14,18 +14,18 @@ from promptlane.core.policy import Policy
 from promptlane.core.problems import Problem, PromptlaneError, UsageError, one_line
 from promptlane.core.registry import Lock, LockError
 from promptlane.core.results import results_rel
-from promptlane.store import context, git
+from promptlane.store import context, git, rules
 from promptlane.store.cards import read_card
 from promptlane.store.registry import read_lock
 from promptlane.store.repo import Repo
 from promptlane.store.results import load_results
-from promptlane.store.reviews import load_reviewers, read_forms
+from promptlane.store.reviews import read_forms
 
 
 def evaluate(repo: Repo, card: Card, lock: Lock, env: str, policy: Policy | None = None,
              branch: str | None = None, now: str | None = None) -> gates.GateResult:
     """Every gate for serving the card's current version in ``env``; ``ok`` when all pass."""
-    policy = policy or repo.rules
+    policy = policy or rules.policy(repo)
     return gates.evaluate(card, lock, env, policy, gather(repo, card, env, policy, branch, now))
 
 
@@ -33,16 +33,18 @@ def gather(repo: Repo, card: Card, env: str, policy: Policy, branch: str | None 
            now: str | None = None) -> gates.Evidence:
     """What the gates read for ``card`` in ``env``; reviewers and forms only when the rule needs them."""
     results, problems = _results(repo, card)
-    reviewers, forms = None, []
+    reviewers, signers, forms = None, None, []
     if gates.needs_approvals(policy, env, card):
-        reviewers = load_reviewers(repo)  # UsageError (exit 2) when it is missing or malformed
+        reviewers = rules.reviewers(repo)  # UsageError (exit 2) when it is missing or malformed
+        signers = rules.signers(repo)
         forms = read_forms(repo, card.prompt_id, str(card.version))
     unborn = None
     if branch is None:
         branch = context.branch(repo)
         unborn = context.unborn_branch(repo) if branch is None else None  # a fresh `git init`
     refused = git.refusal(repo.root) if branch is None and unborn is None else None  # say why git said nothing
-    return gates.Evidence(results, problems, reviewers, forms, branch, parse_time(now or context.now()), unborn, refused)
+    return gates.Evidence(results, problems, reviewers, forms, branch, parse_time(now or context.now()), unborn, refused,
+                          signers, rules.source(repo))
 
 
 def _results(repo: Repo, card: Card) -> tuple[dict | None, list[Problem]]:

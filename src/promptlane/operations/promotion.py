@@ -103,7 +103,7 @@ def hand_promotion(repo: "Repo", txn: "Transaction", card: "Card", lock: "Lock")
     if not raised(repo.environments, card, lock):
         return None
     env = card.environment
-    result = evaluate(repo, card, lock, env, repo.rules)
+    result = evaluate(repo, card, lock, env)
     if not result.ok:
         return HandPromotion(problems=result.problems)
     why = f"environment raised on the card [gates: {'; '.join(result.evidence)}]"

@@ -5,6 +5,14 @@ from pathlib import Path
 
 
 def _git(root: Path, *args: str, strip: bool = True) -> str | None:
+    out = _git_bytes(root, *args)
+    if out is None:
+        return None
+    text = out.decode("utf-8", errors="replace")
+    return text.strip() if strip else text
+
+
+def _git_bytes(root: Path, *args: str) -> bytes | None:
     import subprocess  # not at the top: the commit hooks often need no git at all
     from shutil import which
 
@@ -18,8 +26,7 @@ def _git(root: Path, *args: str, strip: bool = True) -> str | None:
         return None
     if done.returncode != 0:
         return None
-    out = done.stdout.decode("utf-8", errors="replace")
-    return out.strip() if strip else out
+    return done.stdout
 
 
 def config(root: Path, key: str) -> str | None:
@@ -84,9 +91,25 @@ def resolve(root: Path, ref: str) -> str:
     return sha
 
 
+def commit_exists(root: Path, ref: str) -> bool:
+    """``ref`` names a commit (False for an unborn HEAD, outside git, or an unknown ref)."""
+    return _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") is not None
+
+
+def is_link_at(root: Path, commit: str, rel: str) -> bool:
+    """``rel`` is a symbolic link in ``commit``'s tree (mode 120000): its "content" is its target."""
+    out = _git(root, "ls-tree", commit, "--", rel) or ""
+    return out.split(" ", 1)[0] == "120000"
+
+
 def show(root: Path, commit: str, rel: str) -> str | None:
     """A file's text at a commit, or None when it did not exist there."""
     return _git(root, "show", f"{commit}:{rel}", strip=False)
+
+
+def show_bytes(root: Path, commit: str, rel: str) -> bytes | None:
+    """A file's exact bytes at a commit (what a signature covers), or None when it did not exist there."""
+    return _git_bytes(root, "show", f"{commit}:{rel}")
 
 
 def changed_since(root: Path, commit: str, folder: str) -> list[str]:

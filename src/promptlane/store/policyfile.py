@@ -8,7 +8,6 @@ approval. The rule language is documented in docs/promotion.md.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +60,11 @@ def load_rules(root: Path) -> Policy:
     return policy
 
 
-def base_policy(root: Path) -> dict[str, Any] | None:
-    """The policy at git HEAD, or at $PROMPTLANE_BASE (CI on a pull request compares with the
-    target branch: HEAD there is the pull request itself); None when there is no usable one."""
-    from promptlane.store.git import GitError, resolve, show  # git only when the policy is judged
+def base_policy(root: Path, commit: str = "HEAD") -> dict[str, Any] | None:
+    """The policy at ``commit`` (HEAD, or the base a pull request is judged against); None when
+    there is no usable one there."""
+    from promptlane.store.git import show  # git only when the policy is judged
 
-    base = os.environ.get("PROMPTLANE_BASE")
-    if base:
-        try:
-            commit = resolve(root, base)
-        except GitError as exc:
-            raise UsageError(f"PROMPTLANE_BASE: {exc}") from None
-    else:
-        commit = "HEAD"
     text = show(root, commit, POLICY)
     if text is None:
         return None

@@ -22,6 +22,7 @@ from promptlane.store.policyfile import load_environments, load_rules
 class Repo:
     root: Path
     start: Path | None = field(default=None, compare=False)  # where it was looked for from (cwd or -C DIR)
+    base: str | None = field(default=None, compare=False)    # --base / $PROMPTLANE_BASE: whose rules judge (store/rules.py)
 
     @classmethod
     def at(cls, path: str | os.PathLike | None = None) -> "Repo":

@@ -4,8 +4,10 @@ prompt version under ``reviews/<id>/<version>/``, and approvals of the policy fi
 """
 from __future__ import annotations
 
+from datetime import datetime
+
+from promptlane.core.decisions import Panel, governance_verdict
 from promptlane.core.layout import REVIEWS
-from promptlane.core.policy import POLICY_REVIEW_ROLE
 from promptlane.core.problems import Problem, UsageError
 from promptlane.core.reviews import (
     POLICY_REVIEWS,
@@ -15,6 +17,7 @@ from promptlane.core.reviews import (
     parse_review,
     parse_reviewers,
 )
+from promptlane.core.signatures import SIGNATURE_SUFFIX
 from promptlane.store.repo import Repo
 from promptlane.store.yamlfile import load_file
 
@@ -36,7 +39,13 @@ def read_review(repo: Repo, rel: str, policy: bool = False) -> Review:
         review.problems.append(Problem(rel, 1, 1, "PL500", f"cannot be read ({exc.strerror or exc}); "
                                        "remove it or write the form again with `promptlane approve`"))
         return review
-    return parse_review(rel, raw, policy)
+    review = parse_review(rel, raw, policy)
+    signature = repo.root / (rel + SIGNATURE_SUFFIX)
+    try:
+        review.signature = signature.read_bytes() if signature.is_file() else None
+    except OSError:
+        review.signature = b""  # unreadable: it will not verify, and the problem says so
+    return review
 
 
 def forms_for(repo: Repo, prompt_id: str, version: str) -> list[str]:
@@ -51,20 +60,27 @@ def read_forms(repo: Repo, prompt_id: str, version: str) -> list[Review]:
     return [read_review(repo, rel) for rel in forms_for(repo, prompt_id, version)]
 
 
-def policy_approval(repo: Repo, digest: str) -> Review | None:
-    """A Governance approval of exactly this policy text, if one is on file."""
+def governance_forms(repo: Repo) -> list[Review]:
+    """Every Governance approval on file (reviews/policy/*.md), read with its signature."""
     folder = repo.root / POLICY_REVIEWS
     if not folder.is_dir():
-        return None
-    try:
-        reviewers = load_reviewers(repo)
-    except UsageError:
-        return None
-    role = reviewers.role_named(POLICY_REVIEW_ROLE)
-    for path in sorted(folder.glob("*.md")):
-        review = read_review(repo, f"{POLICY_REVIEWS}/{path.name}", policy=True)
-        if (review.ok and role and reviewers.role_named(review.data["role"]) == role
-                and reviewers.holds(review.data["reviewer"], role)
-                and review.data["decision"] == "approved" and review.data["hash"] == digest):
-            return review
-    return None
+        return []
+    return [read_review(repo, f"{POLICY_REVIEWS}/{path.name}", policy=True) for path in sorted(folder.glob("*.md"))]
+
+
+def governance_approval(repo: Repo, subject: str, digest: str, panel: Panel, now: datetime | None,
+                        spent: frozenset[str] = frozenset()) -> tuple[Review | None, list[Problem]]:
+    """The signed Governance approval of ``subject`` at ``digest``, if one counts; and the
+    problems of the forms that claim to approve it but do not count. ``spent``: forms already
+    in the base, which approved the change that brought them: restoring a text approved once
+    (then tightened) needs a new approval, never a replay of the old one."""
+    problems: list[Problem] = []
+    for review in governance_forms(repo):
+        if review.rel in spent:
+            continue
+        verdict = governance_verdict(review, subject, digest, panel, now)
+        if verdict is None:
+            return review, []
+        if review.ok:
+            problems += verdict
+    return None, problems

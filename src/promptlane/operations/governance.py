@@ -1,0 +1,220 @@
+"""What ``promptlane check`` says about the governance inputs and the review history, compared
+with the base (``--base`` / ``$PROMPTLANE_BASE``) or, without one, with git HEAD:
+
+- the policy file: its schema; each loosening no signed Governance approval covers (PL410);
+- reviews/reviewers.yml and reviews/allowed_signers: any change without one (PL411);
+- a card's ``risk:`` lowered without one (PL412);
+- the review history: a committed form or signature changed or removed (PL530);
+- forms new since then: their signatures, checked now rather than at the promotion (PL520-523).
+
+Approvals are judged under the rules in force (store/rules.py): on a pull request, the base's
+reviewers and signers, so a branch cannot approve its own governance change.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from promptlane.core import governance
+from promptlane.core.events import parse_time
+from promptlane.core.gates import DEFAULT_RISK
+from promptlane.core.layout import POLICY, REVIEWS
+from promptlane.core.policy import POLICY_REVIEW_ROLE, loosened
+from promptlane.core.problems import Problem, UsageError
+from promptlane.core.reviews import REVIEWERS
+from promptlane.core.signatures import ALLOWED_SIGNERS, SIGNATURE_SUFFIX
+from promptlane.store import context, git, rules
+from promptlane.store.policyfile import base_policy, load_policy, read_rules
+
+if TYPE_CHECKING:
+    from promptlane.store.repo import Repo
+
+
+def check_policy(repo: "Repo") -> list[Problem]:
+    """The policy file itself: its schema, then loosening against the base."""
+    _, problems = read_rules(repo.root)
+    return problems or loosening_problems(repo)
+
+
+def _approved(repo: "Repo", subject: str, digest: str) -> tuple[bool, list[Problem]]:
+    from promptlane.store.reviews import governance_approval
+
+    try:
+        panel = rules.panel(repo)
+    except UsageError as exc:  # no usable reviewers in force: nothing can be approved
+        return False, exc.problems
+    from promptlane.core.reviews import POLICY_REVIEWS
+
+    spent = frozenset(git.files_at(repo.root, rules.compared_with(repo), POLICY_REVIEWS))
+    review, problems = governance_approval(repo, subject, digest, panel, parse_time(context.now()), spent)
+    return review is not None, problems
+
+
+def _ask(subject: str, digest: str, source: str) -> str:
+    return (f"needs a signed Governance approval of {digest[:19]}... under {source}: a {POLICY_REVIEW_ROLE} reviewer "
+            f"runs `promptlane approve --governance {subject} --role {POLICY_REVIEW_ROLE}`")
+
+
+def loosening_problems(repo: "Repo") -> list[Problem]:
+    """PL410 per loosened rule, unless a signed Governance approval covers this text."""
+    from promptlane.core.yamltext import locate
+
+    try:
+        data, text = load_policy(repo.root)
+    except UsageError:
+        return []  # reported by check_policy
+    old = base_policy(repo.root, rules.compared_with(repo))
+    if old is None:
+        return []
+    if not data:  # emptied: an empty or missing policy would let a later one count without a baseline
+        return _policy_presence(repo, "emptied")
+    changes = loosened(old, data)
+    if not changes:
+        return []
+    digest = governance.file_digest(text)
+    approved, problems = _approved(repo, POLICY, digest)
+    if approved:
+        return []
+    ask = _ask(POLICY, digest, rules.source(repo))
+    for path, what in changes:
+        loc = locate(text, path)
+        problems.append(Problem(POLICY, loc.line, loc.col, "PL410", f"policy loosened: {what}; {ask}"))
+    return problems
+
+
+def _policy_presence(repo: "Repo", what: str) -> list[Problem]:
+    """PL410 for a policy removed, emptied or added since the base, unless approved."""
+    path = repo.root / POLICY
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() and not path.is_symlink() else ""
+    digest = governance.file_digest(text)
+    approved, problems = _approved(repo, POLICY, digest)
+    if approved:
+        return []
+    return problems + [Problem(POLICY, 1, 1, "PL410", f"policy {what} since {_name(repo, rules.compared_with(repo))}; "
+                               f"{_ask(POLICY, digest, rules.source(repo))}")]
+
+
+def file_problems(repo: "Repo") -> list[Problem]:
+    """PL411: reviews/reviewers.yml or reviews/allowed_signers differ from the base with no
+    approval; PL410: the policy removed or added; any governance file a symbolic link."""
+    found: list[Problem] = []
+    compare = rules.compared_with(repo)
+    for rel in governance.GOVERNED_FILES:
+        if (repo.root / rel).is_symlink():
+            found.append(Problem(rel, 1, 1, "PL411" if rel != POLICY else "PL410", "is a symbolic link; governance "
+                                 "files must be regular files (git stores a link's target as its content)"))
+    policy_then = git.show_bytes(repo.root, compare, POLICY)
+    if policy_then is not None and not (repo.root / POLICY).exists():
+        found += _policy_presence(repo, "removed")
+    elif policy_then is None and (repo.root / POLICY).is_file() and git.commit_exists(repo.root, compare):
+        found += _policy_presence(repo, "added")
+    for rel in (REVIEWERS, ALLOWED_SIGNERS):
+        path = repo.root / rel
+        if path.is_symlink():
+            continue  # reported above
+        new = path.read_bytes() if path.is_file() else b""
+        old = git.show_bytes(repo.root, compare, rel)
+        if old is None and not git.commit_exists(repo.root, compare) or (old or b"") == new:
+            continue
+        text = new.decode("utf-8", errors="replace")
+        digest = governance.file_digest(text)
+        approved, problems = _approved(repo, rel, digest)
+        if not approved:
+            what = "removed" if not path.is_file() else "added" if old is None else "changed"
+            found += problems
+            found.append(Problem(rel, 1, 1, "PL411", f"{what} since {_name(repo, compare)} (who may decide is a governed "
+                                 f"input); {_ask(rel, digest, rules.source(repo))}"))
+    return found
+
+
+def signers_file_problems(repo: "Repo") -> list[Problem]:
+    """PL512: lines of reviews/allowed_signers that are not allowed_signers lines (they never count)."""
+    from promptlane.core.signatures import parse_allowed_signers
+
+    path = repo.root / ALLOWED_SIGNERS
+    if not path.is_file():
+        return []
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    return parse_allowed_signers(text).problems
+
+
+def risk_problems(repo: "Repo", prompt_ids: list[str]) -> list[Problem]:
+    """PL412: a card's risk: lowered since the base (or HEAD) with no approval of the new tier."""
+    from promptlane.core.yamltext import load
+
+    from promptlane.store.cards import read_card
+
+    compare = rules.compared_with(repo)
+    changed = {rel.split("/")[1] for rel in git.changed_paths(repo.root, compare, "prompts") if rel.endswith("/card.yml")}
+    found: list[Problem] = []
+    for prompt_id in sorted(changed.intersection(prompt_ids)):
+        before = git.show(repo.root, compare, governance.card_rel(prompt_id))
+        old = load(before, governance.card_rel(prompt_id)).data if before else None
+        if not isinstance(old, dict):
+            continue
+        card = read_card(repo, prompt_id)
+        new = card.data.get("risk", DEFAULT_RISK)
+        if not governance.risk_lowered(old.get("risk"), new, DEFAULT_RISK):
+            continue
+        digest = governance.risk_digest(prompt_id, str(new))
+        approved, problems = _approved(repo, card.rel, digest)
+        if not approved:
+            line, col = card.where("risk")
+            found += problems
+            found.append(Problem(card.rel, line, col, "PL412", f"risk lowered {old.get('risk', DEFAULT_RISK)} -> {new} since "
+                                 f"{_name(repo, compare)} (lower risk needs fewer approvals); {_ask(card.rel, digest, rules.source(repo))}"))
+    return found
+
+
+def history_problems(repo: "Repo") -> list[Problem]:
+    """PL530: review forms and signatures are only ever added: none committed is changed or removed."""
+    compare = rules.compared_with(repo)
+    found = []
+    for rel in git.changed_since(repo.root, compare, REVIEWS):
+        if not _is_history(rel):
+            continue
+        gone = not (repo.root / rel).is_file()
+        found.append(Problem(rel, 1, 1, "PL530", f"{'removed' if gone else 'changed'} since {_name(repo, compare)}: "
+                             f"review forms and their signatures are never {'removed' if gone else 'edited'} "
+                             f"(`git checkout {compare[:12]} -- {rel}` restores it); a later decision is a new form "
+                             "(`promptlane approve` names it)"))
+    return found
+
+
+def new_form_problems(repo: "Repo") -> list[Problem]:
+    """Signature problems of the forms added since the base (or HEAD): said at commit time."""
+    from promptlane.core.decisions import signature_problem
+    from promptlane.store.reviews import read_review
+
+    compare = rules.compared_with(repo)
+    new = [rel for rel in git.changed_paths(repo.root, compare, REVIEWS)
+           if rel.endswith(".md") and _is_history(rel) and (repo.root / rel).is_file()]
+    if not new:
+        return []
+    try:
+        panel = rules.panel(repo)
+    except UsageError as exc:
+        return exc.problems
+    found = []
+    for rel in new:
+        review = read_review(repo, rel, policy=rel.startswith(f"{REVIEWS}/policy/"))
+        if review.ok and review.data.get("decision") != "pending":
+            problem = signature_problem(review, panel)
+            if problem:
+                found.append(problem)
+    return found
+
+
+def _is_history(rel: str) -> bool:
+    """A form or its signature: reviews/<id>/<version>/*.md[.sig] or reviews/policy/*.md[.sig]."""
+    name = rel[:-len(SIGNATURE_SUFFIX)] if rel.endswith(SIGNATURE_SUFFIX) else rel
+    parts = name.split("/")
+    return name.endswith(".md") and ((len(parts) == 4 and parts[0] == REVIEWS) or (len(parts) == 3 and parts[1] == "policy"))
+
+
+def _name(repo: "Repo", commit: str) -> str:
+    return rules.source(repo) if commit != "HEAD" else "git HEAD"
+
+
+def governance_problems(repo: "Repo", prompt_ids: list[str]) -> list[Problem]:
+    """Everything above but the policy schema (check_policy): whole-repository checks."""
+    return file_problems(repo) + risk_problems(repo, prompt_ids) + history_problems(repo) + new_form_problems(repo)
