@@ -4,8 +4,10 @@
 
 Every step runs the real command a team would run: `promptlane init` renders the template,
 git commits go through the real pre-commit hooks (the installed promptlane), evals run the
-pinned promptfoo against the template's local provider, reviewers approve with their own
-identities, and the prompt is promoted, changed, and rolled back. It stops at the first
+pinned promptfoo against the template's local provider, five reviewers sign their approvals
+with throwaway SSH keys of their own (ssh-keygen, registered in reviews/allowed_signers), a
+forged approval (the right name, the wrong key) is refused, and the prompt is promoted,
+changed, and rolled back. It stops at the first
 command that does not do what the step says.
 """
 from __future__ import annotations
@@ -86,9 +88,49 @@ class Demo:
             self.run("git", "commit", "-m", message, show=False)
         print(f"committed: {message}")
 
+    def key(self, email: str) -> Path:
+        """A throwaway ed25519 key of the demo's own (ssh-keygen), made on first use."""
+        path = self.work / "keys" / email.split("@")[0]
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", email, "-f", str(path)], check=True)
+        return path
+
     def approve_all(self, roles) -> None:
         for role in roles:
-            self.run("promptlane", "approve", PROMPT, "--role", role, "--note", "reviewed in the demo", actor=REVIEWERS[role])
+            email = REVIEWERS[role]
+            self.run("promptlane", "approve", PROMPT, "--role", role, "--note", "reviewed in the demo",
+                     "--key", str(self.key(email)), actor=email)
+
+
+def register_keys(demo: Demo) -> None:
+    demo.step("Reviewers register their SSH keys",
+              "An approval counts only when it is signed with the reviewer's own key (ssh-keygen -Y sign, the "
+              "way git signs commits). Each reviewer makes a throwaway key here and adds the public half to "
+              "reviews/allowed_signers. Who may sign is itself governed: the change needs a signed Governance "
+              "approval, and on a pull request it is judged under the base branch's signers. These first keys "
+              "land on main directly, the root of trust.")
+    lines = []
+    for email in REVIEWERS.values():
+        public = Path(str(demo.key(email)) + ".pub").read_text().split()[:2]
+        lines.append(f'{email} namespaces="promptlane" {" ".join(public)}\n')
+    signers = demo.repo / "reviews/allowed_signers"
+    signers.write_text(signers.read_text() + "".join(lines))
+    print(f"(edit) added {len(lines)} keys to reviews/allowed_signers")
+    demo.run("promptlane", "check", "reviews/allowed_signers", expect=1)
+    demo.run("promptlane", "approve", "--governance", "reviews/allowed_signers", "--role", "Governance",
+             "--note", "the team's first keys", "--key", str(demo.key(REVIEWERS["Governance"])), actor=REVIEWERS["Governance"])
+    demo.commit("Register the reviewers' signing keys")
+
+
+def forged_approval(demo: Demo) -> None:
+    demo.step("A forged approval is refused",
+              "Mallory can write to the repository and knows the PM's e-mail. Signing an approval as "
+              "pm@example.com with her own key gets her nothing: allowed_signers does not list her key for "
+              "that reviewer, so `approve` refuses and writes nothing (and a form forged by hand fails "
+              "`promptlane check` and every promotion with the same PL522).")
+    demo.run("promptlane", "approve", PROMPT, "--role", "PM", "--key", str(demo.key("mallory@example.com")),
+             expect=1, actor=REVIEWERS["PM"])
 
 
 def scaffold(demo: Demo) -> None:
@@ -119,7 +161,7 @@ def edit_and_version(demo: Demo) -> None:
 def eval_and_promote(demo: Demo, env: str, roles) -> None:
     demo.step(f"Evaluate, approve and promote to {env}",
               "Eval results and approvals belong to the payload hash. promptfoo runs offline against the "
-              "template's local provider; reviewers approve with their own identities; `promote` checks every "
+              "template's local provider; reviewers sign their approvals with their own keys; `promote` checks every "
               "gate of the policy for this hash, then updates card, registry, changelog and audit in one step.")
     demo.run("promptlane", "eval", "run", PROMPT, expect=(0, 1))
     demo.approve_all(roles)
@@ -193,8 +235,10 @@ def main(argv=None) -> int:
     work.mkdir(parents=True)
     demo = Demo(work)
     scaffold(demo)
+    register_keys(demo)
     edit_and_version(demo)
     refused_promotion(demo)
+    forged_approval(demo)
     eval_and_promote(demo, "staging", ["PM"])
     eval_and_promote(demo, "prod", list(REVIEWERS))
     first_prod = demo.serving()["prod"]
