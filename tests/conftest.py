@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from keys import KNOWN, register
+
 from promptlane.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +120,9 @@ def rendered_template(tmp_path_factory) -> Path:
         for key, value in GIT_ENV.items():
             mp.setenv(key, value)
         mp.setenv("GIT_CONFIG_GLOBAL", str(base / "gitconfig"))
-        return init(base / "governed", {"project": "governed"}, config_file=str(config))
+        root = init(base / "governed", {"project": "governed"}, config_file=str(config))
+    register(root, *KNOWN)  # the reviewers' (and the author's) own keys, as a team sets them up
+    return root
 
 
 @pytest.fixture
@@ -168,7 +172,9 @@ def scaffold(tmp_path_factory, session_env) -> Path:
     config = base / "cookiecutter.yml"
     config.write_text(f"cookiecutters_dir: {base / 'cc'}\nreplay_dir: {base / 'replay'}\n")
     with contextlib.redirect_stdout(io.StringIO()):
-        return init(base / "governed", {"project": "governed"}, config_file=str(config))
+        root = init(base / "governed", {"project": "governed"}, config_file=str(config))
+    register(root, *KNOWN)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from conftest import git
+from keys import key_for
 from promptlane.cli import main as cli_main
 
 PID = "support-reply"
@@ -82,9 +83,11 @@ def write_results(root: Path, when: str, pass_rate: float = 1.0, categories: dic
 
 
 def approve_as(root: Path, capsys, monkeypatch, role: str, email: str | None = None, *extra: str) -> tuple[int, str]:
-    as_user(monkeypatch, email or f"{PROD_ROLES[role]}@example.com")
+    """``promptlane approve`` as the reviewer, signing with their own key (tests/keys.py)."""
+    email = email or f"{PROD_ROLES[role]}@example.com"
+    as_user(monkeypatch, email)
     try:
-        return pl(root, capsys, "approve", PID, "--role", role, *extra)
+        return pl(root, capsys, "approve", PID, "--role", role, "--key", str(key_for(email)), *extra)
     finally:
         as_author(monkeypatch)
 
@@ -116,6 +119,8 @@ def cli(root: Path, *args: str, actor: str | None = None, mp) -> tuple[int, str]
     that have no capsys: (exit code, stdout + stderr)."""
     if actor:
         mp.setenv("PROMPTLANE_ACTOR", actor)
+        if args[:1] == ("approve",) and "--key" not in args:
+            args = (*args, "--key", str(key_for(actor)))  # each reviewer signs with their own key
     else:
         mp.delenv("PROMPTLANE_ACTOR", raising=False)
     out = io.StringIO()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import snapshot_tree
+from keys import key_for, register, sign
 from governed import PID, approve_as, as_user, card, clock, commit, new_version, pl, write_results
 
 V = "1.0.1"
@@ -18,19 +19,21 @@ OTHER_HASH = "sha256:" + "ab" * 32
 
 
 @pytest.fixture
-def edited(gov, capsys):
+def edited(gov, capsys, monkeypatch):
     """support-reply 1.0.1 by dana in dev, eval results on file; PM may be pm, pm2 or dana."""
     new_version(gov, capsys)
     write_results(gov, "2026-12-01T08:00:00Z")
     reviewers = gov / "reviews/reviewers.yml"
     reviewers.write_text(reviewers.read_text().replace("  - pm@example.com\n", "  - pm@example.com\n  - pm2@example.com\n  - dana@example.com\n"))
     commit(gov, "1.0.1")
+    clock(monkeypatch, "2026-12-01T10:00:00Z")  # 1.0.1 was made at 09:00; the forms are dated after it
     return gov
 
 
 def form(root: Path, reviewer: str = "pm@example.com", role: str = "PM", decision: str = "approved",
-         date: str = "2026-12-01T08:30:00Z", payload_hash: str | None = None, version: str = V, name: str | None = None,
-         front: str | None = None) -> str:
+         date: str = "2026-12-01T09:30:00Z", payload_hash: str | None = None, version: str = V, name: str | None = None,
+         front: str | None = None, signed: bool = True) -> str:
+    """A form written by hand and signed with the reviewer's own key, as `promptlane approve` would."""
     slug = role.lower().replace(" ", "-")
     rel = f"reviews/{PID}/{version}/{name or slug + '-' + reviewer.split('@')[0]}.md"
     values = {"prompt": PID, "version": version, "hash": payload_hash or card(root)["hash"], "reviewer": reviewer,
@@ -39,6 +42,14 @@ def form(root: Path, reviewer: str = "pm@example.com", role: str = "PM", decisio
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    if signed:
+        sign(root, rel, reviewer)
+    return rel
+
+
+def _edit(root: Path, rel: str, old: str, new: str) -> str:
+    path = root / rel
+    path.write_text(path.read_text().replace(old, new))
     return rel
 
 
@@ -61,11 +72,21 @@ CASES = {
     "no front matter": (lambda r: [form(r, front="# just text\n")], 1, "PL500", 1),
     "bad decision": (lambda r: [form(r, decision="maybe")], 1, "PL501", 7),
     "duplicate key": (lambda r: [form(r, front="---\nrole: PM\nrole: QA\n---\n")], 1, "PL101", 3),
-    "reject, then a later approval": (lambda r: [form(r, reviewer="pm2@example.com", decision="rejected", date="2026-12-01T08:00:00Z"),
-                                                 form(r, date="2026-12-01T08:05:00Z")], 0, None, None),
-    "approval, then a later reject": (lambda r: [form(r, date="2026-12-01T08:00:00Z"),
-                                                 form(r, reviewer="pm2@example.com", decision="rejected", date="2026-12-01T08:05:00Z")],
+    "reject, then the same reviewer's later approval": (lambda r: [form(r, decision="rejected", date="2026-12-01T09:10:00Z"),
+                                                                   form(r, name="pm-pm-2", date="2026-12-01T09:15:00Z")], 0, None, None),
+    "reject, then another reviewer's later approval": (lambda r: [form(r, reviewer="pm2@example.com", decision="rejected", date="2026-12-01T09:10:00Z"),
+                                                                  form(r, date="2026-12-01T09:15:00Z")], 1, "PL608", None),
+    "approval, then a later reject": (lambda r: [form(r, date="2026-12-01T09:10:00Z"),
+                                                 form(r, reviewer="pm2@example.com", decision="rejected", date="2026-12-01T09:15:00Z")],
                                       1, "PL608", None),
+    "unsigned": (lambda r: [form(r, signed=False)], 1, "PL520", 5),
+    "signed with another reviewer's key": (lambda r: [form(r, signed=False), sign(r, form(r, signed=False), "qa@example.com") and ""][:1],
+                                           1, "PL522", 5),
+    "signed in git's namespace": (lambda r: [form(r, signed=False), sign(r, form(r, signed=False), "pm@example.com", "git") and ""][:1],
+                                  1, "PL521", 5),
+    "edited after signing": (lambda r: [_edit(r, form(r), "note: \"\"", "note: \"fine\"")], 1, "PL521", 5),
+    "dated before its version existed": (lambda r: [form(r, date="2026-12-01T08:30:00Z")], 1, "PL524", 8),
+    "dated in the future": (lambda r: [form(r, date="2026-12-02T08:30:00Z")], 1, "PL501", 8),
     "reject and approval on the same bare date": (lambda r: [form(r, date="2026-12-01"),
                                                              form(r, reviewer="pm2@example.com", decision="rejected", date="2026-12-01")],
                                                   1, "PL608", None),
@@ -89,7 +110,7 @@ def test_which_forms_count(edited, capsys, name):
         if code == "PL608":
             assert "promptlane approve support-reply --role PM" in out
         if name.startswith("approval, then"):
-            assert "PM rejected 1.0.1: pm2@example.com on 2026-12-01T08:05:00Z" in out
+            assert "pm2@example.com rejected 1.0.1 on 2026-12-01T09:15:00Z" in out
 
 
 def test_check_reports_the_same_refusals_for_a_hand_raised_card(edited, capsys):
@@ -145,18 +166,18 @@ def test_approve_without_results_says_so(gov, capsys, monkeypatch):
 ])
 def test_approve_refuses_forms_that_could_never_count(edited, capsys, monkeypatch, who, role, extra, code, needle):
     as_user(monkeypatch, who)
-    got, out = pl(edited, capsys, "approve", PID, "--role", role, *extra)
+    got, out = pl(edited, capsys, "approve", PID, "--role", role, "--key", str(key_for(who)), *extra)
     assert (got, needle in out) == (code, True), out
 
 
 def test_reject_then_approve_through_the_cli(edited, capsys, monkeypatch):
-    clock(monkeypatch, "2026-12-01T09:00:00Z")
+    clock(monkeypatch, "2026-12-01T09:10:00Z")
     assert approve_as(edited, capsys, monkeypatch, "PM", "pm@example.com", "--decision", "reject", "--note", "tone")[0] == 0
     code, out = pl(edited, capsys, "promote", PID, "--to", "staging")
-    assert code == 1 and "PM rejected 1.0.1" in out
-    clock(monkeypatch, "2026-12-01T09:05:00Z")
+    assert code == 1 and "pm@example.com rejected 1.0.1" in out
+    clock(monkeypatch, "2026-12-01T09:15:00Z")
     code, out = approve_as(edited, capsys, monkeypatch, "PM", "pm@example.com")
-    assert code == 0 and "replaces your earlier form (rejected" in out
+    assert code == 0 and "replaces your earlier form, not yet committed (rejected" in out
     assert pl(edited, capsys, "promote", PID, "--to", "staging")[0] == 0
 
 
@@ -164,7 +185,7 @@ def test_role_names_match_loosely_and_files_use_slugs(edited, capsys, monkeypatc
     code, out = approve_as(edited, capsys, monkeypatch, "Tech Lead", "tech-lead@example.com")
     assert code == 0
     as_user(monkeypatch, "tech-lead@example.com")
-    code, out = pl(edited, capsys, "approve", PID, "--role", "tech_lead")
+    code, out = pl(edited, capsys, "approve", PID, "--role", "tech_lead", "--key", str(key_for("tech-lead@example.com")))
     assert code == 0 and f"reviews/{PID}/{V}/tech-lead-tech-lead.md" in out
 
 
@@ -172,6 +193,7 @@ def test_two_reviewers_whose_addresses_start_alike_keep_both_forms(edited, capsy
     """pm@example.com and pm@other.org would share pm-pm.md: the second never overwrites the first."""
     reviewers = edited / "reviews/reviewers.yml"
     reviewers.write_text(reviewers.read_text().replace("  - pm@example.com\n", "  - pm@example.com\n  - pm@other.org\n"))
+    register(edited, "pm@other.org")
     assert approve_as(edited, capsys, monkeypatch, "PM", "pm@example.com", "--decision", "reject")[0] == 0
     code, out = approve_as(edited, capsys, monkeypatch, "PM", "pm@other.org")
     assert code == 0, out

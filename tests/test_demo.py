@@ -17,8 +17,9 @@ def test_demo_runs_from_edit_to_prod_and_back(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     assert "support-reply: patch -> 1.0.1" in out
-    assert "refused: 7 gate(s) unmet; nothing was changed" in out
+    assert "refused: 7 gate(s) unmet (judged under the working tree's files" in out and "; nothing was changed" in out
     assert "Promoted support-reply 1.0.1" in out and "Promoted support-reply 1.0.2" in out
+    assert "approved reviews/allowed_signers" in out and "PL522 not written" in out  # keys registered; a forgery refused
     assert "prod now serves support-reply 1.0.1" in out
     assert "audit log: chain intact" in out
     assert "sqlite served: support-reply prod -> 1.0.1" in out

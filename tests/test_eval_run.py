@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from keys import KNOWN, key_for, register
 import yaml
 
 from conftest import ROOT, git, run_cli
@@ -49,7 +51,9 @@ def template_repo(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("eval-template")
     config = base / "cookiecutter.yml"
     config.write_text(f"cookiecutters_dir: {base / 'cc'}\nreplay_dir: {base / 'replay'}\n")
-    return init(base / "governed", config_file=str(config))
+    root = init(base / "governed", config_file=str(config))
+    register(root, *KNOWN)  # the reviewers' own keys, as a team sets them up
+    return root
 
 
 @pytest.fixture
@@ -197,7 +201,7 @@ def test_raising_environment_needs_results_for_this_exact_hash(governed, capsys,
     # Real promptfoo results for this hash, and the approval the policy asks for: accepted.
     assert run_cli(root, "eval", "run", "support-reply", capsys=capsys)[0] == 0
     monkeypatch.setenv("PROMPTLANE_ACTOR", "pm@example.com")
-    code, out = run_cli(root, "approve", "support-reply", "--role", "PM", capsys=capsys)
+    code, out = run_cli(root, "approve", "support-reply", "--role", "PM", "--key", str(key_for("pm@example.com")), capsys=capsys)
     assert code == 0, out
     monkeypatch.delenv("PROMPTLANE_ACTOR")
     code, out = run_cli(root, "check", GATE_CARD, capsys=capsys)

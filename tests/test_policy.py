@@ -10,6 +10,7 @@ import yaml
 
 from promptlane.core.policy import RISKS, loosened, policy_problems
 from governed import PID, as_user, commit, lock, new_version, pl, ready_for, write_results
+from keys import key_for
 
 POLICY = "workflows/policy-as-code-example.yml"
 
@@ -95,15 +96,16 @@ def test_check_refuses_a_loosened_policy_until_governance_approves_it(gov, capsy
     path.write_text(path.read_text().replace("min_pass_rate: 1.0", "min_pass_rate: 0.5", 1))
     code, out = pl(gov, capsys, "check")
     assert code == 1 and "PL410 policy loosened: promotion.prod.risk.high.min_pass_rate lowered 1.0 -> 0.5" in out
-    assert f"{POLICY}:" in out and "reviews/policy/<date>-governance-<reviewer>.md" in out
+    assert f"{POLICY}:" in out and f"promptlane approve --governance {POLICY} --role Governance" in out
 
     as_user(monkeypatch, "pm@example.com")
     code, out = pl(gov, capsys, "approve", "--policy", "--role", "PM")
     assert code == 2 and "Governance" in out
     as_user(monkeypatch, "governance@example.com")
-    code, out = pl(gov, capsys, "approve", "--policy", "--role", "Governance", "--note", "pilot")
-    assert code == 0 and "reviews/policy/2026-12-01-governance-governance.md" in out
-    assert "min_pass_rate lowered" in (gov / "reviews/policy/2026-12-01-governance-governance.md").read_text()
+    code, out = pl(gov, capsys, "approve", "--policy", "--role", "Governance", "--note", "pilot",
+                   "--key", str(key_for("governance@example.com")))
+    assert code == 0 and "reviews/policy/2026-12-01-policy-governance-governance.md" in out
+    assert "min_pass_rate lowered" in (gov / "reviews/policy/2026-12-01-policy-governance-governance.md").read_text()
     assert pl(gov, capsys, "check")[0] == 0
 
     # The approval is bound to the text: loosening further needs a new one.

@@ -1,0 +1,674 @@
+"""Attacks on signed approvals by someone who can push but may not decide.
+
+mallory@example.com has write access, reviews nothing, and her key is on no list. Each test
+scripts one attack on a pull request (branch ``release/feature`` from the protected ``main``,
+see tests/signing.py) against a repository rendered from the template, with real ed25519 keys,
+real git and the real CLI. Whatever a command refuses (changing no file) she then does by
+hand: forms written and signed with whatever key she has, promotion records written so that
+the audit chain is consistent. The attack fails when CI (`promptlane check --all --base main`
+and `promptlane audit verify --full --base main`) refuses her branch, and the case's codes
+were reported by a refused command or by CI. The honest path, five reviewers each signing
+with their own key, must pass the same CI.
+
+EXPECTED is the one place that says which code each case must produce ("A|B": either).
+"""
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+import yaml
+
+from governed import PID, PROD_ROLES, card, clock, commit, edit_text, lock, write_results
+from promptlane.core.reviews import review_rel
+from signing import (CARD, DANA, FORMS, MALLORY, POLICY, PR_TIME, REVIEWER_OF, REVIEWERS, SIGNERS, V1, Attack,
+                     Keys, add_reviewer, add_signer, approve, ci_check, each_risk_rule, edit_policy, forge_promotion,
+                     open_branch, release, run, set_front, setup_base, signing_config, verifies)
+
+EXPECTED = {
+    # 1. approvals under the reviewers' names
+    "unsigned": ("PL520",),
+    "signed-by-mallory": ("PL522",),
+    "signed-by-another-reviewers-key": ("PL522",),
+    # 2. an approved version's forms and signatures copied to the next version
+    "copied-version-and-hash-edited": ("PL521",),
+    "copied-unedited": ("PL502",),
+    "copied-version-edited": ("PL504",),
+    # 3. mallory makes herself a reviewer on her own branch
+    "mallory-in-every-role": ("PL411", "PL630"),
+    "sock-puppets-in-every-role": ("PL411", "PL630"),
+    "looser-policy-approved-by-mallory": ("PL410", "PL411"),
+    # 4. separation of duties
+    "two-roles-one-email": ("PL611",),
+    "two-roles-one-key": ("PL611",),
+    # 5. the card's risk lowered
+    "risk-high-to-low": ("PL412",),
+    "risk-high-to-medium": ("PL412",),
+    # 6. the policy loosened in ways other than thresholds
+    "environments-reordered": ("PL410",),
+    "prod-rule-deleted": ("PL410|PL402",),
+    "staging-removed": ("PL410",),
+    "environment-added": ("PL410",),
+    "signatures-off": ("PL410",),
+    # 7. review history and dates
+    "reject-deleted": ("PL530",),
+    "reject-signature-deleted": ("PL530",),
+    "reject-edited": ("PL530",),
+    "dated-before-the-version": ("PL524",),
+    "dated-in-the-future": ("PL501",),
+    # 8. the author approving her own version
+    "author-approves": ("PL507",),
+    "author-approves-under-another-email": ("PL507|PL611",),
+    # beyond the brief
+    "mallorys-key-for-every-reviewer": ("PL411", "PL630"),
+    "wildcard-principal-for-mallorys-key": ("PL411", "PL630"),
+    "allowed-signers-deleted": ("PL411",),
+    "promotion-record-forged": ("PL630",),
+    "reject-flipped-before-commit": ("PL521",),
+    "signature-in-another-namespace": ("PL521",),
+    "governance-approval-replayed": ("PL410",),
+    # holes found by the second attack round, fixed since
+    "promotion-recorded-as-rollback": ("PL630|PL216",),
+    "served-version-reissued": ("PL631",),
+    "symlinked-governance-files": ("PL411",),
+    "promotion-backdated": ("PL630",),
+    "policy-deleted": ("PL410",),
+}
+PM = REVIEWER_OF["PM"]
+GOVERNANCE = REVIEWER_OF["Governance"]
+LATER = "2026-12-01T11:00:00Z"
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory) -> Keys:
+    return Keys(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture
+def base(gov, keys, capsys):
+    """The honest main (tests/signing.py setup_base): 1.0.1 by dana in dev, five reviewers' keys."""
+    return setup_base(gov, keys, capsys)
+
+
+@pytest.fixture
+def pr(base, monkeypatch):
+    """The pull request's branch, opened an hour after 1.0.1."""
+    return open_branch(base, monkeypatch)
+
+
+@pytest.fixture
+def attack(pr, capsys, keys) -> Attack:
+    return Attack(pr, capsys, keys)
+
+
+def stopped(attack: Attack, case: str) -> None:
+    """The attack failed: CI refuses the branch, and each of the case's codes was reported."""
+    code, out = attack.verdict()
+    assert code != 0, f"{case}: CI passed the attack\n{out}"
+    for wanted in EXPECTED[case]:
+        assert re.search(rf"\b(?:{wanted})\b", out), f"{case}: no {wanted} reported\n{out}"
+
+
+def governance_approve(root, capsys, keys: Keys, subject: str, reviewer: str = GOVERNANCE, key_owner: str | None = None):
+    """`promptlane approve --governance SUBJECT --role Governance --key KEY` as ``reviewer``."""
+    return run(root, capsys, "approve", "--governance", subject, "--role", "Governance",
+               "--key", str(keys.private(key_owner or reviewer)), actor=reviewer)
+
+
+def set_risk(root, risk: str) -> None:
+    path = root / CARD
+    text = path.read_text(encoding="utf-8")
+    assert "\nrisk: high\n" in text, text
+    path.write_text(text.replace("\nrisk: high\n", f"\nrisk: {risk}\n"), encoding="utf-8")
+
+
+def lower_staging_pass_rate(doc: dict) -> None:
+    doc["promotion"]["staging"]["risk"]["high"]["min_pass_rate"] = 0.5
+
+
+# ---------------------------------------------------------------- the honest path (and what it must not trip)
+
+
+def test_five_reviewers_sign_with_their_own_keys_and_the_prompt_reaches_prod(pr, keys, capsys):
+    for role, reviewer in REVIEWER_OF.items():
+        key = keys.private(reviewer)
+        if role == "QA":  # the key git signs commits with (gpg.format=ssh, user.signingkey)
+            code, out = approve(pr, capsys, role, reviewer, None, env=signing_config(key))
+        else:
+            code, out = approve(pr, capsys, role, reviewer, key)
+        assert code == 0, out
+    for env in ("staging", "prod"):
+        code, out = run(pr, capsys, "promote", PID, "--to", env)
+        assert code == 0, out
+    assert lock(pr)["environments"] == {"dev": V1, "staging": V1, "prod": V1}
+    forms = {review_rel(PID, V1, role, reviewer): reviewer for role, reviewer in REVIEWER_OF.items()}
+    assert sorted(p.relative_to(pr).as_posix() for p in (pr / FORMS / V1).glob("*.md")) == sorted(forms)
+    for rel, reviewer in forms.items():  # real signatures, by ssh-keygen's own judgement
+        assert verifies(pr, rel, reviewer), rel
+    commit(pr, f"{PID} {V1} to prod")
+    code, out = ci_check(pr, capsys)
+    assert code == 0, out
+
+
+def test_a_reviewer_lifts_their_own_committed_reject_with_a_later_signed_approval(base, keys, capsys, monkeypatch):
+    """History only grows, yet a reviewer may change their mind: the later approval is a new
+    file beside the committed reject, which stays as it was."""
+    code, out = approve(base, capsys, "PM", PM, keys.private(PM), "--decision", "reject",
+                        env={"PROMPTLANE_NOW": "2026-12-01T09:30:00Z"})
+    assert code == 0, out
+    commit(base, "pm rejects 1.0.1")
+    rejected = {p.name: p.read_bytes() for p in (base / FORMS / V1).iterdir()}
+    open_branch(base, monkeypatch)
+    code, out = approve(base, capsys, "PM", PM, keys.private(PM))
+    assert code == 0, out
+    code, out = run(base, capsys, "promote", PID, "--to", "staging")
+    assert code == 0, out
+    assert {name: (base / FORMS / V1 / name).read_bytes() for name in rejected} == rejected
+    commit(base, "pm approves 1.0.1 after all")
+    code, out = ci_check(base, capsys)
+    assert code == 0, out
+
+
+GOVERNED_CHANGES = {
+    "reviewer-added": (REVIEWERS, lambda root, keys: add_reviewer(root, "PM", "pm2@example.com")),
+    "signer-added": (SIGNERS, lambda root, keys: add_signer(root, keys, "pm2@example.com")),
+    "policy-loosened": (POLICY, lambda root, keys: edit_policy(root, lower_staging_pass_rate)),
+    "risk-lowered": (CARD, lambda root, keys: set_risk(root, "low")),
+}
+
+
+@pytest.mark.parametrize("case", GOVERNED_CHANGES)
+def test_a_governance_change_signed_by_a_governance_reviewer_passes(pr, keys, capsys, case):
+    """The contrast of PL410/PL411/PL412: the same kind of change, approved by governance@
+    (Governance on the base, with the base's key), is not refused."""
+    subject, change = GOVERNED_CHANGES[case]
+    change(pr, keys)
+    code, out = governance_approve(pr, capsys, keys, subject)
+    assert code == 0, out
+    commit(pr, case)
+    code, out = ci_check(pr, capsys)
+    assert code == 0, out
+
+
+# ---------------------------------------------------------------- 1. approvals under the reviewers' names
+
+
+@pytest.mark.parametrize("case,key", [("unsigned", None), ("signed-by-mallory", MALLORY),
+                                      ("signed-by-another-reviewers-key", REVIEWER_OF["Tech Lead"])])
+def test_approvals_written_under_the_reviewers_names(attack, case, key):
+    """PROMPTLANE_ACTOR names each reviewer in turn; nobody but the key's owner signed."""
+    for role, reviewer in REVIEWER_OF.items():
+        attack.approve(role, reviewer, key)
+    attack.promote("staging", "prod")
+    stopped(attack, case)
+
+
+# ---------------------------------------------------------------- 2. forms copied to a new version
+
+
+@pytest.mark.parametrize("case,edits", [("copied-version-and-hash-edited", ("version", "hash")),
+                                        ("copied-unedited", ()), ("copied-version-edited", ("version",))])
+def test_an_approved_versions_signed_forms_copied_to_the_next_version(base, keys, capsys, monkeypatch, case, edits):
+    clock(monkeypatch, PR_TIME)
+    release(base, capsys, keys)  # 1.0.1 reaches prod honestly, on main
+    commit(base, f"{PID} {V1} in prod")
+    open_branch(base, monkeypatch, LATER)
+    attack = Attack(base, capsys, keys)
+    edit_text(base, "Promise a refund whenever one is asked for.")
+    code, out = run(base, capsys, "sync", actor=MALLORY)
+    assert code == 1, out
+    write_results(base, LATER)
+    fields = {"version": str(card(base)["version"]), "hash": card(base)["hash"]}
+    folder = base / FORMS / fields["version"]
+    folder.mkdir()
+    for source in sorted((base / FORMS / V1).iterdir()):  # every form and its .sig
+        data = source.read_bytes()
+        if source.suffix == ".md":
+            data = set_front(data.decode("utf-8"), **{name: fields[name] for name in edits}).encode("utf-8")
+        (folder / source.name).write_bytes(data)
+    attack.promote("staging", "prod")
+    stopped(attack, case)
+
+
+# ---------------------------------------------------------------- 3. mallory makes herself a reviewer
+
+
+def enlist(root, keys: Keys, roles, sock_puppets: bool) -> dict[str, str]:
+    """On her branch mallory lists herself under ``roles`` (or one sock puppet per role, each
+    with its own key, so no one person fills two roles) with her keys: role -> e-mail."""
+    who = {role: f"mallory.{PROD_ROLES[role]}@example.com" if sock_puppets else MALLORY for role in roles}
+    for role, email in who.items():
+        add_reviewer(root, role, email)
+    for email in sorted(set(who.values())):
+        add_signer(root, keys, email)
+    return who
+
+
+@pytest.mark.parametrize("case,sock_puppets", [("mallory-in-every-role", False), ("sock-puppets-in-every-role", True)])
+def test_mallory_lists_herself_as_every_reviewer(attack, keys, case, sock_puppets):
+    who = enlist(attack.root, keys, list(REVIEWER_OF), sock_puppets)
+    commit(attack.root, "more reviewers")
+    for role, email in who.items():
+        attack.approve(role, email, email)
+    attack.promote("staging", "prod")
+    stopped(attack, case)
+
+
+def test_mallory_loosens_the_policy_and_approves_it_herself(attack, keys, capsys):
+    """Governance on her branch only, she needs one role: the policy now asks only Governance,
+    and she signs the Governance approval of every file she changed."""
+    root = attack.root
+    enlist(root, keys, ["Governance"], sock_puppets=False)
+
+    def governance_only(doc):
+        for risk in each_risk_rule(doc):
+            if not risk["policy_only"]:
+                risk["required_roles"] = ["Governance"]
+
+    edit_policy(root, governance_only)
+    for subject in (POLICY, REVIEWERS, SIGNERS):
+        attack.attempt("approve", "--governance", subject, "--role", "Governance", "--key", str(keys.private(MALLORY)))
+    commit(root, "a lighter policy, approved")
+    attack.approve("Governance", MALLORY, MALLORY)
+    attack.promote("staging", "prod")
+    stopped(attack, "looser-policy-approved-by-mallory")
+
+
+# ---------------------------------------------------------------- 4. separation of duties
+
+
+@pytest.mark.parametrize("case", ["two-roles-one-email", "two-roles-one-key"])
+def test_one_person_fills_two_required_roles(gov, keys, capsys, monkeypatch, case):
+    """On the base, honestly, the PM is also listed under QA: by the same e-mail, or as
+    pm.alt@example.com with the PM's own key. The PM signs as PM and as QA."""
+    as_qa = PM if case == "two-roles-one-email" else "pm.alt@example.com"
+    setup_base(gov, keys, capsys, reviewers={"QA": [as_qa]}, signers={} if as_qa == PM else {as_qa: PM})
+    attack = Attack(open_branch(gov, monkeypatch), capsys, keys)
+    for role, reviewer in REVIEWER_OF.items():
+        attack.approve(role, as_qa if role == "QA" else reviewer, PM if role == "QA" else reviewer)
+    attack.promote("staging", "prod")
+    stopped(attack, case)
+
+
+# ---------------------------------------------------------------- 5. the card's risk lowered
+
+
+@pytest.mark.parametrize("case,risk", [("risk-high-to-low", "low"), ("risk-high-to-medium", "medium")])
+def test_the_cards_risk_lowered_so_prod_needs_fewer_roles(attack, case, risk):
+    """The reviewers prod needs at the lower risk sign honestly; the other roles never see it."""
+    policy = yaml.safe_load((attack.root / POLICY).read_text(encoding="utf-8"))
+    roles = policy["promotion"]["prod"]["risk"][risk]["required_roles"]
+    assert len(roles) < len(REVIEWER_OF), roles
+    for role in roles:
+        attack.approve(role, REVIEWER_OF[role], REVIEWER_OF[role])
+    set_risk(attack.root, risk)
+    attack.promote("staging", "prod")
+    stopped(attack, case)
+
+
+# ---------------------------------------------------------------- 6. the policy's shape changed
+
+
+def reorder(doc):
+    doc["environments"] = ["dev", "prod", "staging"]
+
+
+def delete_prod_rule(doc):
+    del doc["promotion"]["prod"]
+
+
+def remove_staging(doc):
+    doc["environments"].remove("staging")
+    del doc["promotion"]["staging"]
+
+
+def add_environment(doc):
+    """A new last environment, "edge", with staging's lighter rule: production is now edge."""
+    doc["environments"].append("edge")
+    doc["promotion"]["edge"] = copy.deepcopy(doc["promotion"]["staging"])
+
+
+def signatures_off(doc):
+    for rule in doc["promotion"].values():
+        rule["require_signatures"] = False
+
+
+POLICY_EDITS = {"environments-reordered": reorder, "prod-rule-deleted": delete_prod_rule,
+                "staging-removed": remove_staging, "environment-added": add_environment,
+                "signatures-off": signatures_off}
+
+
+@pytest.mark.parametrize("case", POLICY_EDITS)
+def test_the_policy_changed_in_shape_without_governance(attack, case):
+    edit_policy(attack.root, POLICY_EDITS[case])
+    stopped(attack, case)
+
+
+# ---------------------------------------------------------------- 7. review history and dates
+
+
+@pytest.fixture
+def rejected(gov, keys, capsys, monkeypatch):
+    """On main: pm2 (a second PM) approved 1.0.1 at 09:30, then pm rejected it at 09:45, both
+    signed and committed. The reject blocks PM until pm signs a later approval."""
+    pm2 = "pm2@example.com"
+    setup_base(gov, keys, capsys, reviewers={"PM": [pm2]}, signers={pm2: pm2})
+    for reviewer, decision, when in ((pm2, "approve", "09:30"), (PM, "reject", "09:45")):
+        code, out = approve(gov, capsys, "PM", reviewer, keys.private(reviewer), "--decision", decision,
+                            env={"PROMPTLANE_NOW": f"2026-12-01T{when}:00Z"})
+        assert code == 0, out
+    commit(gov, "PM decisions on 1.0.1")
+    return open_branch(gov, monkeypatch)
+
+
+@pytest.mark.parametrize("case", ["reject-deleted", "reject-signature-deleted", "reject-edited"])
+def test_committed_review_history_rewritten(rejected, keys, capsys, case):
+    form = rejected / review_rel(PID, V1, "PM", PM)
+    signature = form.with_name(form.name + ".sig")
+    text = form.read_text(encoding="utf-8")
+    assert 'decision: "rejected"' in text, text
+    if case == "reject-edited":
+        form.write_text(set_front(text, decision="approved"), encoding="utf-8")
+    else:
+        signature.unlink()
+        if case == "reject-deleted":
+            form.unlink()
+    attack = Attack(rejected, capsys, keys)
+    attack.promote("staging")
+    stopped(attack, case)
+
+
+@pytest.mark.parametrize("case,date", [("dated-before-the-version", "2026-12-01T08:00:00Z"),
+                                       ("dated-in-the-future", "2099-01-01T00:00:00Z")])
+def test_a_signed_approval_with_an_untrustworthy_date(attack, case, date):
+    """pm signs, but the date is one at which nobody could have reviewed 1.0.1 (made at 09:00),
+    or one that would outrank every later reject."""
+    attack.approve("PM", PM, PM, date=date)
+    attack.promote("staging")
+    stopped(attack, case)
+
+
+# ---------------------------------------------------------------- 8. the author approves her own version
+
+
+@pytest.mark.parametrize("case", ["author-approves", "author-approves-under-another-email"])
+def test_the_author_approves_her_own_version(gov, keys, capsys, monkeypatch, case):
+    """dana made 1.0.1. On the base she is listed under PM, by her own e-mail or as
+    dana.ops@example.com with her own key, and signs as PM."""
+    alias = DANA if case == "author-approves" else "dana.ops@example.com"
+    setup_base(gov, keys, capsys, reviewers={"PM": [alias]}, signers={} if alias == DANA else {alias: DANA})
+    attack = Attack(open_branch(gov, monkeypatch), capsys, keys)
+    attack.approve("PM", alias, DANA)
+    attack.promote("staging")
+    stopped(attack, case)
+
+
+# ---------------------------------------------------------------- beyond the brief
+
+
+@pytest.mark.parametrize("case", ["mallorys-key-for-every-reviewer", "wildcard-principal-for-mallorys-key"])
+def test_mallory_lists_her_key_for_the_reviewers(attack, keys, case):
+    """reviewers.yml is untouched; only allowed_signers now lets the reviewers' forms carry
+    mallory's key: one line per reviewer, or one principal pattern matching them all."""
+    principals = list(REVIEWER_OF.values()) if case == "mallorys-key-for-every-reviewer" else ["*@example.com"]
+    for principal in principals:
+        add_signer(attack.root, keys, principal, MALLORY)
+    commit(attack.root, "another key")
+    for role, reviewer in REVIEWER_OF.items():
+        attack.approve(role, reviewer, MALLORY)
+    attack.promote("staging", "prod")
+    stopped(attack, case)
+
+
+def test_allowed_signers_deleted(attack):
+    """No list of keys, no signature to check?"""
+    (attack.root / SIGNERS).unlink()
+    commit(attack.root, "no more signers")
+    attack.approve("PM", PM, None)
+    attack.promote("staging")
+    stopped(attack, "allowed-signers-deleted")
+
+
+def test_a_promotion_record_written_by_hand(attack, capsys):
+    """No form at all: card, lock, changelog and a correctly chained audit row, written by hand."""
+    for env in ("staging", "prod"):
+        forge_promotion(attack.root, capsys, env)
+    assert lock(attack.root)["environments"] == {"dev": V1, "staging": V1, "prod": V1}
+    stopped(attack, "promotion-record-forged")
+
+
+def test_a_signed_reject_flipped_to_approved_before_it_is_committed(attack):
+    """pm signs a reject; before it is committed, mallory sets decision: approved."""
+    attack.approve("PM", PM, PM, decision="reject")
+    form = attack.root / review_rel(PID, V1, "PM", PM)
+    form.write_text(set_front(form.read_text(encoding="utf-8"), decision="approved"), encoding="utf-8")
+    attack.promote("staging")
+    stopped(attack, "reject-flipped-before-commit")
+
+
+def test_the_pms_signature_made_for_another_purpose(attack):
+    """pm's key signed the form's exact bytes, but in the "file" namespace (what
+    `ssh-keygen -Y sign` is used for elsewhere, say for a release file mallory asked him to sign)."""
+    attack.approve("PM", PM, PM, namespace="file")
+    attack.promote("staging")
+    stopped(attack, "signature-in-another-namespace")
+
+
+def test_an_old_governance_approval_replayed(base, keys, capsys, monkeypatch):
+    """On main, Governance once approved a looser policy (signed), later tightened back.
+    Mallory restores the looser text byte for byte: the old approval names its digest, but it
+    approved a step from the policy of its day, not from today's base."""
+    strict = (base / POLICY).read_bytes()
+    edit_policy(base, lower_staging_pass_rate)
+    loose = (base / POLICY).read_bytes()
+    code, out = governance_approve(base, capsys, keys, POLICY)
+    assert code == 0, out
+    commit(base, "pilot: staging passes at 50%")
+    (base / POLICY).write_bytes(strict)
+    commit(base, "pilot over")
+    attack = Attack(open_branch(base, monkeypatch), capsys, keys)
+    (base / POLICY).write_bytes(loose)
+    stopped(attack, "governance-approval-replayed")
+
+
+# ---------------------------------------------------------------- holes found by the second attack round
+
+
+def rewrite_new_entries(root, base_log: str, old: str, new: str) -> None:
+    """Replace ``old`` by ``new`` in the changelog entries appended since the base (the base's
+    prefix stays byte for byte, so `audit verify --base` sees only appends)."""
+    path = root / "schemas/prompt-change-log.yml"
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith(base_log)
+    tail = text[len(base_log):]
+    assert old in tail, tail
+    path.write_text(base_log + tail.replace(old, new), encoding="utf-8")
+
+
+def test_a_promotion_recorded_as_a_rollback(attack, capsys):
+    """No approval at all: the forged promotion record of staging and prod, with its changelog
+    entries saying event "rollback" instead of "promote". Nothing ever served 1.0.1 in staging
+    or prod, so there is nothing to roll back to."""
+    root = attack.root
+    base_log = (root / "schemas/prompt-change-log.yml").read_text(encoding="utf-8")
+    for env in ("staging", "prod"):
+        forge_promotion(root, capsys, env)
+    rewrite_new_entries(root, base_log, '- event: "promote"', '- event: "rollback"')
+    assert lock(root)["environments"] == {"dev": V1, "staging": V1, "prod": V1}
+    stopped(attack, "promotion-recorded-as-rollback")
+
+
+def rechain_new_rows(root, base_rows: int, edit) -> None:
+    """Rewrite the audit rows after the base's first ``base_rows`` with ``edit(cells)`` applied
+    to their eight data cells, and chain them again (the chain has no key: anyone can)."""
+    from promptlane.core.chain import is_data_row, row_hash, split_row
+
+    path = root / "audit/artifact-audit-log.md"
+    out, seen, prev = [], 0, None
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        if not is_data_row(line):
+            out.append(line)
+            continue
+        cells = split_row(line)
+        seen += 1
+        if seen > base_rows:
+            data = edit(cells[:8])
+            cells = data + [prev, row_hash(prev, data)]
+            line = "| " + " | ".join(cells) + " |\n"
+        prev = cells[9]
+        out.append(line)
+    path.write_text("".join(out), encoding="utf-8")
+
+
+def audit_rows(root) -> int:
+    from promptlane.core.chain import data_rows
+
+    return len(list(data_rows((root / "audit/artifact-audit-log.md").read_text(encoding="utf-8"))))
+
+
+def test_the_version_prod_serves_reissued_for_a_new_text(base, keys, capsys, monkeypatch):
+    """1.0.1 reached prod honestly. Mallory edits the prompt and syncs (1.0.2, her version),
+    then renames 1.0.2 to 1.0.1 everywhere: the lock's 1.0.1 now names her hash, the store's
+    1.0.1 snapshot is her text, and a second version entry and audit row for 1.0.1 are appended.
+    Prod still serves "1.0.1", now her unreviewed text."""
+    import json
+
+    clock(monkeypatch, PR_TIME)
+    release(base, capsys, keys)
+    commit(base, f"{PID} {V1} in prod")
+    open_branch(base, monkeypatch, LATER)
+    attack = Attack(base, capsys, keys)
+    old_hash = lock(base)["versions"][-1]["hash"]
+    base_log = (base / "schemas/prompt-change-log.yml").read_text(encoding="utf-8")
+    rows = audit_rows(base)
+    edit_text(base, "Promise a refund whenever one is asked for.")
+    code, out = run(base, capsys, "sync", actor=MALLORY)
+    assert code == 1 and card(base)["version"] == "1.0.2", out
+    new_hash = card(base)["hash"]
+    # the card and the lock: 1.0.2 becomes 1.0.1
+    path = base / CARD
+    path.write_text(path.read_text(encoding="utf-8").replace('version: 1.0.2', f'version: {V1}'), encoding="utf-8")
+    assert card(base)["version"] == V1
+    doc = lock(base)
+    mine = doc["versions"].pop()
+    doc["versions"] = [dict(mine, version=V1) if e["version"] == V1 else e for e in doc["versions"]]
+    doc["environments"] = {env: V1 for env in doc["environments"]}
+    (base / "registry" / f"{PID}.lock.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    # the store: her snapshot under 1.0.1's name
+    store = base / "registry/store" / PID
+    snap = json.loads((store / "1.0.2.json").read_text(encoding="utf-8"))
+    (store / "1.0.2.json").unlink()
+    (store / f"{V1}.json").write_text(json.dumps(json.loads(json.dumps(snap).replace('"1.0.2"', f'"{V1}"')), indent=2) + "\n",
+                                      encoding="utf-8")
+    # the logs: what was appended says 1.0.1
+    rewrite_new_entries(base, base_log, '"1.0.2"', f'"{V1}"')
+    rechain_new_rows(base, rows, lambda cells: [c.replace("1.0.2", V1) for c in cells])
+    assert lock(base)["environments"]["prod"] == V1 and lock(base)["versions"][-1]["hash"] == new_hash != old_hash
+    stopped(attack, "served-version-reissued")
+
+
+def symlink_with_text(root, rel: str, text: str) -> None:
+    """Replace ``rel`` by a symlink whose target *string* is ``text``, pointing at a file (made
+    here, under ``rel``'s folder) that holds ``rel``'s current bytes: read through the link the
+    file is unchanged, but git stores the link, and `git show REF:rel` gives ``text``."""
+    import os
+
+    link = root / rel
+    target = link.parent / text
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(link.read_bytes())
+    link.unlink()
+    os.symlink(text, link)
+    assert (root / rel).read_bytes() == target.read_bytes()
+
+
+def test_governance_files_replaced_by_symlinks_whose_target_is_the_new_content(attack, keys, capsys, monkeypatch):
+    """PR 1: reviews/reviewers.yml becomes a link to a file named "PM: [mallory@example.com]",
+    reviews/allowed_signers a link to a file named after mallory's allowed_signers line; both
+    targets hold the base's exact bytes. CI reads through the links: nothing changed. Merged,
+    main's reviewers.yml *is* "PM: [mallory@example.com]" to git. PR 2: mallory approves 1.0.1
+    as PM with her own key and takes it to staging, judged under main's (her) rules."""
+    root = attack.root
+    symlink_with_text(root, REVIEWERS, f"PM: [{MALLORY}]")
+    symlink_with_text(root, SIGNERS, f'{MALLORY} namespaces="promptlane" {keys.public(MALLORY)}')
+    code, out = attack.verdict()
+    if code == 0:  # the hole: what merging the "no-op" gives her
+        from conftest import git
+
+        assert git(root, "show", f"HEAD:{REVIEWERS}").stdout == f"PM: [{MALLORY}]"
+        git(root, "switch", "-q", "main")
+        git(root, "merge", "-q", "--ff-only", "release/feature")
+        git(root, "switch", "-q", "-c", "release/feature-2")
+        for rel in (REVIEWERS, SIGNERS):  # the link becomes a file holding what git already says it is
+            text = git(root, "show", f"main:{rel}").stdout
+            (root / rel).unlink()
+            (root / rel).write_text(text, encoding="utf-8")
+        pr2 = Attack(root, capsys, keys)
+        pr2.approve("PM", MALLORY, MALLORY)
+        pr2.promote("staging")
+        code2, out2 = pr2.verdict()
+        assert code2 == 0 and lock(root)["environments"]["staging"] == V1, out2
+        out += f"\n... merged; PR 2 (mallory approves as PM, staging serves {V1}) passes CI too:\n{out2}"
+    assert code != 0, f"symlinked-governance-files: CI passed the attack\n{out}"
+    assert re.search(r"\bPL411\b", out), out
+
+
+def test_a_promotion_backdated_so_stale_eval_results_pass(base, keys, capsys, monkeypatch):
+    """On main, 1.0.1's reviewers all approved it on 1 December, an hour after its eval results;
+    nobody promoted it. On 20 December those results are 19 days old: prod accepts 7 for high
+    risk, staging 14, and `promptlane promote` refuses (PL606). Mallory writes the promotion
+    record by hand, dated 1 December 11:00; CI judges it as of that date."""
+    clock(monkeypatch, PR_TIME)
+    for role, reviewer in REVIEWER_OF.items():
+        code, out = approve(base, capsys, role, reviewer, keys.private(reviewer))
+        assert code == 0, out
+    commit(base, "every role approves 1.0.1")
+    open_branch(base, monkeypatch, "2026-12-20T10:00:00Z")
+    attack = Attack(base, capsys, keys)
+    assert not attack.attempt("promote", PID, "--to", "staging")
+    assert "PL606" in attack.refusals[-1], attack.refusals[-1]
+    clock(monkeypatch, LATER)  # the date the hand-written record claims
+    for env in ("staging", "prod"):
+        forge_promotion(base, capsys, env)
+    clock(monkeypatch, "2026-12-20T10:00:00Z")  # CI runs today
+    assert lock(base)["environments"] == {"dev": V1, "staging": V1, "prod": V1}
+    stopped(attack, "promotion-backdated")
+
+
+def merge_and_branch(root, name: str) -> None:
+    """The pull request merged into main (fast-forward), and the next one opened from it."""
+    from conftest import git
+
+    branch = git(root, "branch", "--show-current").stdout.strip()
+    git(root, "switch", "-q", "main")
+    git(root, "merge", "-q", "--ff-only", branch)
+    git(root, "switch", "-q", "-c", name)
+
+
+def test_the_policy_deleted_then_added_back_demanding_nothing(attack, keys, capsys):
+    """PR 1 deletes workflows/policy-as-code-example.yml (nothing can be promoted meanwhile:
+    it fails closed, so it looks harmless). PR 2 adds back a policy that asks only passing evals
+    (no approvals, no signatures, any branch, no order). PR 3 takes 1.0.1 to prod with no review."""
+    root = attack.root
+    relaxed = root.parent / "relaxed.yml"
+    (root / POLICY).rename(relaxed)
+    code, out = attack.verdict()
+    if code == 0:  # the hole: what merging the deletion gives her
+        from signing import relax
+
+        merge_and_branch(root, "release/feature-2")
+        (root / POLICY).write_bytes(relaxed.read_bytes())
+        edit_policy(root, relax)
+        pr2 = Attack(root, capsys, keys)
+        code2, out2 = pr2.verdict()
+        assert code2 == 0, out2
+        merge_and_branch(root, "release/feature-3")
+        pr3 = Attack(root, capsys, keys)
+        pr3.promote("staging", "prod")
+        assert not pr3.refusals, pr3.refusals  # promote itself agrees now
+        code3, out3 = pr3.verdict()
+        assert code3 == 0 and lock(root)["environments"]["prod"] == V1, out3
+        out += f"\n... merged; PR 2 (a policy demanding nothing) passes CI:\n{out2}\n... merged; PR 3 (1.0.1 to prod, no review) passes CI:\n{out3}"
+    assert code != 0, f"policy-deleted: CI passed the attack\n{out}"
+    assert re.search(r"\bPL410\b", out), out
