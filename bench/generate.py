@@ -13,6 +13,7 @@ worst case a commit meets, just before the next seal).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -107,6 +108,46 @@ def generate(root: Path, prompts: int, history: int, seal_every: int | None = No
     for n in range(max(0, history - prompts)):
         events.insert(0, Event("version", TIME, ACTOR, f"retired-{n:06d}", "1.0.0", "sha256:" + f"{n:064x}", {"dev": "1.0.0"}, "first version", "initial"))
     write_logs(root, events, seal_every)
+
+
+REVIEWER = "pm@bench.example"
+FORM = """---
+prompt: "{id}"
+version: "1.0.0"
+hash: "{hash}"
+reviewer: "{reviewer}"
+role: "PM"
+decision: "approved"
+date: "2026-01-02T00:00:00Z"
+note: "bench"
+---
+
+# Prompt approval
+
+## Checklist: PM
+
+- [x] The change does what the ticket asks.
+"""
+
+
+def add_signed_forms(root: Path, key: Path) -> None:
+    """One PM approval per prompt, signed with ``key`` (ssh-keygen -Y sign, as `promptlane
+    approve` does), the key in reviews/allowed_signers and the PM in reviews/reviewers.yml."""
+    (root / "reviews").mkdir(exist_ok=True)
+    (root / "reviews/reviewers.yml").write_text(f'"PM": ["{REVIEWER}"]\n"Governance": ["gov@bench.example"]\n')
+    public = " ".join(Path(str(key) + ".pub").read_text().split()[:2])
+    (root / "reviews/allowed_signers").write_text(f'{REVIEWER} namespaces="promptlane" {public}\n')
+    forms = []
+    for lock in sorted((root / "registry").glob("*.lock.json")):
+        prompt_id = lock.name[: -len(".lock.json")]
+        entry = json.loads(lock.read_text())["versions"][0]
+        form = root / f"reviews/{prompt_id}/1.0.0/pm-pm.md"
+        form.parent.mkdir(parents=True)
+        form.write_text(FORM.format(id=prompt_id, hash=entry["hash"], reviewer=REVIEWER))
+        forms.append(str(form))
+    for start in range(0, len(forms), 500):  # ssh-keygen signs each file it is given
+        subprocess.run(["ssh-keygen", "-Y", "sign", "-q", "-f", str(key), "-n", "promptlane", *forms[start:start + 500]],
+                       check=True, capture_output=True)
 
 
 def write_logs(root: Path, events: list[Event], seal_every: int | None = None) -> None:

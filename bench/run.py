@@ -109,6 +109,27 @@ def bench_all_files(work: Path, big: Path, repeat: int) -> list[Row]:
     ]
 
 
+def bench_signed_forms(work: Path, big: Path, prompts: int, repeat: int) -> list[Row]:
+    """check --all with a signed approval for every prompt, against the same repository without
+    them (today's figure); and the cold case, every signature new since the base and verified."""
+    key = work / "bench-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", generate.REVIEWER, "-f", str(key)], check=True)
+    signed = make_repo(work, "signed", prompts, 100_000, git=True, seal_every=SEAL_EVERY)
+    generate.add_signed_forms(signed, key)
+    git = ["git", "-c", "user.email=bench@example.com", "-c", "user.name=bench"]
+    subprocess.run([*git, "add", "-A"], cwd=signed, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "signed approvals"], cwd=signed, check=True)
+    ours = timed([PROMPTLANE, "check", "--all"], signed, repeat, ok_codes=(0,))
+    today = timed([PROMPTLANE, "check", "--all"], big, repeat, ok_codes=(0,))
+    cold = timed([PROMPTLANE, "check", "--all", "--base", "HEAD~1"], signed, 1, ok_codes=(0, 1))
+    return [
+        Row(f"check --all, {prompts:,} prompts with a signed form each vs none", ours, today, "<= 1.5x", ours / today <= 1.5,
+            f"{ours:.2f} s vs {today:.2f} s ({ours / today:.2f}x)"),
+        Row(f"  every form new since the base: {prompts:,} signatures verified", cold, today, "(the cold case)", True,
+            f"{cold:.2f} s vs {today:.2f} s ({cold / today:.2f}x)"),
+    ]
+
+
 def pre_commit_config() -> str:
     """This repository's hooks, as `repo: local` entries running the installed console scripts
     (the manifest's file patterns kept), so the timing is promptlane's, not an env build."""
@@ -260,6 +281,7 @@ def main(argv=None) -> int:
     big = make_repo(work, "big", prompts, 100_000, git=True, seal_every=SEAL_EVERY)
     rows = []
     for step in (lambda: bench_startup(big, args.repeat), lambda: bench_all_files(work, big, args.repeat),
+                 lambda: bench_signed_forms(work, big, prompts, args.repeat),
                  lambda: bench_commit(work, big, args.repeat), lambda: bench_mass_sync(work, prompts)):
         for row in step():
             rows.append(row)
