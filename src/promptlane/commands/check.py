@@ -79,12 +79,15 @@ def trust_problems(repo: Repo, prompt_ids: list[str], which: Sequence[str]) -> l
     return found
 
 
-def _trust_checks(rels: list[str] | None) -> list[str]:
-    """Which trust checks the given files call for (all of them for a whole-repository check)."""
-    from promptlane.core.signatures import ALLOWED_SIGNERS
+def _trust_checks(rels: list[str] | None, based: bool = False) -> list[str]:
+    """Which trust checks the given files call for: all of them for a whole-repository check,
+    and whenever a base is set (CI on a pull request): what changed since the base is found by
+    git, not by the file list, which never holds a deleted file or (pre-commit's default
+    `types: [file]`) a symbolic link."""
     from promptlane.core.reviews import REVIEWERS
+    from promptlane.core.signatures import ALLOWED_SIGNERS
 
-    if rels is None:
+    if rels is None or based:
         return list(TRUST_CHECKS)
     which = []
     if any(rel in (REVIEWERS, ALLOWED_SIGNERS) for rel in rels):
@@ -218,7 +221,9 @@ def cmd_check(args) -> int:
     policy = whole or any(repo_rel(repo, name) == POLICY for name in args.files)
     forms = _review_forms(repo, None if whole else [repo_rel(repo, name) for name in args.files])
     rels = None if whole else [repo_rel(repo, name) for name in args.files]
-    problems = check(repo, ids_from(repo, args.files, args.all), policy=policy, forms=forms, trust=_trust_checks(rels))
+    policy = policy or bool(repo.base)
+    problems = check(repo, ids_from(repo, args.files, args.all), policy=policy, forms=forms,
+                     trust=_trust_checks(rels, bool(repo.base)))
     # The repository's own files belong to no prompt: a commit of prompt files alone (the usual
     # hook run) need not import their checks.
     if rels is None or any(prompt_id_of(rel) is None for rel in rels):

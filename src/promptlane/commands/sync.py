@@ -145,13 +145,26 @@ def _risk_event(repo: Repo, card: Card, lock: Lock) -> Event | None:
     from promptlane.core.gates import DEFAULT_RISK
 
     risk = str(card.data.get("risk", DEFAULT_RISK))
-    previous, lock.risk = lock.risk, risk
+    previous = lock.risk or _snapshot_risk(repo, card, lock)
     if previous is None or previous == risk:
-        return None  # first recorded (a lock from before risks were recorded): nothing changed
+        if lock.risk is not None:
+            lock.risk = risk
+        return None  # unchanged (a lock from before risks were recorded keeps none until it changes)
+    lock.risk = risk
     version = str(card.data.get("version"))
     serving = {env: ver for env, ver in lock.environments.items() if ver}
     return Event("risk", now(), actor(repo.root), card.prompt_id, version, card.sound_hash, serving,
                  f"risk {previous} -> {risk}")
+
+
+def _snapshot_risk(repo: Repo, card: Card, lock: Lock) -> str | None:
+    """The risk recorded with the version the card was at (its snapshot keeps the card's risk)."""
+    from promptlane.core.gates import DEFAULT_RISK
+
+    version = card.data.get("version")
+    snapshot = read_snapshot(repo, card.prompt_id, str(version)) if lock.entry(str(version)) else None
+    card_then = snapshot.get("card") if snapshot else None
+    return str(card_then.get("risk", DEFAULT_RISK)) if isinstance(card_then, dict) else None
 
 
 def _author(lock: Lock, version: str) -> str:

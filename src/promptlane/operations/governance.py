@@ -12,7 +12,7 @@ reviewers and signers, so a branch cannot approve its own governance change.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from promptlane.core import governance
 from promptlane.core.events import parse_time
@@ -137,32 +137,53 @@ def signers_file_problems(repo: "Repo") -> list[Problem]:
     return parse_allowed_signers(text).problems
 
 
+FEW = 50  # up to this many cards, git is asked about each one; beyond, about prompts/ at once
+
+
 def risk_problems(repo: "Repo", prompt_ids: list[str]) -> list[Problem]:
     """PL412: a card's risk: lowered since the base (or HEAD) with no approval of the new tier."""
-    from promptlane.core.yamltext import load
-
     from promptlane.store.cards import read_card
 
     compare = rules.compared_with(repo)
-    changed = {rel.split("/")[1] for rel in git.changed_paths(repo.root, compare, "prompts") if rel.endswith("/card.yml")}
+    if len(prompt_ids) <= FEW:
+        # A card at the highest tier cannot have been lowered: no git is asked (the usual commit).
+        top = max(governance.RISK_ORDER, key=governance.RISK_ORDER.__getitem__)
+        candidates = [i for i in prompt_ids if read_card(repo, i).data.get("risk", DEFAULT_RISK) != top]
+    else:  # many cards: git says which changed (from file stats), then only those are compared
+        changed = {rel.split("/")[1] for rel in git.changed_paths(repo.root, compare, "prompts") if rel.endswith("/card.yml")}
+        candidates = sorted(changed.intersection(prompt_ids))
+    before = git.show_many(repo.root, compare, [governance.card_rel(i) for i in candidates])  # one git process
     found: list[Problem] = []
-    for prompt_id in sorted(changed.intersection(prompt_ids)):
-        before = git.show(repo.root, compare, governance.card_rel(prompt_id))
-        old = load(before, governance.card_rel(prompt_id)).data if before else None
-        if not isinstance(old, dict):
-            continue
-        card = read_card(repo, prompt_id)
-        new = card.data.get("risk", DEFAULT_RISK)
-        if not governance.risk_lowered(old.get("risk"), new, DEFAULT_RISK):
-            continue
-        digest = governance.risk_digest(prompt_id, str(new))
-        approved, problems = _approved(repo, card.rel, digest)
-        if not approved:
-            line, col = card.where("risk")
-            found += problems
-            found.append(Problem(card.rel, line, col, "PL412", f"risk lowered {old.get('risk', DEFAULT_RISK)} -> {new} since "
-                                 f"{_name(repo, compare)} (lower risk needs fewer approvals); {_ask(card.rel, digest, rules.source(repo))}"))
+    for prompt_id in candidates:
+        found += _lowered(repo, prompt_id, before.get(governance.card_rel(prompt_id)), compare)
     return found
+
+
+def _lowered(repo: "Repo", prompt_id: str, before: bytes | None, compare: str) -> list[Problem]:
+    from promptlane.core.yamltext import load
+    from promptlane.store.cards import read_card
+
+    card = read_card(repo, prompt_id)
+    new = card.data.get("risk", DEFAULT_RISK)
+    old: Any
+    if before is None:
+        if not git.commit_exists(repo.root, compare):
+            return []  # no history at all (a fresh repository): nothing to compare with
+        # A new prompt declares its own risk: below the highest tier, that is a lowering too.
+        old = {"risk": max(governance.RISK_ORDER, key=governance.RISK_ORDER.__getitem__)}
+    else:
+        old = load(before.decode("utf-8", errors="replace"), governance.card_rel(prompt_id)).data
+        if not isinstance(old, dict) or git.is_link_at(repo.root, compare, governance.card_rel(prompt_id)):
+            old = {"risk": DEFAULT_RISK}  # a base card that is no mapping (a link's target, say): fail closed
+    if not governance.risk_lowered(old.get("risk"), new, DEFAULT_RISK):
+        return []
+    digest = governance.risk_digest(prompt_id, str(new))
+    approved, problems = _approved(repo, card.rel, digest)
+    if approved:
+        return []
+    line, col = card.where("risk")
+    return problems + [Problem(card.rel, line, col, "PL412", f"risk lowered {old.get('risk', DEFAULT_RISK)} -> {new} since "
+                               f"{_name(repo, compare)} (lower risk needs fewer approvals); {_ask(card.rel, digest, rules.source(repo))}")]
 
 
 def history_problems(repo: "Repo") -> list[Problem]:

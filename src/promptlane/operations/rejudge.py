@@ -37,16 +37,29 @@ def promotion_problems(repo: "Repo") -> list[Problem]:
     if not changed:
         return _store_problems(repo, compare)
     entries = _new_entries(repo, compare)
-    served = _served_before(repo, len(entries))
+    old_locks = git.show_many(repo.root, compare, changed)  # one git for all of them
+    served = _ServedBefore(repo, len(entries))
     found: list[Problem] = []
     for rel in changed:
-        found += _lock_problems(repo, compare, rel, entries, served)
+        found += _lock_problems(repo, compare, rel, entries, served, _lock_doc(old_locks.get(rel)))
     return found + _store_problems(repo, compare)
 
 
-def _served_before(repo: "Repo", new: int) -> set[tuple[str, str, str]]:
+class _ServedBefore:
     """(prompt, environment, version) for every state the record shows before the new entries:
-    what a rollback may return to."""
+    what a rollback may return to. Read only when a rollback is met (it reads every segment)."""
+
+    def __init__(self, repo: "Repo", new: int):
+        self.repo, self.new = repo, new
+        self.states: set[tuple[str, str, str]] | None = None
+
+    def __contains__(self, item: tuple[str, str, str]) -> bool:
+        if self.states is None:
+            self.states = _served_before(self.repo, self.new)
+        return item in self.states
+
+
+def _served_before(repo: "Repo", new: int) -> set[tuple[str, str, str]]:
     from promptlane.core.changelog import ChangelogError
     from promptlane.store.logs import read_all_changelogs
 
@@ -81,7 +94,7 @@ def _new_entries(repo: "Repo", compare: str) -> list[dict[str, Any]]:
 
 
 def _lock_problems(repo: "Repo", compare: str, rel: str, entries: list[dict[str, Any]],
-                   served: set[tuple[str, str, str]]) -> list[Problem]:
+                   served: "_ServedBefore", old_doc: dict[str, Any] | None) -> list[Problem]:
     from promptlane.store.registry import read_lock
 
     prompt_id = rel[len(REGISTRY) + 1:-len(".lock.json")]
@@ -91,7 +104,6 @@ def _lock_problems(repo: "Repo", compare: str, rel: str, entries: list[dict[str,
         return []  # reported by check's registry problems
     if lock is None:
         return []
-    old_doc = _lock_at(repo, compare, rel)
     found = _issued_problems(repo, compare, rel, old_doc, lock)
     old = old_doc.get("environments") if old_doc else None
     old = old if isinstance(old, dict) else None
@@ -115,10 +127,9 @@ def _lock_problems(repo: "Repo", compare: str, rel: str, entries: list[dict[str,
     return found
 
 
-def _lock_at(repo: "Repo", commit: str, rel: str) -> dict[str, Any] | None:
-    text = git.show(repo.root, commit, rel)
+def _lock_doc(raw: bytes | None) -> dict[str, Any] | None:
     try:
-        doc = json.loads(text) if text else None
+        doc = json.loads(raw) if raw else None
     except ValueError:
         return None
     return doc if isinstance(doc, dict) else None
@@ -193,11 +204,14 @@ def _risk(repo: "Repo", prompt_id: str, now: Any) -> str:
     from promptlane.core.governance import RISK_ORDER, card_rel
     from promptlane.core.yamltext import load
 
-    text = git.show(repo.root, rules.compared_with(repo), card_rel(prompt_id))
+    compare = rules.compared_with(repo)
+    text = git.show(repo.root, compare, card_rel(prompt_id))
     then = load(text, card_rel(prompt_id)).data if text else None
     candidates = [str(now if now is not None else DEFAULT_RISK)]
-    if isinstance(then, dict):
+    if isinstance(then, dict) and not git.is_link_at(repo.root, compare, card_rel(prompt_id)):
         candidates.append(str(then.get("risk", DEFAULT_RISK)))
+    elif text is not None:
+        candidates.append(DEFAULT_RISK)  # a base card that is no mapping (a link's target): fail closed
     known = [risk for risk in candidates if risk in RISK_ORDER] or [DEFAULT_RISK]
     return max(known, key=RISK_ORDER.__getitem__)
 

@@ -25,6 +25,11 @@ def read_card(repo: Repo, prompt_id: str) -> Card:
         card.problems.append(Problem(f"prompts/{prompt_id}", 1, 1, "PL120",
                                      f"has no {CARD}; create one with `promptlane new {prompt_id}` or remove the folder"))
         return card
+    if path.is_symlink():  # git would store the link's target as the card: its risk and texts unreviewable
+        card = Card(prompt_id, rel)
+        card.problems.append(Problem(rel, 1, 1, "PL123", "is a symbolic link; a card is a regular file (replace the "
+                                     "link with the file it points to)"))
+        return card
     card = parse_card(prompt_id, rel, load_file(str(path), rel))
     if card.problems:
         return card

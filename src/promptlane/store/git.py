@@ -12,7 +12,7 @@ def _git(root: Path, *args: str, strip: bool = True) -> str | None:
     return text.strip() if strip else text
 
 
-def _git_bytes(root: Path, *args: str) -> bytes | None:
+def _git_bytes(root: Path, *args: str, stdin: bytes | None = None) -> bytes | None:
     import subprocess  # not at the top: the commit hooks often need no git at all
     from shutil import which
 
@@ -21,7 +21,7 @@ def _git_bytes(root: Path, *args: str) -> bytes | None:
     try:
         # An argument list, never a shell: no value reaches a shell. git is found on PATH, as
         # pre-commit and git's own hooks find it.
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30)  # noqa: S603, S607
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30, input=stdin)  # noqa: S603, S607
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0:
@@ -110,6 +110,27 @@ def show(root: Path, commit: str, rel: str) -> str | None:
 def show_bytes(root: Path, commit: str, rel: str) -> bytes | None:
     """A file's exact bytes at a commit (what a signature covers), or None when it did not exist there."""
     return _git_bytes(root, "show", f"{commit}:{rel}")
+
+
+def show_many(root: Path, commit: str, rels: list[str]) -> dict[str, bytes | None]:
+    """Many files' bytes at a commit in one git process (``git cat-file --batch``); None for a
+    file that did not exist there."""
+    if not rels:
+        return {}
+    out = _git_bytes(root, "cat-file", "--batch", stdin="".join(f"{commit}:{rel}\n" for rel in rels).encode("utf-8"))
+    found: dict[str, bytes | None] = dict.fromkeys(rels)
+    if out is None:
+        return found
+    at = 0
+    for rel in rels:
+        end = out.index(b"\n", at)
+        header = out[at:end].split(b" ")
+        at = end + 1
+        if len(header) == 3 and header[1] != b"missing":
+            size = int(header[2])
+            found[rel] = out[at:at + size] if header[1] == b"blob" else None
+            at += size + 1
+    return found
 
 
 def changed_since(root: Path, commit: str, folder: str) -> list[str]:
