@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from conftest import git, snapshot_tree
+from keys import key_for
 from governed import PID, PROD_ROLES, card, clock, commit, new_version, pl, write_results
 from promptlane.core.reviews import review_rel
 
@@ -43,18 +44,14 @@ PR_TIME = "2026-12-01T10:00:00Z"    # the pull request's approvals and promotion
 
 
 class Keys:
-    """ed25519 key pairs made by ssh-keygen on first use, one per owner (an e-mail), kept in
-    ``folder`` for the session: a key costs a process start, and the same owner must sign
-    with the same key in every test."""
+    """Each owner's (an e-mail's) ed25519 key pair, the one tests/keys.py makes once per test
+    run with ssh-keygen: the same owner signs with the same key in every test."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder  # kept for callers that pass one; the keys live in tests/keys.py's folder
 
     def private(self, owner: str) -> Path:
-        path = self.folder / owner
-        if not path.exists():
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path), "-C", owner], check=True)
-        return path
+        return key_for(owner)
 
     def public(self, owner: str) -> str:
         """``ssh-ed25519 AAAA... owner``, as the .pub file has it."""

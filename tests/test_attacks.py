@@ -74,6 +74,10 @@ EXPECTED = {
     "symlinked-governance-files": ("PL411",),
     "promotion-backdated": ("PL630",),
     "policy-deleted": ("PL410",),
+    # holes found by the third attack round, fixed since: what the rendered CI runs
+    "symlinked-governance-files-hook": ("PL411",),
+    "governance-files-deleted-hook": ("PL410", "PL411"),
+    "risk-lowered-through-symlinked-card": ("PL412|PL123",),
 }
 PM = REVIEWER_OF["PM"]
 GOVERNANCE = REVIEWER_OF["Governance"]
@@ -672,3 +676,138 @@ def test_the_policy_deleted_then_added_back_demanding_nothing(attack, keys, caps
         out += f"\n... merged; PR 2 (a policy demanding nothing) passes CI:\n{out2}\n... merged; PR 3 (1.0.1 to prod, no review) passes CI:\n{out3}"
     assert code != 0, f"policy-deleted: CI passed the attack\n{out}"
     assert re.search(r"\bPL410\b", out), out
+
+
+# ---------------------------------------------------------------- round 3: what the rendered CI really runs
+
+
+def hook_ci(root, capsys) -> tuple[int, str]:
+    """The rendered CI's gate job on a pull request (.github/workflows/eval-gate.yml): every
+    hook on every tracked file with PROMPTLANE_BASE set, then `audit verify --base`. Real
+    pre-commit, in a subprocess: it decides which files each hook is given."""
+    import os
+    import subprocess
+
+    from conftest import BIN, git
+    from signing import BASE
+
+    if git(root, "status", "--porcelain").stdout.strip():
+        commit(root, "mallory's change")
+    env = dict(os.environ, PROMPTLANE_BASE=BASE, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+               PRE_COMMIT_HOME=str(root.parent / "pre-commit-home"))
+    env.pop("PROMPTLANE_ACTOR", None)
+    done = subprocess.run([str(BIN / "pre-commit"), "run", "--all-files", "--show-diff-on-failure"], cwd=root,
+                          env=env, capture_output=True, text=True)
+    code, out = run(root, capsys, "audit", "verify", "--base", BASE)
+    return max(done.returncode, code), (f"$ PROMPTLANE_BASE={BASE} pre-commit run --all-files  -> {done.returncode}\n"
+                                        f"{done.stdout}{done.stderr}\n$ promptlane audit verify --base {BASE}  -> {code}\n{out}")
+
+
+def expect_refused(case: str, code: int, out: str) -> None:
+    """The rendered CI (hook_ci) refused the attack, with each of the case's codes."""
+    assert code != 0, f"{case}: CI passed the attack\n{out}"
+    for wanted in EXPECTED[case]:
+        assert re.search(rf"\b(?:{wanted})\b", out), f"{case}: no {wanted} reported\n{out}"
+
+
+def ci_verdict(attack: Attack) -> tuple[int, str]:
+    """Her work committed, judged by the rendered CI (hook_ci) and by `check --all` (ci_check)."""
+    code, out = hook_ci(attack.root, attack.capsys)
+    code_all, out_all = ci_check(attack.root, attack.capsys)
+    return code, "\n".join([*attack.refusals, out, "(for comparison, check --all:)", out_all[:3000]])
+
+
+def test_round2_symlink_attack_through_the_real_ci(attack, keys, capsys):
+    """Round 2's symlink attack (test_governance_files_replaced_by_symlinks...), judged by what
+    the rendered CI runs: pre-commit classifies a symlink as `symlink`, not `file`, so the
+    promptlane-check hook is never given reviews/reviewers.yml or reviews/allowed_signers and
+    `_trust_checks` skips "files". PR 1 passes; merged, main's reviewers.yml is
+    "PM: [mallory@example.com]" to git. PR 2 turns the links into files with the same text (no
+    byte changed since main: no PL411). PR 3: mallory approves as PM with her key, staging."""
+    from conftest import git
+
+    root = attack.root
+    symlink_with_text(root, REVIEWERS, f"PM: [{MALLORY}]")
+    symlink_with_text(root, SIGNERS, f'{MALLORY} namespaces="promptlane" {keys.public(MALLORY)}')
+    code, out = ci_verdict(attack)
+    if code == 0:
+        merge_and_branch(root, "release/feature-2")
+        for rel in (REVIEWERS, SIGNERS):
+            text = git(root, "show", f"main:{rel}").stdout
+            (root / rel).unlink()
+            (root / rel).write_text(text, encoding="utf-8")
+        code2, out2 = hook_ci(root, capsys)
+        assert code2 == 0, out2
+        merge_and_branch(root, "release/feature-3")
+        pr3 = Attack(root, capsys, keys)
+        pr3.approve("PM", MALLORY, MALLORY)
+        pr3.promote("staging")
+        code3, out3 = hook_ci(root, capsys)
+        assert code3 == 0 and lock(root)["environments"]["staging"] == V1, out3
+        out += f"\n... merged; PR 2 (links made files) passes:\n{out2}\n... merged; PR 3 (mallory approves, staging) passes:\n{out3}"
+    expect_refused("symlinked-governance-files-hook", code, out)
+
+
+def test_every_governance_file_deleted_through_the_real_ci(attack, keys, capsys):
+    """PR 1 deletes the policy, reviews/reviewers.yml and reviews/allowed_signers. Round 2's fix
+    (PL410 for a removed policy) lives in file_problems, which the hook runs only when it is
+    given reviewers.yml or allowed_signers: gone, it is never asked. PR 2 adds a policy that asks
+    nothing but evals (no base policy: nothing is "loosened"; still no reviewers file: "files"
+    is skipped again). PR 3 takes 1.0.1 to prod with no review at all."""
+    from signing import relax
+
+    root = attack.root
+    relaxed = root.parent / "relaxed.yml"
+    (root / POLICY).rename(relaxed)
+    (root / REVIEWERS).unlink()
+    (root / SIGNERS).unlink()
+    code, out = ci_verdict(attack)
+    if code == 0:
+        merge_and_branch(root, "release/feature-2")
+        (root / POLICY).write_bytes(relaxed.read_bytes())
+        edit_policy(root, relax)
+        code2, out2 = hook_ci(root, capsys)
+        assert code2 == 0, out2
+        merge_and_branch(root, "release/feature-3")
+        pr3 = Attack(root, capsys, keys)
+        pr3.promote("staging", "prod")
+        assert not pr3.refusals, pr3.refusals
+        code3, out3 = hook_ci(root, capsys)
+        assert code3 == 0 and lock(root)["environments"]["prod"] == V1, out3
+        out += f"\n... merged; PR 2 (a policy asking nothing) passes:\n{out2}\n... merged; PR 3 (prod, no review) passes:\n{out3}"
+    expect_refused("governance-files-deleted-hook", code, out)
+
+
+def test_card_risk_lowered_through_a_symlinked_card(attack, keys, capsys):
+    """PR 1: prompts/support-reply/card.yml becomes a link to card.real.yml, the same card with
+    `risk: low`. pre-commit gives hooks no symlink and no other file ends in /card.yml, so
+    `_trust_checks` never asks for "risk" (PL412). Merged, main's card.yml is, to git, the
+    string "card.real.yml": not a mapping, so `_risk` (rejudge) and risk_problems see no base
+    risk at all. PR 2 takes 1.0.1 to staging with no approval (low: policy_only) and to prod with
+    the PM's alone, where high risk asks five people."""
+    import os
+
+    root = attack.root
+    real = root / f"prompts/{PID}/card.real.yml"
+    real.write_text((root / CARD).read_text(encoding="utf-8").replace("\nrisk: high\n", "\nrisk: low\n"), encoding="utf-8")
+    (root / CARD).unlink()
+    os.symlink("card.real.yml", root / CARD)
+    code, out = run(root, capsys, "sync", actor=MALLORY)  # would record the risk event; refuses a linked card (PL123)
+    assert code == 1, out
+    if not (root / CARD).is_symlink():  # sync wrote the card as a file: make it the link again
+        real.write_bytes((root / CARD).read_bytes())
+        (root / CARD).unlink()
+        os.symlink("card.real.yml", root / CARD)
+    code, out = ci_verdict(attack)
+    if code == 0:
+        merge_and_branch(root, "release/feature-2")
+        pr2 = Attack(root, capsys, keys)
+        pr2.promote("staging")
+        pr2.approve("PM", PM, PM)
+        pr2.promote("prod")
+        code2, out2 = hook_ci(root, capsys)
+        code2_all, out2_all = ci_check(root, capsys)
+        assert code2 == 0 == code2_all and lock(root)["environments"]["prod"] == V1, out2 + out2_all
+        assert not list((root / FORMS / V1).glob("security-*.md"))
+        out += f"\n... merged; PR 2 (staging unreviewed, prod on the PM alone) passes, check --all too:\n{out2}\n{out2_all}"
+    expect_refused("risk-lowered-through-symlinked-card", code, out)

@@ -21,10 +21,38 @@ def _generator():
     return module
 
 
-def test_generated_validator_is_up_to_date():
-    generated = _generator().generate()
-    committed = (ROOT / "src/promptlane/core/_card_validator.py").read_text(encoding="utf-8")
+@pytest.mark.parametrize("module", ["_card_validator.py", "_review_validator.py", "_governance_validator.py"])
+def test_generated_validators_are_up_to_date(module):
+    generated = _generator().generate(module)
+    committed = (ROOT / "src/promptlane/core" / module).read_text(encoding="utf-8")
     assert committed == generated, "run: python scripts/gen_card_validator.py"
+
+
+FORM = {"prompt": "support-reply", "version": "1.0.1", "hash": "sha256:" + "a" * 64, "reviewer": "pm@example.com",
+        "role": "PM", "decision": "approved", "date": "2026-12-01T10:00:00Z", "note": ""}
+GOVERNANCE = {"policy": "reviews/allowed_signers", "hash": "sha256:" + "a" * 64, "reviewer": "g@example.com",
+              "role": "Governance", "decision": "approved", "date": "2026-12-01", "note": "x"}
+FORM_MUTATIONS = [("decision", "maybe"), ("date", "2026-1-1"), ("hash", "md5:x"), ("version", "1.0"), ("extra", "x"),
+                  ("reviewer", ""), ("note", 3), ("date", "2026-12-01"), ("decision", "rejected"), ("policy", "README.md"),
+                  ("policy", "prompts/x/card.yml"), ("risk", "low"), ("risk", "extreme")]
+
+
+@pytest.mark.parametrize("key,value", FORM_MUTATIONS)
+@pytest.mark.parametrize("policy", [False, True])
+def test_generated_and_reference_form_validators_agree(key, value, policy):
+    from promptlane.core import _governance_validator, _review_validator
+    from promptlane.core.reviews import _validators
+
+    doc = dict(GOVERNANCE if policy else FORM)
+    doc[key] = value
+    reference_ok = not list(_validators()[1 if policy else 0].iter_errors(doc))
+    fast = _governance_validator if policy else _review_validator
+    try:
+        fast.validate(doc)
+        fast_ok = True
+    except fast.JsonSchemaValueException:
+        fast_ok = False
+    assert fast_ok == reference_ok
 
 
 EXAMPLE = yaml.safe_load((ROOT / "src/promptlane/schemas/prompt-card.example.yml").read_text())

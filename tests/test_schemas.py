@@ -222,7 +222,7 @@ NEW_CARD = """\
 id: order-status
 title: Order status
 owner: team-support
-risk: low
+risk: high
 model: {provider: openai, name: gpt-4o-mini}
 variables: [order]
 steps:
