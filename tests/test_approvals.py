@@ -202,3 +202,39 @@ def test_two_reviewers_whose_addresses_start_alike_keep_both_forms(edited, capsy
     assert 'reviewer: "pm@other.org"' in second.read_text() and "replaces your earlier form" not in out
     code, out = pl(edited, capsys, "check")
     assert "PL503" not in out, out  # both file names are accepted
+
+
+def test_a_ticked_checklist_is_signed_again_before_it_is_committed(edited, capsys, monkeypatch):
+    """Ticking the checklist changes the signed bytes: the form stops counting (PL521) until
+    `approve --sign` signs it again; once committed, a form is history and is never re-signed."""
+    assert approve_as(edited, capsys, monkeypatch, "PM")[0] == 0
+    rel = f"reviews/{PID}/{V}/pm-pm.md"
+    path = edited / rel
+    path.write_text(path.read_text().replace("- [ ] ", "- [x] "))
+    code, out = pl(edited, capsys, "promote", PID, "--to", "staging")
+    assert code == 1 and f"{rel}:8:11: PL521" in out and f"`promptlane approve --sign {rel}` before it is committed" in out
+    as_user(monkeypatch, "qa@example.com")  # only the form's own reviewer signs it
+    code, out = pl(edited, capsys, "approve", "--sign", rel, "--key", str(key_for("qa@example.com")))
+    assert code == 2 and "is pm@example.com's form; only they sign it" in out
+    as_user(monkeypatch, "pm@example.com")
+    code, out = pl(edited, capsys, "approve", "--sign", rel, "--key", str(key_for("pm@example.com")))
+    assert code == 0 and f"Signed {rel} and {rel}.sig" in out, out
+    assert pl(edited, capsys, "promote", PID, "--to", "staging")[0] == 0
+    commit(edited, "approved and promoted")
+    code, out = pl(edited, capsys, "approve", "--sign", rel, "--key", str(key_for("pm@example.com")))
+    assert code == 2 and "is committed: review history only grows" in out
+
+
+def test_signing_through_git_config_as_for_signed_commits(edited, capsys, monkeypatch):
+    """No --key: git's gpg.format=ssh and user.signingkey (here a public key file, whose
+    private half sits beside it, as ssh-keygen finds it) name the key."""
+    from conftest import git
+
+    git(edited, "config", "gpg.format", "ssh")
+    git(edited, "config", "user.signingkey", str(key_for("pm@example.com")))
+    as_user(monkeypatch, "pm@example.com")
+    code, out = pl(edited, capsys, "approve", PID, "--role", "PM")
+    assert code == 0 and ".sig (signed with SHA256:" in out, out
+    git(edited, "config", "gpg.format", "openpgp")
+    code, out = pl(edited, capsys, "approve", PID, "--role", "PM")
+    assert code == 2 and "PL540" in out and "gpg.format is not ssh" in out

@@ -78,6 +78,11 @@ EXPECTED = {
     "symlinked-governance-files-hook": ("PL411",),
     "governance-files-deleted-hook": ("PL410", "PL411"),
     "risk-lowered-through-symlinked-card": ("PL412|PL123",),
+    # holes found by the fourth attack round, fixed since
+    "base-ref-names-a-tag": ("ambiguous",),
+    "withdrawal-deleted": ("PL631|PL607",),
+    "governance-approval-replayed-renamed": ("PL410",),
+    "branch-rejection-deleted": ("PL530",),
 }
 PM = REVIEWER_OF["PM"]
 GOVERNANCE = REVIEWER_OF["Governance"]
@@ -811,3 +816,125 @@ def test_card_risk_lowered_through_a_symlinked_card(attack, keys, capsys):
         assert not list((root / FORMS / V1).glob("security-*.md"))
         out += f"\n... merged; PR 2 (staging unreviewed, prod on the PM alone) passes, check --all too:\n{out2}\n{out2_all}"
     expect_refused("risk-lowered-through-symlinked-card", code, out)
+
+
+# ---------------------------------------------------------------- round 4
+
+
+def test_a_tag_named_like_the_base_branch_makes_the_pull_request_its_own_base(attack, keys, capsys):
+    """Mallory enlists one sock puppet per role (each with its own key) on her branch, has them
+    approve 1.0.1 and promotes it to prod. Then she pushes a tag named like the base: git
+    resolves a short name to refs/tags/ before refs/heads/ or refs/remotes/, so the tag
+    `main` here (in the rendered CI, whose base is `origin/main`, a tag `origin/main`, which
+    actions/checkout fetches with fetch-depth 0) names her own commit. Every comparison with
+    "the base" is then a comparison with her branch: no PL411, no PL630, the logs a prefix of
+    themselves, her reviewers the rules in force."""
+    from conftest import git
+
+    root = attack.root
+    who = enlist(root, keys, list(REVIEWER_OF), sock_puppets=True)
+    commit(root, "more reviewers")
+    for role, email in who.items():
+        attack.approve(role, email, email)
+    attack.promote("staging", "prod")
+    commit(root, "mallory's release")
+    assert lock(root)["environments"]["prod"] == V1
+    git(root, "tag", "main", "HEAD")  # pushed: `git push origin refs/tags/main` (CI: refs/tags/origin/main)
+    code, out = ci_verdict(attack)
+    expect_refused("base-ref-names-a-tag", code, out)
+
+
+def _withdrawn_base(base, keys, capsys, monkeypatch):
+    """On main: 1.0.1 in prod; 1.0.2 (dana) approved by all five, in staging and prod, then
+    withdrawn from prod (rolled back to 1.0.1: a bad answer was found). Returns 1.0.2 and its prompt folder's files."""
+    clock(monkeypatch, PR_TIME)
+    release(base, capsys, keys)
+    commit(base, f"{PID} {V1} in prod")
+    clock(monkeypatch, "2026-12-01T12:00:00Z")
+    v2 = new_version_as_dana(base, capsys)
+    write_results(base, "2026-12-01T12:00:00Z")
+    release(base, capsys, keys)
+    commit(base, f"{PID} {v2} in prod")
+    texts = {p.name: p.read_bytes() for p in (base / CARD).parent.iterdir() if p.is_file()}
+    clock(monkeypatch, "2026-12-01T13:00:00Z")
+    code, out = run(base, capsys, "rollback", PID, "--env", "prod", "--to", V1, "--reason", "promises refunds")
+    assert code == 0, out
+    commit(base, f"{PID} {v2} withdrawn from prod")
+    assert lock(base)["environments"]["prod"] == V1 and v2 in lock(base)["withdrawn"], lock(base)
+    return v2, texts
+
+
+def new_version_as_dana(root, capsys) -> str:
+    from governed import new_version
+
+    return new_version(root, capsys, "Offer a refund only within 30 days.")
+
+
+def test_a_withdrawal_deleted_from_the_lock_so_the_withdrawn_version_returns_to_prod(base, keys, capsys, monkeypatch):
+    """1.0.2 was withdrawn from prod on main. Mallory deletes lock.withdrawn["1.0.2"], puts the
+    card back at 1.0.2 and promotes it to prod: its five approvals still count, its eval results
+    are a day old, and PL607 (withdrawn: evals newer than the withdrawal) reads her lock. No new
+    eval run, no review: the version pulled from prod is served again."""
+    import json
+
+    v2, texts = _withdrawn_base(base, keys, capsys, monkeypatch)
+    open_branch(base, monkeypatch, "2026-12-01T14:00:00Z")
+    attack = Attack(base, capsys, keys)
+    for name, data in texts.items():  # the card and texts of 1.0.2, as committed when it served
+        (base / CARD).parent.joinpath(name).write_bytes(data)
+    path = base / CARD
+    path.write_text(path.read_text(encoding="utf-8").replace("environment: prod", "environment: staging"), encoding="utf-8")
+    assert str(card(base)["version"]) == v2
+    doc = lock(base)
+    del doc["withdrawn"][v2]
+    (base / "registry" / f"{PID}.lock.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    attack.attempt("promote", PID, "--to", "prod")  # her lock has no withdrawal: the command agrees
+    if lock(base)["environments"]["prod"] != v2:
+        forge_promotion(base, capsys, "prod")
+    assert lock(base)["environments"]["prod"] == v2
+    code, out = ci_verdict(attack)
+    expect_refused("withdrawal-deleted", code, out)
+
+
+def test_an_old_governance_approval_replayed_under_a_new_file_name(base, keys, capsys, monkeypatch):
+    """Round 2's replay (test_an_old_governance_approval_replayed), with one more step: the
+    base's approval and its .sig are copied, byte for byte, to a file name the base does not
+    have. `spent` holds the base's paths only; the signature covers the bytes, not the name."""
+    strict = (base / POLICY).read_bytes()
+    edit_policy(base, lower_staging_pass_rate)
+    loose = (base / POLICY).read_bytes()
+    code, out = governance_approve(base, capsys, keys, POLICY)
+    assert code == 0, out
+    commit(base, "pilot: staging passes at 50%")
+    (base / POLICY).write_bytes(strict)
+    commit(base, "pilot over")
+    attack = Attack(open_branch(base, monkeypatch), capsys, keys)
+    (base / POLICY).write_bytes(loose)
+    (old,) = sorted((base / "reviews/policy").glob("*.md"))
+    copy_ = old.with_name(old.name.replace("-policy-", "-policy-again-"))
+    copy_.write_bytes(old.read_bytes())
+    copy_.with_name(copy_.name + ".sig").write_bytes(old.with_name(old.name + ".sig").read_bytes())
+    code, out = ci_verdict(attack)
+    expect_refused("governance-approval-replayed-renamed", code, out)
+
+
+def test_a_rejection_signed_on_the_pull_request_deleted_before_merge(attack, keys, capsys):
+    """On her pull request, the PM approves 1.0.1 and the Security reviewer rejects it, both
+    signed and committed to the branch (where the version's forms are filed during review).
+    Staging needs the PM alone, but a valid rejection in any role blocks (PL608). Mallory then
+    deletes the rejection and its .sig in a later commit: PL530 compares with main, which never
+    held it, so the diff base..head shows nothing and staging serves 1.0.1."""
+    root = attack.root
+    attack.approve("PM", PM, PM)
+    security = REVIEWER_OF["Security"]
+    attack.approve("Security", security, security, decision="reject")
+    commit(root, "reviews of 1.0.1")
+    assert not attack.attempt("promote", PID, "--to", "staging")
+    assert "PL608" in attack.refusals[-1], attack.refusals[-1]
+    (reject,) = (root / FORMS / V1).glob("security-*.md")
+    reject.unlink()
+    reject.with_name(reject.name + ".sig").unlink()
+    attack.promote("staging")
+    assert lock(root)["environments"]["staging"] == V1
+    code, out = ci_verdict(attack)
+    expect_refused("branch-rejection-deleted", code, out)

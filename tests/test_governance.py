@@ -80,3 +80,24 @@ def test_a_card_that_is_a_link_is_refused(gov, capsys):
     os.symlink("card.real.yml", gov / CARD)
     code, out = pl(gov, capsys, "check")
     assert code == 1 and f"{CARD}:1:1: PL123 is a symbolic link" in out, out
+
+
+def test_the_report_counts_a_form_only_with_its_signature(gov, capsys, monkeypatch):
+    """What auditors read (report, diff) agrees with the gates: a form signed with the wrong
+    key, or not signed, is listed but does not count."""
+    from governed import approve_as, card, new_version, write_results
+    from keys import sign
+    from promptlane.operations.history import approvals_of
+    from promptlane.store.repo import Repo
+
+    version = new_version(gov, capsys)
+    write_results(gov, "2026-12-01T08:00:00Z")
+    assert approve_as(gov, capsys, monkeypatch, "PM")[0] == 0
+    assert approve_as(gov, capsys, monkeypatch, "QA")[0] == 0
+    sign(gov, f"reviews/{PID}/{version}/qa-qa.md", "pm@example.com")  # the QA form re-signed with another's key
+    assert approve_as(gov, capsys, monkeypatch, "Security")[0] == 0
+    (gov / f"reviews/{PID}/{version}/security-security.md.sig").unlink()
+    rows = {a.role: (a.counts, a.note) for a in approvals_of(Repo(gov), PID, version, card(gov)["hash"])}
+    assert rows["PM"] == (True, "")
+    assert rows["QA"] == (False, "PL522 signature does not count")
+    assert rows["Security"] == (False, "PL520 unsigned")

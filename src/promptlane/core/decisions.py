@@ -132,7 +132,11 @@ def _signature(review: Review, panel: Panel, cmd: str) -> tuple[str | None, Prob
         return None, None
     verdict = signing_key(review.raw, review.signature)
     if verdict.fingerprint is None:
-        return None, review.problem(verdict.code, f"signature {sig_rel} {verdict.error}; the reviewer signs it again: `{cmd}`",
+        if cmd.startswith("promptlane approve --sign"):
+            again = f"`{cmd}`"
+        else:
+            again = f"`promptlane approve --sign {review.rel}` before it is committed, or a new decision: `{cmd}`"
+        return None, review.problem(verdict.code, f"signature {sig_rel} {verdict.error}; the reviewer signs it again: {again}",
                                     "reviewer")
     refusal = allowed(panel.signers, str(review.data["reviewer"]), verdict.fingerprint, str(review.data["date"]))
     if refusal:

@@ -8,7 +8,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Event:
-    event: str          # version | promote | demote | rollback | withdraw
+    event: str          # version | promote | demote | rollback | withdraw | risk
     time: str
     actor: str
     prompt: str

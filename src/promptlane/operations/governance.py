@@ -42,11 +42,25 @@ def _approved(repo: "Repo", subject: str, digest: str) -> tuple[bool, list[Probl
         panel = rules.panel(repo)
     except UsageError as exc:  # no usable reviewers in force: nothing can be approved
         return False, exc.problems
-    from promptlane.core.reviews import POLICY_REVIEWS
-
-    spent = frozenset(git.files_at(repo.root, rules.compared_with(repo), POLICY_REVIEWS))
+    spent = _spent(repo)
     review, problems = governance_approval(repo, subject, digest, panel, parse_time(context.now()), spent)
     return review is not None, problems
+
+
+def _spent(repo: "Repo") -> frozenset[str]:
+    """The Governance approvals the base already holds, by the digest of their bytes: each
+    approved the change that brought it, and a copy under another name is the same approval."""
+    import hashlib
+
+    from promptlane.core.reviews import POLICY_REVIEWS
+
+    memo = repo.__dict__.setdefault("_spent_approvals", {})
+    if "spent" not in memo:
+        compare = rules.compared_with(repo)
+        names = [rel for rel in git.files_at(repo.root, compare, POLICY_REVIEWS) if rel.endswith(".md")]
+        memo["spent"] = frozenset(hashlib.sha256(raw).hexdigest()
+                                  for raw in git.show_many(repo.root, compare, names).values() if raw is not None)
+    return memo["spent"]
 
 
 def _ask(subject: str, digest: str, source: str) -> str:
@@ -187,18 +201,29 @@ def _lowered(repo: "Repo", prompt_id: str, before: bytes | None, compare: str) -
 
 
 def history_problems(repo: "Repo") -> list[Problem]:
-    """PL530: review forms and signatures are only ever added: none committed is changed or removed."""
+    """PL530: review forms and signatures are only ever added: none the base holds, and none a
+    commit since the base added, is changed or removed (a rewritten branch history escapes the
+    second: docs/security.md)."""
     compare = rules.compared_with(repo)
     found = []
-    for rel in git.changed_since(repo.root, compare, REVIEWS):
+    touched = set(git.changed_since(repo.root, compare, REVIEWS))
+    if compare != "HEAD":  # and what the branch's own commits changed or removed after adding it
+        touched.update(git.rewritten_in_commits(repo.root, compare, REVIEWS))
+    for rel in sorted(touched):
         if not _is_history(rel):
             continue
         gone = not (repo.root / rel).is_file()
         found.append(Problem(rel, 1, 1, "PL530", f"{'removed' if gone else 'changed'} since {_name(repo, compare)}: "
                              f"review forms and their signatures are never {'removed' if gone else 'edited'} "
-                             f"(`git checkout {compare[:12]} -- {rel}` restores it); a later decision is a new form "
+                             f"({_restore(repo, compare, rel)}); a later decision is a new form "
                              "(`promptlane approve` names it)"))
     return found
+
+
+def _restore(repo: "Repo", compare: str, rel: str) -> str:
+    if git.show_bytes(repo.root, compare, rel) is not None:
+        return f"`git checkout {compare[:12]} -- {rel}` restores it"
+    return f"it was committed on this branch: `git log --diff-filter=A -- {rel}` finds the commit to restore it from"
 
 
 def new_form_problems(repo: "Repo") -> list[Problem]:

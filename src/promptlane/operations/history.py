@@ -24,7 +24,7 @@ class Approval:
     reviewer: str
     decision: str
     date: str
-    counts: bool          # for this version's hash, by a reviewer listed under the role
+    counts: bool          # for this version's hash, by a reviewer listed under the role, signed by their key
     note: str = ""        # why it does not count
     rel: str = ""
 
@@ -97,12 +97,13 @@ def eval_results(repo: "Repo", prompt_id: str, payload_hash: str) -> tuple[dict 
 
 def approvals_of(repo: "Repo", prompt_id: str, version: str, payload_hash: str) -> list[Approval]:
     """The review forms filed for a version, each marked whether it counts for its hash."""
-    from promptlane.store.reviews import forms_for, load_reviewers, read_review
+    from promptlane.store import rules
+    from promptlane.store.reviews import forms_for, read_review
 
     try:
-        reviewers = load_reviewers(repo)
+        panel = rules.panel(repo)
     except Exception:  # noqa: BLE001 - no reviewers file: no form can count, still list them
-        reviewers = None
+        panel = None
     found = []
     for rel in forms_for(repo, prompt_id, version):
         review = read_review(repo, rel)
@@ -111,16 +112,24 @@ def approvals_of(repo: "Repo", prompt_id: str, version: str, payload_hash: str) 
             continue
         data = review.data
         found.append(Approval(str(data["role"]), str(data["reviewer"]), str(data["decision"]), str(data["date"]),
-                              *_counts(data, payload_hash, reviewers), rel))
+                              *_counts(review, payload_hash, panel), rel))
     return found
 
 
-def _counts(data: dict, payload_hash: str, reviewers: Any) -> tuple[bool, str]:
+def _counts(review: Any, payload_hash: str, panel: Any) -> tuple[bool, str]:
+    """Whether the form would count on its own: this hash, a listed reviewer, a valid signature
+    (who fills which role in a promotion is the gates'; see core/decisions.py)."""
+    from promptlane.core.decisions import signature_problem
+
+    data = review.data
     if data["hash"] != payload_hash:
         return False, "for another hash"
-    role = reviewers.role_named(str(data["role"])) if reviewers else None
-    if role is None or not reviewers.holds(str(data["reviewer"]), role):
+    role = panel.reviewers.role_named(str(data["role"])) if panel else None
+    if role is None or not panel.reviewers.holds(str(data["reviewer"]), role):
         return False, f"not a listed {data['role']} reviewer"
+    problem = signature_problem(review, panel) if data["decision"] != "pending" else None
+    if problem is not None:
+        return False, f"{problem.code} {'unsigned' if problem.code == 'PL520' else 'signature does not count'}"
     return data["decision"] == "approved", ""
 
 

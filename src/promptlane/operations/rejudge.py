@@ -120,7 +120,9 @@ def _lock_problems(repo: "Repo", compare: str, rel: str, entries: list[dict[str,
                                  f"rollback, but {env} never served {version} before; a version comes to {env} "
                                  f"by promotion (`promptlane promote {prompt_id} --to {env}`)"))
             continue
-        why = _why_not(repo, prompt_id, lock, env, version, entry)
+        withdrawn_then = old_doc.get("withdrawn") if old_doc else None
+        base_withdrawn: dict[str, Any] = withdrawn_then if isinstance(withdrawn_then, dict) else {}
+        why = _why_not(repo, prompt_id, lock, env, version, entry, base_withdrawn)
         if why:
             found.append(Problem(rel, 1, 1, "PL630", f"{env} serves {version} since {_since(repo, compare)}, but "
                                  f"{why} under {rules.source(repo)}"))
@@ -149,6 +151,12 @@ def _issued_problems(repo: "Repo", compare: str, rel: str, old: dict[str, Any] |
                                  f"{str(entry.get('hash'))[:19]}... by {entry.get('author')} ({_since(repo, compare)}), "
                                  "and the lock no longer says so: issued versions are never rewritten; a new text "
                                  "gets a new version (`promptlane sync`)"))
+    withdrawn = old.get("withdrawn") if old else None
+    for version, mark in (withdrawn.items() if isinstance(withdrawn, dict) else []):
+        if lock.withdrawn.get(version) != mark:
+            found.append(Problem(rel, 1, 1, "PL631", f"version {version} was withdrawn from {mark.get('env') if isinstance(mark, dict) else '?'} "
+                                 f"({_since(repo, compare)}), and the lock no longer says so: a withdrawal is never "
+                                 f"removed; {version} comes back only with eval results newer than it (PL607)"))
     return found
 
 
@@ -161,7 +169,8 @@ def _event_for(entries: list[dict[str, Any]], prompt_id: str, env: str, version:
     return None
 
 
-def _why_not(repo: "Repo", prompt_id: str, lock: Lock, env: str, version: str, entry: dict[str, Any] | None) -> str | None:
+def _why_not(repo: "Repo", prompt_id: str, lock: Lock, env: str, version: str, entry: dict[str, Any] | None,
+             base_withdrawn: dict[str, Any]) -> str | None:
     """Why the promotion of ``version`` to ``env`` does not pass, or None when it does."""
     from promptlane.core import gates
     from promptlane.operations.gating import gather
@@ -171,7 +180,7 @@ def _why_not(repo: "Repo", prompt_id: str, lock: Lock, env: str, version: str, e
     card = _card_at(repo, prompt_id, lock, version)
     if card is None:
         return f"{version} is not a version of {prompt_id} in its lock"
-    as_then = Lock(lock.prompt_id, lock.versions, dict(entry["environments"]), lock.withdrawn)
+    as_then = Lock(lock.prompt_id, lock.versions, dict(entry["environments"]), {**base_withdrawn, **lock.withdrawn})
     policy = rules.policy(repo)
     try:
         # Judged at this clock, not the entry's time: a backdated entry must not make old evidence young.

@@ -88,7 +88,19 @@ def resolve(root: Path, ref: str) -> str:
         shallow = _git(root, "rev-parse", "--is-shallow-repository") == "true"
         hint = " (this is a shallow clone: fetch it, e.g. `git fetch --depth=1 origin <branch>`)" if shallow else ""
         raise GitError(f"git ref '{ref}' not found{hint}")
+    named = _refs_named(root, ref)
+    if len(named) > 1:  # git would pick the tag: a tag named like the base would make a branch its own base
+        raise GitError(f"git ref '{ref}' is ambiguous ({', '.join(named)}); name it in full, e.g. {named[-1]}")
     return sha
+
+
+def _refs_named(root: Path, ref: str) -> list[str]:
+    """The refs a short name could mean, as git's own lookup order tries them."""
+    if ref.startswith("refs/"):
+        return [ref]
+    candidates = [f"refs/{ref}", f"refs/tags/{ref}", f"refs/heads/{ref}", f"refs/remotes/{ref}"]
+    out = _git(root, "for-each-ref", "--format=%(refname)", *candidates) or ""
+    return [name for name in candidates if name in out.splitlines()]
 
 
 def commit_exists(root: Path, ref: str) -> bool:
@@ -139,6 +151,12 @@ def changed_since(root: Path, commit: str, folder: str) -> list[str]:
     trees, so unchanged folders cost nothing."""
     out = _git(root, "diff", "--name-only", "--no-renames", "--diff-filter=DMT", commit, "--", folder)
     return out.splitlines() if out else []
+
+
+def rewritten_in_commits(root: Path, commit: str, folder: str) -> list[str]:
+    """Files under ``folder`` that a commit since ``commit`` (``commit..HEAD``) changed or deleted."""
+    out = _git(root, "log", "--format=", "--name-only", "--no-renames", "--diff-filter=DMT", f"{commit}..HEAD", "--", folder)
+    return sorted({name for name in (out or "").splitlines() if name})
 
 
 def uncommitted(root: Path, *paths: str) -> list[str]:

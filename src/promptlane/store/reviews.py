@@ -71,12 +71,15 @@ def governance_forms(repo: Repo) -> list[Review]:
 def governance_approval(repo: Repo, subject: str, digest: str, panel: Panel, now: datetime | None,
                         spent: frozenset[str] = frozenset()) -> tuple[Review | None, list[Problem]]:
     """The signed Governance approval of ``subject`` at ``digest``, if one counts; and the
-    problems of the forms that claim to approve it but do not count. ``spent``: forms already
-    in the base, which approved the change that brought them: restoring a text approved once
-    (then tightened) needs a new approval, never a replay of the old one."""
+    problems of the forms that claim to approve it but do not count. ``spent``: the sha256 of
+    every approval already in the base (its bytes, whatever its name), which approved the change
+    that brought it: restoring a text approved once (then tightened) needs a new approval, never
+    a replay or a copy of the old one."""
     problems: list[Problem] = []
+    import hashlib
+
     for review in governance_forms(repo):
-        if review.rel in spent:
+        if hashlib.sha256(review.raw).hexdigest() in spent:
             continue
         verdict = governance_verdict(review, subject, digest, panel, now)
         if verdict is None:
