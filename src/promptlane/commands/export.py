@@ -24,6 +24,7 @@ from promptlane.commands.arguments import open_repo
 from promptlane.commands.output import output_target, write_output
 from promptlane.core.layout import is_prompt_id
 from promptlane.core.problems import EXIT_OK, Problem, PromptlaneError, UsageError
+from promptlane.core.registry import snapshot_mismatch
 from promptlane.store.registry import lock_ids, read_locks, read_snapshot
 
 if TYPE_CHECKING:
@@ -43,9 +44,11 @@ def _locks(repo: "Repo") -> list[tuple["Lock", dict[str, dict]]]:
         snapshots = {}
         for entry in lock.versions:
             snap = read_snapshot(repo, prompt_id, entry["version"])
-            if snap is None or snap.get("hash") != entry["hash"]:
-                problems.append(Problem(repo.snapshot_rel(prompt_id, entry["version"]), 1, 1, "PL157",
-                                        "is missing or does not match the lock; run `promptlane sync` or restore it from git"))
+            why = "is missing or not a readable snapshot" if snap is None else snapshot_mismatch(snap, entry["hash"])
+            if why or snap is None:  # never exported: the runtime would serve (or refuse) a text nobody approved
+                problems.append(Problem(repo.snapshot_rel(prompt_id, entry["version"]), 1, 1,
+                                        "PL157" if snap is None else "PL210",
+                                        f"{why}; run `promptlane sync` or restore it from git; nothing was exported"))
             else:
                 snapshots[entry["version"]] = snap
         for env, version in lock.environments.items():

@@ -97,3 +97,23 @@ def snapshot_json(prompt_id: str, version: str, payload_hash: str, card: dict[st
         "payload": payload,
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def snapshot_mismatch(doc: Any, expected_hash: str) -> str | None:
+    """Why a snapshot does not hold the version the lock issued for ``expected_hash``: its
+    recorded hash differs, or its payload no longer hashes to it (the stored text was edited
+    with the hash kept); None when it does."""
+    from promptlane.core.hashing import payload_hash
+
+    if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
+        return "is not a snapshot (no payload)"
+    if doc.get("hash") != expected_hash:
+        return f"records {str(doc.get('hash'))[:19]}..., not {expected_hash[:19]}... as the lock does"
+    try:
+        actual = payload_hash(doc["payload"])
+    except Exception:  # noqa: BLE001 - a payload canonical JSON cannot encode is a bad snapshot, not a crash
+        return "has a payload that cannot be hashed"
+    if actual != expected_hash:
+        return (f"has a payload that hashes to {actual[:19]}..., not the recorded {expected_hash[:19]}...: "
+                "its text was changed after the version was issued")
+    return None

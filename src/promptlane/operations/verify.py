@@ -291,15 +291,17 @@ def cross_check(repo: Repo, audited: set, keys: ChangelogKeys, fingerprints: dic
 def _version_trail(repo: Repo, rel: str, key: tuple, logged: set, audited: set) -> list[Problem]:
     prompt_id, version, payload_hash = key
     found = []
+    from promptlane.core.registry import snapshot_mismatch
     from promptlane.store.registry import read_snapshot
 
     snapshot = repo.root / repo.snapshot_rel(prompt_id, version)
     if not snapshot.exists():
         found.append(Problem(repo.snapshot_rel(prompt_id, version), 1, 1, "PL210", f"missing: {rel} lists {version} but its snapshot is gone; restore it from git"))
     else:
-        stored = (read_snapshot(repo, prompt_id, version) or {}).get("hash")  # None for anything but a snapshot
-        if stored != payload_hash:
-            found.append(Problem(repo.snapshot_rel(prompt_id, version), 1, 1, "PL210", f"hash does not match {rel} for {version}; restore it from git"))
+        why = snapshot_mismatch(read_snapshot(repo, prompt_id, version), payload_hash)
+        if why:
+            found.append(Problem(repo.snapshot_rel(prompt_id, version), 1, 1, "PL210",
+                                 f"{why} ({rel}, {version}); restore it from git"))
     if key not in logged:
         found.append(Problem(CHANGELOG, 1, 1, "PL211", f"no version entry for {prompt_id} {version} ({payload_hash[:19]}...) listed in {rel}"))
     if key not in audited:

@@ -86,7 +86,7 @@ class Registry:
 
     def _verified(self, prompt_id: str, version: str, env: str, entry: dict) -> Prompt:
         info = entry["versions"].get(version)
-        where = f"{self.source}: {prompt_id} {version}"
+        where = f"{self.source}: {prompt_id} {version}{self._reader.location(prompt_id, version)}"
         if not isinstance(info, dict) or not isinstance(info.get("hash"), str):
             raise IntegrityError(f"{where}: the version is not in the source (or has no hash); refusing to serve it")
         payload = self._reader.payload(prompt_id, version, info)
@@ -133,6 +133,10 @@ class _Reader:
 
     def payload(self, prompt_id: str, version: str, info: dict) -> Any:
         return info.get("payload")
+
+    def location(self, prompt_id: str, version: str) -> str:
+        """Where the version's payload lives, for an error to name ("" when it is inside the source)."""
+        return ""
 
 
 class _BundleReader(_Reader):
@@ -189,6 +193,9 @@ class _CheckoutReader(_Reader):
             raise SourceError(f"{path}: not a {LOCK_FORMAT} file; restore it from git")
         versions = {v.get("version"): {"hash": v.get("hash")} for v in doc["versions"] if isinstance(v, dict)}
         return {"environments": doc.get("environments"), "versions": versions}
+
+    def location(self, prompt_id: str, version: str) -> str:
+        return f" (snapshot {self.folder / 'store' / prompt_id / f'{version}.json'})"
 
     def payload(self, prompt_id: str, version: str, info: dict) -> Any:
         path = self.folder / "store" / prompt_id / f"{version}.json"
