@@ -15,6 +15,7 @@ import pytest
 
 from conftest import snapshot_tree
 from keys import sign
+from signing import add_reviewer
 from governed import (PID, PROD_ROLES, approve_as, as_user, card, changelog, clock, commit, lock,
                       new_version, pl, ready_for, write_results)
 
@@ -37,14 +38,6 @@ def edited(gov, capsys, monkeypatch):
     commit(gov, "1.0.1")
     clock(monkeypatch, "2026-12-01T10:00:00Z")
     return gov
-
-
-def add_reviewer(root: Path, role: str, email: str) -> None:
-    path = root / REVIEWERS
-    text = path.read_text(encoding="utf-8")
-    head = f'"{role}":\n'
-    assert head in text, text
-    path.write_text(text.replace(head, f"{head}  - {email}\n"), encoding="utf-8")
 
 
 def form(root: Path, reviewer: str = "pm@example.com", role: str = "PM", decision: str = "approved",

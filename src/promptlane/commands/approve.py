@@ -93,7 +93,7 @@ def _write_signed(repo: "Repo", rel: str, form: bytes, who: str, date: str, key:
         has_key = True
     except UsageError:
         has_key = False
-    if not has_key and not _signatures_required(repo):
+    if not has_key and not rules.signatures_required(repo):
         txn = Transaction(repo.root)
         txn.write(rel, form.decode("utf-8"))
         txn.commit()
@@ -109,11 +109,6 @@ def _write_signed(repo: "Repo", rel: str, form: bytes, who: str, date: str, key:
     txn.write(rel + SIGNATURE_SUFFIX, signature.decode("ascii"))
     txn.commit()
     return f" and {rel}{SIGNATURE_SUFFIX} (signed with {verdict.fingerprint})"
-
-
-def _signatures_required(repo: "Repo") -> bool:
-    policy_rules = rules.policy(repo).rules.values()
-    return any(rule.require_signatures for rule in policy_rules) if policy_rules else True
 
 
 def _refuse_reviewer(reviewers: Reviewers, role: str, who: str, card: "Card", lock: "Lock", decision: str) -> None:

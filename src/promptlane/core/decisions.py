@@ -76,8 +76,8 @@ def decide(card: Card, version: Version, roles: tuple[str, ...], panel: Panel, f
         if counted is not None:
             judged.append(counted)  # every valid decision: a rejection in any role blocks the version
     approvals = [s for s in _still_standing(judged, decision, card) if slug(str(s.review.data["role"])) in wanted]
-    _fill_roles(approvals, wanted, decision, panel.reviewers, card)
     people = _people(approvals)
+    _fill_roles(approvals, people, wanted, decision, panel.reviewers, card)
     if min_reviewers and len(set(people.values())) < min_reviewers:
         decision.unmet.append(("PL611", f"{min_reviewers} different reviewers must approve {card.version}; "
                                f"{len(set(people.values()))} did ({', '.join(sorted({s.email for s in approvals})) or 'none'})"))
@@ -175,11 +175,10 @@ def _people(approvals: list[_Signed]) -> dict[str, str]:
     return {s.email: find(s.email) for s in approvals}
 
 
-def _fill_roles(approvals: list[_Signed], wanted: dict[str, str], decision: Decision, reviewers: Reviewers,
-                card: Card) -> None:
+def _fill_roles(approvals: list[_Signed], people: dict[str, str], wanted: dict[str, str], decision: Decision,
+                reviewers: Reviewers, card: Card) -> None:
     """Each required role filled by a different person (a bipartite matching: a person who
-    approved under two roles fills whichever the others leave open)."""
-    people = _people(approvals)
+    approved under two roles fills whichever the others leave open); ``people``: ``_people``."""
     offers: dict[str, list[str]] = {role: [] for role in wanted.values()}
     for signed in approvals:
         role = wanted.get(slug(str(signed.review.data["role"])))

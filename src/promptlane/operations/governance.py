@@ -103,7 +103,7 @@ def _policy_presence(repo: "Repo", what: str) -> list[Problem]:
     approved, problems = _approved(repo, POLICY, digest)
     if approved:
         return []
-    return problems + [Problem(POLICY, 1, 1, "PL410", f"policy {what} since {_name(repo, rules.compared_with(repo))}; "
+    return problems + [Problem(POLICY, 1, 1, "PL410", f"policy {what} since {rules.compared_name(repo)}; "
                                f"{_ask(POLICY, digest, rules.source(repo))}")]
 
 
@@ -135,7 +135,7 @@ def file_problems(repo: "Repo") -> list[Problem]:
         if not approved:
             what = "removed" if not path.is_file() else "added" if old is None else "changed"
             found += problems
-            found.append(Problem(rel, 1, 1, "PL411", f"{what} since {_name(repo, compare)} (who may decide is a governed "
+            found.append(Problem(rel, 1, 1, "PL411", f"{what} since {rules.compared_name(repo)} (who may decide is a governed "
                                  f"input); {_ask(rel, digest, rules.source(repo))}"))
     return found
 
@@ -197,7 +197,7 @@ def _lowered(repo: "Repo", prompt_id: str, before: bytes | None, compare: str) -
         return []
     line, col = card.where("risk")
     return problems + [Problem(card.rel, line, col, "PL412", f"risk lowered {old.get('risk', DEFAULT_RISK)} -> {new} since "
-                               f"{_name(repo, compare)} (lower risk needs fewer approvals); {_ask(card.rel, digest, rules.source(repo))}")]
+                               f"{rules.compared_name(repo)} (lower risk needs fewer approvals); {_ask(card.rel, digest, rules.source(repo))}")]
 
 
 def history_problems(repo: "Repo") -> list[Problem]:
@@ -213,7 +213,7 @@ def history_problems(repo: "Repo") -> list[Problem]:
         if not _is_history(rel):
             continue
         gone = not (repo.root / rel).is_file()
-        found.append(Problem(rel, 1, 1, "PL530", f"{'removed' if gone else 'changed'} since {_name(repo, compare)}: "
+        found.append(Problem(rel, 1, 1, "PL530", f"{'removed' if gone else 'changed'} since {rules.compared_name(repo)}: "
                              f"review forms and their signatures are never {'removed' if gone else 'edited'} "
                              f"({_restore(repo, compare, rel)}); a later decision is a new form "
                              "(`promptlane approve` names it)"))
@@ -256,9 +256,6 @@ def _is_history(rel: str) -> bool:
     parts = name.split("/")
     return name.endswith(".md") and ((len(parts) == 4 and parts[0] == REVIEWS) or (len(parts) == 3 and parts[1] == "policy"))
 
-
-def _name(repo: "Repo", commit: str) -> str:
-    return rules.source(repo) if commit != "HEAD" else "git HEAD"
 
 
 def governance_problems(repo: "Repo", prompt_ids: list[str]) -> list[Problem]:

@@ -76,7 +76,7 @@ def _store_problems(repo: "Repo", compare: str) -> list[Problem]:
     """PL631: a snapshot the base holds changed or removed (a version's text is fixed forever)."""
     from promptlane.core.layout import STORE
 
-    return [Problem(rel, 1, 1, "PL631", f"changed or removed since {_since(repo, compare)}: a version's snapshot is "
+    return [Problem(rel, 1, 1, "PL631", f"changed or removed since {rules.compared_name(repo)}: a version's snapshot is "
                     f"never rewritten (`git checkout {compare[:12]} -- {rel}` restores it); a new text is a new version")
             for rel in git.changed_since(repo.root, compare, STORE)]
 
@@ -116,7 +116,7 @@ def _lock_problems(repo: "Repo", compare: str, rel: str, entries: list[dict[str,
         if entry is not None and entry.get("event") == "rollback":
             if (prompt_id, env, version) in served:
                 continue  # back to what env served before: the audit trail proves it (audit verify)
-            found.append(Problem(rel, 1, 1, "PL630", f"{env} serves {version} since {_since(repo, compare)} by a "
+            found.append(Problem(rel, 1, 1, "PL630", f"{env} serves {version} since {rules.compared_name(repo)} by a "
                                  f"rollback, but {env} never served {version} before; a version comes to {env} "
                                  f"by promotion (`promptlane promote {prompt_id} --to {env}`)"))
             continue
@@ -124,7 +124,7 @@ def _lock_problems(repo: "Repo", compare: str, rel: str, entries: list[dict[str,
         base_withdrawn: dict[str, Any] = withdrawn_then if isinstance(withdrawn_then, dict) else {}
         why = _why_not(repo, prompt_id, lock, env, version, entry, base_withdrawn)
         if why:
-            found.append(Problem(rel, 1, 1, "PL630", f"{env} serves {version} since {_since(repo, compare)}, but "
+            found.append(Problem(rel, 1, 1, "PL630", f"{env} serves {version} since {rules.compared_name(repo)}, but "
                                  f"{why} under {rules.source(repo)}"))
     return found
 
@@ -148,14 +148,14 @@ def _issued_problems(repo: "Repo", compare: str, rel: str, old: dict[str, Any] |
         kept = now is not None and all(now.get(key) == entry.get(key) for key in ("hash", "author", "created"))
         if not kept:
             found.append(Problem(rel, 1, 1, "PL631", f"version {entry.get('version')} was issued for "
-                                 f"{str(entry.get('hash'))[:19]}... by {entry.get('author')} ({_since(repo, compare)}), "
+                                 f"{str(entry.get('hash'))[:19]}... by {entry.get('author')} ({rules.compared_name(repo)}), "
                                  "and the lock no longer says so: issued versions are never rewritten; a new text "
                                  "gets a new version (`promptlane sync`)"))
     withdrawn = old.get("withdrawn") if old else None
     for version, mark in (withdrawn.items() if isinstance(withdrawn, dict) else []):
         if lock.withdrawn.get(version) != mark:
             found.append(Problem(rel, 1, 1, "PL631", f"version {version} was withdrawn from {mark.get('env') if isinstance(mark, dict) else '?'} "
-                                 f"({_since(repo, compare)}), and the lock no longer says so: a withdrawal is never "
+                                 f"({rules.compared_name(repo)}), and the lock no longer says so: a withdrawal is never "
                                  f"removed; {version} comes back only with eval results newer than it (PL607)"))
     return found
 
@@ -224,6 +224,3 @@ def _risk(repo: "Repo", prompt_id: str, now: Any) -> str:
     known = [risk for risk in candidates if risk in RISK_ORDER] or [DEFAULT_RISK]
     return max(known, key=RISK_ORDER.__getitem__)
 
-
-def _since(repo: "Repo", commit: str) -> str:
-    return rules.source(repo) if commit != "HEAD" else "git HEAD"

@@ -52,6 +52,11 @@ def compared_with(repo: "Repo") -> str:
     return base_commit(repo) or "HEAD"
 
 
+def compared_name(repo: "Repo") -> str:
+    """``compared_with`` in words, for a problem: the base's ``source``, or git HEAD."""
+    return source(repo) if base_commit(repo) else "git HEAD"
+
+
 def source(repo: "Repo") -> str:
     """Whose files judge, for the output: "base origin/main (1a2b3c4)" or the working tree."""
     commit = base_commit(repo)
@@ -130,6 +135,11 @@ def panel(repo: "Repo", require_signatures: bool | None = None) -> "Panel":
     from promptlane.core.decisions import Panel
 
     if require_signatures is None:
-        rules = policy(repo).rules.values()
-        require_signatures = any(rule.require_signatures for rule in rules) if rules else True
+        require_signatures = signatures_required(repo)
     return Panel(reviewers(repo), signers(repo), require_signatures, source(repo))
+
+
+def signatures_required(repo: "Repo") -> bool:
+    """Any environment's rule in force requires signed forms (a policy without rules: yes)."""
+    env_rules = policy(repo).rules.values()
+    return any(rule.require_signatures for rule in env_rules) if env_rules else True
