@@ -21,7 +21,7 @@ from promptlane import __version__
 from promptlane.core.results import CATEGORIES
 
 PRE_COMMIT = str(BIN / "pre-commit")
-HOOK_KEYS = ("id", "name", "description", "entry", "files", "pass_filenames", "always_run", "require_serial")
+HOOK_KEYS = ("id", "name", "description", "entry", "args", "files", "pass_filenames", "always_run", "require_serial")
 
 
 def _local_hooks(root: Path) -> list[dict]:

@@ -69,6 +69,10 @@ def _add_hook_commands(sub) -> None:
                    "changed files (default: every prompt)", "sync:cmd_sync")
     _files_command(sub, "check", "validate cards, texts, variables and the registry",
                    "files to check (default: every prompt)", "check:cmd_check")
+    sub.choices["check"].add_argument(
+        "--deleted", action="store_true",
+        help="also check the prompts with a file deleted since git HEAD (a deleted served prompt is PL124), and, "
+             "with no FILES, only those: what the commit hook runs, since pre-commit passes only files that exist")
 
     p = sub.add_parser("audit", help="verify the audit log, or seal its current segment")
     audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
@@ -125,6 +129,9 @@ def _add_promotion_commands(sub) -> None:
     p.add_argument("--governance", metavar="FILE", default=None,
                    help="approve the new content of a governance file instead of a prompt (Governance): the policy "
                         "file, reviews/reviewers.yml, reviews/allowed_signers, or prompts/ID/card.yml for its risk:")
+    p.add_argument("--retire", action="store_true",
+                   help="approve retiring prompt ID (as it serves now) instead of a version: the policy's retire: "
+                        "roles sign these (see `promptlane retire`)")
     p.add_argument("--key", metavar="FILE", default=None,
                    help="sign with this SSH key (default: git config user.signingkey, with gpg.format ssh)")
     p.add_argument("--sign", metavar="FORM", default=None,
@@ -146,6 +153,18 @@ def _add_promotion_commands(sub) -> None:
     p.add_argument("--reason", required=True, help="why (kept in the changelog and audit log)")
     rules_base(p)
     p.set_defaults(handler="promote:cmd_rollback")
+
+    p = sub.add_parser("retire", help="withdraw a prompt from every environment for good (signed approvals, logged)",
+                       description="Withdraw prompt ID from every environment, for good: the policy's retire: rule "
+                                   "(default: one signed Governance approval, `promptlane approve ID --retire --role "
+                                   "Governance`) must pass. One transaction sets every pointer of registry/ID.lock.json "
+                                   "to null and marks it retired, removes prompts/ID/ (its texts stay in registry/store/), "
+                                   "and logs a retire event; versions, snapshots, reviews and logs are kept. A retired "
+                                   "id is never served again (PL125).")
+    p.add_argument("id")
+    p.add_argument("--reason", required=True, help="why (kept in the lock, the changelog and the audit log)")
+    rules_base(p)
+    p.set_defaults(handler="retire:cmd_retire")
 
     p = sub.add_parser("status", help="what each environment serves, and what each prompt still lacks")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -191,10 +191,57 @@ def _subject(repo: "Repo", subject: str) -> tuple[str, dict[str, str], list[str]
                      "or a prompt's card (prompts/ID/card.yml, for its risk:)")
 
 
+def approve_retire(repo: "Repo", prompt_id: str, role_name: str, decision: str = "approve", note: str = "",
+                   key: str | None = None) -> list[str]:
+    """Write reviews/policy/<date>-<id>-retire-<role>-<reviewer>.md: the reviewer's signed decision
+    on retiring ``prompt_id`` as it serves now (core/retire.py)."""
+    from promptlane.core import retire
+    from promptlane.core.layout import is_prompt_id
+    from promptlane.core.registry import LockError
+    from promptlane.store.registry import read_lock
+
+    recover(repo.root)
+    try:
+        lock = read_lock(repo, prompt_id) if is_prompt_id(prompt_id) else None
+    except LockError as exc:
+        raise PromptlaneError("the registry lock is unreadable", [exc.problem]) from None
+    if lock is None or not lock.versions:
+        raise UsageError(f"no prompt {prompt_id!r} in the registry (registry/{prompt_id}.lock.json)")
+    if lock.retired is not None:
+        raise UsageError(f"{prompt_id} is already retired ({lock.retired.get('time')}); nothing to approve")
+    reviewers = rules.reviewers(repo)
+    role = reviewers.role_named(role_name)
+    if role is None:
+        raise UsageError(f"role '{role_name}' is not in {REVIEWERS} ({rules.source(repo)}); roles: {', '.join(reviewers.roles)}")
+    who = actor(repo.root)
+    if not reviewers.holds(who, role):
+        raise PromptlaneError("refused", [Problem(REVIEWERS, reviewers.line_of(role), 1, "PL505",
+                              f"{who} is not listed under {role} ({rules.source(repo)}); a form by you would not count")])
+    serving = retire.serving_text(lock, rules.policy(repo).environments)
+    time = now()
+    values = {"policy": retire.card_rel(prompt_id), "retire": serving, "hash": retire.retire_digest(prompt_id, serving),
+              "reviewer": who, "role": role, "decision": DECISIONS[decision], "date": time, "note": note}
+    front = "".join(f"{name}: {json.dumps(value)}\n" for name, value in values.items())
+    body = (f"\n# Retirement of {prompt_id}\n\nWhat this approval accepts: {prompt_id} is withdrawn from every "
+            f"environment for good (it serves: {serving}).\n")
+    stem = retire.approval_rel(prompt_id, role, time, who)[:-3]
+    rel, number = f"{stem}.md", 1
+    while (repo.root / rel).exists() or _committed(repo, rel):
+        number += 1
+        rel = f"{stem}-{number}.md"
+    signed = _write_signed(repo, rel, ("---\n" + front + "---\n" + body).encode("utf-8"), who, time, key)
+    return [f"Wrote {rel}{signed}: {values['decision']} retiring {prompt_id} (serving {serving}) as {role}; "
+            f"`git add` and commit it, then `promptlane retire {prompt_id} --reason ...`."]
+
+
 def cmd_approve(args) -> int:
     repo = open_repo(args)
     if args.sign:
         lines = resign(repo, args.sign, args.key)
+    elif args.retire:
+        if not args.id or not args.role:
+            raise UsageError("name the prompt and your role: promptlane approve ID --retire --role ROLE")
+        lines = approve_retire(repo, args.id, args.role, args.decision, args.note, args.key)
     elif args.policy or args.governance:
         subject = repo_rel(repo, args.governance) if args.governance else POLICY
         lines = approve_governance(repo, subject, args.role or POLICY_REVIEW_ROLE, args.decision, args.note, args.key)

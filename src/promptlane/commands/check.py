@@ -186,6 +186,10 @@ def registry_problems(repo: Repo, card: Card) -> list[Problem]:
         found.append(Problem(repo.snapshot_rel(card.prompt_id, version), 1, 1, "PL157", f"snapshot of {card.prompt_id} {version} is missing; {RUN_SYNC}"))
     if found or lock is None:
         return found
+    if lock.retired is not None:
+        from promptlane.operations.retirement import retired_problem
+
+        return [retired_problem(repo, lock, card.rel)]
     if env in repo.environments and lock.environments.get(env) != version:
         # The same gates `promptlane promote` evaluates: one line per unmet requirement.
         from promptlane.operations.gating import hand_edit_problems
@@ -216,14 +220,19 @@ def cmd_check(args) -> int:
     from promptlane.core.layout import POLICY
 
     repo = open_repo(args)
-    whole = args.all or not args.files
+    deleted = _deleted_ids(repo) if args.deleted else []
+    if args.deleted and not args.files and not args.all and not deleted:
+        return EXIT_OK  # the hook, on a commit that touches no governed file and deletes none
+    whole = args.all or (not args.files and not args.deleted)
     # The policy is checked (schema, loosening against HEAD) when it is among the files.
     policy = whole or any(repo_rel(repo, name) == POLICY for name in args.files)
     forms = _review_forms(repo, None if whole else [repo_rel(repo, name) for name in args.files])
     rels = None if whole else [repo_rel(repo, name) for name in args.files]
     policy = policy or bool(repo.base)
-    problems = check(repo, ids_from(repo, args.files, args.all), policy=policy, forms=forms,
-                     trust=_trust_checks(rels, bool(repo.base)))
+    ids = ids_from(repo, args.files, args.all) if (args.files or whole) else []
+    ids = sorted(set(ids) | {i for i in deleted if repo.prompt_dir(i).is_dir()})
+    problems = check(repo, ids, policy=policy, forms=forms, trust=_trust_checks(rels, bool(repo.base)))
+    problems += _orphans(repo, rels, deleted)
     # The repository's own files belong to no prompt: a commit of prompt files alone (the usual
     # hook run) need not import their checks.
     if rels is None or any(prompt_id_of(rel) is None for rel in rels):
@@ -239,6 +248,26 @@ def cmd_check(args) -> int:
 
         print(f"promptlane check: approvals, promotions and governance changes judged under {source(repo)}", file=sys.stderr)
     return EXIT_FAILED if count else EXIT_OK
+
+
+def _deleted_ids(repo: Repo) -> list[str]:
+    """Prompts with a file deleted since HEAD (``--deleted``: the hook, which is handed only the
+    files that still exist)."""
+    from promptlane.store.git import deleted_paths
+
+    return sorted({i for i in (prompt_id_of(rel) for rel in deleted_paths(repo.root, "prompts")) if i})
+
+
+def _orphans(repo: Repo, rels: list[str] | None, deleted: list[str]) -> list[Problem]:
+    """PL124 for prompts whose folder or card is gone while their lock still has them."""
+    from promptlane.operations.retirement import orphan_problems
+    from promptlane.store.registry import lock_ids
+
+    if rels is None:
+        candidates = set(lock_ids(repo))
+    else:
+        candidates = {i for i in (prompt_id_of(rel) for rel in rels) if i} | set(deleted)
+    return orphan_problems(repo, sorted(i for i in candidates if not repo.card_path(i).is_file()))
 
 
 def _review_forms(repo, rels: list[str] | None) -> list[str]:

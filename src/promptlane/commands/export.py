@@ -6,9 +6,11 @@ what the gates let through. SQLite (stdlib ``sqlite3``) gets two tables:
     served(prompt, environment, position, version, hash, payload)    -- what each env serves
     versions(prompt, version, hash, author, created, bump, withdrawn_env,
              withdrawn_time, withdrawn_reason, payload)              -- every version issued
+    retired(prompt, time, actor, reason)                             -- prompts retired for good
 
 The JSON bundle is ``{"format": "promptlane-bundle/1", "prompts": {id: {"environments":
-{env: version}, "versions": {version: {"hash", "payload"}}}}}`` for the runtime SDK.
+{env: version}, "versions": {version: {"hash", "payload"}}, "retired"?: {time, actor, reason}}}}``
+for the runtime SDK: a retired prompt serves no environment, and the runtime refuses it.
 Both are written to a temp file and renamed: a reader never sees half an export. OUT must be
 a file path (a new one, or a regular file to replace): a folder, a device or a pipe is refused.
 """
@@ -68,6 +70,8 @@ def bundle(repo: "Repo") -> dict:
             "environments": {env: ver for env, ver in lock.environments.items() if ver},
             "versions": {v: {"hash": s["hash"], "payload": s["payload"]} for v, s in snapshots.items()},
         }
+        if lock.retired is not None:
+            prompts[lock.prompt_id]["retired"] = dict(lock.retired)
     return {"format": BUNDLE_FORMAT, "prompts": prompts}
 
 
@@ -81,9 +85,13 @@ def _fill_sqlite(db, repo: "Repo") -> int:
     db.execute("CREATE TABLE versions (prompt TEXT NOT NULL, version TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, "
                "author TEXT, created TEXT, bump TEXT, withdrawn_env TEXT, withdrawn_time TEXT, withdrawn_reason TEXT, "
                "payload TEXT NOT NULL, PRIMARY KEY (prompt, version))")
+    db.execute("CREATE TABLE retired (prompt TEXT PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL)")
     order = {env: i for i, env in enumerate(repo.environments)}
     rows = 0
     for lock, snapshots in _locks(repo):
+        if lock.retired is not None:
+            db.execute("INSERT INTO retired VALUES (?,?,?,?)",
+                       (lock.prompt_id, lock.retired["time"], lock.retired["actor"], lock.retired["reason"]))
         for entry in lock.versions:
             w = lock.withdrawn.get(entry["version"], {})
             db.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,?,?,?,?)",

@@ -45,6 +45,10 @@ def promote(repo: "Repo", prompt_id: str, env: str, reason: str | None = None) -
     if env not in envs:
         raise UsageError(f"'{env}' is not an environment; environments: {', '.join(envs)}")
     card, lock = synced_card(repo, prompt_id)
+    if lock.retired is not None:
+        from promptlane.operations.retirement import retired_problem
+
+        raise PromptlaneError(f"{prompt_id} is retired; nothing was changed", [retired_problem(repo, lock)])
     if lock.environments.get(env) == card.version and card.environment == env:
         return [f"{prompt_id}: {env} already serves {card.version}; nothing to do"]
     if card.environment in envs and envs.index(env) < envs.index(card.environment) and lock.environments.get(card.environment) == card.version:
@@ -133,6 +137,10 @@ def _rollback_plan(repo: "Repo", prompt_id: str, env: str, to: str | None):
         lock = read_lock(repo, prompt_id)
     except LockError as exc:
         raise PromptlaneError("the registry lock is unreadable", [exc.problem]) from None
+    if lock is not None and lock.retired is not None:
+        from promptlane.operations.retirement import retired_problem
+
+        raise PromptlaneError(f"{prompt_id} is retired; nothing was changed", [retired_problem(repo, lock)])
     current = lock.environments.get(env) if lock else None
     if lock is None or not current:  # no lock serves nothing: ``lock is None`` is for the type checker
         raise UsageError(f"{env} serves no version of '{prompt_id}'; nothing to roll back")

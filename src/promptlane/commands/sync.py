@@ -54,6 +54,11 @@ def sync(repo: Repo, prompt_ids: list[str]) -> SyncResult:
         except LockError as exc:
             result.problems.append(exc.problem)
             continue
+        if lock.retired is not None:  # never versioned or served again (operations/retirement.py)
+            from promptlane.operations.retirement import retired_problem
+
+            result.problems.append(retired_problem(repo, lock, card.rel))
+            continue
         plan = _plan(repo, card, lock)
         if plan is None:
             _promote_by_hand(repo, txn, card, lock, pending, result, notifications)

@@ -114,4 +114,10 @@ def merge_lock(base: str, ours: str, theirs: str) -> str:
     order = [v["version"] for v in a.get("versions", [])] + [v["version"] for v in b.get("versions", []) if v["version"] not in {x["version"] for x in a.get("versions", [])}]
     merged["versions"] = [versions[v] for v in order]
     merged["withdrawn"] = {**b.get("withdrawn", {}), **a.get("withdrawn", {})}
+    retired = a.get("retired") or b.get("retired")  # a retirement on either side stands
+    if retired is not None:
+        if any(merged["environments"].values()):
+            raise MergeConflict(f"{a.get('id')} was retired on one branch and serves a version on the other; "
+                                "a retired prompt is served nowhere: resolve the lock by hand")
+        merged["retired"] = retired
     return json.dumps(merged, indent=2, ensure_ascii=False) + "\n"

@@ -46,13 +46,29 @@ class EnvRule:
 
 
 @dataclass(frozen=True)
+class RetireRule:
+    """What ``promptlane retire`` needs (the policy's ``retire:``; without one, ``retire_of``'s default)."""
+    required_roles: tuple[str, ...] = (POLICY_REVIEW_ROLE,)
+    min_reviewers: int = 0
+    allowed_branches: tuple[str, ...] = ("*",)
+    require_signatures: bool = True
+    notify: str | None = None
+    notify_timeout: int = NOTIFY_TIMEOUT
+    explicit: bool = False   # the policy has a retire: rule (else this is the default)
+
+
+@dataclass(frozen=True)
 class Policy:
     environments: tuple[str, ...]
     rules: dict[str, EnvRule]
     text: str = ""
+    retire: RetireRule | None = None
 
     def rule(self, env: str) -> EnvRule | None:
         return self.rules.get(env)
+
+    def retire_rule(self) -> RetireRule:
+        return self.retire or retire_of({}, self.rules.get(self.environments[-1]) if self.environments else None)
 
 
 @lru_cache(maxsize=None)
@@ -136,7 +152,20 @@ def environments_of(data: dict[str, Any], text: str, shown_as: str) -> tuple[str
 def rules_of(data: dict[str, Any], text: str) -> Policy:
     """The promotion rules of a policy that ``policy_problems`` found valid."""
     rules = {env: _env_rule(env, doc) for env, doc in data["promotion"].items()}
-    return Policy(tuple(data["environments"]), rules, text)
+    return Policy(tuple(data["environments"]), rules, text, retire_of(data.get("retire"), rules.get(data["environments"][-1])))
+
+
+def retire_of(doc: Any, last: EnvRule | None) -> RetireRule:
+    """The retire rule a policy says (``retire:``), else the default: one signed approval by a
+    Governance reviewer, on the branches and with the signatures the last environment's rule
+    asks for (retiring withdraws the prompt from production)."""
+    branches = last.allowed_branches if last else ("*",)
+    signatures = last.require_signatures if last else True
+    if not isinstance(doc, dict):
+        return RetireRule(allowed_branches=branches, require_signatures=signatures)
+    return RetireRule(tuple(doc.get("required_roles", [POLICY_REVIEW_ROLE])), int(doc.get("min_reviewers", 0)),
+                      tuple(doc.get("allowed_branches", branches)), bool(doc.get("require_signatures", signatures)),
+                      doc.get("notify") or None, int(doc.get("notify_timeout_seconds", NOTIFY_TIMEOUT)), True)
 
 
 def _risk_rule(doc: dict[str, Any]) -> RiskRule:
@@ -218,6 +247,30 @@ def loosened(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[list[Any], 
             found += _env_changes(env, old["promotion"][env], rule)
     found += [(["promotion"], f"promotion.{env} removed (its gates no longer apply)")
               for env in old["promotion"] if env not in new["promotion"] and env in new["environments"][1:]]
+    return found + _retire_changes(old, new)
+
+
+def _retire_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[list[Any], str]]:
+    """The retire rule asks less: a role dropped, fewer reviewers, more branches, signatures off
+    (compared as each policy has it in effect, its default included)."""
+    def effective(doc: dict[str, Any]) -> RetireRule:
+        last = doc["environments"][-1]
+        rule = _env_rule(last, doc["promotion"][last]) if last in doc["promotion"] else None
+        return retire_of(doc.get("retire"), rule)
+
+    was, now = effective(old), effective(new)
+    where: list[Any] = ["retire"] if "retire" in new else []
+    found: list[tuple[list[Any], str]] = []
+    dropped = [role for role in was.required_roles if role not in now.required_roles]
+    if dropped:
+        found.append((where + (["required_roles"] if where else []), f"retire.required_roles drops {', '.join(dropped)}"))
+    if now.min_reviewers < was.min_reviewers:
+        found.append((where, f"retire.min_reviewers lowered {was.min_reviewers} -> {now.min_reviewers}"))
+    wider = [b for b in now.allowed_branches if b not in was.allowed_branches]
+    if wider:
+        found.append((where, f"retire.allowed_branches adds {', '.join(wider)}"))
+    if was.require_signatures and not now.require_signatures:
+        found.append((where, "retire.require_signatures turned off (unsigned approvals would count)"))
     return found
 
 

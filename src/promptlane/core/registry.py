@@ -12,6 +12,7 @@ from promptlane.core.problems import Problem
 
 LOCK_FORMAT = "promptlane-lock/1"
 SNAPSHOT_FORMAT = "promptlane-snapshot/1"
+RETIRED_KEYS = ("time", "actor", "reason")
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Lock:
     environments: dict[str, str | None] = field(default_factory=dict)
     withdrawn: dict[str, dict[str, Any]] = field(default_factory=dict)  # version -> {env, time, reason}
     risk: str | None = None  # the card's risk tier as last recorded (a change is a logged "risk" event)
+    retired: dict[str, str] | None = None  # {time, actor, reason}: served nowhere, for good (a logged "retire" event)
 
     def entry(self, version: str) -> dict[str, Any] | None:
         for item in self.versions:
@@ -52,6 +54,8 @@ class Lock:
         }
         if self.risk is not None:
             doc["risk"] = self.risk
+        if self.retired is not None:
+            doc["retired"] = self.retired
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -81,6 +85,12 @@ def lock_shape_problem(doc: Any, prompt_id: str) -> str | None:
         return "has a withdrawn entry that is not a version with its details"
     if doc.get("risk") not in (None, "low", "medium", "high"):
         return "has a risk that is not low, medium or high"
+    retired = doc.get("retired")
+    if retired is not None:
+        if not isinstance(retired, dict) or not all(isinstance(retired.get(k), str) for k in RETIRED_KEYS) or set(retired) != set(RETIRED_KEYS):
+            return f"has a retired mark that is not {{{', '.join(RETIRED_KEYS)}}} as text"
+        if any(v is not None for v in doc["environments"].values()):
+            return "is marked retired but an environment still serves a version (a retired prompt is served nowhere)"
     text_fields = ("author", "created", "bump")
     if not all(v.get(f) is None or isinstance(v.get(f), str) for v in versions for f in text_fields):
         return "has a version whose author, created or bump is not text"

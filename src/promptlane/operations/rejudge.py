@@ -104,7 +104,7 @@ def _lock_problems(repo: "Repo", compare: str, rel: str, entries: list[dict[str,
         return []  # reported by check's registry problems
     if lock is None:
         return []
-    found = _issued_problems(repo, compare, rel, old_doc, lock)
+    found = _issued_problems(repo, compare, rel, old_doc, lock) + _retire_problems(repo, rel, lock, old_doc, entries)
     old = old_doc.get("environments") if old_doc else None
     old = old if isinstance(old, dict) else None
     policy = rules.policy(repo)
@@ -127,6 +127,39 @@ def _lock_problems(repo: "Repo", compare: str, rel: str, entries: list[dict[str,
             found.append(Problem(rel, 1, 1, "PL630", f"{env} serves {version} since {rules.compared_name(repo)}, but "
                                  f"{why} under {rules.source(repo)}"))
     return found
+
+
+def _retire_problems(repo: "Repo", rel: str, lock: Lock, old_doc: dict[str, Any] | None,
+                     entries: list[dict[str, Any]]) -> list[Problem]:
+    """PL652: a retirement the base's lock holds undone or rewritten; PL651: a retirement new
+    since the base without its logged ``retire`` event, or whose retire rule fails under the
+    rules in force (its approvals judged as of what the prompt served just before)."""
+    from promptlane.operations.retirement import judge
+
+    then = old_doc.get("retired") if old_doc else None
+    since = rules.compared_name(repo)
+    if then is not None:
+        if lock.retired != then:
+            return [Problem(rel, 1, 1, "PL652", f"{lock.prompt_id} was retired ({since}: {then}), and the lock no longer "
+                            "says so: a retirement is never undone; a prompt comes back only under a new id")]
+        return []
+    if lock.retired is None:
+        return []
+    mine = [e for e in entries if e.get("prompt") == lock.prompt_id]
+    at = next((i for i in range(len(mine) - 1, -1, -1) if mine[i].get("event") == "retire"), None)
+    if at is None:
+        return [Problem(rel, 1, 1, "PL651", f"{lock.prompt_id} is marked retired since {since}, but no retire event is "
+                        f"logged since then: retire it with `promptlane retire {lock.prompt_id} --reason ...` (with its approvals)")]
+    before = mine[at - 1].get("environments") if at else (old_doc or {}).get("environments")
+    as_then = Lock(lock.prompt_id, lock.versions, dict(before) if isinstance(before, dict) else {})
+    try:
+        verdict = judge(repo, lock.prompt_id, as_then, branch_known=False)
+    except UsageError as exc:
+        return [Problem(rel, 1, 1, "PL651", f"{lock.prompt_id}'s retirement cannot be judged ({exc})")]
+    if verdict.ok:
+        return []
+    return [Problem(rel, 1, 1, "PL651", f"{lock.prompt_id} was retired since {since}, but its retire rule fails under "
+                    f"{rules.source(repo)}: " + "; ".join(f"{p.code} {p.message}" for p in verdict.problems[:4]))]
 
 
 def _lock_doc(raw: bytes | None) -> dict[str, Any] | None:

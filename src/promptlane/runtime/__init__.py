@@ -20,6 +20,7 @@ from promptlane.runtime.errors import (
     IntegrityError,
     NotServedError,
     RenderError,
+    RetiredError,
     RuntimeSDKError,
     SourceError,
     UnknownPromptError,
@@ -31,7 +32,7 @@ from promptlane.runtime.tracing import Call, Clock, Trace, trace
 
 __all__ = [
     "load", "get", "render", "trace", "Registry", "Prompt", "Step", "Call", "Clock", "Trace",
-    "RuntimeSDKError", "SourceError", "UnknownPromptError", "NotServedError", "IntegrityError",
+    "RuntimeSDKError", "SourceError", "UnknownPromptError", "NotServedError", "RetiredError", "IntegrityError",
     "RenderError", "clear_cache", "default_env", "SOURCE_ENV",
 ]
 

@@ -22,6 +22,10 @@ class NotServedError(RuntimeSDKError):
     """The environment is unknown, or serves no version of the prompt."""
 
 
+class RetiredError(NotServedError):
+    """The prompt was retired (`promptlane retire`): it is served nowhere, for good."""
+
+
 class IntegrityError(RuntimeSDKError):
     """A payload does not match its recorded hash (or is missing or malformed): never served."""
 

@@ -19,6 +19,7 @@ from promptlane.core.hashing import PAYLOAD_FORMAT, payload_hash
 from promptlane.runtime.errors import (
     IntegrityError,
     NotServedError,
+    RetiredError,
     SourceError,
     UnknownPromptError,
 )
@@ -73,6 +74,11 @@ class Registry:
             raise UnknownPromptError(f"{self.source}: no prompt '{prompt_id}' (it has {_some(self.ids())})")
         if not isinstance(entry.get("environments"), dict) or not isinstance(entry.get("versions"), dict):
             raise SourceError(f"{self.source}: the entry of '{prompt_id}' is malformed (environments/versions); re-export it")
+        retired = entry.get("retired")
+        if retired is not None:
+            said = retired if isinstance(retired, dict) else {}
+            raise RetiredError(f"{self.source}: {prompt_id} was retired on {said.get('time')} by {said.get('actor')} "
+                               f"({said.get('reason')}); it is served nowhere: use its replacement, or remove it from the application")
         return entry
 
     def _served_version(self, prompt_id: str, entry: dict, env: str) -> str:
@@ -192,7 +198,10 @@ class _CheckoutReader(_Reader):
         if not isinstance(doc, dict) or doc.get("format") != LOCK_FORMAT or not isinstance(doc.get("versions"), list):
             raise SourceError(f"{path}: not a {LOCK_FORMAT} file; restore it from git")
         versions = {v.get("version"): {"hash": v.get("hash")} for v in doc["versions"] if isinstance(v, dict)}
-        return {"environments": doc.get("environments"), "versions": versions}
+        entry = {"environments": doc.get("environments"), "versions": versions}
+        if doc.get("retired") is not None:
+            entry["retired"] = doc["retired"]
+        return entry
 
     def location(self, prompt_id: str, version: str) -> str:
         return f" (snapshot {self.folder / 'store' / prompt_id / f'{version}.json'})"

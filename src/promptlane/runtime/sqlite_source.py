@@ -2,6 +2,7 @@
 
     served(prompt, environment, position, version, hash, payload)
     versions(prompt, version, hash, ..., payload)
+    retired(prompt, time, actor, reason)     (exports made before retirement existed lack it)
 
 read once, read-only, into the bundle's shape; payload JSON stays text until asked for.
 """
@@ -26,6 +27,10 @@ def read_sqlite(path: Path) -> dict:
             entry["versions"][version] = {"hash": digest, "payload": payload}
         for prompt, env, version in db.execute("SELECT prompt, environment, version FROM served ORDER BY prompt, position"):
             prompts.setdefault(prompt, {"environments": {}, "versions": {}})["environments"][env] = version
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'retired'").fetchone():
+            for prompt, time, actor, reason in db.execute("SELECT prompt, time, actor, reason FROM retired"):
+                entry = prompts.setdefault(prompt, {"environments": {}, "versions": {}})
+                entry["retired"] = {"time": time, "actor": actor, "reason": reason}
     except sqlite3.Error as exc:
         raise SourceError(f"{path}: not a promptlane SQLite export ({exc}); write one with "
                           "`promptlane registry export sqlite OUT`") from None

@@ -47,6 +47,11 @@ class Transaction:
         self.root = root
         self.writes: dict[str, str] = {}
         self.appends: dict[str, str] = {}
+        self.deletes: set[str] = set()   # files removed (a retired prompt's folder); undone from their backups
+
+    def delete(self, rel: str) -> None:
+        """Remove ``rel`` with the rest; its folder too once empty (up to the repository)."""
+        self.deletes.add(rel)
 
     def write(self, rel: str, text: str) -> None:
         self.writes[rel] = text
@@ -56,7 +61,7 @@ class Transaction:
 
     @property
     def paths(self) -> list[str]:
-        return sorted(set(self.writes) | set(self.appends))
+        return sorted(set(self.writes) | set(self.appends) | self.deletes)
 
     def _refuse_unwritable(self) -> None:
         """Before anything is written: every target writable, and the folder each write needs
@@ -70,6 +75,9 @@ class Transaction:
             target = self.root / rel
             if target.exists() and not os.access(target, os.W_OK):
                 blocked.append(Problem(rel, 1, 1, "PL191", "is read-only; make it writable (chmod u+w) and run again"))
+                continue
+            if rel in self.deletes and not os.access(target.parent, os.W_OK):
+                blocked.append(Problem(rel, 1, 1, "PL191", "its folder is read-only; make it writable and run again"))
                 continue
             if target.exists() and rel not in self.writes:
                 continue  # an append to an existing file needs only the file
@@ -107,7 +115,20 @@ class Transaction:
             target = self.root / rel
             os.replace(target.with_name(target.name + _TMP), target)
             _fault_point(f"rename:{rel}")
-        _finish(self.root, journal)
+        for rel in sorted(self.deletes):
+            (self.root / rel).unlink()
+            _fault_point(f"delete:{rel}")
+        _finish(self.root, journal, self._emptied())
+
+    def _emptied(self) -> list[str]:
+        """The folders of deleted files, deepest first: removed once empty, before the journal goes."""
+        folders = set()
+        for rel in self.deletes:
+            parent = Path(rel).parent
+            while parent != Path(".") and parent.parent != Path("."):  # never a top-level folder (prompts/)
+                folders.add(parent.as_posix())
+                parent = parent.parent
+        return sorted(folders, key=lambda rel: (-rel.count("/"), rel))
 
     def _journal(self) -> dict:
         """How to undo: which targets existed (hard-link backups made now), append sizes, and the
@@ -115,7 +136,7 @@ class Transaction:
         audit/archive/NNNN/ behind)."""
         journal: dict = {"writes": [], "appends": [], "folders": self._new_folders()}
         try:
-            for rel in sorted(self.writes):
+            for rel in sorted(set(self.writes) | self.deletes):  # a deleted file is put back like a replaced one
                 target = self.root / rel
                 entry = {"path": rel, "existed": target.exists()}
                 if entry["existed"]:
@@ -128,7 +149,7 @@ class Transaction:
                 target = self.root / rel
                 journal["appends"].append({"path": rel, "size": target.stat().st_size if target.exists() else -1})
         except OSError:
-            _discard(self.root, self.writes)
+            _discard(self.root, set(self.writes) | self.deletes)
             raise
         return journal
 
@@ -153,12 +174,17 @@ def _discard(root: Path, writes) -> None:
                 extra.unlink()
 
 
-def _finish(root: Path, journal: dict) -> None:
+def _finish(root: Path, journal: dict, emptied: list[str] | None = None) -> None:
     for entry in journal["writes"]:
         target = root / entry["path"]
         backup = target.with_name(target.name + _BAK)
         if backup.exists():
             backup.unlink()
+    for folder in emptied or []:
+        try:
+            (root / folder).rmdir()  # only if empty: never anything a person put there
+        except OSError:
+            pass
     (root / JOURNAL).unlink()
 
 

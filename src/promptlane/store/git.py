@@ -179,6 +179,14 @@ def changed_paths(root: Path, commit: str, *folders: str) -> list[str]:
     return [name for name in (changed + "\n" + untracked).splitlines() if name]
 
 
+def deleted_paths(root: Path, *folders: str) -> list[str]:
+    """Files under ``folders`` that HEAD has and the index or the working tree no longer does
+    (what a commit deletes: pre-commit hands a hook only the files that still exist)."""
+    gone = _git(root, "diff", "--name-only", "--no-renames", "--diff-filter=D", "HEAD", "--", *folders) or ""
+    staged = _git(root, "diff", "--cached", "--name-only", "--no-renames", "--diff-filter=D", "HEAD", "--", *folders) or ""
+    return sorted({name for name in (gone + "\n" + staged).splitlines() if name})
+
+
 def set_config(root: Path, key: str, value: str) -> None:
     """``git config KEY VALUE`` in this clone; GitError says why it failed."""
     import subprocess

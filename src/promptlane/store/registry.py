@@ -34,7 +34,7 @@ def read_lock(repo: Repo, prompt_id: str) -> Lock | None:
     problem = lock_shape_problem(doc, prompt_id)
     if problem:
         raise LockError(Problem(rel, 1, 1, "PL156", f"{problem}; restore it from git (`git checkout -- {rel}`)"))
-    return Lock(prompt_id, doc["versions"], doc["environments"], doc.get("withdrawn", {}), doc.get("risk"))
+    return Lock(prompt_id, doc["versions"], doc["environments"], doc.get("withdrawn", {}), doc.get("risk"), doc.get("retired"))
 
 
 def read_snapshot(repo: Repo, prompt_id: str, version: str) -> dict | None:
