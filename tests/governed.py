@@ -64,17 +64,23 @@ def edit_text(root: Path, text: str = "Keep replies short.") -> None:
 
 def write_results(root: Path, when: str, pass_rate: float = 1.0, categories: dict | None = None,
                   payload_hash: str | None = None, prompt_id: str = PID) -> Path:
-    """An eval result file (promptlane-eval/1) for the card's current hash."""
+    """An eval result file (promptlane-eval/2) for the card's current hash, bound to the
+    repository's current eval inputs (store/evalinputs.current_inputs), as `eval run` binds them."""
+    from promptlane.store.cards import read_card
+    from promptlane.store.evalinputs import current_inputs
+    from promptlane.store.repo import Repo
+
     payload_hash = payload_hash or card(root)["hash"]
     tests = 10
     passed = round(tests * pass_rate)
     cats = categories or {name: 1.0 for name in CATEGORIES}
     doc = {
-        "format": "promptlane-eval/1", "prompt": prompt_id, "hash": payload_hash, "version": str(card(root)["version"]),
+        "format": "promptlane-eval/2", "prompt": prompt_id, "hash": payload_hash, "version": str(card(root)["version"]),
         "time": when, "promptfoo_version": "0.121.20", "provider": "local-echo",
         "tests": tests, "passed": passed, "failed": tests - passed, "errors": 0, "pass_rate": passed / tests,
         "categories": {name: {"tests": 4, "passed": round(4 * rate), "pass_rate": round(4 * rate) / 4} for name, rate in cats.items()},
         "tokens": {"prompt": 900, "completion": 300, "total": 1200}, "cost_usd": 0.0012, "failures": [],
+        "inputs": current_inputs(Repo(root), read_card(Repo(root), prompt_id)),
     }
     path = root / "evals/results" / prompt_id / f"{payload_hash.split(':')[1][:16]}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

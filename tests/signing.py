@@ -237,6 +237,7 @@ def relax(doc: dict) -> None:
         rule["allow_skip"] = True
         if "require_signatures" in rule:
             rule["require_signatures"] = False
+        rule["accept_providers"] = ["card", "file://providers/local_echo.py"]
     for risk in each_risk_rule(doc):
         risk.update(policy_only=True, required_roles=[])
         risk.pop("min_reviewers", None)
@@ -247,14 +248,25 @@ def forge_promotion(root: Path, capsys, env: str) -> None:
     changelog, audit rows, snapshot, all consistent (the audit chain has no key: anyone who can
     push can extend it). Made by promoting in a scratch copy whose committed policy demands
     nothing, then taking back every file that changed except the policy."""
+    import os
+
     scratch = scratch_copy(root)
-    edit_policy(scratch, relax)
+    # ... and eval results that pass, for the scratch copy only (they are not taken back)
+    written = write_results(scratch, os.environ.get("PROMPTLANE_NOW", PR_TIME))
+    providers = json.loads(written.read_text(encoding="utf-8"))["inputs"]["provider_ids"]
+
+    def relax_all(doc):
+        relax(doc)
+        for rule in doc["promotion"].values():
+            rule["accept_providers"] = list(dict.fromkeys([*rule["accept_providers"], *providers]))
+
+    edit_policy(scratch, relax_all)
     commit(scratch, "a policy that demands nothing")
     before = snapshot_tree(scratch)
     code, out = run(scratch, capsys, "promote", PID, "--to", env, actor=MALLORY)
     assert code == 0, f"the forgery itself failed:\n{out}"
     after = snapshot_tree(scratch)
-    for rel in (rel for rel in changed_files(before, after) if rel != POLICY):
+    for rel in (rel for rel in changed_files(before, after) if rel != POLICY and not rel.startswith("evals/results/")):
         target = root / rel
         if rel in after:
             target.parent.mkdir(parents=True, exist_ok=True)

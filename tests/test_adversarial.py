@@ -253,7 +253,7 @@ def test_eval_import_of_another_prompts_results_is_refused(gov, capsys, tmp_path
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"results": {"timestamp": "2026-12-01T08:00:00Z", "results": [row]},
                                    "metadata": {"promptfooVersion": "0.121.20"}}))
-    out = refused(gov, capsys, "eval", "import", str(results), "--prompt", PID)
+    out = refused(gov, capsys, "eval", "import", str(results), "--prompt", PID, "--current-inputs")
     assert f"the card is now {sr['hash'][:19]}" in out
     assert not (gov / "evals/results" / PID / (sr["hash"].split(":")[1][:16] + ".json")).exists()
 

@@ -247,6 +247,28 @@ def fake_promptfoo(ctx: Ctx, code: int = 0) -> None:
     ctx.monkeypatch.setattr("promptlane.evals.runner.require_node", lambda: None)
 
 
+def format_1(path: Path) -> None:
+    """A results file as promptlane wrote it before inputs were recorded."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc.pop("inputs")
+    path.write_text(json.dumps({**doc, "format": "promptlane-eval/1"}), encoding="utf-8")
+
+
+def current_promptfoo_results(ctx: Ctx) -> Path:
+    """promptfoo results of support-reply's current payload (its rendered steps)."""
+    from promptlane.evals.render import messages
+    from promptlane.store.cards import read_card
+    from promptlane.store.repo import Repo
+
+    card = read_card(Repo(ctx.root), PID)
+    path = promptfoo_results(ctx, card.hash)
+    doc = json.loads(path.read_text())
+    row = doc["results"]["results"][0]
+    row["prompt"]["raw"] = json.dumps(messages(card.payload["steps"], row["vars"]))
+    path.write_text(json.dumps(doc))
+    return path
+
+
 def promptfoo_results(ctx: Ctx, bound_hash: str) -> Path:
     """A promptfoo results.json for support-reply whose prompt config names ``bound_hash``."""
     row = {"success": True, "score": 1, "cost": 0.0001, "vars": {"customer_name": "Ana", "question": "Hi?"},
@@ -404,21 +426,21 @@ P = POLICY
 CASES = [
     # ---- policy file: syntax, YAML 1.1 traps, unknown keys, wrong types, structure, loosening
     C("policy-yaml-syntax", lambda c: c.edit(P, "environments: [dev, staging, prod]", "environments: [dev, staging, prod"),
-      "check", 2, (f"{P}:34:10: PL100", "YAML syntax error: did not find expected ',' or ']'")),
+      "check", 2, (f"{P}:38:10: PL100", "YAML syntax error: did not find expected ',' or ']'")),
     C("policy-yaml11-bool-allow-skip", lambda c: c.edit(P, "allow_skip: false", "allow_skip: no", 1),
-      "check", 2, (f"{P}:38:17: PL102", "'no' is read as a boolean by YAML 1.1")),
+      "check", 2, (f"{P}:42:17: PL102", "'no' is read as a boolean by YAML 1.1")),
     C("policy-yaml11-bool-policy-only", lambda c: c.edit(P, "policy_only: true", "policy_only: yes", 1),
-      f"promote {PID} --to staging", 2, (f"{P}:45:22: PL102", "'yes' is read as a boolean by YAML 1.1")),
+      f"promote {PID} --to staging", 2, (f"{P}:53:22: PL102", "'yes' is read as a boolean by YAML 1.1")),
     C("policy-unknown-key", lambda c: c.edit(P, "allow_skip: false", "allow_skip: false\n    alow_skip: true", 1),
-      "check", 1, (f"{P}:39:5: PL400", "promotion.staging: unknown key 'alow_skip'")),
+      "check", 1, (f"{P}:43:5: PL400", "promotion.staging: unknown key 'alow_skip'")),
     C("policy-wrong-type", lambda c: c.edit(P, "min_pass_rate: 0.9\n", "min_pass_rate: high\n", 1),
-      f"promote {PID} --to staging", 2, (f"{P}:54:24: PL400", "min_pass_rate: 'high' is not of type 'number'")),
+      f"promote {PID} --to staging", 2, (f"{P}:62:24: PL400", "min_pass_rate: 'high' is not of type 'number'")),
     C("policy-one-environment", lambda c: c.edit(P, "environments: [dev, staging, prod]", "environments: [dev]"),
-      "sync", 2, (f"{P}:32:15: PL171", "environments: must list at least two unique names")),
+      "sync", 2, (f"{P}:36:15: PL171", "environments: must list at least two unique names")),
     C("policy-not-a-mapping", lambda c: c.write(P, "- dev\n- staging\n- prod\n"),
       "check", 2, (f"{P}:1:1: PL170", "must be a YAML mapping")),
     C("policy-loosened-without-governance", lambda c: c.edit(P, "min_pass_rate: 0.9\n", "min_pass_rate: 0.5\n", 1),
-      "check", 1, (f"{P}:54:24: PL410", "policy loosened: promotion.staging.risk.high.min_pass_rate lowered 0.9 -> 0.5")),
+      "check", 1, (f"{P}:62:24: PL410", "policy loosened: promotion.staging.risk.high.min_pass_rate lowered 0.9 -> 0.5")),
     C("policy-bom-and-crlf-accepted", lambda c: (crlf(c, P), bom(c, P)), "check", 0),
 
     # ---- reviewers.yml and review forms
@@ -492,6 +514,21 @@ CASES = [
       f"promote {PID} --to staging", 1, (f"evals/results/{PID}/057d65a56c7e0a17.json:1:1: PL330", "belongs to support-reply sha256:abababababab..., not support-reply sha256:057d65a56c7e")),
     C("promote-results-malformed", lambda c: (write_results(c.root, "2026-12-01T08:00:00Z"), results_file(c.root).write_text('{"format": ')),
       f"promote {PID} --to staging", 1, (f"evals/results/{PID}/057d65a56c7e0a17.json:1:1: PL330", "is not valid UTF-8 JSON")),
+    # ---- results bound to what was run (issue 16, item 4)
+    C("promote-results-of-format-1", lambda c: format_1(write_results(c.root, "2026-12-01T08:00:00Z")),
+      f"promote {PID} --to staging", 1, (f"evals/results/{PID}/057d65a56c7e0a17.json:1:1: PL331", "are promptlane-eval/1, not bound to the eval config")),
+    C("promote-results-of-other-tests", lambda c: (write_results(c.root, "2026-12-01T08:00:00Z"), c.edit(TESTS, "Ana", "Anna", count=1)),
+      f"promote {PID} --to staging", 1, (f"evals/results/{PID}/057d65a56c7e0a17.json:1:1: PL332", "the tests (evals/tests/support-reply.yml")),
+    C("promote-results-of-an-edited-provider", lambda c: (write_results(c.root, "2026-12-01T08:00:00Z"),
+                                                          c.edit("evals/providers/local_echo.py", "Best regards", "Kind regards")),
+      f"promote {PID} --to staging", 1, (f"evals/results/{PID}/057d65a56c7e0a17.json:1:1: PL332", "the eval config (evals/eval-config.promptfoo.yml")),
+    C("promote-results-of-a-provider-not-accepted", lambda c: (write_results(c.root, "2026-12-01T08:00:00Z"),
+                                                               c.edit(POLICY, '    accept_providers: [card, "file://providers/local_echo.py"]\n', "", count=1)),
+      f"promote {PID} --to staging", 1, (f"{CARD}:", "PL612 the eval results of 1.0.0 come from file://providers/local_echo.py")),
+    C("eval-run-results-dir-without-force", lambda c: None,
+      f"eval run {PID} --results-dir {{tmp}}/ci", 2, ("promptlane eval: --results-dir", "use it with --force")),
+    C("eval-import-without-current-inputs", lambda c: current_promptfoo_results(c),
+      f"eval import {{tmp}}/results.json --prompt {PID}", 2, ("promptlane eval: cannot tell which eval config", "--current-inputs")),
 
     # ---- the card beyond the card catalogue: BOM, CRLF, escapes, size, duplicates, managed block
     C("card-step-not-a-mapping", lambda c: c.edit(CARD, "  - {name: user, role: user, file: user.md}", "  - null"),

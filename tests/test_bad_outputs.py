@@ -337,7 +337,7 @@ IMPORT_CASES = [
 def test_results_with_a_field_of_the_wrong_type_are_refused(gov, tmp_path, capsys, name, change, message):
     path = tmp_path / "results.json"
     path.write_text(json.dumps(_results(gov, change)))
-    out = refused(gov, capsys, "eval", "import", str(path), "--prompt", PID)
+    out = refused(gov, capsys, "eval", "import", str(path), "--prompt", PID, "--current-inputs")
     assert out == (f"promptlane eval: {path} is not a promptfoo results file: {message} "
                    "(write one with `promptfoo eval -o results.json`); nothing was imported\n"), out
 
@@ -345,7 +345,7 @@ def test_results_with_a_field_of_the_wrong_type_are_refused(gov, tmp_path, capsy
 def test_results_nested_too_deeply_are_refused(gov, tmp_path, capsys):
     path = tmp_path / "results.json"
     path.write_text('{"results": {"results": [' + "[" * 100_000 + "]" * 100_000 + "]}}")
-    out = refused(gov, capsys, "eval", "import", str(path), "--prompt", PID)
+    out = refused(gov, capsys, "eval", "import", str(path), "--prompt", PID, "--current-inputs")
     assert out == f"promptlane eval: {path} is not a readable JSON file (nested too deeply to read)\n", out
 
 
@@ -360,9 +360,12 @@ def test_well_formed_results_still_import(gov, tmp_path, capsys):
     steps = read_card(Repo(gov), PID).payload["steps"]
     row = doc["results"]["results"][0]
     row["prompt"]["raw"] = json.dumps(messages(steps, row["vars"]))
+    # --current-inputs: of the current providers (the stand-in), one row per current test (six)
+    row["provider"] = {"id": "file://providers/local_echo.py", "label": "local-echo"}
+    doc["results"]["results"] = [row] * 6
     path.write_text(json.dumps(doc))
-    code, out = pl(gov, capsys, "eval", "import", str(path), "--prompt", PID)
-    assert code == 0 and f"{PID}: imported 1/1 passed" in out, out
+    code, out = pl(gov, capsys, "eval", "import", str(path), "--prompt", PID, "--current-inputs")
+    assert code == 0 and f"{PID}: imported 6/6 passed" in out, out
 
 
 # ---------------------------------------------------------------- eval run: SIGTERM (a cancelled CI job)

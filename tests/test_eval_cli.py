@@ -212,8 +212,12 @@ def test_unsynced_or_broken_cards_are_setup_errors(evals_repo, fake, capsys):
     assert code == 2 and "PL120" in out
 
 
-def summary_for(card, passed=True) -> dict:
-    return {"format": FORMAT, "prompt": card.prompt_id, "hash": card.hash, "version": card.version,
+def summary_for(card, passed=True, root=None) -> dict:
+    """Results for the card's hash, bound to the current inputs of the repository at ``root``."""
+    from promptlane.store.evalinputs import current_inputs
+
+    inputs = current_inputs(Repo(root), card)
+    return {"inputs": inputs, "format": FORMAT, "prompt": card.prompt_id, "hash": card.hash, "version": card.version,
             "time": "2026-01-01T00:00:00Z", "promptfoo_version": "0.121.20", "provider": "local",
             "tests": 1, "passed": int(passed), "failed": int(not passed), "errors": 0, "pass_rate": float(passed),
             "categories": {"accuracy": {"tests": 1, "passed": int(passed), "pass_rate": float(passed)}},
@@ -229,7 +233,7 @@ def test_plan_lists_only_prompts_without_results_for_their_hash(evals_repo, caps
     assert code == 0
     assert json.loads(out) == {"include": [{"prompt": "billing-reply", "hash": billing.hash},
                                            {"prompt": "support-reply", "hash": support.hash}]}
-    write_results(evals_repo, summary_for(billing))
+    write_results(evals_repo, summary_for(billing, root=evals_repo))
     code, out = run_cli(evals_repo, "eval", "plan", capsys=capsys)
     assert out == json.dumps({"include": [{"prompt": "support-reply", "hash": support.hash}]}) + "\n"
     # A changed prompt owes results again: the old ones belong to the old hash.
@@ -254,7 +258,7 @@ def test_existing_results_are_kept_unless_forced(evals_repo, fake, capsys):
     _, set_results = fake
     set_results([result_row("answers the question", "accuracy", True)])
     card = current(evals_repo)
-    write_results(evals_repo, summary_for(card, passed=False))
+    write_results(evals_repo, summary_for(card, passed=False, root=evals_repo))
     code, out = run_cli(evals_repo, "eval", "run", capsys=capsys)
     assert (code, out) == (0, "Nothing to run: every prompt has results for its current hash (--force re-runs).\n")
     code, out = run_cli(evals_repo, "eval", "run", "support-reply", capsys=capsys)
@@ -282,3 +286,43 @@ def test_timeout_must_be_positive(evals_repo, capsys):
     with pytest.raises(SystemExit) as info:
         run_cli(evals_repo, "eval", "run", "--timeout", "0")
     assert info.value.code == 2
+
+
+def test_results_of_other_inputs_are_owed_again_and_rerun(evals_repo, fake, capsys):
+    _, set_results = fake
+    set_results([result_row("answers the question", "accuracy", True)])
+    card = current(evals_repo)
+    write_results(evals_repo, summary_for(card, passed=False, root=evals_repo))
+    assert run_cli(evals_repo, "eval", "plan", capsys=capsys) == (0, '{"include": []}\n')
+    tests = evals_repo / "evals/tests/support-reply.yml"
+    tests.write_text(tests.read_text() + "  # a comment changes no test\n")
+    assert run_cli(evals_repo, "eval", "plan", capsys=capsys) == (0, '{"include": []}\n')
+    tests.write_text(tests.read_text().replace("Where is my invoice?", "Where is my receipt?"))
+    code, out = run_cli(evals_repo, "eval", "plan", capsys=capsys)
+    assert json.loads(out)["include"] == [{"prompt": "support-reply", "hash": card.hash}]
+    code, out = run_cli(evals_repo, "eval", "run", "support-reply", capsys=capsys)  # not kept: it no longer counts
+    assert code == 0 and "1/1 passed -> evals/results/support-reply/" in out
+
+
+def test_results_dir_keeps_cis_run_apart_and_needs_force(evals_repo, fake, capsys, tmp_path):
+    _, set_results = fake
+    set_results([result_row("answers the question", "accuracy", True)])
+    card = current(evals_repo)
+    write_results(evals_repo, summary_for(card, passed=False, root=evals_repo))
+    committed = (evals_repo / results_rel("support-reply", card.hash)).read_bytes()
+    code, out = run_cli(evals_repo, "eval", "run", "support-reply", "--results-dir", str(tmp_path / "ci"))
+    assert code == 2 and "--results-dir" in capsys.readouterr().err
+    code, out = run_cli(evals_repo, "eval", "run", "support-reply", "--force", "--results-dir", str(tmp_path / "ci"), capsys=capsys)
+    assert code == 0 and str(tmp_path / "ci" / "support-reply") in out
+    assert (evals_repo / results_rel("support-reply", card.hash)).read_bytes() == committed  # never over the committed file
+    assert load_results(evals_repo, "support-reply", card.hash, tmp_path / "ci")["passed"] == 1
+
+
+def test_import_binds_to_the_current_inputs_only_when_told(evals_repo, capsys, tmp_path):
+    card = current(evals_repo)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(canned([result_row("answers the question", "accuracy", True)])))
+    code, _ = run_cli(evals_repo, "eval", "import", str(path), "--prompt", "support-reply")
+    err = capsys.readouterr().err
+    assert code == 2 and "--current-inputs" in err and "Nothing was imported" in err
+    assert load_results(evals_repo, "support-reply", card.hash) is None

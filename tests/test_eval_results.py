@@ -17,6 +17,8 @@ from promptlane.store.repo import Repo
 
 HASH = "sha256:" + "ab" * 32
 OTHER = "sha256:" + "cd" * 32
+INPUTS = {"config": "sha256:" + "01" * 32, "tests": "sha256:" + "02" * 32, "providers": "sha256:" + "03" * 32,
+          "provider_ids": ["file://providers/local_echo.py"], "bound": "eval run"}
 
 
 def summary(prompt="support-reply", payload_hash=HASH, **changes) -> dict:
@@ -28,6 +30,7 @@ def summary(prompt="support-reply", payload_hash=HASH, **changes) -> dict:
                        "safety": {"tests": 1, "passed": 0, "pass_rate": 0.0}},
         "tokens": {"prompt": 10, "completion": 5, "total": 15}, "cost_usd": 0.001,
         "failures": [{"test": "no pii", "category": "safety", "reason": "Expected output to not contain \"4111\""}],
+        "inputs": INPUTS,
     }
     doc.update(changes)
     return doc
@@ -65,7 +68,9 @@ def test_a_file_that_claims_another_hash_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("change,message", [
-    ({"format": "other/1"}, "is not a promptlane-eval/1 document"),
+    ({"format": "other/1"}, "is not a promptlane-eval/2 document"),
+    ({"inputs": None}, "inputs must hold the config, tests, providers digests"),
+    ({"inputs": {**INPUTS, "provider_ids": []}}, "inputs.provider_ids must be a non-empty list"),
     ({"tests": 3}, "tests must equal passed + failed + errors"),
     ({"pass_rate": 1.5}, "pass_rate must be a number from 0 to 1"),
     ({"time": "2025-01-31 12:00"}, "time must be ISO-8601 UTC ending in Z"),
@@ -110,7 +115,7 @@ def test_summarise_counts_categories_failures_errors_tokens_and_cost():
         row("d", "cost", True, cost=0.0025),
     ]
     doc = {"results": {"timestamp": "2026-11-25T14:09:11.201Z", "results": rows}, "metadata": {"promptfooVersion": "0.121.20"}}
-    result = summarise(doc, rows, "support-reply", HASH, "1.2.0")
+    result = summarise(doc, rows, "support-reply", HASH, "1.2.0", INPUTS)
     assert validate(result) == []
     assert (result["tests"], result["passed"], result["failed"], result["errors"], result["pass_rate"]) == (4, 2, 1, 1, 0.5)
     assert result["categories"] == {"accuracy": {"tests": 2, "passed": 1, "pass_rate": 0.5},
@@ -187,7 +192,7 @@ def test_import_refuses_and_writes_nothing(repo, card, tmp_path):
     doc = {"results": {"results": [promptfoo_row(card, VARS, payload_hash=OTHER)]}}
     (tmp_path / "r.json").write_text(json.dumps(doc))
     with pytest.raises(ImportRefused, match="is not the current payload"):
-        import_results(Repo(repo), card, str(tmp_path / "r.json"))
+        import_results(Repo(repo), card, str(tmp_path / "r.json"), bind_current=True)
     assert load_results(repo, "support-reply", card.hash) is None
 
 
@@ -196,4 +201,75 @@ def test_import_refuses_rows_without_a_category(repo, card, tmp_path):
     bad["testCase"]["metadata"] = {}
     (tmp_path / "r.json").write_text(json.dumps({"results": {"results": [bad]}}))
     with pytest.raises(ImportRefused, match="metadata.category is None"):
-        import_results(Repo(repo), card, str(tmp_path / "r.json"))
+        import_results(Repo(repo), card, str(tmp_path / "r.json"), bind_current=True)
+
+
+# ---------------------------------------------------------------- inputs: what the results are bound to
+
+
+def test_inputs_problem_names_each_input_that_changed():
+    from promptlane.core.results import FORMAT_V1, inputs_problem
+
+    assert inputs_problem(summary(), INPUTS) is None
+    why = inputs_problem(summary(), {**INPUTS, "tests": "sha256:" + "09" * 32})
+    assert "the tests (evals/tests/support-reply.yml" in why and "eval config" not in why
+    why = inputs_problem(summary(), {**INPUTS, "config": "sha256:" + "09" * 32, "providers": "sha256:" + "08" * 32})
+    assert "the eval config" in why and "the providers" in why
+    assert "not bound" in inputs_problem({**summary(), "format": FORMAT_V1}, INPUTS)
+
+
+def test_a_format_1_file_is_still_read_but_never_counts(tmp_path):
+    from promptlane.core.results import FORMAT_V1
+
+    old = summary(format=FORMAT_V1)
+    old.pop("inputs")
+    path = tmp_path / results_rel("support-reply", HASH)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(old))
+    assert load_results(tmp_path, "support-reply", HASH)["format"] == FORMAT_V1  # the history still shows it
+
+
+def test_a_contradiction_is_a_claim_of_more_than_the_rerun():
+    from promptlane.core.results import contradiction
+
+    assert contradiction(summary(), summary()) is None
+    rerun_worse = summary(passed=0, failed=2, pass_rate=0.0, categories={"accuracy": {"tests": 1, "passed": 0, "pass_rate": 0.0},
+                                                                          "safety": {"tests": 1, "passed": 0, "pass_rate": 0.0}})
+    assert "says 1/2 passed, CI's run 0/2" in contradiction(summary(), rerun_worse)
+    assert contradiction(rerun_worse, summary()) is None  # the rerun passed more: a provider may vary
+    assert "has 3 tests" in contradiction(summary(tests=3), summary())
+
+
+def test_current_inputs_follow_the_eval_config_its_files_and_the_tests(tmp_path):
+    from conftest import write_prompt
+    from promptlane.store.evalinputs import current_inputs
+
+    write_prompt(tmp_path)
+    card = read_card(Repo(tmp_path), "support-reply")
+    own = current_inputs(Repo(tmp_path), card)
+    assert own["provider_ids"] == ["openai:chat:gpt-4o-mini"] and own["bound"] == "eval run"
+    (tmp_path / "evals/providers").mkdir(parents=True)
+    (tmp_path / "evals/providers/echo.py").write_text("def call_api(p, o, c):\n    return {'output': p}\n")
+    (tmp_path / "evals/eval-config.promptfoo.yml").write_text("providers:\n  - file://providers/echo.py\n")
+    stand_in = current_inputs(Repo(tmp_path), card)
+    assert stand_in["provider_ids"] == ["file://providers/echo.py"] and stand_in["config"] != own["config"]
+    (tmp_path / "evals/providers/echo.py").write_text("def call_api(p, o, c):\n    return {'output': 'yes'}\n")
+    edited = current_inputs(Repo(tmp_path), card)
+    assert edited["config"] != stand_in["config"] and edited["providers"] == stand_in["providers"]
+    (tmp_path / "evals/tests").mkdir()
+    (tmp_path / "evals/tests/support-reply.yml").write_text("- vars: {q: a}\n")
+    assert current_inputs(Repo(tmp_path), card)["tests"] != edited["tests"]
+    assert current_inputs(Repo(tmp_path), card) == current_inputs(Repo(tmp_path), card)  # a digest, stable
+
+
+def test_accept_providers_added_is_a_loosening():
+    from promptlane.core.policy import loosened
+
+    risk = {"min_pass_rate": 1.0, "min_category_pass_rate": {}, "max_eval_age_days": 7, "policy_only": True, "required_roles": []}
+    rule = {"risk": {name: risk for name in ("low", "medium", "high")}}
+    policy = {"environments": ["dev", "prod"], "promotion": {"prod": rule}}
+    wider = {"environments": ["dev", "prod"], "promotion": {"prod": {**rule, "accept_providers": ["card", "echo:x"]}}}
+    assert [what for _, what in loosened(policy, wider)] == ["promotion.prod.accept_providers adds echo:x"]
+    narrower = {"environments": ["dev", "prod"], "promotion": {"prod": {**rule, "accept_providers": ["echo:x"]}}}
+    assert loosened(wider, narrower) == []
+    assert [what for _, what in loosened(policy, narrower)] == ["promotion.prod.accept_providers adds echo:x"]

@@ -151,7 +151,7 @@ def test_import_takes_promptfoos_own_results_until_the_prompt_changes(governed, 
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     card = card_of(governed)
-    code, out = run_cli(governed, "eval", "import", str(output), "--prompt", "support-reply", capsys=capsys)
+    code, out = run_cli(governed, "eval", "import", str(output), "--prompt", "support-reply", "--current-inputs", capsys=capsys)
     assert code == 0 and f"imported 6/6 passed for {card.hash[:19]}" in out
     doc = load_results(governed, "support-reply", card.hash)
     assert {name: c["tests"] for name, c in doc["categories"].items()} == CATEGORIES
@@ -160,7 +160,7 @@ def test_import_takes_promptfoos_own_results_until_the_prompt_changes(governed, 
     user.write_text(user.read_text().replace("Write the reply e-mail.", "Write a short reply e-mail."))
     run_cli(governed, "sync", capsys=capsys)
     changed = card_of(governed)
-    code, _ = run_cli(governed, "eval", "import", str(output), "--prompt", "support-reply")
+    code, _ = run_cli(governed, "eval", "import", str(output), "--prompt", "support-reply", "--current-inputs")
     err = capsys.readouterr().err
     assert code == 1
     assert "is not the current payload of support-reply" in err and "differs from prompts/support-reply/user.md" in err

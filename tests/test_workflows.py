@@ -139,9 +139,10 @@ def test_least_privilege_and_no_credentials_kept(rendered):
         assert "${{" not in step.get("run", ""), (job_id, step.get("name"))  # expressions reach scripts via env only
         assert "secrets." not in json.dumps(step)
     upload = next(step for _, step in _steps(workflow) if step.get("uses", "").startswith("actions/upload-artifact@"))
-    assert upload["with"]["path"] == "evals/results/"
+    assert upload["with"]["path"] == "ci-results/"  # CI's own results, never the committed evals/results/
     download = next(step for _, step in _steps(workflow) if step.get("uses", "").startswith("actions/download-artifact@"))
     assert set(download["with"]) == {"pattern", "path", "merge-multiple"}  # this run's artifacts, no token
+    assert download["with"]["path"] == "ci-results/"  # beside the committed results, never over them
 
 
 def test_the_runners_expressions_behave_like_githubs():
@@ -175,10 +176,40 @@ def _cache(command: list[str]) -> dict:
     return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
 
 
-def _pull_request(tmp_path: Path) -> tuple[Path, dict]:
+def _promptfoo() -> str | None:
+    configured = os.environ.get("PROMPTLANE_PROMPTFOO")
+    candidates = [configured] if configured else [str(ROOT / ".tools/promptfoo/node_modules/.bin/promptfoo")]
+    return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
+def _promote_to_staging(work: Path, forged: bool) -> None:
+    """Results for the branch's version and the PM's signed approval, then the promotion to
+    staging. Honest: results of a real `promptlane eval run`. Forged: the prompt is changed so
+    that its real evals fail, and a passing results file is written by hand (bound to the
+    current inputs, as anyone can compute them)."""
+    from governed import write_results
+    from keys import key_for
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROMPTLANE_PROMPTFOO", _promptfoo() or "promptfoo")
+        if forged:
+            write_results(work, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        else:
+            assert cli_main(["-C", str(work), "eval", "run", "support-reply"]) == 0
+        mp.setenv("PROMPTLANE_ACTOR", "pm@example.com")
+        assert cli_main(["-C", str(work), "approve", "support-reply", "--role", "PM", "--key", str(key_for("pm@example.com"))]) == 0
+        mp.delenv("PROMPTLANE_ACTOR")
+        assert cli_main(["-C", str(work), "promote", "support-reply", "--to", "staging"]) == 0
+
+
+def _pull_request(tmp_path: Path, promote: bool = False, forged: bool = False) -> tuple[Path, dict]:
     """A rendered repository on main, a branch that changes the prompt (synced, committed as the
-    hooks would), both pushed to a bare origin with GitHub's refs/pull/1/merge and /head."""
+    hooks would), both pushed to a bare origin with GitHub's refs/pull/1/merge and /head.
+    ``promote``: the branch also promotes its version to staging (``_promote_to_staging``)."""
+    from keys import KNOWN, register
+
     work = _render(tmp_path, "governed")
+    register(work, *KNOWN)  # the reviewers' own keys, as a team sets them up
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "scaffold")
     origin = tmp_path / "origin.git"
@@ -187,8 +218,13 @@ def _pull_request(tmp_path: Path) -> tuple[Path, dict]:
     git(work, "push", "-q", "origin", "main")
     git(work, "checkout", "-q", "-b", "shorter-replies")
     system = work / "prompts/support-reply/system.md"
-    system.write_text(system.read_text(encoding="utf-8") + "Keep replies under 120 words.\n", encoding="utf-8")
+    text = system.read_text(encoding="utf-8")
+    if forged:  # without the help centre, the stand-in restates the question: the accuracy tests fail
+        text = text.replace("https://help.example.com/", "our knowledge")
+    system.write_text(text + "Keep replies under 120 words.\n", encoding="utf-8")
     assert cli_main(["-C", str(work), "sync"]) == 1  # the fixer hook: new hash, version, changelog, audit rows
+    if promote:
+        _promote_to_staging(work, forged)
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "Shorter replies")
     git(work, "push", "-q", "origin", "shorter-replies", "shorter-replies:refs/pull/1/head")
@@ -215,16 +251,27 @@ def _base_env(tmp_path: Path) -> dict:
     return env
 
 
-@pytest.mark.slow
-def test_the_workflow_runs_as_shipped_on_a_pull_request(tmp_path, wheel):
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("Node.js and npm are needed to install the locked promptfoo")
-    origin, github = _pull_request(tmp_path)
+def _run_workflow(tmp_path: Path, wheel: Path, origin: Path, github: dict) -> dict:
     workflow = yaml.safe_load((ROOT / "{{cookiecutter.project}}" / WORKFLOWS[0]).read_text(encoding="utf-8"))
     machine_links = os.environ.get("PIP_FIND_LINKS", "")
     variables = {"PIP_FIND_LINKS": f"{wheel} {machine_links}".strip()}  # a repository variable, as a team would set it
+    return Runner(workflow, github, variables, origin, tmp_path / "runs", _base_env(tmp_path)).run()
+
+
+def _needs_node_and_promptfoo() -> None:
+    if shutil.which("node") is None or shutil.which("npm") is None or _promptfoo() is None:
+        pytest.skip("Node.js, npm and promptfoo (`make promptfoo`) are needed to run the evals")
+
+
+@pytest.mark.slow
+def test_the_workflow_runs_as_shipped_on_a_pull_request(tmp_path, wheel):
+    """An honest pull request: a changed prompt, evaluated for real, approved and promoted to
+    staging. CI evaluates the promoted version again, although its results are committed,
+    and the gate judges the promotion on CI's own results: it passes."""
+    _needs_node_and_promptfoo()
+    origin, github = _pull_request(tmp_path, promote=True)
     started = time.monotonic()
-    jobs = Runner(workflow, github, variables, origin, tmp_path / "runs", _base_env(tmp_path)).run()
+    jobs = _run_workflow(tmp_path, wheel, origin, github)
     took = time.monotonic() - started
     for job in jobs.values():  # shown when an assertion below fails
         for step in job.steps:
@@ -237,7 +284,9 @@ def test_the_workflow_runs_as_shipped_on_a_pull_request(tmp_path, wheel):
     eval_ws = evals.workspaces[0]
     assert (eval_ws / "evals/promptfoo/node_modules/@libsql/linux-x64-gnu").is_dir()  # npm ci kept the binding
     run_output = next(step.output for step in evals.steps if step.name == "Run the evals of support-reply")
-    assert "support-reply ... " in run_output and "-> evals/results/support-reply/" in run_output, run_output
+    assert "support-reply ... " in run_output and "ci-results/support-reply/" in run_output, run_output
+    assert "--force --results-dir ci-results" in (ROOT / "{{cookiecutter.project}}" / WORKFLOWS[0]).read_text(encoding="utf-8")
+    assert git(eval_ws, "status", "--porcelain", "--", "evals/results").stdout == ""  # the committed results untouched
     artifact = tmp_path / "runs/artifacts/eval-results-support-reply"
     results = [json.loads(p.read_text()) for p in artifact.rglob("*.json")]
     assert [r["hash"] for r in results] == [matrix["include"][0]["hash"]]
@@ -253,3 +302,18 @@ def test_the_workflow_runs_as_shipped_on_a_pull_request(tmp_path, wheel):
     assert git(gate_ws, "rev-parse", "refs/remotes/origin/main").returncode == 0
     assert git(gate_ws, "config", "--get-regexp", "extraheader", check=False).stdout == ""  # no token kept
     print(f"workflow emulated in {took:.0f} s")
+
+
+@pytest.mark.slow
+def test_a_pull_request_that_promotes_on_forged_results_fails_the_gate(tmp_path, wheel):
+    """The prompt is changed so that its real evals fail; a passing results file, written by hand
+    and bound to the current inputs, is committed with the PM's approval and the promotion.
+    Without CI's own run it would pass every check; the gate judges on CI's results and fails."""
+    _needs_node_and_promptfoo()
+    origin, github = _pull_request(tmp_path, promote=True, forged=True)
+    with pytest.raises(AssertionError) as failed:
+        _run_workflow(tmp_path, wheel, origin, github)
+    message = str(failed.value)
+    assert "job gate step" in message and "pre-commit run --all-files" in message, message
+    assert re.search(r"\bPL640\b", message) and re.search(r"\bPL630\b", message), message
+    assert "Traceback" not in message

@@ -107,14 +107,20 @@ def _add_eval_commands(sub) -> None:
     run.add_argument("--force", action="store_true", help="run even when results for the current hash exist")
     run.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                      help=f"stop promptfoo after this long, per prompt (default {DEFAULT_TIMEOUT:g})")
+    run.add_argument("--results-dir", metavar="DIR", default=None,
+                     help="write the results under DIR/<id>/ instead of evals/results/ (CI's own run; needs --force)")
     run.set_defaults(handler="eval:cmd_eval_run")
 
     imp = actions.add_parser("import", help="take promptfoo results produced elsewhere (checked against the payload)")
     imp.add_argument("file", help="a promptfoo results.json (`promptfoo eval -o results.json`)")
     imp.add_argument("--prompt", required=True, metavar="ID", help="the prompt the results belong to")
+    imp.add_argument("--current-inputs", action="store_true",
+                     help="vouch that FILE was produced with this repository's current eval config, tests and providers "
+                          "(required: the results are bound to them)")
     imp.set_defaults(handler="eval:cmd_eval_import")
 
     plan = actions.add_parser("plan", help="GitHub Actions matrix JSON of the evals still owed")
+    rules_base(plan)
     plan.set_defaults(handler="eval:cmd_eval_plan")
 
 

@@ -30,6 +30,8 @@ def open_repo(args: argparse.Namespace) -> Repo:
     repo = find_repo(args)
     refuse_older_promptlane(repo)
     repo.base = getattr(args, "rules_base", None) or os.environ.get("PROMPTLANE_BASE") or None
+    ci_results = os.environ.get("PROMPTLANE_CI_RESULTS")  # the folder CI's eval job wrote (`eval run --results-dir`)
+    repo.ci_results = Path(ci_results).absolute() if ci_results else None
     return repo
 
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from promptlane.commands.arguments import open_repo
 from promptlane.commands.output import report
 from promptlane.core import results
-from promptlane.core.problems import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from promptlane.core.problems import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from promptlane.core.results import ResultsError
 from promptlane.evals.config import EvalSetupError
 from promptlane.evals.importer import import_results
-from promptlane.evals.plan import eval_card, matrix, owed
+from promptlane.evals.plan import eval_card, has_results, matrix, owed
 from promptlane.evals.runner import (
     EvalRunError,
     EvalTerminated,
@@ -27,11 +28,14 @@ from promptlane.evals.runner import (
     run_prompt,
     stop_on_sigterm,
 )
+from promptlane.store import rules
+from promptlane.store.promoted import moved_since
 from promptlane.store.results import load_results
 
 
 def _select(repo, ids: list[str], force: bool):
-    """(cards to run, kept results summaries, setup problems)."""
+    """(cards to run, kept results summaries, setup problems). Results are kept only when they
+    count (plan.has_results: valid, of the current eval inputs); --force re-runs in any case."""
     if not ids and not force:
         cards, problems = owed(repo)
         return cards, [], problems
@@ -42,10 +46,12 @@ def _select(repo, ids: list[str], force: bool):
         except EvalSetupError as exc:
             problems.extend(exc.problems)
             continue
-        try:
-            existing = None if force else load_results(repo, prompt_id, card.sound_hash)  # eval_card's: hash set
-        except ResultsError:
-            existing = None  # corrupt: run again and replace it
+        existing = None
+        if not force and has_results(repo, card):
+            try:
+                existing = load_results(repo, prompt_id, card.sound_hash)  # eval_card's: hash set
+            except ResultsError:
+                existing = None  # corrupt: run again and replace it
         if existing is None:
             cards.append(card)
         else:
@@ -55,6 +61,10 @@ def _select(repo, ids: list[str], force: bool):
 
 def cmd_eval_run(args) -> int:
     repo = open_repo(args)
+    results_dir = Path(args.results_dir).absolute() if getattr(args, "results_dir", None) else None
+    if results_dir is not None and not args.force:
+        raise UsageError("--results-dir writes CI's own results beside the committed ones: use it with --force "
+                         "(every prompt named is evaluated again)")
     cards, kept, problems = _select(repo, args.ids, args.force)
     for summary in kept:
         print(f"{summary['prompt']}: {results.line(summary)} (kept {results.results_rel(summary['prompt'], summary['hash'])}; --force re-runs)")
@@ -77,7 +87,7 @@ def cmd_eval_run(args) -> int:
             prefix = f"[{number}/{len(cards)}] " if len(cards) > 1 else ""
             print(f"{prefix}{card.prompt_id} ... ", end="", flush=True)
             try:
-                run = run_prompt(repo, card, promptfoo, args.timeout)
+                run = run_prompt(repo, card, promptfoo, args.timeout, results_dir)
             except PromptfooCannotStart as exc:  # the prompts after this one would fail alike
                 print("not run")
                 print(f"promptlane eval: {exc}", file=sys.stderr)
@@ -110,14 +120,22 @@ def cmd_eval_run(args) -> int:
 def cmd_eval_import(args) -> int:
     repo = open_repo(args)
     card = eval_card(repo, args.prompt)
-    summary, rel = import_results(repo, card, args.file)
+    summary, rel = import_results(repo, card, args.file, getattr(args, "current_inputs", False))
     print(f"{card.prompt_id}: imported {results.line(summary)} for {card.sound_hash[:19]}... -> {rel}")  # eval_card's
     return EXIT_OK if results.all_passed(summary) else EXIT_FAILED
 
 
 def cmd_eval_plan(args) -> int:
     repo = open_repo(args)
-    cards, problems = owed(repo)
+    base = rules.base_commit(repo)  # a pull request: what it promotes is evaluated again (CI re-derives)
+    promoted = moved_since(repo, base) if base else {}
+    cards, problems = owed(repo, promoted=set(promoted))
+    for card in cards:
+        for env, version in promoted.get(card.prompt_id, []):
+            if version != card.version:
+                print(f"promptlane eval plan: {card.prompt_id} {version} is promoted to {env} since {rules.compared_name(repo)}, "
+                      f"but the card is now {card.version}: CI evaluates the card's current version only, so the gate "
+                      f"will find no CI results for {version} (promote it in its own pull request)", file=sys.stderr)
     # One line of JSON on stdout, for `echo "matrix=$(promptlane eval plan)" >> "$GITHUB_OUTPUT"`.
     print(json.dumps(matrix(cards)))
     report(problems, sys.stderr)

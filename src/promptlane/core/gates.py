@@ -19,7 +19,8 @@ from promptlane.core.events import parse_time
 from promptlane.core.policy import EnvRule, Policy, RiskRule
 from promptlane.core.problems import Problem
 from promptlane.core.registry import Lock
-from promptlane.core.results import results_rel
+from promptlane.core.evalinputs import accepted_providers
+from promptlane.core.results import FORMAT, inputs_problem, results_rel
 from promptlane.core.decisions import Panel, Version, decide
 from promptlane.core.reviews import REVIEWERS, Review, Reviewers
 from promptlane.core.signatures import Signers
@@ -42,6 +43,9 @@ class Evidence:
     signers: Signers | None = None              # reviews/allowed_signers in force, with reviewers
     rules_source: str = "the working tree"      # whose policy, reviewers and signers judge: "base main (1a2b3c4)"
     branch_known: bool = True                   # False when a promotion is judged again from the record (no branch there)
+    inputs: dict[str, Any] | None = None        # the repository's current eval inputs (store/evalinputs); None: not judged
+    results_from: str | None = None             # where the results were read when not evals/results/ (CI's own run)
+    contradicted: list[Problem] = field(default_factory=list)  # committed results CI's own run contradicts (PL640)
 
 
 @dataclass
@@ -96,7 +100,7 @@ def evaluate(card: Card, lock: Lock, env: str, policy: Policy, evidence: Evidenc
     risk = rule.risk[risk_name]
     _order_gate(ctx, policy, rule)
     _branch_gate(ctx, rule, evidence.branch)
-    _eval_gates(ctx, risk, risk_name, evidence.now)
+    _eval_gates(ctx, risk, risk_name, evidence.now, rule)
     if risk.policy_only:
         ctx.result.evidence.append(f"policy_only for {risk_name} risk: no approvals needed")
     else:
@@ -150,8 +154,9 @@ def _branch_gate(ctx: _Ctx, rule: EnvRule, branch: str | None) -> None:
         ctx.result.evidence.append(f"branch {branch}")
 
 
-def _eval_gates(ctx: _Ctx, risk: RiskRule, risk_name: str, now: datetime | None) -> None:
+def _eval_gates(ctx: _Ctx, risk: RiskRule, risk_name: str, now: datetime | None, rule: EnvRule) -> None:
     rel, rerun = results_rel(ctx.pid, str(ctx.card.hash)), f"`promptlane eval run {ctx.pid}`"
+    ctx.result.problems.extend(ctx.evidence.contradicted)
     if ctx.evidence.results_problems:  # the results reader's own verdict on a bad file, at its path
         ctx.result.problems.extend(ctx.evidence.results_problems)
         return
@@ -159,12 +164,41 @@ def _eval_gates(ctx: _Ctx, risk: RiskRule, risk_name: str, now: datetime | None)
     if results is None:
         ctx.unmet("PL603", f"no eval results for {ctx.card.version} ({ctx.hash[:19]}...) in {rel}: run {rerun}")
         return
+    rel = ctx.evidence.results_from or rel
     if results.get("hash") != ctx.card.hash:
         ctx.result.problems.append(Problem(rel, 1, 1, "PL610", f"belongs to {str(results.get('hash'))[:19]}..., "
                                            f"not {ctx.hash[:19]}...; rerun {rerun}"))
         return
+    if not _bound_gates(ctx, results, rel, rule):
+        return
+    if ctx.evidence.results_from:
+        ctx.result.evidence.append(f"CI's own eval run ({ctx.evidence.results_from})")
     _threshold_gates(ctx, results, risk, risk_name, rerun)
     _age_gates(ctx, results, risk, now, rerun)
+
+
+def _bound_gates(ctx: _Ctx, results: dict[str, Any], rel: str, rule: EnvRule) -> bool:
+    """The results count only when bound to the current eval inputs (PL331, PL332) and made
+    with a provider the rule accepts (PL612). False when they do not count."""
+    force = f"re-run `promptlane eval run {ctx.pid} --force`"
+    if results.get("format") != FORMAT:
+        ctx.result.problems.append(Problem(rel, 1, 1, "PL331", f"{inputs_problem(results, {})}; {force} (and commit the new file)"))
+        return False
+    if ctx.evidence.inputs is not None:
+        why = inputs_problem(results, ctx.evidence.inputs)
+        if why:
+            ctx.result.problems.append(Problem(rel, 1, 1, "PL332", f"{why}; they do not count for a promotion: {force}"))
+            return False
+    accepted = accepted_providers(rule.accept_providers, ctx.card)
+    refused = [p for p in results["inputs"]["provider_ids"] if p not in accepted]
+    if refused:
+        ctx.unmet("PL612", f"the eval results of {ctx.card.version} come from {', '.join(refused)}, which "
+                  f"promotion.{ctx.env}.accept_providers does not accept (it accepts {', '.join(accepted) or 'none'}; "
+                  f"`card` is the card's own model); run the evals against an accepted provider (set `providers:` in "
+                  f"evals/eval-config.promptfoo.yml, or remove it to use each card's model), then {force}")
+        return False
+    ctx.result.evidence.append(f"evals bound to the current inputs, provider {', '.join(results['inputs']['provider_ids'])}")
+    return True
 
 
 def _threshold_gates(ctx: _Ctx, results: dict[str, Any], risk: RiskRule, risk_name: str, rerun: str) -> None:

@@ -43,6 +43,7 @@ class EnvRule:
     notify_timeout: int = NOTIFY_TIMEOUT
     allow_skip: bool = False
     require_signatures: bool = True   # a form counts only with its reviewer's SSH signature
+    accept_providers: tuple[str, ...] = ("card",)   # whose eval results count: "card" is the card's own model
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ def _env_rule(env: str, doc: dict[str, Any]) -> EnvRule:
         notify_timeout=int(doc.get("notify_timeout_seconds", NOTIFY_TIMEOUT)),
         allow_skip=bool(doc.get("allow_skip", False)),
         require_signatures=bool(doc.get("require_signatures", True)),
+        accept_providers=tuple(doc.get("accept_providers", ["card"])),
     )
 
 
@@ -230,6 +232,10 @@ def _env_changes(env: str, old: dict[str, Any], new: dict[str, Any]) -> list[tup
     wider = [b for b in new.get("allowed_branches", ["*"]) if b not in old_branches]
     if wider:
         found.append((path + ["allowed_branches"], f"promotion.{env}.allowed_branches adds {', '.join(wider)}"))
+    accepted = old.get("accept_providers", ["card"])
+    more = [p for p in new.get("accept_providers", ["card"]) if p not in accepted]
+    if more:  # results of more providers count (a stand-in, a cheaper model)
+        found.append((path + ["accept_providers"], f"promotion.{env}.accept_providers adds {', '.join(more)}"))
     for risk in RISKS:
         if risk in old.get("risk", {}) and risk in new.get("risk", {}):
             found += _risk_changes(path + ["risk", risk], old["risk"][risk], new["risk"][risk])

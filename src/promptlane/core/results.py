@@ -3,27 +3,35 @@
 The file name is the first 16 hex digits of the hash and the file repeats the full hash, so
 results of another payload (a stale run) can never be read as this payload's: a changed
 prompt has a new hash, hence a new file name, and ``load_results`` returns None for it until
-it is evaluated. Format ``promptlane-eval/1`` (docs/evals.md)::
+it is evaluated. Format ``promptlane-eval/2`` (docs/evals.md)::
 
-    {"format": "promptlane-eval/1", "prompt": ID, "hash": "sha256:...", "version": "1.0.0",
+    {"format": "promptlane-eval/2", "prompt": ID, "hash": "sha256:...", "version": "1.0.0",
      "time": "2025-01-31T12:00:00Z", "promptfoo_version": "0.121.20", "provider": "...",
      "tests": 6, "passed": 6, "failed": 0, "errors": 0, "pass_rate": 1.0,
      "categories": {"accuracy": {"tests": 2, "passed": 2, "pass_rate": 1.0}, ...},
      "tokens": {"prompt": n, "completion": n, "total": n}, "cost_usd": 0.00042,
-     "failures": [{"test": description, "category": c, "reason": why}]}
+     "failures": [{"test": description, "category": c, "reason": why}],
+     "inputs": {"config": "sha256:...", "tests": "sha256:...", "providers": "sha256:...",
+                "provider_ids": [...], "bound": "eval run"}}
 
-A "test" is one promptfoo result row: one test case against one provider."""
+A "test" is one promptfoo result row: one test case against one provider. ``inputs`` binds the
+results to the eval config, tests and providers that produced them (core/evalinputs.py):
+results whose inputs are not the repository's current ones do not count for a promotion
+(``inputs_problem``). ``promptlane-eval/1`` files (no ``inputs``) are still read, for the
+history, but never count."""
 from __future__ import annotations
 
 import json
 from datetime import datetime
 from typing import Any
 
+from promptlane.core.evalinputs import INPUT_KEYS
 from promptlane.core.hashing import HASH_PREFIX
 from promptlane.core.layout import EVAL_RESULTS
 from promptlane.core.problems import PromptlaneError
 
-FORMAT = "promptlane-eval/1"
+FORMAT = "promptlane-eval/2"
+FORMAT_V1 = "promptlane-eval/1"  # read, never counted: not bound to the inputs that produced it
 CATEGORIES = ("accuracy", "hallucination", "cost", "safety")
 KEYS = ("format", "prompt", "hash", "version", "time", "promptfoo_version", "provider", "tests", "passed",
         "failed", "errors", "pass_rate", "categories", "tokens", "cost_usd", "failures")
@@ -52,10 +60,12 @@ def _is_rate(value: Any) -> bool:
 
 
 def validate(doc: Any) -> list[str]:
-    """What is wrong with a results document (empty when it is a valid ``promptlane-eval/1``)."""
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+    """What is wrong with a results document (empty when it is a valid ``promptlane-eval/2``, or
+    a valid ``promptlane-eval/1``, which is read but never counts: ``inputs_problem``)."""
+    if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_V1):
         return [f"is not a {FORMAT} document"]
-    missing = [key for key in KEYS if key not in doc]
+    keys = KEYS + (("inputs",) if doc["format"] == FORMAT else ())
+    missing = [key for key in keys if key not in doc]
     if missing:
         return [f"lacks {', '.join(missing)}"]
     errors = []
@@ -85,7 +95,62 @@ def validate(doc: Any) -> list[str]:
     if not isinstance(failures, list) or not all(
             isinstance(f, dict) and all(isinstance(f.get(k), str) for k in ("test", "category", "reason")) for f in failures):
         errors.append("failures must be a list of {test, category, reason}")
+    if doc["format"] == FORMAT:
+        errors.extend(_inputs_errors(doc["inputs"]))
     return errors
+
+
+def _is_digest(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(HASH_PREFIX) and len(value) == len(HASH_PREFIX) + 64
+
+
+def _inputs_errors(inputs: Any) -> list[str]:
+    if not isinstance(inputs, dict) or not all(_is_digest(inputs.get(key)) for key in INPUT_KEYS):
+        return [f"inputs must hold the {', '.join(INPUT_KEYS)} digests (sha256:...)"]
+    ids = inputs.get("provider_ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+        return ["inputs.provider_ids must be a non-empty list of provider ids"]
+    if not isinstance(inputs.get("bound", ""), str):
+        return ["inputs.bound must be a string"]
+    return []
+
+
+INPUT_WORDS = {
+    "config": "the eval config (evals/eval-config.promptfoo.yml: providers, defaultTest, evaluateOptions, and the files they name)",
+    "tests": "the tests (evals/tests/{id}.yml and the files it names)",
+    "providers": "the providers (their ids and config)",
+}
+
+
+def inputs_problem(results: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """Why ``results`` were not produced with the ``current`` inputs (None when they were)."""
+    if results.get("format") != FORMAT:
+        return (f"are {results.get('format')}, not bound to the eval config, tests and providers that produced them, "
+                "so they do not count for a promotion")
+    recorded = results.get("inputs") or {}
+    changed = [key for key in INPUT_KEYS if recorded.get(key) != current.get(key)]
+    if not changed and recorded.get("provider_ids") != current.get("provider_ids"):
+        changed = ["providers"]
+    if not changed:
+        return None
+    words = [INPUT_WORDS[key].format(id=results.get("prompt")) for key in changed]
+    return f"were produced with other inputs than the repository's current ones: {'; '.join(words)} changed since the run"
+
+
+def contradiction(committed: dict[str, Any], rerun: dict[str, Any]) -> str | None:
+    """How a committed results file claims more than CI's own run of the same hash and inputs
+    (None when it does not): another number of tests, or more passed, overall or in a category.
+    A run that passes more than the committed file is no contradiction (a provider may vary)."""
+    if committed.get("tests") != rerun.get("tests"):
+        return f"has {committed.get('tests')} tests, CI's run {rerun.get('tests')}"
+    if committed.get("passed", 0) > rerun.get("passed", 0):
+        return f"says {committed.get('passed')}/{committed.get('tests')} passed, CI's run {rerun.get('passed')}/{rerun.get('tests')}"
+    ours, theirs = committed.get("categories") or {}, rerun.get("categories") or {}
+    for name in CATEGORIES:
+        claimed, got = (ours.get(name) or {}).get("passed", 0), (theirs.get(name) or {}).get("passed", 0)
+        if claimed > got:
+            return f"says {claimed} {name} tests passed, CI's run {got}"
+    return None
 
 
 def _category_errors(categories: Any) -> list[str]:

@@ -17,50 +17,41 @@ from __future__ import annotations
 
 import glob
 import json
-import re
 import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from promptlane.core.evalinputs import (  # noqa: F401  (EVAL_CONFIG, CARRIED, tests_rel, card_provider: this module's API too)
+    CARRIED,
+    EVAL_CONFIG,
+    EVALS,
+    NOT_PATHS,
+    card_provider,
+    labelled,
+    provider_list,
+    ref_target,
+    strings,
+    tests_rel,
+)
 from promptlane.core.problems import Problem, UsageError
 from promptlane.core.results import CATEGORIES
 from promptlane.core.yamltext import locate
 from promptlane.evals.render import STEPS_FILE
 from promptlane.store.yamlfile import load_file
 
-EVALS = "evals"
-EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
-CARRIED = ("providers", "defaultTest", "evaluateOptions")
 CONFIG_NAME = "promptfooconfig.json"
 PROMPT_NAME = "prompt.py"
-_CODE_FILE = re.compile(r"^(.*\.(?:py|js|mjs|cjs|ts))(?::[A-Za-z_][\w.]*)?$")
-_PROVIDER_IDS = {
-    "openai": "openai:chat:{name}", "azure": "azure:chat:{name}", "anthropic": "anthropic:messages:{name}",
-    "ollama": "ollama:chat:{name}", "google": "google:{name}", "vertex": "vertex:{name}",
-}
 
 
 class EvalSetupError(UsageError):
     """The eval cannot start: missing files, bad tests, no promptfoo (exit 2)."""
 
 
-def tests_rel(prompt_id: str) -> str:
-    return f"{EVALS}/tests/{prompt_id}.yml"
-
-
-def card_provider(card) -> dict:
-    """A promptfoo provider for the card's model, e.g. ``openai:chat:gpt-4o-mini`` + its params."""
-    model = card.payload["model"]
-    template = _PROVIDER_IDS.get(model["provider"].lower(), model["provider"] + ":{name}")
-    provider_id = template.format(name=model["name"])
-    return {"id": provider_id, "label": provider_id, "config": dict(model["params"])}
-
-
 def build(repo, card, workdir: Path) -> Path:
     """Write the config, the prompt function and the steps into ``workdir``; return the config path."""
     carried = repo_parts(repo)
     tests = _tests(repo, card, carried.get("defaultTest"))
-    providers = carried.pop("providers", None) or [card_provider(card)]
+    providers = carried.pop("providers", None) or provider_list(None, card)
     prompt = {
         "id": f"file://{workdir / PROMPT_NAME}:render",
         "label": card.prompt_id,
@@ -99,18 +90,9 @@ def repo_parts(repo) -> dict:
         line, col = _where(loaded.text, ["providers"])
         raise EvalSetupError("bad providers", [Problem(EVAL_CONFIG, line, col, "PL324", "providers: must be a non-empty list of promptfoo providers (or leave it out to use each card's model)")])
     if providers is not None:
-        parts["providers"] = [_labelled(p) for p in ([providers] if isinstance(providers, str) else providers)]
+        parts["providers"] = provider_list(providers, card=None)
     _refuse_missing_files(repo, EVAL_CONFIG, loaded.text, parts, ())
     return absolutise(parts, repo.root / EVALS)
-
-
-def _labelled(provider: Any) -> Any:
-    """Label each provider with its id as written, so results name it without temp-folder paths."""
-    if isinstance(provider, str):
-        return {"id": provider, "label": provider}
-    if isinstance(provider, dict) and isinstance(provider.get("id"), str) and not provider.get("label"):
-        return {**provider, "label": provider["id"]}
-    return provider
 
 
 def _where(text: str, path: list) -> tuple[int, int]:
@@ -157,35 +139,16 @@ def _test_problems(rel: str, text: str, index: int, test: Any, card, defaults: d
     return found
 
 
-# Names, not paths: a label may well read "file://providers/x.py" (the id as written).
-_NOT_PATHS = ("label", "description")
-
-
-def _strings(value: Any, path: tuple) -> Iterator[tuple[tuple, str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if key not in _NOT_PATHS:
-                yield from _strings(item, path + (key,))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(item, path + (index,))
-
-
 def referenced_path(ref: str, base: Path) -> Path:
     """The file a ``file://`` reference names (without a ``:function`` suffix), absolute."""
-    target = ref[len("file://"):]
-    match = _CODE_FILE.match(target)
-    if match:
-        target = match.group(1)
+    target = ref_target(ref)
     return Path(target) if Path(target).is_absolute() else base / target
 
 
 def _refuse_missing_files(repo, rel: str, text: str, value: Any, path: tuple) -> None:
     base = repo.root / EVALS
     problems = []
-    for where, string in _strings(value, path):
+    for where, string in strings(value, path):
         if not string.startswith("file://"):
             continue
         target = referenced_path(string, base)
@@ -204,7 +167,7 @@ def absolutise(value: Any, base: Path) -> Any:
             return "file://" + str(base / value[len("file://"):])
         return value
     if isinstance(value, dict):
-        return {key: item if key in _NOT_PATHS else absolutise(item, base) for key, item in value.items()}
+        return {key: item if key in NOT_PATHS else absolutise(item, base) for key, item in value.items()}
     if isinstance(value, list):
         return [absolutise(item, base) for item in value]
     return value

@@ -11,6 +11,13 @@ Results are accepted only when they are provably this payload's:
    must equal the current hash: that also catches a changed model or parameters, which the
    rendered text cannot show. Results of the template's own eval config (render_chain.py)
    carry no hash, so for them the binding is the text check alone.
+4. Inputs. promptlane cannot tell from a results.json which eval config and tests produced it,
+   so it binds the results to the repository's current inputs (core/evalinputs.py) only when
+   told: ``--current-inputs`` says "these were run with this repository's current
+   evals/eval-config.promptfoo.yml, evals/tests/<id>.yml and providers", and is recorded as
+   ``inputs.bound: eval import --current-inputs``. What can be checked still is: every row's
+   provider is one of the current providers, and there are as many rows as current tests times
+   providers. Without the flag the import is refused (results bound to nothing never count).
 """
 from __future__ import annotations
 
@@ -24,7 +31,9 @@ from promptlane.core.problems import PromptlaneError
 from promptlane.core.results import CATEGORIES
 from promptlane.evals.config import EvalSetupError
 from promptlane.evals.render import messages
-from promptlane.evals.summary import result_rows, row_category, row_test_name, summarise
+from promptlane.evals.summary import result_rows, row_category, row_provider, row_test_name, summarise
+from promptlane.core.evalinputs import provider_id
+from promptlane.store.evalinputs import InputsError, current_inputs
 from promptlane.store.results import write_results
 
 SHOWN = 3  # mismatches listed before "and N more"
@@ -137,15 +146,23 @@ def mismatch(card: Card, row: dict) -> str | None:
     return None
 
 
-def import_results(repo, card: Card, path: str) -> tuple[dict, str]:
-    """Check and normalise; write the results file; return (summary, its path)."""
+BOUND_BY_IMPORT = "eval import --current-inputs"
+UNBOUND = ("cannot tell which eval config, tests and providers produced {path}. If they are this repository's "
+           "current ones (evals/eval-config.promptfoo.yml, evals/tests/{id}.yml, its providers), say so with "
+           "`promptlane eval import {path} --prompt {id} --current-inputs`; otherwise run `promptlane eval run {id}` here. "
+           "Nothing was imported")
+
+
+def import_results(repo, card: Card, path: str, bind_current: bool = False) -> tuple[dict, str]:
+    """Check and normalise; write the results file; return (summary, its path). ``bind_current``:
+    the caller vouches that the run used the repository's current eval inputs (else refused)."""
     try:
-        return _import(repo, card, path)
+        return _import(repo, card, path, bind_current)
     except RecursionError:  # values nested too deeply to compare or print: nothing was written
         raise EvalSetupError(f"{path} holds values nested too deeply to check; nothing was imported") from None
 
 
-def _import(repo, card: Card, path: str) -> tuple[dict, str]:
+def _import(repo, card: Card, path: str, bind_current: bool) -> tuple[dict, str]:
     payload_hash = card.sound_hash  # a sound card (eval_card): read_card set its hash
     doc, rows = read_promptfoo_results(path)
     rows = rows_for(rows, card.prompt_id)
@@ -163,5 +180,59 @@ def _import(repo, card: Card, path: str) -> tuple[dict, str]:
         raise ImportRefused(
             f"refused: {path} is not the current payload of {card.prompt_id} ({payload_hash[:19]}...); "
             f"re-run its evals:\n  " + "\n  ".join(shown))
-    summary = summarise(doc, rows, card.prompt_id, payload_hash, str(card.version))
+    if not bind_current:  # the payload is this one; the inputs only the caller can vouch for
+        raise EvalSetupError(UNBOUND.format(path=path, id=card.prompt_id))
+    try:
+        inputs = current_inputs(repo, card, BOUND_BY_IMPORT)
+    except InputsError as exc:
+        raise EvalSetupError(f"{exc}; nothing was imported", exc.problems) from None
+    _refuse_other_inputs(repo, card, path, rows, inputs)
+    summary = summarise(doc, rows, card.prompt_id, payload_hash, str(card.version), inputs)
     return summary, write_results(repo, summary)
+
+
+def _names(provider: Any, evals: Path) -> set[str]:
+    """What a row may call a current provider: its id, its label, a relative file:// made absolute."""
+    names = {provider_id(provider)}
+    if isinstance(provider, dict) and isinstance(provider.get("label"), str):
+        names.add(provider["label"])
+    for name in list(names):
+        if name.startswith("file://") and not Path(name[len("file://"):]).is_absolute():
+            names.add("file://" + str(evals / name[len("file://"):]))
+    return names
+
+
+def _refuse_other_inputs(repo, card: Card, path: str, rows: list[dict], inputs: dict) -> None:
+    """What of ``--current-inputs`` can be checked: the rows' providers and their number."""
+    from promptlane.core.evalinputs import EVAL_CONFIG, provider_list
+    from promptlane.evals.config import repo_parts
+
+    evals = repo.root / "evals"
+    current = repo_parts(repo).get("providers") if (repo.root / EVAL_CONFIG).is_file() else None
+    known = set().union(*(_names(p, evals) for p in [*(current or provider_list(None, card)), *inputs["provider_ids"]]))
+    problems = [f"test '{row_test_name(row)}': provider {row_provider(row)!r} is not one of the current providers "
+                f"({', '.join(inputs['provider_ids'])})" for row in rows if not ({row_provider(row), _row_id(row)} & known)]
+    tests = _current_tests(repo, card)
+    if tests is not None and len(rows) != tests * len(inputs["provider_ids"]):
+        problems.append(f"it has {len(rows)} result rows, but the current tests and providers give "
+                        f"{tests} x {len(inputs['provider_ids'])}")
+    if problems:
+        shown = problems[:SHOWN] + ([f"and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else [])
+        raise ImportRefused(f"refused: {path} was not produced with the current eval inputs of {card.prompt_id} "
+                            "(--current-inputs); run `promptlane eval run " + card.prompt_id + "` here:\n  " + "\n  ".join(shown))
+
+
+def _row_id(row: dict) -> str:
+    provider = row.get("provider")
+    return str(provider.get("id")) if isinstance(provider, dict) else str(provider)
+
+
+def _current_tests(repo, card: Card) -> int | None:
+    from promptlane.core.evalinputs import tests_rel
+    from promptlane.store.yamlfile import load_file
+
+    rel = tests_rel(card.prompt_id)
+    if not (repo.root / rel).is_file():
+        return None
+    data = load_file(str(repo.root / rel), rel).data
+    return len(data) if isinstance(data, list) else None

@@ -1,16 +1,22 @@
 """Which prompts still owe eval results for their current payload hash (a CI matrix).
 
 A prompt is owed when its card is sound and ``evals/results/<id>/<hash16>.json`` does not hold
-valid results for the hash: never evaluated, changed since, or a results file that is corrupt.
+results that count for the hash: never evaluated, changed since, a results file that is
+corrupt, of the old ``promptlane-eval/1`` format, or produced with other eval inputs (eval
+config, tests, providers) than the current ones. With a base (``--base``, $PROMPTLANE_BASE: a
+pull request in CI), every prompt whose lock serves a version in an environment it did not
+serve at the base is owed too, whatever it has committed: CI evaluates what a change promotes
+again and judges it on its own results (docs/evals.md).
 """
 from __future__ import annotations
 
 from promptlane.core.card import Card
 from promptlane.core.layout import is_prompt_id
 from promptlane.core.problems import Problem
-from promptlane.core.results import ResultsError
+from promptlane.core.results import ResultsError, inputs_problem
 from promptlane.evals.config import EvalSetupError
 from promptlane.store.cards import read_card
+from promptlane.store.evalinputs import InputsError, current_inputs
 from promptlane.store.results import load_results
 
 RUN_SYNC = "run `promptlane sync` first (or commit: the promptlane-sync hook does it), so results name their version"
@@ -32,14 +38,22 @@ def eval_card(repo, prompt_id: str) -> Card:
 
 
 def has_results(repo, card: Card) -> bool:
+    """Results for the card's hash that count: valid, ``promptlane-eval/2``, of the current inputs."""
     try:
-        return load_results(repo, card.prompt_id, card.sound_hash) is not None  # eval_card's: hash set
+        found = load_results(repo, card.prompt_id, card.sound_hash)  # eval_card's: hash set
     except ResultsError:
         return False  # a corrupt file is re-run, never trusted
+    if found is None:
+        return False
+    try:
+        return inputs_problem(found, current_inputs(repo, card)) is None
+    except InputsError:
+        return False  # the eval run reports what is wrong with the eval config or tests
 
 
-def owed(repo, prompt_ids: list[str] | None = None) -> tuple[list[Card], list[Problem]]:
-    """Cards without results for their hash, and why others could not be considered."""
+def owed(repo, prompt_ids: list[str] | None = None, promoted: set[str] | frozenset[str] = frozenset()) -> tuple[list[Card], list[Problem]]:
+    """Cards without results that count for their hash (or in ``promoted``), and why others
+    could not be considered."""
     cards, problems = [], []
     for prompt_id in prompt_ids if prompt_ids is not None else repo.prompt_ids():
         try:
@@ -47,7 +61,7 @@ def owed(repo, prompt_ids: list[str] | None = None) -> tuple[list[Card], list[Pr
         except EvalSetupError as exc:
             problems.extend(exc.problems)
             continue
-        if not has_results(repo, card):
+        if prompt_id in promoted or not has_results(repo, card):
             cards.append(card)
     return cards, problems
 

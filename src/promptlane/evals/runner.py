@@ -29,6 +29,7 @@ from promptlane.core.problems import PromptlaneError
 from promptlane.evals import DEFAULT_TIMEOUT
 from promptlane.evals import config as eval_config
 from promptlane.evals.summary import result_rows, summarise
+from promptlane.store.evalinputs import InputsError, current_inputs
 from promptlane.store.results import write_results
 
 PROMPTFOO_VERSION = "0.121.20"
@@ -196,8 +197,9 @@ def _kill_group(process: subprocess.Popen) -> None:
             continue
 
 
-def run_prompt(repo, card, promptfoo: Path, timeout: float = DEFAULT_TIMEOUT) -> Run:
-    """Evaluate one sound, synced card; write and return its results.
+def run_prompt(repo, card, promptfoo: Path, timeout: float = DEFAULT_TIMEOUT, results_dir: Path | None = None) -> Run:
+    """Evaluate one sound, synced card; write and return its results (in evals/results/, or in
+    ``results_dir``: CI's own, kept apart from the committed ones).
 
     Raises EvalSetupError (nothing ran) or EvalRunError (no results); in both cases no
     results file is written or changed.
@@ -205,6 +207,10 @@ def run_prompt(repo, card, promptfoo: Path, timeout: float = DEFAULT_TIMEOUT) ->
     with tempfile.TemporaryDirectory(prefix="promptlane-eval-") as tmp:
         workdir = Path(tmp)
         config_path = eval_config.build(repo, card, workdir)
+        try:  # what this run is bound to, read from the same files build() just checked
+            inputs = current_inputs(repo, card)
+        except InputsError as exc:
+            raise eval_config.EvalSetupError(str(exc), exc.problems) from None
         output = workdir / "results.json"
         args = [str(promptfoo), "eval", "-c", str(config_path), "-o", str(output),
                 "--no-cache", "--no-share", "--no-progress-bar", "--no-table"]
@@ -230,5 +236,5 @@ def run_prompt(repo, card, promptfoo: Path, timeout: float = DEFAULT_TIMEOUT) ->
     rows = result_rows(doc)
     if rows is None:
         raise EvalRunError(f"{card.prompt_id}: promptfoo wrote results in a format promptlane does not know (promptfoo {PROMPTFOO_VERSION} is the pinned version)")
-    summary = summarise(doc, rows, card.prompt_id, card.hash, str(card.version))
-    return Run(summary, write_results(repo, summary))
+    summary = summarise(doc, rows, card.prompt_id, card.hash, str(card.version), inputs)
+    return Run(summary, write_results(repo, summary, results_dir))

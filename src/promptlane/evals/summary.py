@@ -60,8 +60,9 @@ def _utc(text: Any) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def summarise(doc: dict, rows: Iterable[dict], prompt_id: str, payload_hash: str, version: str) -> dict:
-    """The ``promptlane-eval/1`` document of promptfoo result ``rows`` (categories already checked)."""
+def summarise(doc: dict, rows: Iterable[dict], prompt_id: str, payload_hash: str, version: str, inputs: dict) -> dict:
+    """The ``promptlane-eval/2`` document of promptfoo result ``rows`` (categories already checked),
+    bound to the ``inputs`` that produced them (store/evalinputs.current_inputs)."""
     rows = list(rows)
     outcomes = [row_outcome(row) for row in rows]
     categories: dict[str, dict] = {}
@@ -95,6 +96,7 @@ def summarise(doc: dict, rows: Iterable[dict], prompt_id: str, payload_hash: str
         "cost_usd": round(cost, 10),
         "failures": [{"test": row_test_name(row), "category": str(row_category(row)), "reason": _reason(row, outcome)}
                      for row, outcome in zip(rows, outcomes, strict=False) if outcome != "passed"],
+        "inputs": inputs,
     }
 
 

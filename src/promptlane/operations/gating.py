@@ -6,6 +6,8 @@ check`` and ``promptlane status`` all call ``evaluate`` here, so they cannot dis
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from promptlane.core import gates
 from promptlane.core.card import Card
 from promptlane.core.events import parse_time
@@ -13,6 +15,8 @@ from promptlane.core.layout import is_prompt_id
 from promptlane.core.policy import Policy
 from promptlane.core.problems import Problem, PromptlaneError, UsageError, one_line
 from promptlane.core.registry import Lock, LockError
+from promptlane.core.evalinputs import EVAL_CONFIG, INPUT_KEYS
+from promptlane.core.layout import EVAL_RESULTS
 from promptlane.core.results import results_rel
 from promptlane.store import context, git, rules
 from promptlane.store.cards import read_card
@@ -30,9 +34,16 @@ def evaluate(repo: Repo, card: Card, lock: Lock, env: str, policy: Policy | None
 
 
 def gather(repo: Repo, card: Card, env: str, policy: Policy, branch: str | None = None,
-           now: str | None = None) -> gates.Evidence:
-    """What the gates read for ``card`` in ``env``; reviewers and forms only when the rule needs them."""
-    results, problems = _results(repo, card)
+           now: str | None = None, ci_required: bool = False) -> gates.Evidence:
+    """What the gates read for ``card`` in ``env``; reviewers and forms only when the rule needs them.
+
+    With ``repo.ci_results`` (CI's own eval results, ``$PROMPTLANE_CI_RESULTS``) the results of
+    this hash are CI's when it has them, and a committed file they contradict is PL640;
+    ``ci_required`` (a promotion new since the base, judged again) makes CI's results the only
+    ones that count (PL641 without them)."""
+    found = _ci_results(repo, card, ci_required) if repo.ci_results is not None else None
+    results, problems = found[:2] if found else _results(repo, card)
+    inputs, inputs_problems = _inputs(repo, card)
     reviewers, signers, forms = None, None, []
     if gates.needs_approvals(policy, env, card):
         reviewers = rules.reviewers(repo)  # UsageError (exit 2) when it is missing or malformed
@@ -43,8 +54,59 @@ def gather(repo: Repo, card: Card, env: str, policy: Policy, branch: str | None 
         branch = context.branch(repo)
         unborn = context.unborn_branch(repo) if branch is None else None  # a fresh `git init`
     refused = git.refusal(repo.root) if branch is None and unborn is None else None  # say why git said nothing
-    return gates.Evidence(results, problems, reviewers, forms, branch, parse_time(now or context.now()), unborn, refused,
-                          signers, rules.source(repo))
+    return gates.Evidence(results, problems or inputs_problems, reviewers, forms, branch, parse_time(now or context.now()),
+                          unborn, refused, signers, rules.source(repo), inputs=inputs,
+                          results_from=found[2] if found else None, contradicted=found[3] if found else [])
+
+
+def _inputs(repo: Repo, card: Card) -> tuple[dict | None, list[Problem]]:
+    """The eval inputs the card's results must have been produced with (store/evalinputs)."""
+    from promptlane.store.evalinputs import current_inputs
+
+    try:
+        return current_inputs(repo, card), []
+    except PromptlaneError as exc:  # an unreadable eval config or tests file: no results can count
+        return None, exc.problems or [Problem(EVAL_CONFIG, 1, 1, "PL324", str(exc))]
+
+
+def _ci_results(repo: Repo, card: Card, required: bool) -> tuple[dict | None, list[Problem], str | None, list[Problem]] | None:
+    """(CI's results of this hash, their problems, where they are, PL640 for a committed file they
+    contradict); None when CI has none and they are not ``required`` (the committed ones judge)."""
+    folder, pid, payload_hash = repo.ci_results, card.prompt_id, str(card.hash)
+    rel = results_rel(pid, payload_hash)
+    where = str(Path(str(folder)) / rel[len(EVAL_RESULTS) + 1:])
+    try:
+        ours = load_results(repo, pid, payload_hash, folder)
+    except PromptlaneError as exc:
+        return None, exc.problems, where, []
+    if ours is None:
+        if not required:
+            return None
+        return None, [Problem(rel, 1, 1, "PL641", f"{card.prompt_id} {card.version} is promoted since {rules.compared_name(repo)} "
+                              f"but CI's own eval run left no results for it in {folder} (PROMPTLANE_CI_RESULTS); CI judges "
+                              f"a promotion on its own run: let the eval job evaluate it (`promptlane eval run {pid} --force "
+                              f"--results-dir DIR`; a version no longer the card's current one is promoted in its own pull request)")], where, []
+    return ours, [], where, _contradicted(repo, card, ours, rel)
+
+
+def _contradicted(repo: Repo, card: Card, ours: dict, rel: str) -> list[Problem]:
+    """PL640 when the committed file, of the same hash and inputs as CI's run, claims more than it."""
+    from promptlane.core.results import contradiction
+
+    try:
+        committed = load_results(repo, card.prompt_id, str(card.hash))
+    except PromptlaneError:
+        return []  # a corrupt committed file: CI's results judge, check's PL330 says the rest
+    same = isinstance(committed, dict) and isinstance(committed.get("inputs"), dict) and \
+        all(committed["inputs"].get(key) == ours["inputs"].get(key) for key in INPUT_KEYS)
+    if not same:  # none, /1, or other inputs: not the same run to contradict (the gate says why it does not count)
+        return []
+    why = contradiction(committed, ours) if committed is not None else None
+    if why is None:
+        return []
+    return [Problem(rel, 1, 1, "PL640", f"CI's own run of {card.prompt_id} {card.version} with the same hash and eval inputs "
+                    f"contradicts this committed file: it {why}; results are what `promptlane eval run` writes, never "
+                    f"edited: re-run `promptlane eval run {card.prompt_id} --force` and commit its file")]
 
 
 def _results(repo: Repo, card: Card) -> tuple[dict | None, list[Problem]]:

@@ -122,7 +122,8 @@ def _lock_problems(repo: "Repo", compare: str, rel: str, entries: list[dict[str,
             continue
         withdrawn_then = old_doc.get("withdrawn") if old_doc else None
         base_withdrawn: dict[str, Any] = withdrawn_then if isinstance(withdrawn_then, dict) else {}
-        why = _why_not(repo, prompt_id, lock, env, version, entry, base_withdrawn)
+        why, own = _why_not(repo, prompt_id, lock, env, version, entry, base_withdrawn)
+        found += [p for p in own if p not in found]  # CI's own results contradict or lack it: their own lines
         if why:
             found.append(Problem(rel, 1, 1, "PL630", f"{env} serves {version} since {rules.compared_name(repo)}, but "
                                  f"{why} under {rules.source(repo)}"))
@@ -203,28 +204,31 @@ def _event_for(entries: list[dict[str, Any]], prompt_id: str, env: str, version:
 
 
 def _why_not(repo: "Repo", prompt_id: str, lock: Lock, env: str, version: str, entry: dict[str, Any] | None,
-             base_withdrawn: dict[str, Any]) -> str | None:
-    """Why the promotion of ``version`` to ``env`` does not pass, or None when it does."""
+             base_withdrawn: dict[str, Any]) -> tuple[str | None, list[Problem]]:
+    """Why the promotion of ``version`` to ``env`` does not pass (None when it does), and the
+    problems with CI's own results of it (PL640, PL641) to report on their own lines. With CI's
+    results (``repo.ci_results``) the promotion is judged on them alone: CI re-derives."""
     from promptlane.core import gates
     from promptlane.operations.gating import gather
 
     if entry is None or entry.get("event") != "promote" or not isinstance(entry.get("time"), str):
-        return "no changelog entry appended since then records its promotion"
+        return "no changelog entry appended since then records its promotion", []
     card = _card_at(repo, prompt_id, lock, version)
     if card is None:
-        return f"{version} is not a version of {prompt_id} in its lock"
+        return f"{version} is not a version of {prompt_id} in its lock", []
     as_then = Lock(lock.prompt_id, lock.versions, dict(entry["environments"]), {**base_withdrawn, **lock.withdrawn})
     policy = rules.policy(repo)
     try:
         # Judged at this clock, not the entry's time: a backdated entry must not make old evidence young.
-        evidence = gather(repo, card, env, policy, branch="(not judged again)")
+        evidence = gather(repo, card, env, policy, branch="(not judged again)", ci_required=repo.ci_results is not None)
     except UsageError as exc:
-        return f"it cannot be judged ({exc})"
+        return f"it cannot be judged ({exc})", []
     result = gates.evaluate(card, as_then, env, policy, replace(evidence, branch=None, branch_known=False))
+    own = [p for p in result.problems if p.code in ("PL640", "PL641")]
     if result.ok:
-        return None
+        return None, own
     return "its gates fail: " + "; ".join(f"{p.code} {p.message}" for p in result.problems[:4]) + \
-        (f"; and {len(result.problems) - 4} more" if len(result.problems) > 4 else "")
+        (f"; and {len(result.problems) - 4} more" if len(result.problems) > 4 else ""), own
 
 
 def _card_at(repo: "Repo", prompt_id: str, lock: Lock, version: str) -> "Card | None":

@@ -23,6 +23,7 @@ class Repo:
     root: Path
     start: Path | None = field(default=None, compare=False)  # where it was looked for from (cwd or -C DIR)
     base: str | None = field(default=None, compare=False)    # --base / $PROMPTLANE_BASE: whose rules judge (store/rules.py)
+    ci_results: Path | None = field(default=None, compare=False)  # $PROMPTLANE_CI_RESULTS: CI's own eval results (operations/gating.py)
 
     @classmethod
     def at(cls, path: str | os.PathLike | None = None) -> "Repo":

@@ -1,0 +1,127 @@
+"""What an eval run is bound to besides the payload hash (pure): its inputs, as digests.
+
+A results file (``promptlane-eval/2``, core/results.py) records, under ``inputs``::
+
+    {"config": "sha256:...",     # the carried parts of evals/eval-config.promptfoo.yml (providers,
+                                 # defaultTest, evaluateOptions, as written) and every file a
+                                 # file:// in them names (a python provider's code)
+     "tests": "sha256:...",      # evals/tests/<id>.yml (its test cases, as parsed) and every file
+                                 # a file:// in them names
+     "providers": "sha256:...",  # the providers the run used: ids and config (the eval config's,
+                                 # else the card's own model)
+     "provider_ids": ["file://providers/local_echo.py"],
+     "bound": "eval run"}        # who bound them: `eval run`, or `eval import --current-inputs`
+
+Paths stay as written (relative to evals/), so a clone on another machine computes the same
+digests; a referenced file is hashed with its line endings normalised. A referenced file that
+is missing is recorded as missing (null), so results of a run that had it never match a tree
+that does not. store/evalinputs.py reads the files; ``make_inputs`` is the digest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Iterator
+
+EVALS = "evals"
+EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
+CARRIED = ("providers", "defaultTest", "evaluateOptions")
+INPUT_KEYS = ("config", "tests", "providers")
+CARD_MODEL = "card"  # in accept_providers: the provider the card's own model gives (card_provider)
+_CODE_FILE = re.compile(r"^(.*\.(?:py|js|mjs|cjs|ts))(?::[A-Za-z_][\w.]*)?$")
+_PROVIDER_IDS = {
+    "openai": "openai:chat:{name}", "azure": "azure:chat:{name}", "anthropic": "anthropic:messages:{name}",
+    "ollama": "ollama:chat:{name}", "google": "google:{name}", "vertex": "vertex:{name}",
+}
+# Names, not paths: a label may well read "file://providers/x.py" (the id as written).
+NOT_PATHS = ("label", "description")
+
+
+def tests_rel(prompt_id: str) -> str:
+    return f"{EVALS}/tests/{prompt_id}.yml"
+
+
+def card_provider(card: Any) -> dict[str, Any]:
+    """A promptfoo provider for the card's model, e.g. ``openai:chat:gpt-4o-mini`` + its params."""
+    model = card.payload["model"]
+    template = _PROVIDER_IDS.get(model["provider"].lower(), model["provider"] + ":{name}")
+    provider_id = template.format(name=model["name"])
+    return {"id": provider_id, "label": provider_id, "config": dict(model["params"])}
+
+
+def labelled(provider: Any) -> Any:
+    """Label each provider with its id as written, so results name it without temp-folder paths."""
+    if isinstance(provider, str):
+        return {"id": provider, "label": provider}
+    if isinstance(provider, dict) and isinstance(provider.get("id"), str) and not provider.get("label"):
+        return {**provider, "label": provider["id"]}
+    return provider
+
+
+def provider_list(configured: Any, card: Any) -> list[Any]:
+    """The providers a run uses: the eval config's (labelled), else the card's own model."""
+    if configured:
+        return [labelled(p) for p in ([configured] if isinstance(configured, str) else configured)]
+    return [card_provider(card)]
+
+
+def provider_id(provider: Any) -> str:
+    if isinstance(provider, dict) and isinstance(provider.get("id"), str):
+        return str(provider["id"])
+    return provider if isinstance(provider, str) else json.dumps(provider, sort_keys=True, default=str)
+
+
+def strings(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Every string inside ``value`` with its path (labels and descriptions left out)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key not in NOT_PATHS:
+                yield from strings(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from strings(item, path + (index,))
+
+
+def file_refs(value: Any) -> list[str]:
+    """The ``file://`` references inside ``value``, each once, in order."""
+    return list(dict.fromkeys(s for _, s in strings(value) if s.startswith("file://")))
+
+
+def ref_target(ref: str) -> str:
+    """The path a ``file://`` reference names, without a ``:function`` suffix."""
+    target = ref[len("file://"):]
+    match = _CODE_FILE.match(target)
+    return match.group(1) if match else target
+
+
+def digest(value: Any) -> str:
+    """sha256 of ``value`` as canonical JSON."""
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def file_digest(raw: bytes) -> str:
+    normal = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return "sha256:" + hashlib.sha256(normal).hexdigest()
+
+
+def make_inputs(config_parts: dict[str, Any], config_files: dict[str, Any], tests: Any, tests_files: dict[str, Any],
+                providers: list[Any], bound: str = "eval run") -> dict[str, Any]:
+    """The ``inputs`` mapping of a results file (module docstring)."""
+    return {
+        "config": digest({"carried": config_parts, "files": config_files}),
+        "tests": digest({"tests": tests, "files": tests_files}),
+        "providers": digest(providers),
+        "provider_ids": [provider_id(p) for p in providers],
+        "bound": bound,
+    }
+
+
+def accepted_providers(accept: tuple[str, ...], card: Any) -> list[str]:
+    """The provider ids a rule's ``accept_providers`` names, ``card`` read as the card's own model."""
+    own: str | None = str(card_provider(card)["id"]) if card.payload else None
+    names = [own if name == CARD_MODEL else name for name in accept]
+    return list(dict.fromkeys(name for name in names if name is not None))
