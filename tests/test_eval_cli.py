@@ -319,10 +319,27 @@ def test_results_dir_keeps_cis_run_apart_and_needs_force(evals_repo, fake, capsy
 
 
 def test_import_binds_to_the_current_inputs_only_when_told(evals_repo, capsys, tmp_path):
+    from promptlane.evals.render import messages
+
     card = current(evals_repo)
+    rows = []
+    from promptlane.core.yamltext import load
+
+    for test in load(TESTS, "tests").data:  # this payload's rows, one per current test, of its own model
+        row = result_row(test["description"], test["metadata"]["category"], True)
+        row.update(vars=test["vars"], prompt={"raw": json.dumps(messages(card.payload["steps"], test["vars"])),
+                                             "label": "support-reply", "config": {"promptlane_hash": card.hash}})
+        rows.append(row)
     path = tmp_path / "results.json"
-    path.write_text(json.dumps(canned([result_row("answers the question", "accuracy", True)])))
+    path.write_text(json.dumps(canned(rows)))
     code, _ = run_cli(evals_repo, "eval", "import", str(path), "--prompt", "support-reply")
     err = capsys.readouterr().err
     assert code == 2 and "--current-inputs" in err and "Nothing was imported" in err
     assert load_results(evals_repo, "support-reply", card.hash) is None
+    code, out = run_cli(evals_repo, "eval", "import", str(path), "--prompt", "support-reply", "--current-inputs", capsys=capsys)
+    assert code == 0 and "imported 2/2 passed" in out, out
+    doc = load_results(evals_repo, "support-reply", card.hash)
+    assert doc["inputs"]["bound"] == "eval import --current-inputs" and doc["inputs"]["provider_ids"] == ["openai:chat:gpt-4o-mini"]
+    path.write_text(json.dumps(canned(rows[:1])))  # fewer rows than the current tests
+    code, _ = run_cli(evals_repo, "eval", "import", str(path), "--prompt", "support-reply", "--current-inputs")
+    assert code == 1 and "it has 1 result rows, but the current tests and providers give 2 x 1" in capsys.readouterr().err
