@@ -78,7 +78,10 @@ def prompt_files(n: int) -> tuple[str, dict, dict, str]:
 SHIPPED_SCHEMAS = ("prompt-card.schema.json", "prompt-version-schema.yml")
 
 
-def generate(root: Path, prompts: int, history: int, seal_every: int | None = None) -> None:
+def generate(root: Path, prompts: int, history: int, seal_every: int | None = None, promoted: bool = False) -> None:
+    """With ``promoted``, every low-risk prompt is also in staging by a logged promotion whose
+    evidence (results, policy) is in audit/evidence/, as `promptlane promote` leaves it: what
+    `audit verify --full` derives."""
     from importlib import resources
 
     if root.exists():
@@ -88,7 +91,7 @@ def generate(root: Path, prompts: int, history: int, seal_every: int | None = No
     (root / "workflows/policy-as-code-example.yml").write_text(policy_text())
     for name in SHIPPED_SCHEMAS:
         (root / "schemas" / name).write_bytes(resources.files("promptlane.schemas").joinpath(name).read_bytes())
-    events = []
+    events, promotions = [], []
     for n in range(prompts):
         prompt_id, texts, parts, payload_hash = prompt_files(n)
         folder = root / "prompts" / prompt_id
@@ -104,10 +107,59 @@ def generate(root: Path, prompts: int, history: int, seal_every: int | None = No
         (root / f"registry/store/{prompt_id}/1.0.0.json").write_text(
             snapshot_json(prompt_id, "1.0.0", payload_hash, parts["card"], parts["payload"]))
         events.append(Event("version", TIME, ACTOR, prompt_id, "1.0.0", payload_hash, {"dev": "1.0.0"}, "first version", "initial"))
+        if promoted and risk == "low":
+            promotions.append(promote_with_evidence(root, lock, parts["payload"], payload_hash))
+    events += promotions
     # Older history (prompts since retired) fills the logs up to H rows.
     for n in range(max(0, history - prompts)):
         events.insert(0, Event("version", TIME, ACTOR, f"retired-{n:06d}", "1.0.0", "sha256:" + f"{n:064x}", {"dev": "1.0.0"}, "first version", "initial"))
     write_logs(root, events, seal_every)
+
+
+PROMOTED = "2026-01-02T00:00:00Z"
+
+
+def promote_with_evidence(root: Path, lock: Lock, payload: dict, payload_hash: str) -> Event:
+    """Serve 1.0.0 in staging: its results (promptlane-eval/2, from the card's own model) and
+    the policy kept in the evidence store, the lock and card raised, the promotion's event."""
+    from promptlane.core.evalinputs import card_provider
+    from promptlane.core.evidence import Collected, blob_rel
+    from promptlane.core.results import FORMAT, to_json
+    from promptlane.core.results import results_rel
+
+    class _Card:  # card_provider reads the payload's model only
+        pass
+
+    shaped = _Card()
+    shaped.payload = payload  # type: ignore[attr-defined]
+    digest = "sha256:" + "0" * 64
+    results = {"format": FORMAT, "prompt": lock.prompt_id, "hash": payload_hash, "version": "1.0.0", "time": TIME,
+               "promptfoo_version": "0.121.20", "provider": card_provider(shaped)["id"], "tests": 4, "passed": 4,
+               "failed": 0, "errors": 0, "pass_rate": 1.0,
+               "categories": {c: {"tests": 1, "passed": 1, "pass_rate": 1.0} for c in ("accuracy", "hallucination", "cost", "safety")}, "tokens": {"prompt": 0, "completion": 0, "total": 0},
+               "cost_usd": 0.0, "failures": [],
+               "inputs": {"config": digest, "tests": digest, "providers": digest,
+                          "provider_ids": [card_provider(shaped)["id"]], "bound": "eval run"}}
+    text = to_json(results)
+    rel = root / results_rel(lock.prompt_id, payload_hash)
+    rel.parent.mkdir(parents=True, exist_ok=True)
+    rel.write_text(text)
+    collected = Collected()
+    collected.results(text.encode())
+    collected.rules("policy", (root / "workflows/policy-as-code-example.yml").read_bytes())
+    collected.rules("reviewers", None)
+    collected.rules("allowed_signers", None)
+    for digest_name, raw in collected.blobs.items():
+        blob = root / blob_rel(digest_name)
+        if not blob.exists():
+            blob.parent.mkdir(parents=True, exist_ok=True)
+            blob.write_bytes(raw)
+    lock.environments["staging"] = "1.0.0"
+    (root / f"registry/{lock.prompt_id}.lock.json").write_text(lock.to_json())
+    card = root / "prompts" / lock.prompt_id / "card.yml"
+    card.write_text(card.read_text().replace("environment: dev\n", "environment: staging\n"))
+    return Event("promote", PROMOTED, ACTOR, lock.prompt_id, "1.0.0", payload_hash, {"dev": "1.0.0", "staging": "1.0.0"},
+                 "promoted to staging [gates: bench]", evidence=collected.mapping)
 
 
 REVIEWER = "pm@bench.example"

@@ -79,9 +79,10 @@ def peak_rss_mb(args, cwd) -> float:
 SEAL_EVERY = 1000  # the cadence docs/audit.md recommends: `promptlane audit seal --min-rows 1000` on main
 
 
-def make_repo(work: Path, name: str, prompts: int, history: int, git: bool = False, seal_every: int | None = None) -> Path:
+def make_repo(work: Path, name: str, prompts: int, history: int, git: bool = False, seal_every: int | None = None,
+              promoted: bool = False) -> Path:
     root = work / name
-    generate.generate(root, prompts, history, seal_every)
+    generate.generate(root, prompts, history, seal_every, promoted)
     if git:
         generate.git_commit(root)
     return root
@@ -127,6 +128,37 @@ def bench_signed_forms(work: Path, big: Path, prompts: int, repeat: int) -> list
             f"{ours:.2f} s vs {today:.2f} s ({ours / today:.2f}x)"),
         Row(f"  every form new since the base: {prompts:,} signatures verified", cold, today, "(the cold case)", True,
             f"{cold:.2f} s vs {today:.2f} s ({cold / today:.2f}x)"),
+    ]
+
+
+def incremental_verify(root: Path, repeat: int) -> float:
+    """`audit verify` with its local record, after one prompt's edit was synced (a version
+    entry appended): what the commit hook pays."""
+    subprocess.run([PROMPTLANE, "audit", "verify"], cwd=root, env=ENV, capture_output=True, check=True)
+    best = float("inf")
+    for attempt in range(repeat):
+        text = root / "prompts/prompt-00004/system.md"
+        text.write_text(text.read_text() + f"Verify {attempt}.\n")
+        subprocess.run([PROMPTLANE, "sync", "prompts/prompt-00004/system.md"], cwd=root, env=ENV, capture_output=True)
+        best = min(best, timed([PROMPTLANE, "audit", "verify"], root, 1, ok_codes=(0,)))
+    return best
+
+
+def bench_derivation(work: Path, big: Path, prompts: int, repeat: int) -> list[Row]:
+    """audit verify --full when every low-risk prompt is in staging by a promotion whose evidence
+    is re-derived (results and policy from audit/evidence/, the gates asked again), against the
+    same repository with nothing promoted (today's figure); and the incremental path of both."""
+    derived = make_repo(work, "derived", prompts, 100_000, git=True, seal_every=SEAL_EVERY, promoted=True)
+    ours = timed([PROMPTLANE, "audit", "verify", "--full"], derived, repeat, ok_codes=(0,))
+    today = timed([PROMPTLANE, "audit", "verify", "--full"], big, repeat, ok_codes=(0,))
+    served = sum(1 for n in range(prompts) if n % 3 == 0)
+    quick_ours = incremental_verify(derived, repeat)
+    quick_today = incremental_verify(make_repo(work, "underived", prompts, 100_000, git=True, seal_every=SEAL_EVERY), repeat)
+    return [
+        Row(f"audit verify --full, {served:,} pointers derived vs none", ours, today, "<= 2x", ours / today <= 2,
+            f"{ours:.2f} s vs {today:.2f} s ({ours / today:.2f}x)"),
+        Row("audit verify after one synced edit (incremental), derived vs none", quick_ours, quick_today, "~1x",
+            quick_ours / quick_today <= 1.3, f"{quick_ours:.2f} s vs {quick_today:.2f} s ({quick_ours / quick_today:.2f}x)"),
     ]
 
 
@@ -270,6 +302,7 @@ def print_table(rows: list[Row]) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", default=None, help="run one group: startup, files, signed, derived, commit, sync")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -280,9 +313,13 @@ def main(argv=None) -> int:
           flush=True)
     big = make_repo(work, "big", prompts, 100_000, git=True, seal_every=SEAL_EVERY)
     rows = []
-    for step in (lambda: bench_startup(big, args.repeat), lambda: bench_all_files(work, big, args.repeat),
-                 lambda: bench_signed_forms(work, big, prompts, args.repeat),
-                 lambda: bench_commit(work, big, args.repeat), lambda: bench_mass_sync(work, prompts)):
+    groups = {"startup": lambda: bench_startup(big, args.repeat), "files": lambda: bench_all_files(work, big, args.repeat),
+              "signed": lambda: bench_signed_forms(work, big, prompts, args.repeat),
+              "derived": lambda: bench_derivation(work, big, prompts, args.repeat),
+              "commit": lambda: bench_commit(work, big, args.repeat), "sync": lambda: bench_mass_sync(work, prompts)}
+    for name, step in groups.items():
+        if args.only not in (None, name):
+            continue
         for row in step():
             rows.append(row)
             print(f"  {row.name.strip()}: {row.note}", flush=True)

@@ -971,3 +971,272 @@ def test_the_served_versions_stored_text_edited_with_its_hash_kept(base, keys, c
     with pytest.raises(runtime.IntegrityError, match=f"snapshot .*{rel}"):
         runtime.get(PID, env="prod", source=str(attack.root / "registry"))
     stopped(attack, "served-snapshot-text-edited")
+
+
+# ---------------------------------------------------------------- Trust II: what is served, derived from the record
+#
+# Each case tampers with the record of a clone in which 1.0.1 reached prod honestly, then runs
+# what an auditor runs on the clone alone, `promptlane audit verify --full` (no base, no CI):
+# it must name the case's code. Cases that only the protected base can tell apart (bytes of
+# the base rewritten) run with --base main. The writers used are promptlane's own (store/logs
+# record, a correctly chained row): a forger has them too.
+
+HISTORY_EXPECTED = {
+    # item 1: every pointer derived from its promotion's evidence
+    "forged-promotion-under-own-policy": ("PL228",),
+    "forged-promotion-naming-the-real-policy": ("PL227",),
+    "evidence-blob-deleted": ("PL226",),
+    "evidence-blob-edited": ("PL226",),
+    "evidence-stripped-from-the-entry": ("PL220",),
+    "rollback-to-a-version-never-promoted-there": ("PL225",),
+    "pointer-set-by-a-version-entry": ("PL225",),
+    # item 2: the two logs one to one, one hash per version
+    "entry-without-row": ("PL220",),
+    "row-without-entry": ("PL220",),
+    "version-rebound-to-another-text": ("PL221",),
+    "version-issued-twice": ("PL221",),
+    "duplicate-key-overrides-an-entry": ("PL207",),
+    "withdrawal-mark-forged": ("PL223",),
+    "withdrawal-mark-deleted": ("PL223",),
+    "lock-author-rewritten": ("PL222",),
+    "note-inside-the-audit-table": ("PL224",),
+    "blank-line-inside-the-audit-table": ("PL224",),
+    "whitespace-inside-an-old-row": ("PL205",),
+    "changelog-key-appended-to-the-base-entry": ("PL206",),
+}
+
+
+@pytest.fixture
+def served(base, keys, capsys, monkeypatch):
+    """main with 1.0.1 honestly in staging and prod (five signed approvals), committed."""
+    clock(monkeypatch, PR_TIME)
+    release(base, capsys, keys)
+    commit(base, f"{PID} {V1} in prod")
+    code, out = run(base, capsys, "audit", "verify", "--full")
+    assert code == 0, out
+    return base
+
+
+def audited(root, capsys, case: str, *extra: str) -> None:
+    """The auditor's verdict on the clone: `audit verify --full` fails with the case's codes."""
+    code, out = run(root, capsys, "audit", "verify", "--full", *extra)
+    assert code == 1, f"{case}: audit verify --full passed\n{out}"
+    assert "Traceback" not in out, out
+    for wanted in HISTORY_EXPECTED[case]:
+        assert re.search(rf"\b(?:{wanted})\b", out), f"{case}: no {wanted} reported\n{out}"
+
+
+def append_events(root, *events) -> None:
+    """Append entries and chained rows with promptlane's own writer."""
+    from promptlane.core.layout import AUDIT_LOG, CHANGELOG as LOG
+    from promptlane.store.fsio import Transaction
+    from promptlane.store.logs import record
+
+    txn = Transaction(root)
+    record(txn, root, list(events), LOG, AUDIT_LOG)
+    txn.commit()
+
+
+def set_lock(root, change) -> None:
+    import json
+
+    path = root / f"registry/{PID}.lock.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    change(doc)
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+def entries_of(root) -> list[dict]:
+    from promptlane.core.changelog import parse_changelog
+
+    return parse_changelog((root / "schemas/prompt-change-log.yml").read_text(encoding="utf-8"))
+
+
+def rechain_from(root, first_row: int) -> None:
+    """Rows from ``first_row`` on written again from the changelog entries they record (their
+    detail cells carry the entries' evidence digests): what a forger does after editing entries."""
+    from promptlane.core.ledger import expected_cells
+
+    entries = entries_of(root)
+    rechain_new_rows(root, first_row - 1, lambda cells: expected_cells(int(cells[0]), entries[int(cells[0]) - 1]))
+
+
+def test_a_promotion_forged_under_a_policy_of_her_own_fails_the_audit_of_the_clone(attack, capsys):
+    """forge_promotion promotes in a scratch copy whose policy demands nothing and copies back
+    every file but the policy: the entry names the blob of that policy, which this repository
+    never held."""
+    forge_promotion(attack.root, capsys, "staging")
+    audited(attack.root, capsys, "forged-promotion-under-own-policy")
+
+
+def test_a_promotion_forged_naming_the_real_policy_fails_its_own_gates(attack, capsys):
+    """The same forgery with the entry edited to name the real policy (its bytes put in the
+    evidence store, the rows chained again): judged under it, the promotion lacks its approvals."""
+    from promptlane.core.evidence import blob_rel, digest_of
+
+    root = attack.root
+    rows = audit_rows(root)
+    forge_promotion(root, capsys, "staging")
+    real = digest_of((root / POLICY).read_bytes())
+    (root / blob_rel(real)).parent.mkdir(parents=True, exist_ok=True)
+    (root / blob_rel(real)).write_bytes((root / POLICY).read_bytes())
+    path = root / "schemas/prompt-change-log.yml"
+    text = path.read_text(encoding="utf-8")
+    forged = entries_of(root)[-1]["evidence"]["policy"]
+    path.write_text(text[: text.rindex("- event:")] + text[text.rindex("- event:"):].replace(forged, real), encoding="utf-8")
+    rechain_from(root, rows + 1)
+    audited(root, capsys, "forged-promotion-naming-the-real-policy")
+
+
+def blob_of(root, name: str):
+    from promptlane.core.evidence import blob_rel
+
+    promotion = [e for e in entries_of(root) if e["event"] == "promote"][-1]
+    return root / blob_rel(promotion["evidence"][name])
+
+
+def test_the_evidence_of_the_prod_promotion_deleted(served, capsys):
+    blob_of(served, "results").unlink()
+    audited(served, capsys, "evidence-blob-deleted")
+
+
+def test_the_evidence_of_the_prod_promotion_edited(served, capsys):
+    """Results rewritten in the store (a failing run made to look passing keeps its name)."""
+    path = blob_of(served, "results")
+    path.write_text(path.read_text(encoding="utf-8").replace('"passed"', '"passed" ', 1), encoding="utf-8")
+    audited(served, capsys, "evidence-blob-edited")
+
+
+def test_the_evidence_stripped_from_a_promotion_entry(served, capsys):
+    """The mapping removed from the entry: the row still carries its digest."""
+    path = served / "schemas/prompt-change-log.yml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith("  evidence: ")]
+    assert len(kept) == len(lines) - 2
+    path.write_text("".join(kept), encoding="utf-8")
+    audited(served, capsys, "evidence-stripped-from-the-entry")
+
+
+def test_a_rollback_planted_to_a_version_prod_never_got_by_promotion(served, keys, capsys, monkeypatch):
+    """A new version 1.0.2 reaches staging only; a forged rollback entry (and its chained
+    row, and the lock) then says prod went back to it."""
+    from promptlane.core.events import Event
+
+    new_version_as_dana(served, capsys)
+    write_results(served, PR_TIME)
+    code, out = approve(served, capsys, "PM", PM, keys.private(PM))
+    assert code == 0, out
+    code, out = run(served, capsys, "promote", PID, "--to", "staging")
+    assert code == 0, out
+    two = str(card(served)["version"])
+    state = {"dev": two, "staging": two, "prod": two}
+    append_events(served, Event("rollback", LATER, MALLORY, PID, two, card(served)["hash"], state,
+                                f"prod: {V1} -> {two}, {V1} withdrawn: planted"))
+    set_lock(served, lambda doc: (doc["environments"].update(prod=two),
+                                  doc["withdrawn"].update({V1: {"env": "prod", "time": LATER, "reason": "planted"}})))
+    audited(served, capsys, "rollback-to-a-version-never-promoted-there")
+
+
+def test_prod_pointer_moved_by_a_version_entry(served, capsys):
+    """A chained `version` entry whose state says prod serves the new version."""
+    from promptlane.core.events import Event
+
+    two = new_version_as_dana(served, capsys)
+    payload = card(served)["hash"]
+    append_events(served, Event("demote", LATER, MALLORY, PID, two, payload, {"dev": two, "staging": V1, "prod": two},
+                                "hash changed"))
+    set_lock(served, lambda doc: doc["environments"].update(prod=two))
+    audited(served, capsys, "pointer-set-by-a-version-entry")
+
+
+def test_a_changelog_entry_without_its_row(served, capsys):
+    path = served / "schemas/prompt-change-log.yml"
+    entry = path.read_text(encoding="utf-8").split("\n- ")[-1]
+    path.write_text(path.read_text(encoding="utf-8") + "- " + entry.rstrip("\n") + "\n", encoding="utf-8")
+    audited(served, capsys, "entry-without-row")
+
+
+def test_an_audit_row_without_its_entry(served, capsys):
+    from promptlane.core.chain import audit_row
+    from promptlane.core.events import Event
+    from promptlane.store.logs import chain_head
+
+    path = served / "audit/artifact-audit-log.md"
+    seq, prev = chain_head(path)
+    row, _ = audit_row(prev, seq + 1, Event("promote", LATER, MALLORY, PID, V1, card(served)["hash"], {}, "row only"))
+    path.write_text(path.read_text(encoding="utf-8") + row, encoding="utf-8")
+    audited(served, capsys, "entry-without-row".replace("entry-without-row", "row-without-entry"))
+
+
+def test_the_served_version_rebound_to_another_text(served, capsys):
+    from promptlane.core.events import Event
+
+    append_events(served, Event("version", LATER, MALLORY, PID, V1, "sha256:" + "ab" * 32, {"dev": V1}, "rebound", "patch"))
+    audited(served, capsys, "version-rebound-to-another-text")
+
+
+def test_the_served_version_issued_a_second_time(served, capsys):
+    from promptlane.core.events import Event
+
+    append_events(served, Event("version", LATER, MALLORY, PID, V1, card(served)["hash"], {"dev": V1}, "again", "patch"))
+    audited(served, capsys, "version-issued-twice")
+
+
+def test_a_duplicate_key_appended_under_the_last_entry_overrides_it(served, capsys):
+    path = served / "schemas/prompt-change-log.yml"
+    path.write_text(path.read_text(encoding="utf-8") + '  environments: {"dev": "1.0.1"}\n', encoding="utf-8")
+    audited(served, capsys, "duplicate-key-overrides-an-entry")
+
+
+def test_a_withdrawal_mark_written_into_the_lock(served, capsys):
+    set_lock(served, lambda doc: doc["withdrawn"].update({V1: {"env": "staging", "time": LATER, "reason": "forged"}}))
+    audited(served, capsys, "withdrawal-mark-forged")
+
+
+def test_a_withdrawal_mark_deleted_from_the_lock(served, keys, capsys, monkeypatch):
+    """1.0.2 reaches prod and is rolled back (1.0.1 serves again, 1.0.2 withdrawn); the mark is
+    then deleted by hand, so 1.0.2 looks promotable with its old results."""
+    new_version_as_dana(served, capsys)
+    write_results(served, PR_TIME)
+    release(served, capsys, keys)
+    code, out = run(served, capsys, "rollback", PID, "--env", "prod", "--reason", "bad answers")
+    assert code == 0, out
+    code, out = run(served, capsys, "audit", "verify", "--full")
+    assert code == 0, out
+    set_lock(served, lambda doc: doc["withdrawn"].clear())
+    audited(served, capsys, "withdrawal-mark-deleted")
+
+
+def test_the_author_of_the_served_version_rewritten_in_the_lock(served, capsys):
+    set_lock(served, lambda doc: doc["versions"][-1].update(author=PM))
+    audited(served, capsys, "lock-author-rewritten")
+
+
+@pytest.mark.parametrize("case,line", [("note-inside-the-audit-table", "Nothing to see here.\n"),
+                                       ("blank-line-inside-the-audit-table", "\n")])
+def test_a_line_that_is_not_a_row_inside_the_audit_table(served, capsys, case, line):
+    path = served / "audit/artifact-audit-log.md"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines.insert(len(lines) - 1, line)
+    path.write_text("".join(lines), encoding="utf-8")
+    audited(served, capsys, case)
+
+
+def test_whitespace_added_inside_an_old_row_against_the_base(served, capsys, monkeypatch):
+    """Cells are compared trimmed, so the chain still holds: only the base's bytes tell."""
+    open_branch(served, monkeypatch)
+    path = served / "audit/artifact-audit-log.md"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("| 1 | ", "|  1  | ", 1), encoding="utf-8")
+    commit(served, "whitespace")
+    audited(served, capsys, "whitespace-inside-an-old-row", "--base", "main")
+
+
+def test_a_key_appended_to_the_bases_last_changelog_entry(served, capsys, monkeypatch):
+    """A key the base's last entry lacks, appended under it on the branch: no duplicate, but it
+    changes what a committed entry says."""
+    open_branch(served, monkeypatch)
+    path = served / "schemas/prompt-change-log.yml"
+    path.write_text(path.read_text(encoding="utf-8") + '  note: "prod approved by everyone"\n', encoding="utf-8")
+    commit(served, "a note")
+    audited(served, capsys, "changelog-key-appended-to-the-base-entry", "--base", "main")

@@ -70,7 +70,7 @@ def test_a_rehashed_forgery_still_breaks_the_next_row():
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=400))
 def test_verifier_never_crashes_on_arbitrary_text(noise):
     problems = verify_text(AUDIT_HEADER + noise)
-    assert all(p.code.startswith("PL20") for p in problems)
+    assert all(p.code.startswith("PL20") or p.code == "PL224" for p in problems)  # PL224: a stray line in the table
 
 
 @settings(max_examples=100, deadline=None)
@@ -105,9 +105,10 @@ def test_a_pointer_to_a_never_promoted_version_is_reported(repo, capsys):
 
 
 def test_a_version_without_its_changelog_entry_is_reported(repo, capsys):
+    # The rows then have no entries: the logs are no longer one to one (PL220), said first.
     (repo / "schemas/prompt-change-log.yml").write_text("# emptied\n")
     code, out = run_cli(repo, "audit", "verify", capsys=capsys)
-    assert code == 1 and "PL211" in out
+    assert code == 1 and "PL220" in out and "row 1 has no changelog entry" in out
 
 
 def test_base_ref_proves_append_only(repo, capsys):

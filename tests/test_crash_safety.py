@@ -45,7 +45,8 @@ COMMANDS = {
 }
 STEPS = {
     "sync": ["journal", "temp", AUDIT, CHANGELOG, f"rename:{CARD}", f"rename:registry/store/{PID}/1.0.1.json", LOCK],
-    "promote": ["journal", "temp", AUDIT, CHANGELOG, f"rename:{CARD}", LOCK],
+    # EVIDENCE: the blobs of the promotion's evidence (audit/evidence/<digest>), named by content
+    "promote": ["journal", "temp", AUDIT, CHANGELOG, "EVIDENCE", f"rename:{CARD}", LOCK],
     "rollback": ["journal", "temp", AUDIT, CHANGELOG, f"rename:{CARD}", f"rename:prompts/{PID}/system.md",
                  f"rename:prompts/{PID}/user.md", LOCK],
     "seal": ["journal", "temp", "rename:audit/archive/0001/artifact-audit-log.md", "rename:audit/archive/0001/prompt-change-log.yml",
@@ -127,7 +128,10 @@ def without_leftovers(tree: dict) -> dict:
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_the_step_lists_are_every_step_the_commands_pass(command, prepared_cache, gov, capsys, monkeypatch, tmp_path_factory):
     prep = prepared(command, prepared_cache, gov, capsys, monkeypatch, tmp_path_factory)
-    assert prep.steps == STEPS[command]
+    blobs = [step for step in prep.steps if step.startswith("rename:audit/evidence/")]
+    steps = [step for step in prep.steps if step not in blobs[1:]]
+    assert [("EVIDENCE" if step in blobs else step) for step in steps] == STEPS[command]
+    assert len(blobs) >= 2 if command == "promote" else not blobs  # the results and the policy at least
     assert prep.after != prep.before
 
 
@@ -138,6 +142,8 @@ CASES = [pytest.param(command, step, id=f"{command}@{step}") for command in sort
 def test_a_run_killed_at_any_step_is_reported_and_put_back(command, step, prepared_cache, gov, capsys, monkeypatch,
                                                           tmp_path, tmp_path_factory):
     prep = prepared(command, prepared_cache, gov, capsys, monkeypatch, tmp_path_factory)
+    if step == "EVIDENCE":  # the first blob: its name is its digest, known once the command ran
+        step = next(s for s in prep.steps if s.startswith("rename:audit/evidence/"))
     root = tmp_path / "killed"
     shutil.copytree(prep.base, root, symlinks=True)
     clock(monkeypatch, RUN_AT)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Iterator
+from typing import Callable, Iterator
 
 from promptlane.core.events import Event
+from promptlane.core.evidence import evidence_digest
 from promptlane.core.layout import AUDIT_LOG
 from promptlane.core.problems import Problem
 
@@ -54,8 +55,11 @@ def _cell(text: str) -> str:
 
 def row_cells(seq: int, event: Event) -> list[str]:
     # What each environment serves is in the changelog and the lock; the row keeps the reason,
-    # so a row's hash does not depend on the repository's environment names.
+    # so a row's hash does not depend on the repository's environment names. A promotion's
+    # evidence is bound into the chain by its digest (the changelog entry holds the mapping).
     detail = event.reason
+    if event.evidence is not None:
+        detail += f" [evidence {evidence_digest(event.evidence)}]"
     return [str(seq), event.time, event.event, event.prompt, event.version, event.hash, _cell(event.actor), _cell(detail)]
 
 
@@ -111,19 +115,32 @@ def data_rows(text: str) -> Iterator[tuple[int, list[str]]]:
 
 
 def walk_chain(
-    text: str, head: tuple[int, str] = (0, GENESIS), shown_as: str = AUDIT_LOG
+    text: str, head: tuple[int, str] = (0, GENESIS), shown_as: str = AUDIT_LOG,
+    each: Callable[[int, list[str]], None] | None = None,
 ) -> tuple[Problem | None, tuple[int, str], set[tuple[str, str, str]]]:
     """One pass over the rows that follow ``head`` (seq, row hash): the first break (or None),
-    the new head, and the (prompt, version, hash) of every version row."""
+    the new head, and the (prompt, version, hash) of every version row. ``each`` sees every
+    row that chains (line number, cells). Once the table has begun (its header and ``| --- |``
+    line), every line is a row: a note, a blank line or a second header in it is PL224."""
     seq, prev = head
     versions: set[tuple[str, str, str]] = set()
-    for number, cells in data_rows(text):
+    in_table = "| seq |" not in text  # appended rows (incremental): no header, all rows
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not is_data_row(line):
+            if in_table:
+                return (Problem(shown_as, number, 1, "PL224", "is not an audit row, inside the table: the table holds "
+                                "rows written by promptlane only; restore the log from git"), (seq, prev), versions)
+            in_table = line.strip().startswith("| ---")
+            continue
+        cells = split_row(line)
         problem = _row_problem(shown_as, number, cells, prev, seq + 1)
         if problem:
             return problem, (seq, prev), versions  # after a break nothing is anchored: stop there
         seq, prev = seq + 1, cells[9]
         if cells[2] == "version":
             versions.add((cells[3], cells[4], cells[5]))
+        if each is not None:
+            each(number, cells)
     return None, (seq, prev), versions
 
 

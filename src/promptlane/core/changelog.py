@@ -29,6 +29,8 @@ def changelog_entry(event: Event) -> str:
         fields["bump"] = event.bump
     fields["environments"] = event.environments
     fields["reason"] = event.reason
+    if event.evidence is not None:
+        fields["evidence"] = event.evidence
     # JSON scalars are valid YAML and never fall into YAML 1.1's implicit typing traps.
     lines = [f"{'- ' if i == 0 else '  '}{key}: {json.dumps(value, ensure_ascii=False, sort_keys=False)}"
              for i, (key, value) in enumerate(fields.items())]
@@ -39,23 +41,35 @@ _ENTRY_LINE = re.compile(r"^(- |  )([A-Za-z_]+): (.*)$")
 
 
 def parse_changelog(text: str) -> list[Any]:
-    """The changelog's entries. Lines in the form promptlane writes (``- key: <json>`` /
-    ``  key: <json>``) are read directly, ~20x faster than a YAML parse of a large log; any
-    other line (a hand edit) sends the whole file through the YAML loader instead."""
-    entries: list[dict[str, Any]] = []
-    for line in text.splitlines():
+    """The changelog's entries (see ``changelog_lines``)."""
+    return [entry for _, entry in changelog_lines(text)]
+
+
+def changelog_lines(text: str) -> list[tuple[int, Any]]:
+    """(line, entry) of every changelog entry. Lines in the form promptlane writes (``- key:
+    <json>`` / ``  key: <json>``) are read directly, ~20x faster than a YAML parse of a large
+    log; any other line (a hand edit) sends the whole file through the YAML loader instead. A
+    key given twice in one entry is refused either way (ChangelogError): a second value
+    appended under a committed entry must not override what it says."""
+    entries: list[tuple[int, dict[str, Any]]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line or line.startswith("#"):
             continue
         match = _ENTRY_LINE.match(line)
         if match is None or (match[1] == "  " and not entries):
             return _yaml_changelog(text)
         if match[1] == "- ":
-            entries.append({})
+            entries.append((number, {}))
+        entry = entries[-1][1]
+        if match[2] in entry:
+            first = entries[-1][0]
+            raise ChangelogError(number, 3, f"duplicate key '{match[2]}' in the entry of line {first}: an entry "
+                                 "says each thing once; restore the changelog from git")
         try:
-            entries[-1][match[2]] = json.loads(match[3])
+            entry[match[2]] = json.loads(match[3])
         except ValueError:
             return _yaml_changelog(text)
-    return entries
+    return list(entries)
 
 
 class ChangelogError(ValueError):
@@ -67,14 +81,17 @@ class ChangelogError(ValueError):
         self.rel = "schemas/prompt-change-log.yml"  # the segment, when several were read
 
 
-def _yaml_changelog(text: str) -> list[Any]:
+def _yaml_changelog(text: str) -> list[tuple[int, Any]]:
     from promptlane.core.yamltext import load
 
     loaded = load(text, "changelog")
     if loaded.problems:
         first = min(loaded.problems)
         raise ChangelogError(first.line, first.col, first.message)
-    return loaded.data if isinstance(loaded.data, list) else []
+    entries = loaded.data if isinstance(loaded.data, list) else []
+    # The loader keeps no lines: an entry's is the n-th line that opens an item.
+    starts = [n for n, line in enumerate(text.splitlines(), start=1) if line.startswith("-")]
+    return [(starts[i] if i < len(starts) else 1, entry) for i, entry in enumerate(entries)]
 
 
 class ChangelogKeys:

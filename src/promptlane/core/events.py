@@ -1,4 +1,4 @@
-"""An event (version, promote, demote, rollback, withdraw) and the UTC times events carry."""
+"""An event (version, promote, demote, rollback, risk, ...) and the UTC times events carry."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,6 +17,8 @@ class Event:
     environments: dict[str, str]  # environment -> version it serves after the event
     reason: str
     bump: str | None = None
+    # What a promotion stood on, by content digest (core/evidence.py); None for other events.
+    evidence: dict[str, Any] | None = None
 
 
 def parse_time(text: Any) -> datetime | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from promptlane.core import gates
 from promptlane.core.card import Card
 from promptlane.core.events import parse_time
+from promptlane.core.evidence import Collected
 from promptlane.core.layout import is_prompt_id
 from promptlane.core.policy import Policy
 from promptlane.core.problems import Problem, PromptlaneError, UsageError, one_line
@@ -118,6 +119,44 @@ def _results(repo: Repo, card: Card) -> tuple[dict | None, list[Problem]]:
         return None, exc.problems or [Problem(rel, 1, 1, "PL610", f"{exc}; rerun {rerun}")]
     except Exception as exc:  # results are input: a bad file must be a gate problem, never a crash
         return None, [Problem(rel, 1, 1, "PL610", f"eval results cannot be read ({exc}); rerun {rerun}")]
+
+
+def collect(repo: Repo, card: Card, env: str, policy: Policy | None = None) -> Collected:
+    """The evidence a promotion of ``card`` to ``env`` stands on, by digest: the results file
+    the eval gate read, the forms the approval gate read (with their signatures), and the
+    policy, reviewers and allowed_signers in force. Called once its gates pass."""
+    from promptlane.core.layout import POLICY
+    from promptlane.core.reviews import REVIEWERS
+    from promptlane.core.signatures import ALLOWED_SIGNERS
+
+    policy = policy or rules.policy(repo)
+    collected = Collected()
+    collected.results(_utf8(_read(repo, results_rel(card.prompt_id, str(card.hash)))))
+    if gates.needs_approvals(policy, env, card):
+        for review in read_forms(repo, card.prompt_id, str(card.version)):
+            if _utf8(review.raw) is not None and (review.signature is None or _utf8(review.signature) is not None):
+                collected.form(review.rel, review.raw, review.signature)  # other bytes never counted
+    for name, rel in (("policy", POLICY), ("reviewers", REVIEWERS), ("allowed_signers", ALLOWED_SIGNERS)):
+        collected.rules(name, _utf8(rules.file_bytes(repo, rel)))
+    return collected
+
+
+def _read(repo: Repo, rel: str) -> bytes | None:
+    try:
+        return (repo.root / rel).read_bytes()
+    except OSError:
+        return None
+
+
+def _utf8(raw: bytes | None) -> bytes | None:
+    """The bytes when they are UTF-8 text (what the evidence store keeps), else None."""
+    if raw is None:
+        return None
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return raw
 
 
 def synced_card(repo: Repo, prompt_id: str) -> tuple[Card, Lock]:

@@ -39,9 +39,12 @@ def serving(lock: "Lock") -> dict:
 
 def stage_promotion(repo: "Repo", txn: "Transaction", card: "Card", lock: "Lock", env: str,
                     reason: str, who: str, time: str) -> Event:
-    """Queue card, lock and snapshot for serving the card's version in ``env``; the event."""
+    """Queue card, lock, snapshot and the evidence blobs for serving the card's version in
+    ``env`` (its gates passed); the event, which names its evidence by digest."""
     from promptlane.core.registry import snapshot_json
+    from promptlane.operations.gating import collect
     from promptlane.store.cardwrite import update_card
+    from promptlane.store.evidence import stage_blobs
 
     version = str(card.version)
     payload_hash = card.sound_hash  # a synced card (synced_card, or sync's sound one): hash set
@@ -54,7 +57,9 @@ def stage_promotion(repo: "Repo", txn: "Transaction", card: "Card", lock: "Lock"
     snapshot = repo.snapshot_rel(card.prompt_id, version)
     if not (repo.root / snapshot).exists():
         txn.write(snapshot, snapshot_json(card.prompt_id, version, payload_hash, card.data, cast(dict, card.payload)))
-    return Event("promote", time, who, card.prompt_id, version, payload_hash, serving(lock), reason)
+    evidence = collect(repo, card, env)
+    stage_blobs(txn, repo.root, evidence)
+    return Event("promote", time, who, card.prompt_id, version, payload_hash, serving(lock), reason, evidence=evidence.mapping)
 
 
 def notify_argv(command: str, values: dict[str, str]) -> list[str]:

@@ -13,8 +13,8 @@ in order as one log.
 """
 from __future__ import annotations
 
-from promptlane.core.chain import GENESIS, continuation, data_rows, walk_chain
-from promptlane.core.changelog import ChangelogKeys
+from promptlane.core.chain import GENESIS, continuation, walk_chain
+from promptlane.core.ledger import Ledger, Pairing
 from promptlane.core.layout import AUDIT_LOG, CHANGELOG
 from promptlane.core.problems import Problem, PromptlaneError, UsageError
 from promptlane.store.repo import Repo
@@ -69,48 +69,51 @@ def verify(repo: Repo, base: str | None = None, use_cache: bool = True) -> list[
     walked = _walk_segments(repo, segments, current=(audit_raw, changelog_raw))
     if isinstance(walked, Problem):
         return problems + [walked]
-    head, audited, keys, sealed_record = walked
-    found, verified = cross_check(repo, audited, keys, fingerprints)
+    head, audited, ledger, sealed_record = walked
+    found, verified = cross_check(repo, audited, ledger, fingerprints)
     if not found and not problems:
         auditcache.save(repo, sealed_record, audit_raw, changelog_raw, head, verified)
     return problems + found
 
 
 def _walk_segments(repo: Repo, segments: list, current: tuple[bytes, bytes]):
-    """Follow the chain through every segment in order and gather the changelog's keys: the
-    first problem, or (head, audited versions, changelog keys, record of the sealed files).
-    ``current`` holds the current segment's two files, already read by the caller."""
-    from promptlane.core.changelog import ChangelogError
+    """Follow the chain through every segment in order, each row matched with its changelog
+    entry, and gather what the entries say: the first problem, or (head, audited versions,
+    ledger, record of the sealed files). ``current`` holds the current segment's two files,
+    already read by the caller."""
+    from promptlane.core.changelog import ChangelogError, changelog_lines
     from promptlane.store import auditcache
 
-    head, audited, keys, sealed_record = (0, GENESIS), set(), ChangelogKeys(), []
+    head, audited, ledger, sealed_record = (0, GENESIS), set(), Ledger(), []
     for index, segment in enumerate(segments):
         audit_raw, changelog_raw = (_raw(repo, segment.audit_rel), _raw(repo, segment.changelog_rel)) if segment.sealed else current
         audit_text, problem = _decode(audit_raw, segment.audit_rel)
         changelog_text, problem2 = _decode(changelog_raw, segment.changelog_rel)
         if problem or problem2:
             return problem or problem2
-        broken, head, versions = follow_segment(repo, index, segment, audit_text, head)
-        if broken:
-            return broken
-        audited |= versions
         try:
-            keys.feed(changelog_text)
+            entries = changelog_lines(changelog_text)
         except ChangelogError as exc:
             return Problem(segment.changelog_rel, exc.line, exc.col, "PL207", f"cannot be read ({exc.what}); restore it from git")
+        pairing = Pairing(entries, segment.changelog_rel, segment.audit_rel)
+        broken, head, versions = follow_segment(repo, index, segment, audit_text, head, pairing.row)
+        if broken or pairing.finish():
+            return broken or pairing.problem
+        audited |= versions
+        ledger.feed(entries, segment.changelog_rel)
         if segment.sealed:
             sealed_record.append(auditcache.sealed_fingerprint(repo, segment, audit_raw, changelog_raw))
-    return head, audited, keys, sealed_record
+    return head, audited, ledger, sealed_record
 
 
-def follow_segment(repo: Repo, index: int, segment, audit_text: str, head: tuple[int, str]):
+def follow_segment(repo: Repo, index: int, segment, audit_text: str, head: tuple[int, str], each=None):
     """One segment of the chain after ``head``: (first problem or None, new head, version rows).
     Every segment after the first must also say where it continues from (PL219)."""
     if index or continuation(audit_text) is not None:
         problem = _continuation_problem(repo, segment, audit_text, head)
         if problem:
             return problem, head, set()
-    return walk_chain(audit_text, head, shown_as=segment.audit_rel)
+    return walk_chain(audit_text, head, shown_as=segment.audit_rel, each=each)
 
 
 def _continuation_problem(repo: Repo, segment, audit_text: str, head: tuple[int, str]) -> Problem | None:
@@ -130,7 +133,7 @@ def _continuation_problem(repo: Repo, segment, audit_text: str, head: tuple[int,
 
 def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes, fingerprints: dict):
     """(new head, lock records) when everything new checks out from the cached state, else None."""
-    from promptlane.core.changelog import ChangelogError
+    from promptlane.core.changelog import ChangelogError, changelog_lines
     from promptlane.core.registry import LockError
     from promptlane.store import auditcache
     from promptlane.store.registry import read_lock
@@ -147,43 +150,61 @@ def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes
     head = (cache["audit"]["seq"], cache["audit"]["head"])
     if continuation(new_rows) not in (None, head):
         return None
-    broken, head, audited = walk_chain(new_rows, head)
-    if broken:
-        return None
     try:
-        keys = ChangelogKeys()
-        keys.feed(new_entries)
-        logged, served = keys.versions, keys.served
+        entries = changelog_lines(new_entries)
     except ChangelogError:
         return None
+    pairing = Pairing(entries, CHANGELOG, AUDIT_LOG)
+    broken, head, audited = walk_chain(new_rows, head, each=pairing.row)
+    ledger = Ledger()
+    ledger.feed(entries, CHANGELOG)
+    if broken or pairing.finish() or ledger.problems or not _only_issues(ledger, entries, cache.get("locks", {})):
+        return None  # a promotion or rollback is derived from its evidence by the full run
     records = {pid: rec for pid, rec in cache.get("locks", {}).items() if pid in fingerprints}
-    first = repo.first_environment
     for prompt_id in auditcache.changed_locks(cache, fingerprints):
         before = records.get(prompt_id, {"versions": {}, "served": [], "fp": [0, 0, 0]})
         try:
             lock = read_lock(repo, prompt_id)
         except LockError:
             return None
-        if lock is None:  # gone since the scan: the AttributeError it used to raise also gave up here
-            return None
-        store_changed = before["fp"][2] != fingerprints[prompt_id][2]
-        for entry in lock.versions:
-            key = (prompt_id, entry["version"], entry["hash"])
-            known = before["versions"].get(entry["version"]) == entry["hash"]
-            if not known and (key not in logged or key not in audited):
-                return None
-            if (store_changed or not known) and _version_trail(repo, repo.lock_rel(prompt_id), key, {key}, {key}):
-                return None
-        pairs = _served_pairs(lock)
-        for env, version in pairs:
-            if lock.entry(version) is None:
-                return None
-            if env != first and [env, version] not in before["served"] and (prompt_id, version, env) not in served:
-                return None
-        if prompt_id not in keys.last or _pointer_problem(repo, lock, keys):
-            return None  # a lock changed without a new entry, or apart from it: verify in full
+        if lock is None or not _lock_grew(repo, lock, before, ledger, audited, fingerprints[prompt_id]):
+            return None  # gone since the scan, or changed apart from the new entries: verify in full
         records[prompt_id] = _record(lock, fingerprints[prompt_id])
     return head, records
+
+
+def _only_issues(ledger: Ledger, entries: list, cached: dict) -> bool:
+    """The new entries move no pointer above the first environment and re-issue no cached version."""
+    if any(isinstance(e, dict) and e.get("event") in ("promote", "rollback") for _, e in entries):
+        return False
+    for (prompt_id, version), (payload_hash, _, _) in ledger.issued.items():
+        known = cached.get(prompt_id, {}).get("versions", {}).get(version)
+        if known is not None and known != payload_hash:
+            return False
+    return True
+
+
+def _lock_grew(repo: Repo, lock, before: dict, ledger: Ledger, audited: set, fingerprint: list) -> bool:
+    """A changed lock agrees with the verified one plus the new entries."""
+    store_changed = before["fp"][2] != fingerprint[2]
+    for entry in lock.versions:
+        key = (lock.prompt_id, entry["version"], entry["hash"])
+        known = before["versions"].get(entry["version"]) == entry["hash"]
+        if not known:
+            issued = ledger.issued.get((lock.prompt_id, entry["version"]))
+            if key not in ledger.versions or key not in audited or issued is None or \
+                    (issued[1], issued[2]) != (entry.get("author"), entry.get("created")):
+                return False
+        if (store_changed or not known) and _version_trail(repo, repo.lock_rel(lock.prompt_id), key, {key}, {key}):
+            return False
+    for env, version in _served_pairs(lock):
+        if lock.entry(version) is None:
+            return False
+        if env != repo.first_environment and [env, version] not in before["served"]:
+            return False
+    if lock.withdrawn != before.get("withdrawn", {}):
+        return False
+    return lock.prompt_id in ledger.last and _pointer_problem(repo, lock, ledger) is None
 
 
 def _served_pairs(lock) -> list[list[str]]:
@@ -191,13 +212,15 @@ def _served_pairs(lock) -> list[list[str]]:
 
 
 def _record(lock, fingerprint: list[int]) -> dict:
-    return {"fp": fingerprint, "versions": {e["version"]: e["hash"] for e in lock.versions}, "served": _served_pairs(lock)}
+    return {"fp": fingerprint, "versions": {e["version"]: e["hash"] for e in lock.versions}, "served": _served_pairs(lock),
+            "withdrawn": lock.withdrawn}
 
 
 def appended_only(repo: Repo, base: str) -> list[Problem]:
-    """Since ``base``: its sealed segments are unchanged, and its current segment is a prefix of
-    the segment that now holds those rows (the current one, or the one sealed since)."""
-    from promptlane.store.git import GitError, resolve, show
+    """Since ``base``: its sealed segments are unchanged, and its current segment's two files are,
+    byte for byte, the start of the segment that now holds them (the current one, or the one
+    sealed since), with what follows starting a new row and a new entry."""
+    from promptlane.store.git import GitError, resolve, show_bytes
     from promptlane.store.segments import all_segments, segments_at
 
     try:
@@ -208,20 +231,29 @@ def appended_only(repo: Repo, base: str) -> list[Problem]:
     new, _ = all_segments(repo.root)
     problems = _sealed_changes(repo, commit, base, [s for s in old if s.sealed])
     grown = new[len(old) - 1] if len(new) >= len(old) else new[-1]
-    new_text = _raw(repo, grown.audit_rel).decode("utf-8", errors="replace")
-    old_rows = list(data_rows(show(repo.root, commit, AUDIT_LOG) or ""))
-    new_rows = list(data_rows(new_text))
-    for index, (_, cells) in enumerate(old_rows):
-        if index >= len(new_rows) or new_rows[index][1] != cells:
-            line = new_rows[index][0] if index < len(new_rows) else max(1, len(new_text.splitlines()))
-            problems.append(Problem(grown.audit_rel, line, 1, "PL205", f"row {cells[0]} of {base} was changed or removed: since {base} the audit log may only be appended to"))
-            break
-    old_log = show(repo.root, commit, CHANGELOG) or ""
-    changelog_text = _raw(repo, grown.changelog_rel).decode("utf-8", errors="replace")
-    if not changelog_text.startswith(old_log):
-        line = _first_difference(old_log, changelog_text)
-        problems.append(Problem(grown.changelog_rel, line, 1, "PL206", f"differs from {base} before its end: since {base} the changelog may only be appended to"))
+    for old_rel, rel, code, what in ((AUDIT_LOG, grown.audit_rel, "PL205", "audit log"),
+                                     (CHANGELOG, grown.changelog_rel, "PL206", "changelog")):
+        before, now = show_bytes(repo.root, commit, old_rel) or b"", _raw(repo, rel)
+        problem = _prefix_problem(before, now, rel, code, f"since {base} the {what} may only be appended to")
+        if problem:
+            problems.append(problem)
     return problems
+
+
+def _prefix_problem(before: bytes, now: bytes, rel: str, code: str, rule: str) -> Problem | None:
+    """``now`` must start with ``before``, byte for byte, and go on from a new line; a changelog's
+    addition must open a new entry, not add keys to the base's last one."""
+    if not now.startswith(before):
+        line = _first_difference(before.decode("utf-8", "replace"), now.decode("utf-8", "replace"))
+        return Problem(rel, line, 1, code, f"differs from the base before its end (a byte changed, added or removed): {rule}")
+    added = now[len(before):]
+    line = before.count(b"\n") + 1
+    if added and before and not before.endswith(b"\n"):
+        return Problem(rel, line, 1, code, f"what was added continues the base's last line: {rule}, on new lines")
+    first = next((text for text in added.split(b"\n") if text.strip() and not text.startswith(b"#")), b"")
+    if code == "PL206" and first and not first.startswith(b"- "):
+        return Problem(rel, line, 1, code, f"what was added continues the base's last entry instead of opening a new one: {rule}")
+    return None
 
 
 def _sealed_changes(repo: Repo, commit: str, base: str, sealed: list) -> list[Problem]:
@@ -247,7 +279,7 @@ def _first_difference(old: str, new: str) -> int:
     return min(len(old.splitlines()), len(new.splitlines())) + 1
 
 
-def _pointer_problem(repo: Repo, lock, keys: "ChangelogKeys") -> Problem | None:
+def _pointer_problem(repo: Repo, lock, keys: Ledger) -> Problem | None:
     """The lock must serve what the prompt's last changelog entry says: a hand edit of the lock
     (say, prod pointed back at a withdrawn version) leaves the two apart."""
     expected = keys.last.get(lock.prompt_id)
@@ -259,33 +291,65 @@ def _pointer_problem(repo: Repo, lock, keys: "ChangelogKeys") -> Problem | None:
                    f"the lock was edited by hand; restore it from git, then promote or roll back with promptlane")
 
 
-def cross_check(repo: Repo, audited: set, keys: ChangelogKeys, fingerprints: dict | None = None) -> tuple[list[Problem], dict]:
-    """Problems, and per lock what was verified (for the local cache)."""
+def cross_check(repo: Repo, audited: set, ledger: Ledger, fingerprints: dict | None = None) -> tuple[list[Problem], dict]:
+    """Problems, and per lock what was verified (for the local cache): each lock against the
+    log, then every pointer derived from its promotion's evidence (operations/derivation.py)."""
+    from promptlane.operations.derivation import pointer_problems
     from promptlane.store.registry import lock_ids, read_locks
 
-    logged, served = keys.versions, keys.served
     records: dict = {}
     locks, problems = read_locks(repo, lock_ids(repo))
-    first = repo.first_environment
+    problems = ledger.problems + problems
     for lock in locks:
-        prompt_id = lock.prompt_id
-        rel = repo.lock_rel(prompt_id)
-        for entry in lock.versions:
-            key = (prompt_id, entry["version"], entry["hash"])
-            problems += _version_trail(repo, rel, key, logged, audited)
-        for env, version in lock.environments.items():
-            if version is None:
-                continue
-            if lock.entry(version) is None:
-                problems.append(Problem(rel, 1, 1, "PL213", f"{env} serves {version}, which was never issued"))
-            elif env != first and (prompt_id, version, env) not in served:
-                problems.append(Problem(rel, 1, 1, "PL214", f"{env} serves {version} but no promotion of it to {env} is logged; promote it with `promptlane promote {prompt_id} --to {env}`"))
-        pointer = _pointer_problem(repo, lock, keys)
-        if pointer:
-            problems.append(pointer)
-        if fingerprints and prompt_id in fingerprints:
-            records[prompt_id] = _record(lock, fingerprints[prompt_id])
-    return problems, records
+        problems += lock_problems(repo, lock, ledger, audited)
+        if fingerprints and lock.prompt_id in fingerprints:
+            records[lock.prompt_id] = _record(lock, fingerprints[lock.prompt_id])
+    return problems + pointer_problems(repo, ledger, locks), records
+
+
+def lock_problems(repo: Repo, lock, ledger: Ledger, audited: set) -> list[Problem]:
+    """One lock against the log: its versions issued, logged and stored, by the author and at
+    the time their version entries say; its pointers promoted; its withdrawals rolled back."""
+    prompt_id, rel = lock.prompt_id, repo.lock_rel(lock.prompt_id)
+    problems: list[Problem] = []
+    for entry in lock.versions:
+        key = (prompt_id, entry["version"], entry["hash"])
+        problems += _version_trail(repo, rel, key, ledger.versions, audited)
+        issued = ledger.issued.get((prompt_id, entry["version"]))
+        if issued is not None and issued[0] == entry["hash"] and (issued[1], issued[2]) != (entry.get("author"), entry.get("created")):
+            problems.append(Problem(rel, 1, 1, "PL222", f"version {entry['version']} was issued by {issued[1]} at {issued[2]} "
+                                    f"(its version entry), but the lock says {entry.get('author')} at {entry.get('created')}: "
+                                    "who wrote a version is never rewritten; restore the lock from git"))
+    first = repo.first_environment
+    for env, version in lock.environments.items():
+        if version is None:
+            continue
+        if lock.entry(version) is None:
+            problems.append(Problem(rel, 1, 1, "PL213", f"{env} serves {version}, which was never issued"))
+        elif env != first and (prompt_id, version, env) not in ledger.served:
+            problems.append(Problem(rel, 1, 1, "PL214", f"{env} serves {version} but no promotion of it to {env} is logged; promote it with `promptlane promote {prompt_id} --to {env}`"))
+    problems += _withdrawal_problems(rel, lock, ledger.rollbacks.get(prompt_id, []))
+    pointer = _pointer_problem(repo, lock, ledger)
+    if pointer:
+        problems.append(pointer)
+    return problems
+
+
+def _withdrawal_problems(rel: str, lock, rollbacks: list[dict]) -> list[Problem]:
+    """Each withdrawal mark is the one a logged rollback left, and each rollback left one (PL223)."""
+    found = []
+    for version, mark in lock.withdrawn.items():
+        said = {"env": mark.get("env"), "withdrawn": version, "time": mark.get("time"), "why": mark.get("reason")}
+        if said not in rollbacks:
+            found.append(Problem(rel, 1, 1, "PL223", f"{version} is marked withdrawn from {mark.get('env')} at {mark.get('time')}, "
+                                 "but no rollback entry withdrew it then: withdrawals are written by `promptlane rollback` only; "
+                                 "restore the lock from git"))
+    for rollback in rollbacks:
+        if rollback["withdrawn"] not in lock.withdrawn:
+            found.append(Problem(rel, 1, 1, "PL223", f"the rollback of {rollback['time']} withdrew {rollback['withdrawn']} from "
+                                 f"{rollback['env']}, but the lock no longer marks it withdrawn: a withdrawal is never removed "
+                                 "(it comes back only with newer eval results); restore the lock from git"))
+    return found
 
 
 def _version_trail(repo: Repo, rel: str, key: tuple, logged: set, audited: set) -> list[Problem]:

@@ -129,18 +129,33 @@ def show_many(root: Path, commit: str, rels: list[str]) -> dict[str, bytes | Non
     file that did not exist there."""
     if not rels:
         return {}
-    out = _git_bytes(root, "cat-file", "--batch", stdin="".join(f"{commit}:{rel}\n" for rel in rels).encode("utf-8"))
-    found: dict[str, bytes | None] = dict.fromkeys(rels)
+    return dict(zip(rels, show_many_commits(root, [(commit, rel) for rel in rels]), strict=True))
+
+
+def contents_in_history(root: Path, rel: str) -> list[bytes]:
+    """Every content ``rel`` had in a commit reachable from HEAD (all of git's history of the
+    path, merged branches included), in one ``git log`` and one ``git cat-file --batch``."""
+    commits = (_git(root, "log", "--full-history", "--format=%H", "HEAD", "--", rel) or "").split()
+    if not commits:
+        return []
+    found = show_many_commits(root, [(commit, rel) for commit in commits])
+    return [raw for raw in found if raw is not None]
+
+
+def show_many_commits(root: Path, wanted: list[tuple[str, str]]) -> list[bytes | None]:
+    """The bytes of each (commit, path) in one git process; None where it did not exist."""
+    out = _git_bytes(root, "cat-file", "--batch", stdin="".join(f"{c}:{r}\n" for c, r in wanted).encode("utf-8"))
+    found: list[bytes | None] = [None] * len(wanted)
     if out is None:
         return found
     at = 0
-    for rel in rels:
+    for index in range(len(wanted)):
         end = out.index(b"\n", at)
         header = out[at:end].split(b" ")
         at = end + 1
         if len(header) == 3 and header[1] != b"missing":
             size = int(header[2])
-            found[rel] = out[at:at + size] if header[1] == b"blob" else None
+            found[index] = out[at:at + size] if header[1] == b"blob" else None
             at += size + 1
     return found
 
