@@ -13,7 +13,7 @@ from __future__ import annotations
 from promptlane.commands.arguments import open_repo
 from promptlane.core.layout import AUDIT_LOG, CHANGELOG, is_prompt_id
 from promptlane.core.policy import EnvRule
-from promptlane.core.problems import EXIT_OK, Problem, PromptlaneError, UsageError
+from promptlane.core.problems import EXIT_OK, PromptlaneError, UsageError
 from promptlane.core.registry import LockError
 from promptlane.operations.promotion import run_notify
 from promptlane.operations.retirement import judge, retired_problem, stage_retirement

@@ -89,6 +89,7 @@ class Logged:
     rel: str
     line: int
     risk: str | None  # the card's risk at the event, as the log's risk events say (None: the snapshot's)
+    withdrawn: dict[str, dict[str, Any]] = field(default_factory=dict)  # version -> mark, rollbacks logged before it
 
 
 Reader = Callable[[str], "bytes | None"]
@@ -177,16 +178,21 @@ def _inputs(promotion: Logged, snapshot: dict[str, Any], lock: Any, evidence: di
     if moment is None:
         raise ValueError(f"has no valid time ({promotion.time!r})")
     policy = _policy(blobs[evidence["policy"]])
+    from promptlane.core.governance import RISK_ORDER
+
     saved = snapshot.get("card")
     card_then: dict[str, Any] = saved if isinstance(saved, dict) else {}
-    risk = promotion.risk or card_then.get("risk", gates.DEFAULT_RISK)
+    # The stricter of what the log's risk events say and what the version was issued with: a
+    # risk event alone (anyone can append one) never makes a version's rules looser.
+    said = [r for r in (promotion.risk, card_then.get("risk", gates.DEFAULT_RISK)) if r in RISK_ORDER] or [gates.DEFAULT_RISK]
+    risk = max(said, key=RISK_ORDER.__getitem__)
     data = {**card_then, "id": promotion.prompt, "version": promotion.version, "hash": promotion.hash,
             "risk": risk, "environment": promotion.env}
     card = Card(promotion.prompt, f"prompts/{promotion.prompt}/card.yml", data=data, payload=snapshot.get("payload"),
                 hash=promotion.hash)
-    withdrawn = {v: m for v, m in lock.withdrawn.items()
-                 if isinstance(m, dict) and (parse_time(m.get("time")) or moment) < moment}
-    as_then = Lock(promotion.prompt, lock.versions, dict(promotion.environments), withdrawn)
+    # Withdrawals by the rollbacks logged before it, whatever time the entry claims: a promotion
+    # replayed with an old time still meets the withdrawal (PL607 asks for newer results).
+    as_then = Lock(promotion.prompt, lock.versions, dict(promotion.environments), dict(promotion.withdrawn))
     reviewers: Reviewers | None = None
     signers: Signers | None = None
     forms: list[Review] = []

@@ -8,7 +8,11 @@ withdrew; the promotion that set each pointer) and finds, as it goes:
 - PL220: an entry without its audit row, a row without its entry, or the two saying different
   things (they are written together, in the same order, one row per entry);
 - PL221: a version issued for a second text, a text issued as a second version, or a version
-  issued twice (a text returned to keeps its version and has no bump).
+  issued twice (a text returned to keeps its version and has no bump);
+- PL223: a rollback entry that does not say, in the form promptlane writes, which version it
+  withdrew from which environment and what it returned to;
+- PL225: a promotion entry that moves more than its one pointer, or a rollback to a version an
+  earlier rollback withdrew (``promptlane rollback`` refuses both).
 """
 from __future__ import annotations
 
@@ -91,6 +95,7 @@ class Ledger:
         self.promoted: dict[tuple[str, str, str], list[int]] = {}  # (prompt, env, version) -> entry numbers of its promotions
         self.promotions: dict[int, Logged] = {}            # entry number -> the promotion it records
         self.risk: dict[str, str] = {}                     # prompt -> risk as its last risk event set it
+        self.withdrawals: dict[str, dict[str, dict[str, Any]]] = {}  # prompt -> version -> mark, in log order
         self.problems: list[Problem] = []
         self.count = 0
 
@@ -107,7 +112,7 @@ class Ledger:
         if event == "version":
             self._version(line, entry, rel)
         elif event == "rollback":
-            self._rollback(entry)
+            self._rollback(line, entry, rel)
         elif event == "risk" and isinstance(prompt, str):
             found = _RISK.match(str(entry.get("reason")))
             if found:
@@ -125,9 +130,12 @@ class Ledger:
         self.last[prompt] = now
         if now == before:
             return
-        for env in before.keys() | now.keys():
-            if before.get(env) == now.get(env):
-                continue
+        moved = [env for env in before.keys() | now.keys() if before.get(env) != now.get(env)]
+        if entry.get("event") == "promote" and len([env for env in moved if env in now]) > 1:
+            self.problems.append(Problem(rel, line, 1, "PL225", f"this promotion of {prompt} {entry.get('version')} moves "
+                                         f"{len(moved)} pointers ({', '.join(sorted(map(str, moved)))}): a promotion serves its "
+                                         "version in one environment; restore the changelog from git"))
+        for env in sorted(moved, key=str):
             if env not in now:
                 self.setters.pop((prompt, env), None)
                 continue
@@ -136,7 +144,8 @@ class Ledger:
                 self.promoted.setdefault((prompt, str(env), str(now[env])), []).append(self.count)
                 self.promotions[self.count] = Logged(
                     prompt, str(entry.get("version")), str(entry.get("hash")), str(env), str(entry.get("time")),
-                    dict(environments), entry.get("evidence"), rel, line, self.risk.get(prompt))
+                    dict(environments), entry.get("evidence"), rel, line, self.risk.get(prompt),
+                    dict(self.withdrawals.get(prompt, {})))
 
     def _version(self, line: int, entry: dict[str, Any], rel: str) -> None:
         prompt, version, payload_hash = entry.get("prompt"), entry.get("version"), entry.get("hash")
@@ -156,11 +165,24 @@ class Ledger:
             self.issued[(prompt, version)] = (payload_hash, entry.get("actor"), entry.get("time"))
             self.by_hash[(prompt, payload_hash)] = version
 
-    def _rollback(self, entry: dict[str, Any]) -> None:
+    def _rollback(self, line: int, entry: dict[str, Any], rel: str) -> None:
+        prompt, listed = entry.get("prompt"), entry.get("environments")
         found = _ROLLBACK.match(str(entry.get("reason")))
-        if found and isinstance(entry.get("prompt"), str):
-            self.rollbacks.setdefault(entry["prompt"], []).append(
-                {"env": found["env"], "withdrawn": found["old"], "time": entry.get("time"), "why": found["why"]})
+        environments: dict[Any, Any] = listed if isinstance(listed, dict) else {}
+        if not isinstance(prompt, str) or found is None or found["new"] != entry.get("version") \
+                or environments.get(found["env"]) != found["new"]:
+            self.problems.append(Problem(rel, line, 1, "PL223", "this rollback does not say, as promptlane writes it "
+                                         "('<env>: <old> -> <new>, <old> withdrawn: <reason>', with <new> its version and "
+                                         "what <env> serves after it), what it withdrew; restore the changelog from git"))
+            return
+        marks = self.withdrawals.setdefault(prompt, {})
+        if found["new"] in marks:
+            self.problems.append(Problem(rel, line, 1, "PL225", f"this rollback returns {found['env']} to {found['new']}, "
+                                         f"which an earlier rollback withdrew ({marks[found['new']].get('time')}): a withdrawn "
+                                         "version comes back only by promotion, with newer eval results"))
+        marks[found["old"]] = {"env": found["env"], "time": entry.get("time"), "reason": found["why"]}
+        self.rollbacks.setdefault(prompt, []).append(
+            {"env": found["env"], "withdrawn": found["old"], "time": entry.get("time"), "why": found["why"]})
 
     def _problem(self, rel: str, line: int, message: str) -> None:
         self.problems.append(Problem(rel, line, 1, "PL221", message + "; restore the changelog from git"))

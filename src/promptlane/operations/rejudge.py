@@ -113,15 +113,20 @@ def _lock_problems(repo: "Repo", compare: str, rel: str, entries: list[dict[str,
         if not version or version == (old.get(env) if old else None):
             continue
         entry = _event_for(entries, prompt_id, env, version)
+        withdrawn_then = old_doc.get("withdrawn") if old_doc else None
+        base_withdrawn: dict[str, Any] = withdrawn_then if isinstance(withdrawn_then, dict) else {}
         if entry is not None and entry.get("event") == "rollback":
+            if version in base_withdrawn:  # `promptlane rollback` never returns to a withdrawn version
+                found.append(Problem(rel, 1, 1, "PL630", f"{env} serves {version} since {rules.compared_name(repo)} by a "
+                                     f"rollback, but {version} was withdrawn ({base_withdrawn[version].get('time')}); it comes "
+                                     f"back only by promotion, with eval results newer than its withdrawal"))
+                continue
             if (prompt_id, env, version) in served:
                 continue  # back to what env served before: the audit trail proves it (audit verify)
             found.append(Problem(rel, 1, 1, "PL630", f"{env} serves {version} since {rules.compared_name(repo)} by a "
                                  f"rollback, but {env} never served {version} before; a version comes to {env} "
                                  f"by promotion (`promptlane promote {prompt_id} --to {env}`)"))
             continue
-        withdrawn_then = old_doc.get("withdrawn") if old_doc else None
-        base_withdrawn: dict[str, Any] = withdrawn_then if isinstance(withdrawn_then, dict) else {}
         why, own = _why_not(repo, prompt_id, lock, env, version, entry, base_withdrawn)
         found += [p for p in own if p not in found]  # CI's own results contradict or lack it: their own lines
         if why:

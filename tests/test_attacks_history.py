@@ -61,9 +61,6 @@ def withdrawn_v2(served, keys, capsys, monkeypatch):
 # ---------------------------------------------------------------- A1. rollback "forward" to a withdrawn version
 
 
-@pytest.mark.xfail(strict=True, reason="hole: a hand-written rollback entry returns prod to a WITHDRAWN version "
-                   "(the rollback command refuses it); derivation judges the version's old promotion at its own "
-                   "time (before the withdrawal), CI's rejudge accepts any version the env served before")
 def test_a_rollback_entry_returns_prod_to_the_withdrawn_version(withdrawn_v2, capsys):
     root, two = withdrawn_v2
     # the command refuses it:
@@ -105,9 +102,6 @@ def _last_promotion(root, env):
     return [e for e in entries_of(root) if e["event"] == "promote" and e["environments"].get(env) == e["version"]][-1]
 
 
-@pytest.mark.xfail(strict=True, reason="hole: a promote entry replaying the withdrawn version's own honest "
-                   "evidence, dated at the original promotion's time (before the withdrawal): the withdrawal is "
-                   "filtered out by time, no monotonic-time check; audit verify --full on the clone passes")
 def test_the_withdrawn_versions_promotion_replayed_with_its_old_time(withdrawn_v2, capsys):
     root, two = withdrawn_v2
     old = [e for e in entries_of(root) if e["event"] == "promote" and e["version"] == two][-1]  # its prod promotion
@@ -150,9 +144,6 @@ def staged_v2(served, keys, capsys, monkeypatch):
     return served, two
 
 
-@pytest.mark.xfail(strict=True, reason="hole: a chained `risk` entry 'risk high -> low' written by hand makes "
-                   "the derivation judge the prod promotion at low risk (PM alone), though the card, lock and "
-                   "snapshot all say high; audit verify --full on the clone passes")
 def test_a_forged_risk_event_lets_the_pm_alone_promote_to_prod(staged_v2, capsys):
     root, two = staged_v2
     staging = _last_promotion(root, "staging")
@@ -192,10 +183,6 @@ def _verify_in_subprocess(root, seed: int) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="hole: an entry that moves two pointers at once records ONE Logged "
-                   "promotion (ledger.promotions[count] is overwritten per env, in set order), and the verdict is "
-                   "cached per entry line: prod's pointer is judged under staging's rules for about half of all "
-                   "PYTHONHASHSEEDs. The entry's environments are not in the chained row either.")
 def test_one_promote_entry_moving_staging_and_prod_is_judged_once(served, keys, capsys, monkeypatch):
     """1.0.2 approved by the PM only; mallory promotes to staging honestly, then adds
     `prod: 1.0.2` to that entry's environments (not chained: no rechain needed) and the lock."""
@@ -247,7 +234,7 @@ def test_the_double_pointer_entry_is_refused_by_ci(served, keys, capsys, monkeyp
 # ---------------------------------------------------------------- A5. rules "held by the repository": any commit of HEAD
 
 
-@pytest.mark.xfail(strict=True, reason="hole: PL228 accepts a policy held by ANY commit of HEAD's history, "
+@pytest.mark.xfail(strict=True, reason="known limit, not fixed: PL228 accepts a policy held by ANY commit of HEAD's history, "
                    "including the attacker's own branch commits: she commits her do-nothing policy, reverts it in "
                    "the next commit, and her forged promotions naming it pass audit verify --full on the clone")
 def test_a_forged_policy_committed_and_reverted_on_the_branch_counts_as_held(served, capsys, monkeypatch):
@@ -319,10 +306,6 @@ def test_malformed_evidence_is_refused_without_a_traceback(served, capsys, case)
 # ---------------------------------------------------------------- A7. a rollback entry that withdraws nothing
 
 
-@pytest.mark.xfail(strict=True, reason="hole: a hand-written rollback entry whose reason does not match the "
-                   "'<env>: <old> -> <new>, <old> withdrawn: <why>' pattern records no withdrawal, so PL223 asks "
-                   "for no mark: prod leaves 1.0.2 without withdrawing it (and `promptlane rollback --to 1.0.2` "
-                   "may later bring it straight back)")
 def test_a_rollback_entry_that_withdraws_nothing(served, keys, capsys, monkeypatch):
     root = served
     clock(monkeypatch, V2_TIME)
