@@ -186,7 +186,7 @@ def _fill_roles(approvals: list[_Signed], people: dict[str, str], wanted: dict[s
             offers[role].append(people[signed.email])
     filled: dict[str, str] = {}   # person -> role
     for role in offers:
-        _augment(role, offers, filled, set())
+        augment(role, offers, filled, set())
     by_role = {role: person for person, role in filled.items()}
     emails = {person: sorted(e for e, p in people.items() if p == person) for person in set(people.values())}
     for role, status in decision.statuses.items():
@@ -204,13 +204,13 @@ def _fill_roles(approvals: list[_Signed], people: dict[str, str], wanted: dict[s
                                    f"a {role} reviewer ({who or f'none listed in {REVIEWERS}'}) runs `{cmd}`"))
 
 
-def _augment(role: str, offers: dict[str, list[str]], filled: dict[str, str], seen: set[str]) -> bool:
+def augment(role: str, offers: dict[str, list[str]], filled: dict[str, str], seen: set[str]) -> bool:
     """Kuhn's augmenting path: give ``role`` a person, moving others to roles they also offered."""
     for person in offers[role]:
         if person in seen:
             continue
         seen.add(person)
-        if person not in filled or _augment(filled[person], offers, filled, seen):
+        if person not in filled or augment(filled[person], offers, filled, seen):
             filled[person] = role
             return True
     return False

@@ -14,7 +14,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from promptlane.core.decisions import Panel, signature_problem
+from promptlane.core.decisions import Panel, augment, signature_problem
 from promptlane.core.events import parse_time
 from promptlane.core.policy import RetireRule, policy_hash
 from promptlane.core.problems import Problem
@@ -143,7 +143,7 @@ def _fill(prompt_id: str, rule: RetireRule, panel: Panel, approvals: list[_Count
         offers[role] = sorted({person[a.email] for a in approvals if panel.reviewers.role_named(str(a.review.data["role"])) == role})
     filled: dict[str, str] = {}  # person -> role
     for role in offers:
-        _augment(role, offers, filled, set())
+        augment(role, offers, filled, set())  # the approval gate's matching (core/decisions)
     by_role = {role: who for who, role in filled.items()}
     for role, people in offers.items():
         if role in by_role:
@@ -163,16 +163,4 @@ def _fill(prompt_id: str, rule: RetireRule, panel: Panel, approvals: list[_Count
     distinct = len(set(person.values()))
     if rule.min_reviewers and distinct < rule.min_reviewers:
         verdict.problems.append(Problem(where, 1, 1, CODE, f"retire needs {rule.min_reviewers} different reviewers; {distinct} approved"))
-
-
-def _augment(role: str, offers: dict[str, list[str]], filled: dict[str, str], seen: set[str]) -> bool:
-    """Kuhn's augmenting path: give ``role`` a person, moving others to roles they also offered."""
-    for who in offers[role]:
-        if who in seen:
-            continue
-        seen.add(who)
-        if who not in filled or _augment(filled[who], offers, filled, seen):
-            filled[who] = role
-            return True
-    return False
 
