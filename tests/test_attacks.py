@@ -1072,7 +1072,8 @@ def test_a_promotion_forged_under_a_policy_of_her_own_fails_the_audit_of_the_clo
 def test_a_promotion_forged_naming_the_real_policy_fails_its_own_gates(attack, capsys):
     """The same forgery with the entry edited to name the real policy (its bytes put in the
     evidence store, the rows chained again): judged under it, the promotion lacks its approvals."""
-    from promptlane.core.evidence import blob_rel, digest_of
+    from promptlane.core.evidence import blob_rel
+    from promptlane.core.hashing import digest_of
 
     root = attack.root
     rows = audit_rows(root)

@@ -280,7 +280,8 @@ MALFORMED = {
 
 @pytest.mark.parametrize("case", MALFORMED)
 def test_malformed_evidence_is_refused_without_a_traceback(served, capsys, case):
-    from promptlane.core.evidence import blob_rel, digest_of
+    from promptlane.core.evidence import blob_rel
+    from promptlane.core.hashing import digest_of
     from test_attacks import audit_rows, rechain_from
 
     root = served

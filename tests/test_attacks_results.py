@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from governed import PID, card, commit, write_results
-from signing import BASE, MALLORY, Attack, Keys, ci_check, edit_policy, open_branch, release, run, setup_base
+from signing import BASE, MALLORY, Attack, Keys, ci_check, edit_policy, open_branch, release, run
+from test_attacks import base, keys  # the honest main and its reviewers' keys
 
 EXPECTED = {
     "results-written-by-hand": ("PL640", "PL630"),
@@ -55,16 +56,6 @@ def promptfoo(monkeypatch) -> str:
 
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def keys(tmp_path_factory) -> Keys:
-    return Keys(tmp_path_factory.mktemp("keys"))
-
-
-@pytest.fixture
-def base(gov, keys, capsys):
-    return setup_base(gov, keys, capsys)
 
 
 @pytest.fixture

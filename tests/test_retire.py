@@ -33,21 +33,9 @@ def keys(tmp_path_factory) -> Keys:
 
 
 def bound_results(root, when: str = "2026-12-01T09:00:00Z") -> None:
-    """Eval results for the card's hash, bound to the repository's current eval inputs (what
-    `promptlane eval run` records; the gates count only such results)."""
-    from promptlane.store.cards import read_card
-    from promptlane.store.repo import Repo
-
-    path = write_results(root, when)
-    try:
-        from promptlane.core.results import FORMAT
-        from promptlane.store.evalinputs import current_inputs
-    except ImportError:  # a promptlane whose results are not bound to their inputs: these count as written
-        return
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    repo = Repo(root)
-    doc.update(format=FORMAT, inputs=current_inputs(repo, read_card(repo, PID)))
-    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    """Eval results for the card's hash at ``when``; governed.write_results binds them to the
+    repository's current eval inputs, as `promptlane eval run` does."""
+    write_results(root, when)
 
 
 @pytest.fixture

@@ -19,10 +19,11 @@ that does not. store/evalinputs.py reads the files; ``make_inputs`` is the diges
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from typing import Any, Iterator
+
+from promptlane.core.hashing import digest_of, json_digest
 
 EVALS = "evals"
 EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
@@ -99,13 +100,11 @@ def ref_target(ref: str) -> str:
 
 def digest(value: Any) -> str:
     """sha256 of ``value`` as canonical JSON."""
-    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return json_digest(value)
 
 
 def file_digest(raw: bytes) -> str:
-    normal = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    return "sha256:" + hashlib.sha256(normal).hexdigest()
+    return digest_of(raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
 
 
 def make_inputs(config_parts: dict[str, Any], config_files: dict[str, Any], tests: Any, tests_files: dict[str, Any],

@@ -14,10 +14,11 @@ results it names: an auditor proves from a clone alone that what is served passe
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
+
+from promptlane.core.hashing import HASH_PREFIX, digest_of, is_digest, json_digest
 
 if TYPE_CHECKING:
     from promptlane.core.card import Card
@@ -28,29 +29,18 @@ if TYPE_CHECKING:
     from promptlane.core.signatures import Signers
 
 EVIDENCE = "audit/evidence"
-PREFIX = "sha256:"
 RULE_FILES = ("policy", "reviewers", "allowed_signers")
-
-
-def digest_of(raw: bytes) -> str:
-    return PREFIX + hashlib.sha256(raw).hexdigest()
-
-
-def is_digest(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(PREFIX) and len(value) == len(PREFIX) + 64 and \
-        all(c in "0123456789abcdef" for c in value[len(PREFIX):])
 
 
 def blob_rel(digest: str) -> str:
     """Where the bytes of ``digest`` are kept (callers pass only ``is_digest`` values)."""
-    hexed = digest[len(PREFIX):]
+    hexed = digest[len(HASH_PREFIX):]
     return f"{EVIDENCE}/{hexed[:2]}/{hexed}"
 
 
 def evidence_digest(evidence: dict[str, Any]) -> str:
-    """The digest the audit row carries: canonical JSON of the mapping."""
-    canonical = json.dumps(evidence, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return digest_of(canonical.encode("utf-8"))
+    """The digest the audit row carries: the mapping as compact sorted JSON."""
+    return json_digest(evidence)
 
 
 @dataclass
@@ -112,13 +102,18 @@ def shape_problem(evidence: Any) -> str | None:
     return None
 
 
-def rule_files(evidence: dict[str, Any]) -> list[tuple[str, str]]:
-    """(repository path, digest) of each rules file a mapping names."""
+def rule_paths() -> dict[str, str]:
+    """Each rules file the evidence names: its key -> its repository path."""
     from promptlane.core.layout import POLICY
     from promptlane.core.reviews import REVIEWERS
     from promptlane.core.signatures import ALLOWED_SIGNERS
 
-    paths = {"policy": POLICY, "reviewers": REVIEWERS, "allowed_signers": ALLOWED_SIGNERS}
+    return {"policy": POLICY, "reviewers": REVIEWERS, "allowed_signers": ALLOWED_SIGNERS}
+
+
+def rule_files(evidence: dict[str, Any]) -> list[tuple[str, str]]:
+    """(repository path, digest) of each rules file a mapping names."""
+    paths = rule_paths()
     return [(paths[name], evidence[name]) for name in RULE_FILES if is_digest(evidence.get(name))]
 
 

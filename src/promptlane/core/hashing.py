@@ -14,6 +14,7 @@ Card metadata (title, owner, tags, risk, budget, file names) is not part of it.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any, Iterable, Mapping, Sequence
 
 import rfc8785
@@ -95,3 +96,21 @@ def canonical_bytes(payload: Mapping[str, Any]) -> bytes:
 
 def payload_hash(payload: Mapping[str, Any]) -> str:
     return HASH_PREFIX + hashlib.sha256(canonical_bytes(payload)).hexdigest()
+
+
+def digest_of(raw: bytes) -> str:
+    """``sha256:<hex>`` of exact bytes: files kept or named by content (evidence, results inputs)."""
+    return HASH_PREFIX + hashlib.sha256(raw).hexdigest()
+
+
+def json_digest(value: Any) -> str:
+    """``sha256:<hex>`` of ``value`` as compact JSON with sorted keys (not the payload's RFC 8785
+    form: for promptlane's own records, whose values are plain JSON)."""
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return digest_of(canonical.encode("utf-8"))
+
+
+def is_digest(value: Any) -> bool:
+    """A ``sha256:`` followed by 64 lowercase hex digits."""
+    return isinstance(value, str) and value.startswith(HASH_PREFIX) and len(value) == len(HASH_PREFIX) + 64 and \
+        all(c in "0123456789abcdef" for c in value[len(HASH_PREFIX):])

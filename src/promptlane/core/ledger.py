@@ -187,6 +187,15 @@ class Ledger:
     def _problem(self, rel: str, line: int, message: str) -> None:
         self.problems.append(Problem(rel, line, 1, "PL221", message + "; restore the changelog from git"))
 
+    def backing(self, prompt: str, env: str, version: str, number: int, event: Any) -> Logged | None:
+        """The promotion a pointer set by entry ``number`` (a ``event``) stands on: that entry's
+        own, or for a rollback the promotion it returned to; None for anything else."""
+        if event == "promote":
+            return self.promotions.get(number)
+        if event == "rollback":
+            return self.promotion_before(prompt, env, version, number)
+        return None
+
     def promotion_before(self, prompt: str, env: str, version: str, number: int) -> Logged | None:
         """The latest promotion of ``version`` to ``env`` logged before entry ``number``: what a
         rollback to it stands on."""

@@ -5,7 +5,6 @@ reading the file is store/policyfile.py.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -190,8 +189,9 @@ def _env_rule(env: str, doc: dict[str, Any]) -> EnvRule:
 
 def policy_hash(text: str) -> str:
     """What a Governance approval of a policy change is bound to: the file's normalised text."""
-    normal = text.replace("\r\n", "\n").replace("\r", "\n")
-    return "sha256:" + hashlib.sha256(normal.encode("utf-8")).hexdigest()
+    from promptlane.core.hashing import digest_of
+
+    return digest_of(text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8"))
 
 
 def _rate_changes(path: list[Any], old: dict[str, Any], new: dict[str, Any]) -> list[tuple[list[Any], str]]:

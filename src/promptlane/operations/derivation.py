@@ -24,52 +24,64 @@ if TYPE_CHECKING:
 
 
 def pointer_problems(repo: "Repo", ledger: "Ledger", locks: list["Lock"]) -> list[Problem]:
-    from promptlane.store.evidence import BlobReader
-
-    reader = BlobReader(repo.root)
-    held = _HeldRules(repo)
-    judged: dict[tuple[str, int], tuple[str, str] | None] = {}  # a promotion's verdict, once per run
-    found: list[Problem] = []
+    derivation = _Derivation(repo, ledger)
     first = repo.first_environment
-    for lock in locks:
-        for env, version in lock.environments.items():
-            if env == first or not version:
-                continue
-            problem = _pointer(repo, ledger, lock, env, version, reader, judged)
-            if problem is None:
-                problem = _rules_problem(repo, ledger, lock, env, held)
-            if problem:
-                found.append(problem)
-    return found
+    return [problem for lock in locks for env, version in lock.environments.items()
+            if env != first and version for problem in derivation.pointer(lock, env, version)]
 
 
-def _pointer(repo: "Repo", ledger: "Ledger", lock: "Lock", env: str, version: str, reader, judged) -> Problem | None:
-    from promptlane.store.registry import read_snapshot
+class _Derivation:
+    """One run's derivation: blobs read once, each promotion judged once, each rules file's
+    history read once."""
 
-    prompt_id, rel = lock.prompt_id, repo.lock_rel(lock.prompt_id)
-    setter = ledger.setters.get((prompt_id, env))
-    if setter is None or setter[2] != version:
-        return None  # no entry leaves env serving it: PL214 / PL215 say so
-    number, event, _ = setter
-    promotion: Logged | None = ledger.promotions.get(number) if event == "promote" else None
-    if event == "rollback":
-        promotion = ledger.promotion_before(prompt_id, env, version, number)
+    def __init__(self, repo: "Repo", ledger: "Ledger"):
+        from promptlane.store.evidence import BlobReader
+
+        self.repo, self.ledger = repo, ledger
+        self.reader = BlobReader(repo.root)
+        self.held = _HeldRules(repo)
+        self.judged: dict[tuple[str, int], tuple[str, str] | None] = {}
+
+    def pointer(self, lock: "Lock", env: str, version: str) -> list[Problem]:
+        prompt_id, rel = lock.prompt_id, self.repo.lock_rel(lock.prompt_id)
+        setter = self.ledger.setters.get((prompt_id, env))
+        if setter is None or setter[2] != version:
+            return []  # no entry leaves env serving it: PL214 / PL215 say so
+        number, event, _ = setter
+        promotion = self.ledger.backing(prompt_id, env, version, number, event)
+        if promotion is None and event == "rollback":
+            return [Problem(rel, 1, 1, "PL225", f"{env} serves {version} by a rollback, but no promotion of {version} "
+                            f"to {env} is logged before it: a rollback returns only to what {env} got by promotion")]
         if promotion is None:
-            return Problem(rel, 1, 1, "PL225", f"{env} serves {version} by a rollback, but no promotion of {version} "
-                           f"to {env} is logged before it: a rollback returns only to what {env} got by promotion")
-    if promotion is None:
-        return Problem(rel, 1, 1, "PL225", f"{env} serves {version} since a {event} entry, which promotes nothing: "
-                       f"a version comes to {env} by `promptlane promote {prompt_id} --to {env}`")
-    key = (promotion.rel, promotion.line)
-    if key not in judged:
-        snapshot = read_snapshot(repo, prompt_id, version)
-        judged[key] = judge(promotion, snapshot, lock, reader) if isinstance(snapshot, dict) else None  # PL210 otherwise
-    verdict = judged[key]
-    if verdict is None:
+            return [Problem(rel, 1, 1, "PL225", f"{env} serves {version} since a {event} entry, which promotes nothing: "
+                            f"a version comes to {env} by `promptlane promote {prompt_id} --to {env}`")]
+        how = "by this promotion" if event == "promote" else "by a rollback to this promotion"
+        verdict = self._verdict(promotion, lock) or self._rules(promotion)
+        if verdict is None:
+            return []
+        code, why = verdict
+        return [Problem(promotion.rel, promotion.line, 1, code, f"{rel}: {env} serves {version} {how}, but it {why}")]
+
+    def _verdict(self, promotion: Logged, lock: "Lock") -> tuple[str, str] | None:
+        from promptlane.store.registry import read_snapshot
+
+        key = (promotion.rel, promotion.line)
+        if key not in self.judged:
+            snapshot = read_snapshot(self.repo, promotion.prompt, promotion.version)
+            self.judged[key] = judge(promotion, snapshot, lock, self.reader) if isinstance(snapshot, dict) else None  # PL210 otherwise
+        return self.judged[key]
+
+    def _rules(self, promotion: Logged) -> tuple[str, str] | None:
+        """PL228: the promotion names rules this repository never held."""
+        from promptlane.core.evidence import rule_files
+
+        if not isinstance(promotion.evidence, dict):
+            return None  # judged already: PL226 (or PL210, no snapshot to judge against)
+        for rel, digest in rule_files(promotion.evidence):
+            if not self.held.holds(rel, digest):
+                return "PL228", (f"names a {rel} ({digest[:19]}...) that no commit of this repository and not its "
+                                 "working tree has held: a promotion is judged under the repository's own rules")
         return None
-    code, why = verdict
-    how = "by this promotion" if event == "promote" else "by a rollback to this promotion"
-    return Problem(promotion.rel, promotion.line, 1, code, f"{rel}: {env} serves {version} {how}, but it {why}")
 
 
 class _HeldRules:
@@ -82,7 +94,7 @@ class _HeldRules:
 
     def holds(self, rel: str, digest: str) -> bool:
         if rel not in self.digests:
-            from promptlane.core.evidence import digest_of
+            from promptlane.core.hashing import digest_of
             from promptlane.store.git import contents_in_history
 
             contents = contents_in_history(self.repo.root, rel)
@@ -91,23 +103,3 @@ class _HeldRules:
                 contents.append(path.read_bytes())
             self.digests[rel] = {digest_of(raw) for raw in contents}
         return digest in self.digests[rel]
-
-
-def _rules_problem(repo: "Repo", ledger: "Ledger", lock: "Lock", env: str, held: _HeldRules) -> Problem | None:
-    """PL228: the promotion behind the pointer names rules this repository never held."""
-    from promptlane.core.evidence import rule_files
-
-    setter = ledger.setters.get((lock.prompt_id, env))
-    if setter is None:
-        return None
-    promotion = ledger.promotions.get(setter[0]) if setter[1] == "promote" else \
-        ledger.promotion_before(lock.prompt_id, env, str(setter[2]), setter[0])
-    if promotion is None or not isinstance(promotion.evidence, dict):
-        return None
-    for rel, digest in rule_files(promotion.evidence):
-        if not held.holds(rel, digest):
-            return Problem(promotion.rel, promotion.line, 1, "PL228", f"{repo.lock_rel(lock.prompt_id)}: {env} serves "
-                           f"{setter[2]} by this promotion, which names a {rel} ({digest[:19]}...) that no commit of "
-                           "this repository and not its working tree has held: a promotion is judged under the "
-                           "repository's own rules")
-    return None

@@ -125,9 +125,7 @@ def collect(repo: Repo, card: Card, env: str, policy: Policy | None = None) -> C
     """The evidence a promotion of ``card`` to ``env`` stands on, by digest: the results file
     the eval gate read, the forms the approval gate read (with their signatures), and the
     policy, reviewers and allowed_signers in force. Called once its gates pass."""
-    from promptlane.core.layout import POLICY
-    from promptlane.core.reviews import REVIEWERS
-    from promptlane.core.signatures import ALLOWED_SIGNERS
+    from promptlane.core.evidence import rule_paths
 
     policy = policy or rules.policy(repo)
     collected = Collected()
@@ -136,7 +134,7 @@ def collect(repo: Repo, card: Card, env: str, policy: Policy | None = None) -> C
         for review in read_forms(repo, card.prompt_id, str(card.version)):
             if _utf8(review.raw) is not None and (review.signature is None or _utf8(review.signature) is not None):
                 collected.form(review.rel, review.raw, review.signature)  # other bytes never counted
-    for name, rel in (("policy", POLICY), ("reviewers", REVIEWERS), ("allowed_signers", ALLOWED_SIGNERS)):
+    for name, rel in rule_paths().items():
         collected.rules(name, _utf8(rules.file_bytes(repo, rel)))
     return collected
 

@@ -13,12 +13,11 @@ lock issued, and their snapshots, are never rewritten.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from promptlane.core.changelog import parse_changelog
-from promptlane.core.layout import CHANGELOG, REGISTRY
+from promptlane.core.layout import CHANGELOG
 from promptlane.core.problems import Problem, UsageError
 from promptlane.core.registry import Lock, LockError
 from promptlane.store import git, rules
@@ -31,17 +30,17 @@ if TYPE_CHECKING:
 def promotion_problems(repo: "Repo") -> list[Problem]:
     """PL630 for each environment whose pointer moved since the base to a version whose
     promotion does not pass its gates under the rules in force."""
+    from promptlane.store.promoted import changed_locks
+
     compare = rules.compared_with(repo)
-    changed = [rel for rel in git.changed_paths(repo.root, compare, REGISTRY)
-               if rel.count("/") == 1 and rel.endswith(".lock.json")]
+    changed = changed_locks(repo, compare)
     if not changed:
         return _store_problems(repo, compare)
     entries = _new_entries(repo, compare)
-    old_locks = git.show_many(repo.root, compare, changed)  # one git for all of them
     served = _ServedBefore(repo, len(entries))
     found: list[Problem] = []
-    for rel in changed:
-        found += _lock_problems(repo, compare, rel, entries, served, _lock_doc(old_locks.get(rel)))
+    for rel, prompt_id, old_doc in changed:
+        found += _lock_problems(repo, compare, rel, prompt_id, entries, served, old_doc)
     return found + _store_problems(repo, compare)
 
 
@@ -93,11 +92,10 @@ def _new_entries(repo: "Repo", compare: str) -> list[dict[str, Any]]:
         return []
 
 
-def _lock_problems(repo: "Repo", compare: str, rel: str, entries: list[dict[str, Any]],
+def _lock_problems(repo: "Repo", compare: str, rel: str, prompt_id: str, entries: list[dict[str, Any]],
                    served: "_ServedBefore", old_doc: dict[str, Any] | None) -> list[Problem]:
     from promptlane.store.registry import read_lock
 
-    prompt_id = rel[len(REGISTRY) + 1:-len(".lock.json")]
     try:
         lock = read_lock(repo, prompt_id)
     except LockError:
@@ -166,14 +164,6 @@ def _retire_problems(repo: "Repo", rel: str, lock: Lock, old_doc: dict[str, Any]
         return []
     return [Problem(rel, 1, 1, "PL651", f"{lock.prompt_id} was retired since {since}, but its retire rule fails under "
                     f"{rules.source(repo)}: " + "; ".join(f"{p.code} {p.message}" for p in verdict.problems[:4]))]
-
-
-def _lock_doc(raw: bytes | None) -> dict[str, Any] | None:
-    try:
-        doc = json.loads(raw) if raw else None
-    except ValueError:
-        return None
-    return doc if isinstance(doc, dict) else None
 
 
 def _issued_problems(repo: "Repo", compare: str, rel: str, old: dict[str, Any] | None, lock: Lock) -> list[Problem]:

@@ -21,15 +21,26 @@ def current_inputs(repo: Any, card: Any, bound: str = "eval run") -> dict[str, A
     """The ``inputs`` an eval of ``card`` (sound) would record if it ran now; InputsError when the
     eval config or the tests file cannot be read (each problem at its line)."""
     root = Path(repo.root)
-    parts: dict[str, Any] = {}
-    if (root / EVAL_CONFIG).is_file():
-        data = _data(root, EVAL_CONFIG)
-        if not isinstance(data, dict):
-            raise InputsError(f"{EVAL_CONFIG} is not a mapping", [Problem(EVAL_CONFIG, 1, 1, "PL324", "must be a promptfoo config (a YAML mapping)")])
-        parts = {key: data[key] for key in CARRIED if data.get(key) is not None}
+    parts, config_files = _config(repo, root)
     rel = tests_rel(card.prompt_id)
     tests = _data(root, rel) if (root / rel).is_file() else None
-    return make_inputs(parts, _files(root, parts), tests, _files(root, tests), provider_list(parts.get("providers"), card), bound)
+    return make_inputs(parts, config_files, tests, _files(root, tests), provider_list(parts.get("providers"), card), bound)
+
+
+def _config(repo: Any, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The eval config's carried parts and the digests of the files they name, read once per run
+    (``status`` and ``check`` ask the gates of every prompt; the config is the same for all)."""
+    memo = repo.__dict__.setdefault("_eval_config_memo", {}) if hasattr(repo, "__dict__") else {}
+    if "config" not in memo:
+        parts: dict[str, Any] = {}
+        if (root / EVAL_CONFIG).is_file():
+            data = _data(root, EVAL_CONFIG)
+            if not isinstance(data, dict):
+                raise InputsError(f"{EVAL_CONFIG} is not a mapping", [Problem(EVAL_CONFIG, 1, 1, "PL324", "must be a promptfoo config (a YAML mapping)")])
+            parts = {key: data[key] for key in CARRIED if data.get(key) is not None}
+        memo["config"] = (parts, _files(root, parts))
+    result: tuple[dict[str, Any], dict[str, Any]] = memo["config"]
+    return result
 
 
 def _data(root: Path, rel: str) -> Any:

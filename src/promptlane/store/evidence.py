@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from promptlane.core.evidence import Collected, blob_rel, digest_of, is_digest
+from promptlane.core.evidence import Collected, blob_rel
+from promptlane.core.hashing import digest_of, is_digest
 
 if TYPE_CHECKING:
     from promptlane.store.fsio import Transaction
