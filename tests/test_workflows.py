@@ -139,10 +139,11 @@ def test_least_privilege_and_no_credentials_kept(rendered):
         assert "${{" not in step.get("run", ""), (job_id, step.get("name"))  # expressions reach scripts via env only
         assert "secrets." not in json.dumps(step)
     upload = next(step for _, step in _steps(workflow) if step.get("uses", "").startswith("actions/upload-artifact@"))
-    assert upload["with"]["path"] == "ci-results/"  # CI's own results, never the committed evals/results/
+    # CI's own results, outside the checkout: never the committed evals/results/, never a file the PR commits
+    assert upload["with"]["path"] == "${{ runner.temp }}/ci-results/"
     download = next(step for _, step in _steps(workflow) if step.get("uses", "").startswith("actions/download-artifact@"))
     assert set(download["with"]) == {"pattern", "path", "merge-multiple"}  # this run's artifacts, no token
-    assert download["with"]["path"] == "ci-results/"  # beside the committed results, never over them
+    assert download["with"]["path"] == "${{ runner.temp }}/ci-results/"  # outside the checkout, never over the committed results
 
 
 def test_the_runners_expressions_behave_like_githubs():
@@ -285,7 +286,7 @@ def test_the_workflow_runs_as_shipped_on_a_pull_request(tmp_path, wheel):
     assert (eval_ws / "evals/promptfoo/node_modules/@libsql/linux-x64-gnu").is_dir()  # npm ci kept the binding
     run_output = next(step.output for step in evals.steps if step.name == "Run the evals of support-reply")
     assert "support-reply ... " in run_output and "ci-results/support-reply/" in run_output, run_output
-    assert "--force --results-dir ci-results" in (ROOT / "{{cookiecutter.project}}" / WORKFLOWS[0]).read_text(encoding="utf-8")
+    assert '--force --results-dir "$RUNNER_TEMP/ci-results"' in (ROOT / "{{cookiecutter.project}}" / WORKFLOWS[0]).read_text(encoding="utf-8")
     assert git(eval_ws, "status", "--porcelain", "--", "evals/results").stdout == ""  # the committed results untouched
     artifact = tmp_path / "runs/artifacts/eval-results-support-reply"
     results = [json.loads(p.read_text()) for p in artifact.rglob("*.json")]

@@ -39,7 +39,7 @@ FUNCTIONS = {
     "fromJSON": lambda text: json.loads(text),
     "cancelled": lambda: False,  # nothing here is ever cancelled
 }
-CONTEXTS = ("github", "vars", "needs", "matrix", "steps")
+CONTEXTS = ("github", "vars", "needs", "matrix", "steps", "runner")
 
 
 def _tokens(expr: str) -> list[tuple[str, str]]:
@@ -278,6 +278,7 @@ class Runner:
     def _steps(self, job_id: str, job: dict, context: dict, workspace: Path, result: JobRun) -> None:
         temp = workspace.parent / "runner-temp"
         temp.mkdir()
+        context["runner"] = {"temp": str(temp), "os": "Linux"}  # the runner context: outside the checkout
         job_env = {**self.base_env, **{k: _text(expand(v, context)) for k, v in self.workflow.get("env", {}).items()}}
         job_env.update({"CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(workspace),
                         "RUNNER_TEMP": str(temp), "RUNNER_OS": "Linux", "GITHUB_JOB": job_id,

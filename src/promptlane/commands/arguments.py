@@ -31,8 +31,18 @@ def open_repo(args: argparse.Namespace) -> Repo:
     refuse_older_promptlane(repo)
     repo.base = getattr(args, "rules_base", None) or os.environ.get("PROMPTLANE_BASE") or None
     ci_results = os.environ.get("PROMPTLANE_CI_RESULTS")  # the folder CI's eval job wrote (`eval run --results-dir`)
-    repo.ci_results = Path(ci_results).absolute() if ci_results else None
+    repo.ci_results = outside_checkout(repo, Path(ci_results), "PROMPTLANE_CI_RESULTS") if ci_results else None
     return repo
+
+
+def outside_checkout(repo: Repo, folder: Path, what: str) -> Path:
+    """CI's own results folder, absolute; refused (exit 2) inside the repository, where the
+    pull request's own files could stand in for CI's run."""
+    resolved = folder.resolve()
+    if resolved == repo.root.resolve() or resolved.is_relative_to(repo.root.resolve()):
+        raise UsageError(f"{what}={folder} is inside the repository: CI's own eval results live outside the checkout "
+                         "(the workflow uses $RUNNER_TEMP/ci-results), so no committed file can stand in for them")
+    return resolved
 
 
 def given_path(args: argparse.Namespace, name: str) -> Path:

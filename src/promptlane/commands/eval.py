@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-from promptlane.commands.arguments import open_repo
+from promptlane.commands.arguments import given_path, open_repo, outside_checkout
 from promptlane.commands.output import report
 from promptlane.core import results
 from promptlane.core.problems import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
@@ -61,7 +60,7 @@ def _select(repo, ids: list[str], force: bool):
 
 def cmd_eval_run(args) -> int:
     repo = open_repo(args)
-    results_dir = Path(args.results_dir).absolute() if getattr(args, "results_dir", None) else None
+    results_dir = outside_checkout(repo, given_path(args, args.results_dir), "--results-dir") if getattr(args, "results_dir", None) else None
     if results_dir is not None and not args.force:
         raise UsageError("--results-dir writes CI's own results beside the committed ones: use it with --force "
                          "(every prompt named is evaluated again)")

@@ -119,8 +119,17 @@ def make_inputs(config_parts: dict[str, Any], config_files: dict[str, Any], test
     }
 
 
+# promptfoo providers that run a local program rather than call a model: a card's model names
+# none of them, so `card` in accept_providers never accepts one (list it explicitly, a governed
+# change, if a team really evaluates against a script).
+PROGRAM_PROVIDERS = ("exec", "python", "file", "script", "golang", "ruby", "javascript", "js", "sequence", "echo",
+                     "manual-input")
+
+
 def accepted_providers(accept: tuple[str, ...], card: Any) -> list[str]:
-    """The provider ids a rule's ``accept_providers`` names, ``card`` read as the card's own model."""
-    own: str | None = str(card_provider(card)["id"]) if card.payload else None
+    """The provider ids a rule's ``accept_providers`` names, ``card`` read as the card's own model
+    (none when the card's model provider is a local program: PROGRAM_PROVIDERS)."""
+    program = card.payload and str(card.payload["model"]["provider"]).lower().split(":")[0] in PROGRAM_PROVIDERS
+    own: str | None = str(card_provider(card)["id"]) if card.payload and not program else None
     names = [own if name == CARD_MODEL else name for name in accept]
     return list(dict.fromkeys(name for name in names if name is not None))

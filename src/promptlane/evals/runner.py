@@ -216,12 +216,15 @@ def run_prompt(repo, card, promptfoo: Path, timeout: float = DEFAULT_TIMEOUT, re
                 "--no-cache", "--no-share", "--no-progress-bar", "--no-table"]
         env = promptfoo_env(workdir, card.prompt_id)
         try:
-            done = _run_process(args, env, repo.root, timeout)
+            # In the temp folder, not the checkout: promptfoo loads a .env from its working folder,
+            # and a committed .env (PYTHONPATH, a base URL) would change what runs without
+            # changing any eval input; every path in the config is absolute.
+            done = _run_process(args, env, workdir, timeout)
         except subprocess.TimeoutExpired:
             raise EvalRunError(f"{card.prompt_id}: promptfoo did not finish within {timeout:g} s and was stopped; "
                                "no results were written (a slow or hanging provider? raise --timeout)") from None
         if done.returncode not in (0, 100) or not output.is_file():
-            broken = _cannot_start(card.prompt_id, promptfoo, env, repo.root, done)
+            broken = _cannot_start(card.prompt_id, promptfoo, env, workdir, done)
             if broken is not None:
                 raise broken
         if done.returncode == 1:

@@ -100,8 +100,10 @@ def _lock_problems(repo: "Repo", compare: str, rel: str, prompt_id: str, entries
         lock = read_lock(repo, prompt_id)
     except LockError:
         return []  # reported by check's registry problems
-    if lock is None:
-        return []
+    if lock is None:  # deleted (with its prompt, say): the base's lock is never removed
+        return [Problem(rel, 1, 1, "PL631", f"{prompt_id}'s lock was removed since {rules.compared_name(repo)}: a "
+                        f"lock is never deleted (`git checkout {compare[:12]} -- {rel}` restores it); a prompt leaves "
+                        f"with `promptlane retire {prompt_id} --reason ...`")] if old_doc else []
     found = _issued_problems(repo, compare, rel, old_doc, lock) + _retire_problems(repo, rel, lock, old_doc, entries)
     old = old_doc.get("environments") if old_doc else None
     old = old if isinstance(old, dict) else None

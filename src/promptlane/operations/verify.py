@@ -160,6 +160,10 @@ def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes
     ledger.feed(entries, CHANGELOG)
     if broken or pairing.finish() or ledger.problems or not _only_issues(ledger, entries, cache.get("locks", {})):
         return None  # a promotion or rollback is derived from its evidence by the full run
+    first = repo.first_environment
+    if any(pid not in fingerprints and any(env != first for env, _ in rec.get("served", []))
+           for pid, rec in cache.get("locks", {}).items()):
+        return None  # the lock of a served prompt is gone: the full run says so (PL215)
     records = {pid: rec for pid, rec in cache.get("locks", {}).items() if pid in fingerprints}
     for prompt_id in auditcache.changed_locks(cache, fingerprints):
         before = records.get(prompt_id, {"versions": {}, "served": [], "fp": [0, 0, 0]})
@@ -304,7 +308,20 @@ def cross_check(repo: Repo, audited: set, ledger: Ledger, fingerprints: dict | N
         problems += lock_problems(repo, lock, ledger, audited)
         if fingerprints and lock.prompt_id in fingerprints:
             records[lock.prompt_id] = _record(lock, fingerprints[lock.prompt_id])
-    return problems + pointer_problems(repo, ledger, locks), records
+    return problems + _lost_locks(repo, ledger) + pointer_problems(repo, ledger, locks), records
+
+
+def _lost_locks(repo: Repo, ledger: Ledger) -> list[Problem]:
+    """A prompt the log leaves served above the first environment has its lock (PL215): deleting
+    a lock, with its prompt's folder, must not make a served prompt vanish from the record."""
+    from promptlane.store.registry import lock_ids
+
+    present, first = set(lock_ids(repo)), repo.first_environment
+    return [Problem(repo.lock_rel(prompt_id), 1, 1, "PL215", f"is missing, but the last changelog entry for {prompt_id} "
+                    f"says it serves {serving}: a lock is never deleted; restore it from git (a prompt leaves with "
+                    f"`promptlane retire {prompt_id} --reason ...`)")
+            for prompt_id, serving in sorted(ledger.last.items())
+            if prompt_id not in present and any(env != first for env in serving)]
 
 
 def lock_problems(repo: Repo, lock, ledger: Ledger, audited: set) -> list[Problem]:
