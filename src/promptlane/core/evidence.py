@@ -130,7 +130,27 @@ def named_digests(evidence: dict[str, Any]) -> list[tuple[str, str]]:
 MISSING, UNMET = "PL226", "PL227"
 
 
-def judge(promotion: Logged, snapshot: dict[str, Any], lock: Any, read: Reader) -> tuple[str, str] | None:
+class Parsed:
+    """Rules files parsed once per run, by digest: every promotion of a repository names the
+    same few policies, reviewers and allowed_signers (a parse that fails, fails each time)."""
+
+    def __init__(self) -> None:
+        self.done: dict[str, Any] = {}
+
+    def get(self, digest: str, parse: Callable[[], Any]) -> Any:
+        if digest not in self.done:
+            try:
+                self.done[digest] = parse()
+            except ValueError as exc:
+                self.done[digest] = exc
+        found = self.done[digest]
+        if isinstance(found, ValueError):
+            raise found
+        return found
+
+
+def judge(promotion: Logged, snapshot: dict[str, Any], lock: Any, read: Reader,
+          parsed: Parsed | None = None) -> tuple[str, str] | None:
     """(code, why) when the logged promotion does not stand: PL226 its evidence is not there
     (none named, or a blob missing or changed), PL227 it does not pass its gates under the
     rules it names, judged at its own time with the results and forms it names. None when it
@@ -147,7 +167,7 @@ def judge(promotion: Logged, snapshot: dict[str, Any], lock: Any, read: Reader) 
             return MISSING, f"its {what} ({digest[:19]}...) is not in {EVIDENCE}/ (or no longer hashes to its name)"
         blobs[digest] = raw
     try:
-        inputs = _inputs(promotion, snapshot, lock, evidence, blobs)
+        inputs = _inputs(promotion, snapshot, lock, evidence, blobs, parsed or Parsed())
     except ValueError as exc:
         return UNMET, str(exc)
     from promptlane.core import gates
@@ -162,18 +182,18 @@ def judge(promotion: Logged, snapshot: dict[str, Any], lock: Any, read: Reader) 
 
 
 def _inputs(promotion: Logged, snapshot: dict[str, Any], lock: Any, evidence: dict[str, Any],
-            blobs: dict[str, bytes]) -> "tuple[Card, Lock, Policy, Evidence]":
+            blobs: dict[str, bytes], parsed: Parsed) -> "tuple[Card, Lock, Policy, Evidence]":
     """The card, lock, policy and gate evidence as they were at the event (ValueError: why not)."""
     from promptlane.core import gates
     from promptlane.core.card import Card
     from promptlane.core.events import parse_time
+    from promptlane.core.governance import RISK_ORDER
     from promptlane.core.registry import Lock
 
     moment = parse_time(promotion.time)
     if moment is None:
         raise ValueError(f"has no valid time ({promotion.time!r})")
-    policy = _policy(blobs[evidence["policy"]])
-    from promptlane.core.governance import RISK_ORDER
+    policy = parsed.get(evidence["policy"], lambda: _policy(blobs[evidence["policy"]]))
 
     saved = snapshot.get("card")
     card_then: dict[str, Any] = saved if isinstance(saved, dict) else {}
@@ -192,7 +212,7 @@ def _inputs(promotion: Logged, snapshot: dict[str, Any], lock: Any, evidence: di
     signers: Signers | None = None
     forms: list[Review] = []
     if gates.needs_approvals(policy, promotion.env, card):
-        reviewers, signers, forms = _panel_inputs(evidence, blobs)
+        reviewers, signers, forms = _panel_inputs(evidence, blobs, parsed)
     results = _results(blobs[evidence["results"]])
     found = gates.Evidence(results, [], reviewers, forms, None, moment, signers=signers,
                            rules_source="the rules the event names", branch_known=False)
@@ -229,19 +249,30 @@ def _results(raw: bytes) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def _panel_inputs(evidence: dict[str, Any], blobs: dict[str, bytes]) -> "tuple[Reviewers, Signers, list[Review]]":
-    from promptlane.core.reviews import REVIEWERS, parse_review, parse_reviewers
-    from promptlane.core.signatures import parse_allowed_signers
+def _reviewers(raw: bytes) -> "Reviewers":
+    from promptlane.core.reviews import REVIEWERS, parse_reviewers
     from promptlane.core.yamltext import load
+
+    try:
+        return parse_reviewers(load(_text(raw, REVIEWERS), REVIEWERS))
+    except Exception as exc:  # noqa: BLE001 - a reviewers file that cannot be read is a problem, not a crash
+        raise ValueError(f"the reviewers file it names cannot be read ({exc})") from None
+
+
+def _signers(raw: bytes) -> "Signers":
+    from promptlane.core.signatures import parse_allowed_signers
+
+    return parse_allowed_signers(_text(raw, "allowed_signers"))
+
+
+def _panel_inputs(evidence: dict[str, Any], blobs: dict[str, bytes], parsed: Parsed) -> "tuple[Reviewers, Signers, list[Review]]":
+    from promptlane.core.reviews import parse_review
 
     if not evidence.get("reviewers"):
         raise ValueError("the rule needs approvals but the event names no reviewers file")
-    try:
-        reviewers = parse_reviewers(load(_text(blobs[evidence["reviewers"]], REVIEWERS), REVIEWERS))
-    except Exception as exc:  # noqa: BLE001 - a reviewers file that cannot be read is a problem, not a crash
-        raise ValueError(f"the reviewers file it names cannot be read ({exc})") from None
+    reviewers = parsed.get(evidence["reviewers"], lambda: _reviewers(blobs[evidence["reviewers"]]))
     signed = evidence.get("allowed_signers")
-    signers = parse_allowed_signers(_text(blobs[signed], "allowed_signers") if signed else "")
+    signers = parsed.get(signed or "", lambda: _signers(blobs[signed] if signed else b""))
     forms = []
     for entry in evidence["forms"]:
         review = parse_review(entry["path"], blobs[entry["form"]])

@@ -84,7 +84,8 @@ def _difference(expected: list[str] | None, cells: list[str]) -> str:
 class Ledger:
     """What the changelog says, fed segment by segment (oldest first)."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: str | None = None) -> None:
+        self.first = first  # the first environment: its pointer needs no promotion, so no setter is kept
         self.versions: set[tuple[Any, Any, Any]] = set()  # (prompt, version, hash) as the entries say
         self.served: set[tuple[Any, Any, Any]] = set()    # (prompt, version, environment)
         self.last: dict[str, dict[Any, Any]] = {}          # what each prompt's last entry left serving
@@ -125,13 +126,16 @@ class Ledger:
             self._pointers(line, entry, rel, prompt, environments)
 
     def _pointers(self, line: int, entry: dict[str, Any], rel: str, prompt: str, environments: dict[Any, Any]) -> None:
-        before = self.last.get(prompt, {})
+        before = self.last.get(prompt) or {}
         now = {env: ver for env, ver in environments.items() if ver}
         self.last[prompt] = now
         if now == before:
             return
-        moved = [env for env in before.keys() | now.keys() if before.get(env) != now.get(env)]
-        if entry.get("event") == "promote" and len([env for env in moved if env in now]) > 1:
+        moved = [env for env in before.keys() | now.keys() if env != self.first and before.get(env) != now.get(env)]
+        if not moved:
+            return  # a version entry: only the first environment moved
+        event = entry.get("event")
+        if event == "promote" and len([env for env in moved if env in now]) > 1:
             self.problems.append(Problem(rel, line, 1, "PL225", f"this promotion of {prompt} {entry.get('version')} moves "
                                          f"{len(moved)} pointers ({', '.join(sorted(map(str, moved)))}): a promotion serves its "
                                          "version in one environment; restore the changelog from git"))
@@ -139,8 +143,8 @@ class Ledger:
             if env not in now:
                 self.setters.pop((prompt, env), None)
                 continue
-            self.setters[(prompt, env)] = (self.count, entry.get("event"), now[env])
-            if entry.get("event") == "promote" and now[env] == entry.get("version"):
+            self.setters[(prompt, env)] = (self.count, event, now[env])
+            if event == "promote" and now[env] == entry.get("version"):
                 self.promoted.setdefault((prompt, str(env), str(now[env])), []).append(self.count)
                 self.promotions[self.count] = Logged(
                     prompt, str(entry.get("version")), str(entry.get("hash")), str(env), str(entry.get("time")),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from promptlane.core.evidence import Logged, judge
+from promptlane.core.evidence import Logged, Parsed, judge
 from promptlane.core.problems import Problem
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ class _Derivation:
         self.reader = BlobReader(repo.root)
         self.held = _HeldRules(repo)
         self.judged: dict[tuple[str, int], tuple[str, str] | None] = {}
+        self.parsed = Parsed()
 
     def pointer(self, lock: "Lock", env: str, version: str) -> list[Problem]:
         prompt_id, rel = lock.prompt_id, self.repo.lock_rel(lock.prompt_id)
@@ -68,7 +69,7 @@ class _Derivation:
         key = (promotion.rel, promotion.line)
         if key not in self.judged:
             snapshot = read_snapshot(self.repo, promotion.prompt, promotion.version)
-            self.judged[key] = judge(promotion, snapshot, lock, self.reader) if isinstance(snapshot, dict) else None  # PL210 otherwise
+            self.judged[key] = judge(promotion, snapshot, lock, self.reader, self.parsed) if isinstance(snapshot, dict) else None  # PL210 otherwise
         return self.judged[key]
 
     def _rules(self, promotion: Logged) -> tuple[str, str] | None:

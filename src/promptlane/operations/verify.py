@@ -84,7 +84,7 @@ def _walk_segments(repo: Repo, segments: list, current: tuple[bytes, bytes]):
     from promptlane.core.changelog import ChangelogError, changelog_lines
     from promptlane.store import auditcache
 
-    head, audited, ledger, sealed_record = (0, GENESIS), set(), Ledger(), []
+    head, audited, ledger, sealed_record = (0, GENESIS), set(), Ledger(repo.first_environment), []
     for index, segment in enumerate(segments):
         audit_raw, changelog_raw = (_raw(repo, segment.audit_rel), _raw(repo, segment.changelog_rel)) if segment.sealed else current
         audit_text, problem = _decode(audit_raw, segment.audit_rel)
@@ -156,7 +156,7 @@ def _incremental(repo: Repo, cache: dict, audit_raw: bytes, changelog_raw: bytes
         return None
     pairing = Pairing(entries, CHANGELOG, AUDIT_LOG)
     broken, head, audited = walk_chain(new_rows, head, each=pairing.row)
-    ledger = Ledger()
+    ledger = Ledger(repo.first_environment)
     ledger.feed(entries, CHANGELOG)
     if broken or pairing.finish() or ledger.problems or not _only_issues(ledger, entries, cache.get("locks", {})):
         return None  # a promotion or rollback is derived from its evidence by the full run
