@@ -8,6 +8,7 @@ cookiecutter delete a scaffold that is otherwise complete.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,19 @@ def git(*args: str) -> subprocess.CompletedProcess:
 
 def warn(message: str, result: subprocess.CompletedProcess | None = None) -> None:
     detail = f": {result.stderr.strip()}" if result is not None and result.stderr.strip() else ""
-    print(f"WARNING: {message}{detail}", file=sys.stderr)
+    say(f"WARNING: {message}{detail}", sys.stderr)
+
+
+def say(text: str, stream=None) -> None:
+    """Print; a reader that is gone (`promptlane init ... | head -1`) must not undo the render,
+    which a traceback here would (cookiecutter deletes the folder when a hook fails)."""
+    stream = stream or sys.stdout
+    try:
+        print(text, file=stream, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())  # so the interpreter's last flush is quiet too
+        os.close(devnull)
 
 
 def init_repository() -> bool:
@@ -105,7 +118,7 @@ def main() -> int:
     committed = False
     if init_repository() and CONTEXT["make_initial_commit"] == "yes":
         committed = initial_commit()
-    print(next_steps(committed))
+    say(next_steps(committed))
     return 0
 
 
