@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from promptlane.commands.arguments import open_repo
 from promptlane.core.layout import REGISTRY, is_prompt_id
 from promptlane.core.problems import EXIT_OK, Problem, PromptlaneError, UsageError
+from promptlane.core.registry import withdrawal_text
 from promptlane.operations.history import approval_text, collect, eval_text
 from promptlane.store.registry import read_snapshot
 
@@ -70,21 +71,28 @@ def _value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _facts(snapshot: dict, version: "VersionInfo", params: list[str]) -> list[list[str]]:
-    """One cell per label; a cell may take several lines (one approval a line)."""
+def _facts(snapshot: dict, version: "VersionInfo", params: list[str], withdrawn: dict | None) -> list[list[str]]:
+    """One cell per label; a cell may take several lines (one approval a line). ``withdrawn``:
+    the versions' marks in force, when either side has one (else no such row)."""
     payload = snapshot["payload"]
     model = payload.get("model", {})
     facts = [version.version, version.hash[:23] + "…", version.bump or "—", f"{model.get('provider')}/{model.get('name')}"]
     facts += [_value(model.get("params", {}).get(name, "—")) for name in params]
-    facts += [", ".join(payload.get("variables", [])) or "—", ", ".join(version.served_in) or "—", eval_text(version)]
+    facts += [", ".join(payload.get("variables", [])) or "—", ", ".join(version.served_in) or "—"]
+    if withdrawn is not None:
+        mark = withdrawn.get(version.version)
+        facts.append(f"from {mark.get('env')} on {mark.get('time')}" if mark else "—")
+    facts.append(eval_text(version))
     return [[fact] for fact in facts] + [[approval_text(a) for a in version.approvals] or ["none"]]
 
 
-def side_by_side(old: tuple[dict, "VersionInfo"], new: tuple[dict, "VersionInfo"]) -> list[str]:
+def side_by_side(old: tuple[dict, "VersionInfo"], new: tuple[dict, "VersionInfo"], withdrawn: dict | None = None) -> list[str]:
     params = sorted(set(old[0]["payload"].get("model", {}).get("params", {}))
                     | set(new[0]["payload"].get("model", {}).get("params", {})))
-    labels = ["version", "hash", "bump", "model", *(f"  {p}" for p in params), "variables", "serves", "eval pass rate", "approvals"]
-    left, right = _facts(*old, params), _facts(*new, params)
+    marked = withdrawn if withdrawn and {old[1].version, new[1].version} & set(withdrawn) else None
+    labels = ["version", "hash", "bump", "model", *(f"  {p}" for p in params), "variables", "serves",
+              *(["withdrawn"] if marked is not None else []), "eval pass rate", "approvals"]
+    left, right = _facts(*old, params, marked), _facts(*new, params, marked)
     width = max(len(label) for label in labels) + 2
     col = max(len(line) for cell in left for line in cell) + 2
     lines = []
@@ -114,15 +122,28 @@ def step_diffs(prompt_id: str, old: dict, new: dict) -> list[str]:
     return out
 
 
+def _withdrawn_header(prompt: "PromptInfo", sides: tuple[str, str]) -> list[str]:
+    """A line per compared version a rollback withdrew (and that is not served there again)."""
+    lines = []
+    for version in dict.fromkeys(sides):
+        mark = prompt.withdrawn.get(version)
+        if mark:
+            still = [env for env, v in prompt.environments.items() if v == version]
+            where = f"; still served by {', '.join(still)}" if still else ""
+            lines.append(f"! {version} {withdrawal_text(mark)}{where}")
+    return lines
+
+
 def diff(repo: "Repo", prompt_id: str, from_ref: str | None = None, to_ref: str | None = None) -> str:
     prompt = collect(repo, [prompt_id]).prompts[0]
     if prompt.problem:
         raise UsageError(f"{prompt_id}: {prompt.problem}")
     a, b = pick(prompt, from_ref, to_ref)
     old, new = _snapshot(repo, prompt_id, a), _snapshot(repo, prompt_id, b)
-    lines = [f"promptlane diff {prompt_id} {a} {b}", ""]
+    lines = [f"promptlane diff {prompt_id} {a} {b}", *_withdrawn_header(prompt, (a, b)), ""]
     # pick() returns issued versions only (_resolve refuses a pointer to anything else).
-    lines += side_by_side((old, cast("VersionInfo", prompt.find(a))), (new, cast("VersionInfo", prompt.find(b))))
+    lines += side_by_side((old, cast("VersionInfo", prompt.find(a))), (new, cast("VersionInfo", prompt.find(b))),
+                          prompt.withdrawn)
     texts = step_diffs(prompt_id, old, new)
     lines += ["", *texts] if texts else ["", "(step texts are identical)"]
     return "\n".join(lines) + "\n"

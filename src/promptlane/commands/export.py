@@ -9,8 +9,10 @@ what the gates let through. SQLite (stdlib ``sqlite3``) gets two tables:
     retired(prompt, time, actor, reason)                             -- prompts retired for good
 
 The JSON bundle is ``{"format": "promptlane-bundle/1", "prompts": {id: {"environments":
-{env: version}, "versions": {version: {"hash", "payload"}}, "retired"?: {time, actor, reason}}}}``
-for the runtime SDK: a retired prompt serves no environment, and the runtime refuses it.
+{env: version}, "versions": {version: {"hash", "payload"}}, "withdrawn"?: {version: {env, time,
+reason}}, "retired"?: {time, actor, reason}}}}`` for the runtime SDK: a retired prompt serves no
+environment, and the runtime refuses it; a withdrawn version still served elsewhere is marked
+(``Prompt.withdrawn``). Keys were only ever added, so older bundles still load.
 Both are written to a temp file and renamed: a reader never sees half an export. OUT must be
 a file path (a new one, or a regular file to replace): a folder, a device or a pipe is refused.
 """
@@ -70,6 +72,8 @@ def bundle(repo: "Repo") -> dict:
             "environments": {env: ver for env, ver in lock.environments.items() if ver},
             "versions": {v: {"hash": s["hash"], "payload": s["payload"]} for v, s in snapshots.items()},
         }
+        if lock.withdrawn:  # the rollbacks' marks, as the lock keeps them (the runtime sees which still stand)
+            prompts[lock.prompt_id]["withdrawn"] = {v: dict(mark) for v, mark in lock.withdrawn.items()}
         if lock.retired is not None:
             prompts[lock.prompt_id]["retired"] = dict(lock.retired)
     return {"format": BUNDLE_FORMAT, "prompts": prompts}

@@ -18,6 +18,7 @@ from promptlane.commands.arguments import open_repo
 from promptlane.commands.output import output_target, write_output
 from promptlane.core.layout import is_prompt_id, prompt_id_of
 from promptlane.core.problems import EXIT_OK, UsageError
+from promptlane.core.registry import withdrawal_text
 from promptlane.core.semver import is_version, parse
 from promptlane.operations.history import (
     PromptInfo,
@@ -79,7 +80,7 @@ table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem;font-size:.92rem}
 th,td{border:1px solid #d8dde8;padding:.35rem .55rem;text-align:left;vertical-align:top}
 thead th{background:#f3f5f9}tbody th{font-weight:600;background:#fafbfd}
 code{font:.85rem ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-.none{color:#98a1b3}.ok{color:#176c2f}.bad{color:#a4161a}.warn{color:#8a5a00}
+.none{color:#98a1b3}.ok{color:#176c2f}.bad{color:#a4161a}.warn{color:#8a5a00}td.withdrawn{background:#fdecea}
 .tag{display:inline-block;border-radius:.6rem;padding:0 .45rem;background:#e8f0fe;margin:0 .2rem .1rem 0;font-size:.82rem}
 ul.plain{list-style:none;margin:0;padding:0}.nw{white-space:nowrap}
 """.strip()
@@ -97,10 +98,17 @@ def _served_table(report: RepoReport) -> list[str]:
         cells = [f"<tr><th scope=\"row\"><a href=\"#prompt-{_e(prompt.id)}\">{_e(prompt.id)}</a></th>"]
         for env in report.environments:
             version = prompt.environments.get(env)
-            cells.append(f"<td>{_e(version)}</td>" if version else "<td class=\"none\">—</td>")
+            cells.append(_served_cell(prompt, version) if version else "<td class=\"none\">—</td>")
         out.append("".join(cells) + "</tr>")
     out.append("</tbody></table>")
     return out
+
+
+def _served_cell(prompt: PromptInfo, version: str) -> str:
+    mark = prompt.withdrawn.get(version)
+    if mark is None:
+        return f"<td>{_e(version)}</td>"
+    return (f"<td class=\"withdrawn\">{_e(version)}<br><small class=\"bad\">⚠ {_e(withdrawal_text(mark))}</small></td>")
 
 
 def _approvals_cell(version: VersionInfo) -> str:
@@ -229,10 +237,11 @@ def _env_change(old: dict | None, compared: bool, prompt: PromptInfo, envs: tupl
     parts = []
     for env in envs:
         now, was = prompt.environments.get(env), before.get(env)
+        mark = " ⚠️ withdrawn" if now in prompt.withdrawn else ""
         if compared and now != was:
-            parts.append(f"{env}: {was or '—'} → {now or '—'}")
+            parts.append(f"{env}: {was or '—'} → {now or '—'}{mark}")
         elif now:
-            parts.append(f"{env}: {now}")
+            parts.append(f"{env}: {now}{mark}")
     return "; ".join(parts) or "nothing served"
 
 
@@ -268,18 +277,35 @@ def _markdown_row(prompt: PromptInfo, old: dict | None, compared: bool, gate: di
     bump = bump_kind(was, latest.version) if compared else (latest.bump or "—")
     counted = sorted({a.role for a in latest.approvals if a.counts})
     approvals = ", ".join(f"{role} ✅" for role in counted) or "none"
+    if latest.version in prompt.withdrawn:
+        version += " ⚠️ withdrawn"
     gate_cell, detail = _gate_cell(prompt.id, latest.version, gate)
     return (f"| {_md(prompt.id)} | {_md(version)} | {bump} | {_md(_env_change(old, compared, prompt, envs))} | "
-            f"{_md(eval_text(latest))} | {_md(approvals)} | {gate_cell} |"), detail
+            f"{_md(eval_text(latest))} | {_md(approvals)} | {gate_cell} |"), _withdrawn_detail(prompt, latest, envs) + detail
+
+
+def _withdrawn_detail(prompt: PromptInfo, latest: VersionInfo, envs: tuple[str, ...]) -> list[str]:
+    """Under the table: each withdrawn version the row marks, where it was withdrawn and where it is still served."""
+    lines = []
+    for version, mark in prompt.withdrawn.items():
+        still = [env for env in envs if prompt.environments.get(env) == version]
+        if still or version == latest.version:
+            where = f"; still served by {', '.join(still)}" if still else ""
+            lines += [f"**{_md(prompt.id)} {_md(version)}** ⚠️ {_md(withdrawal_text(mark))}{where}", ""]
+    return lines
 
 
 def _gate_cell(prompt_id: str, version: str, gate: dict | None) -> tuple[str, list[str]]:
     if gate is None:
         return "n/a", []
     lacks, target = gate.get("lacks") or [], gate.get("next")
+    # The gates are the card's version's: say so when the row shows another (a rollback restored the card).
+    card_version = gate.get("version")
+    subject = f"{card_version} " if card_version and card_version != version else ""
+    version = str(card_version or version)
     if not lacks:
-        return (f"✅ met for {target}" if target else "✅ at the last environment"), []
-    head = f"❌ {len(lacks)} missing" + (f" for {target}" if target else "")
+        return (f"✅ {subject}met for {target}" if target else f"✅ {subject}at the last environment"), []
+    head = f"❌ {subject}{len(lacks)} missing" + (f" for {target}" if target else "")
     detail = [f"**{prompt_id} {version}**" + (f": missing for {target}" if target else ""), ""]
     detail += [f"- {_md(item)}" for item in lacks] + [""]
     return head, detail

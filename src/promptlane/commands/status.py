@@ -14,15 +14,35 @@ if TYPE_CHECKING:
     from promptlane.store.repo import Repo
 
 
+def _served_cell(row: dict, env: str) -> str:
+    version = row["serves"].get(env)
+    if not version:
+        return "-"
+    return f"{version} (withdrawn)" if version in row["withdrawn"] else version
+
+
+def _withdrawn_lines(row: dict, environments: tuple[str, ...]) -> list[str]:
+    """What a served withdrawn version is, and the command that stops serving it."""
+    from promptlane.core.registry import withdrawal_text
+
+    lines = []
+    for version, mark in row["withdrawn"].items():
+        still = [env for env in environments if row["serves"].get(env) == version]
+        lines.append(f"    ! {version} {withdrawal_text(mark)}; still served by {', '.join(still)}: "
+                     f"roll back (`promptlane rollback {row['prompt']} --env {still[-1]} --reason ...`) or promote a fix")
+    return lines
+
+
 def render_table(rows: list[dict], environments: tuple[str, ...]) -> str:
     head = ["prompt", "version", *environments, "next"]
-    body = [[r["prompt"], str(r["version"] or "-"), *[r["serves"].get(e) or "-" for e in environments],
+    body = [[r["prompt"], str(r["version"] or "-"), *[_served_cell(r, e) for e in environments],
              r["next"] or ("(top)" if not r["lacks"] else "-")] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*head).rstrip(), fmt.format(*("-" * w for w in widths)).rstrip()]
     for row, cells in zip(rows, body, strict=False):
         lines.append(fmt.format(*cells).rstrip())
+        lines += _withdrawn_lines(row, environments)
         if row["next"] and not row["lacks"]:
             lines.append(f"    ready for {row['next']}: `promptlane promote {row['prompt']} --to {row['next']}`")
         lines += [f"    lacks: {item}" for item in row["lacks"]]

@@ -44,6 +44,9 @@ class Lock:
         issued = self.issued()
         return max(issued, key=semver.parse) if issued else None
 
+    def withdrawals_in_force(self) -> dict[str, dict[str, Any]]:
+        return withdrawals_in_force(self.withdrawn, self.environments)
+
     def to_json(self) -> str:
         doc = {
             "format": LOCK_FORMAT,
@@ -57,6 +60,24 @@ class Lock:
         if self.retired is not None:
             doc["retired"] = self.retired
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def withdrawals_in_force(withdrawn: Any, environments: Any) -> dict[str, dict[str, Any]]:
+    """Version -> its withdrawal mark ``{env, time, reason}``, for each mark that still stands.
+
+    The lock keeps every mark for good, but a version promoted back to the environment it was
+    withdrawn from passed that environment's gates again, with eval results newer than the
+    withdrawal (PL607): that lifts the mark. Anywhere else it is still served, it is served
+    withdrawn, and every view of a served version says so."""
+    if not isinstance(withdrawn, dict) or not isinstance(environments, dict):
+        return {}
+    return {version: dict(mark) for version, mark in withdrawn.items()
+            if isinstance(mark, dict) and environments.get(mark.get("env")) != version}
+
+
+def withdrawal_text(mark: dict[str, Any]) -> str:
+    """One mark for people: 'withdrawn from prod on 2026-12-03T08:00:00Z (INC-1: ...)'."""
+    return f"withdrawn from {mark.get('env')} on {mark.get('time')} ({mark.get('reason')})"
 
 
 class LockError(Exception):

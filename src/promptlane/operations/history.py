@@ -51,6 +51,7 @@ class PromptInfo:
     environments: dict[str, str | None] = field(default_factory=dict)
     versions: list[VersionInfo] = field(default_factory=list)   # in issue order
     problem: str = ""                                           # lock missing or unreadable
+    withdrawn: dict[str, dict] = field(default_factory=dict)    # version -> mark still in force (core.registry)
 
     def latest(self) -> VersionInfo | None:
         from promptlane.core.semver import parse
@@ -147,6 +148,7 @@ def _prompt_info(repo: "Repo", prompt_id: str) -> PromptInfo:
         info.problem = "never synced: run `promptlane sync`"
         return info
     info.environments.update(lock.environments)
+    info.withdrawn = lock.withdrawals_in_force()
     for entry in lock.versions:
         version = VersionInfo(entry["version"], entry["hash"], str(entry.get("author", "")),
                               str(entry.get("created", "")), str(entry.get("bump", "")),

@@ -1,6 +1,7 @@
 """What each environment serves per prompt, and what each prompt still lacks for its next
 promotion (the same gates ``promptlane promote`` evaluates): the rows of ``promptlane status``
-and of the report's gate column."""
+and of the report's gate column. ``withdrawn`` maps each served version a rollback withdrew
+elsewhere to its mark ``{env, time, reason}``."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ def _row(repo: "Repo", prompt_id: str, policy) -> dict:
     card = read_card(repo, prompt_id)
     row: dict[str, Any] = {"prompt": prompt_id, "version": card.data.get("version"), "hash": card.data.get("hash"),
            "environment": card.data.get("environment"), "serves": {env: None for env in repo.environments},
-           "next": None, "lacks": []}
+           "withdrawn": {}, "next": None, "lacks": []}
     try:
         lock = read_lock(repo, prompt_id)
     except LockError as exc:
@@ -27,6 +28,8 @@ def _row(repo: "Repo", prompt_id: str, policy) -> dict:
         return row
     if lock:
         row["serves"].update({env: lock.environments.get(env) for env in repo.environments})
+        served = set(row["serves"].values())
+        row["withdrawn"] = {v: mark for v, mark in lock.withdrawals_in_force().items() if v in served}
     if not card.ok:
         row["lacks"] = [f"the card has {len(card.problems)} problem(s): run `promptlane check`"]
         return row

@@ -24,15 +24,17 @@ from promptlane.runtime.errors import (
     RuntimeSDKError,
     SourceError,
     UnknownPromptError,
+    WithdrawnError,
 )
 from promptlane.runtime.loader import Registry, clear_cache, default_env
 from promptlane.runtime.loader import load as _load
-from promptlane.runtime.prompt import Prompt, Step
+from promptlane.runtime.prompt import Prompt, Step, Withdrawal
 from promptlane.runtime.tracing import Call, Clock, Trace, trace
 
 __all__ = [
-    "load", "get", "render", "trace", "Registry", "Prompt", "Step", "Call", "Clock", "Trace",
-    "RuntimeSDKError", "SourceError", "UnknownPromptError", "NotServedError", "RetiredError", "IntegrityError",
+    "load", "get", "render", "trace", "Registry", "Prompt", "Step", "Withdrawal", "Call", "Clock", "Trace",
+    "RuntimeSDKError", "SourceError", "UnknownPromptError", "NotServedError", "RetiredError", "WithdrawnError",
+    "IntegrityError",
     "RenderError", "clear_cache", "default_env", "SOURCE_ENV",
 ]
 
@@ -52,17 +54,20 @@ def load(source: str | os.PathLike | None = None) -> Registry:
     return registry
 
 
-def get(prompt_id: str, env: str | None = None, *, source: str | os.PathLike | Registry | None = None) -> Prompt:
+def get(prompt_id: str, env: str | None = None, *, source: str | os.PathLike | Registry | None = None,
+        refuse_withdrawn: bool = False) -> Prompt:
     """The version ``env`` serves (default: $PROMPTLANE_ENV, else "prod"), hash verified.
 
     Without ``source``, the last ``load()``ed path (re-stat'ed, so a replaced bundle is
-    picked up) or $PROMPTLANE_REGISTRY."""
+    picked up) or $PROMPTLANE_REGISTRY. ``refuse_withdrawn=True`` raises WithdrawnError for
+    a version a rollback withdrew from another environment (recommended for production
+    traffic); otherwise it is served, marked in ``Prompt.withdrawn``."""
     if isinstance(source, Registry):
-        return source.get(prompt_id, env)
+        return source.get(prompt_id, env, refuse_withdrawn=refuse_withdrawn)
     path = source if source is not None else (_default_source or os.environ.get(SOURCE_ENV))
     if not path:
         raise SourceError(f"no registry loaded: call runtime.load(PATH) or set {SOURCE_ENV}")
-    return _load(path).get(prompt_id, env)
+    return _load(path).get(prompt_id, env, refuse_withdrawn=refuse_withdrawn)
 
 
 def render(prompt: Prompt | str, /, **variables: Any) -> list[dict[str, str]]:

@@ -26,6 +26,11 @@ class RetiredError(NotServedError):
     """The prompt was retired (`promptlane retire`): it is served nowhere, for good."""
 
 
+class WithdrawnError(NotServedError):
+    """The environment serves a version a rollback withdrew elsewhere, and the caller asked
+    ``get(..., refuse_withdrawn=True)`` not to be given one."""
+
+
 class IntegrityError(RuntimeSDKError):
     """A payload does not match its recorded hash (or is missing or malformed): never served."""
 

@@ -12,18 +12,21 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
 from promptlane.core.hashing import PAYLOAD_FORMAT, payload_hash
+from promptlane.core.registry import withdrawals_in_force
 from promptlane.runtime.errors import (
     IntegrityError,
     NotServedError,
     RetiredError,
     SourceError,
     UnknownPromptError,
+    WithdrawnError,
 )
-from promptlane.runtime.prompt import Prompt, Step
+from promptlane.runtime.prompt import Prompt, Step, Withdrawal
 
 BUNDLE_FORMAT = "promptlane-bundle/1"
 LOCK_FORMAT = "promptlane-lock/1"
@@ -39,7 +42,9 @@ def default_env() -> str:
 
 class Registry:
     """Prompts of one source. ``get`` verifies before it serves; entries are plain dicts:
-    ``{"environments": {env: version|None}, "versions": {version: {"hash", "payload"?}}}``."""
+    ``{"environments": {env: version|None}, "versions": {version: {"hash", "payload"?}},
+    "withdrawn"?: {version: {"env", "time", "reason"}}}`` (sources written before withdrawals
+    were exported have no "withdrawn": nothing is marked)."""
 
     def __init__(self, source: str, reader: "_Reader"):
         self.source = source
@@ -52,8 +57,11 @@ class Registry:
     def environments(self, prompt_id: str) -> dict[str, str | None]:
         return dict(self._entry(prompt_id)["environments"])
 
-    def get(self, prompt_id: str, env: str | None = None) -> Prompt:
-        """The version ``env`` serves, its payload hash verified (once per version)."""
+    def get(self, prompt_id: str, env: str | None = None, *, refuse_withdrawn: bool = False) -> Prompt:
+        """The version ``env`` serves, its payload hash verified (once per version).
+
+        ``refuse_withdrawn``: raise WithdrawnError rather than return a version a rollback
+        withdrew from another environment (``Prompt.withdrawn`` says so either way)."""
         env = env or default_env()
         entry = self._entry(prompt_id)
         version = self._served_version(prompt_id, entry, env)
@@ -62,6 +70,11 @@ class Registry:
         if prompt is None:
             prompt = self._verified(prompt_id, version, env, entry)
             self._served[key] = prompt
+        if refuse_withdrawn and prompt.withdrawn is not None:
+            raise WithdrawnError(
+                f"{self.source}: {env} serves {prompt_id} {version}, which was {prompt.withdrawn}; refused "
+                f"(refuse_withdrawn=True). Roll {env} back too (`promptlane rollback {prompt_id} --env {env} "
+                "--reason ...`) or promote a fixed version there, then export the registry again.")
         return prompt
 
     def version(self, prompt_id: str, version: str) -> Prompt:
@@ -102,13 +115,22 @@ class Registry:
                 f"{where}: payload hash {actual or '(no payload)'} does not match the recorded {info['hash']}: "
                 "the prompt was altered after it was approved, or the copy is corrupt; refusing to serve it. "
                 "Re-export the registry from the governed repository (`promptlane registry export`).")
-        return _prompt(where, prompt_id, version, info["hash"], env, payload)
+        prompt = _prompt(where, prompt_id, version, info["hash"], env, payload)
+        return replace(prompt, withdrawn=_withdrawal(entry, version))
 
 
 def _some(ids: list[str]) -> str:
     if not ids:
         return "no prompts"
     return ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+
+
+def _withdrawal(entry: dict, version: str) -> Withdrawal | None:
+    """The rollback's mark on ``version``, when it still stands (core.registry's rule)."""
+    mark = withdrawals_in_force(entry.get("withdrawn"), entry["environments"]).get(version)
+    if mark is None:
+        return None
+    return Withdrawal(str(mark.get("env")), str(mark.get("time")), str(mark.get("reason")))
 
 
 def _prompt(where: str, prompt_id: str, version: str, digest: str, env: str, payload: dict) -> Prompt:
@@ -198,7 +220,7 @@ class _CheckoutReader(_Reader):
         if not isinstance(doc, dict) or doc.get("format") != LOCK_FORMAT or not isinstance(doc.get("versions"), list):
             raise SourceError(f"{path}: not a {LOCK_FORMAT} file; restore it from git")
         versions = {v.get("version"): {"hash": v.get("hash")} for v in doc["versions"] if isinstance(v, dict)}
-        entry = {"environments": doc.get("environments"), "versions": versions}
+        entry = {"environments": doc.get("environments"), "versions": versions, "withdrawn": doc.get("withdrawn")}
         if doc.get("retired") is not None:
             entry["retired"] = doc["retired"]
         return entry

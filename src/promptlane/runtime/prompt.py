@@ -21,6 +21,18 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Withdrawal:
+    """A rollback withdrew this version from ``environment`` (which has not served it again)."""
+
+    environment: str
+    time: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"withdrawn from {self.environment} on {self.time} ({self.reason})"
+
+
+@dataclass(frozen=True)
 class Prompt:
     """One version of a prompt, as an environment serves it; its hash has been verified."""
 
@@ -31,6 +43,9 @@ class Prompt:
     model: Mapping[str, Any]          # {"provider", "name", "params"}
     steps: tuple[Step, ...]
     variables: tuple[str, ...]
+    # Set when a rollback withdrew this version from another environment (this one still serves
+    # it): log it, alert on it, or refuse it with ``get(..., refuse_withdrawn=True)``.
+    withdrawn: Withdrawal | None = None
 
     @property
     def placeholders(self) -> frozenset[str]:
