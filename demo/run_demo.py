@@ -100,7 +100,7 @@ class Demo:
         for role in roles:
             email = REVIEWERS[role]
             self.run("promptlane", "approve", PROMPT, "--role", role, "--note", "reviewed in the demo",
-                     "--key", str(self.key(email)), actor=email)
+                     "--all-confirmed", "--key", str(self.key(email)), actor=email)
 
 
 def register_keys(demo: Demo) -> None:
@@ -129,7 +129,7 @@ def forged_approval(demo: Demo) -> None:
               "pm@example.com with her own key gets her nothing: allowed_signers does not list her key for "
               "that reviewer, so `approve` refuses and writes nothing (and a form forged by hand fails "
               "`promptlane check` and every promotion with the same PL522).")
-    demo.run("promptlane", "approve", PROMPT, "--role", "PM", "--key", str(demo.key("mallory@example.com")),
+    demo.run("promptlane", "approve", PROMPT, "--role", "PM", "--all-confirmed", "--key", str(demo.key("mallory@example.com")),
              expect=1, actor=REVIEWERS["PM"])
 
 

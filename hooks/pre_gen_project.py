@@ -18,6 +18,10 @@ SLUG_MAX = 64  # the same limit as a prompt id: the slug may become a package or
 ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 ROLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9 _-]*$")
 ENV_COUNT = (2, 6)
+# The role that approves governance changes (promptlane.core.policy.POLICY_REVIEW_ROLE); the
+# hook runs without promptlane installed, so it keeps its own copy (tests/test_template.py
+# checks that the two agree).
+POLICY_APPROVER = "Governance"
 VERSION = re.compile(r"^[0-9]+(\.[0-9]+){1,2}([a-z]+[0-9]*)?$")
 # Characters that would need escaping in the YAML files these values are written into.
 UNSAFE_TEXT = re.compile(r'["\\\x00-\x1f\x7f]')
@@ -72,7 +76,23 @@ def check_roles(value: str) -> list[str]:
     dupes = sorted({role for role in roles if roles.count(role) > 1})
     if dupes:
         errors.append(f"{', '.join(dupes)} listed more than once; each role must be unique")
-    return errors
+    return errors + check_policy_approver(roles)
+
+
+def check_policy_approver(roles: list[str]) -> list[str]:
+    """The rendered policy (and promptlane) has the Governance role approve every change to the
+    policy, reviews/reviewers.yml, reviews/allowed_signers, a lowered card risk and a
+    retirement: without it, none of these could ever be approved."""
+    if POLICY_APPROVER in roles:
+        return []
+    near = [role for role in roles if role.lower().replace(" ", "").replace("_", "").replace("-", "")
+            == POLICY_APPROVER.lower()]
+    if near:
+        return [f"{near[0]!r} must be spelled {POLICY_APPROVER!r}: that is the role promptlane's commands and "
+                "the rendered policy name as the approver of policy changes"]
+    return [f"policy changes are approved by {POLICY_APPROVER!r}, which is not among the roles "
+            f"({', '.join(roles)}): without it no policy, reviewer, signer or risk change and no "
+            f"retirement could ever be approved; add it (e.g. {','.join(roles + [POLICY_APPROVER])})"]
 
 
 def check_version(value: str) -> list[str]:

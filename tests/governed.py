@@ -88,12 +88,21 @@ def write_results(root: Path, when: str, pass_rate: float = 1.0, categories: dic
     return path
 
 
+def answered(extra: tuple[str, ...]) -> tuple[str, ...]:
+    """An approval's arguments with its checklist answered in full (--all-confirmed; the
+    template's prod rule requires it), unless they answer it themselves or reject."""
+    if {"--confirm", "--all-confirmed", "reject"} & set(extra) or "--decision=reject" in extra:
+        return extra
+    return (*extra, "--all-confirmed")
+
+
 def approve_as(root: Path, capsys, monkeypatch, role: str, email: str | None = None, *extra: str) -> tuple[int, str]:
-    """``promptlane approve`` as the reviewer, signing with their own key (tests/keys.py)."""
+    """``promptlane approve`` as the reviewer, signing with their own key (tests/keys.py), every
+    item of the role's checklist confirmed unless ``extra`` says otherwise."""
     email = email or f"{PROD_ROLES[role]}@example.com"
     as_user(monkeypatch, email)
     try:
-        return pl(root, capsys, "approve", PID, "--role", role, "--key", str(key_for(email)), *extra)
+        return pl(root, capsys, "approve", PID, "--role", role, "--key", str(key_for(email)), *answered(extra))
     finally:
         as_author(monkeypatch)
 
@@ -127,6 +136,8 @@ def cli(root: Path, *args: str, actor: str | None = None, mp) -> tuple[int, str]
         mp.setenv("PROMPTLANE_ACTOR", actor)
         if args[:1] == ("approve",) and "--key" not in args:
             args = (*args, "--key", str(key_for(actor)))  # each reviewer signs with their own key
+        if args[:1] == ("approve",) and not {"--governance", "--policy", "--retire", "--sign"} & set(args):
+            args = (args[0], *answered(args[1:]))
     else:
         mp.delenv("PROMPTLANE_ACTOR", raising=False)
     out = io.StringIO()

@@ -22,7 +22,7 @@ import yaml
 
 from conftest import git, snapshot_tree
 from keys import key_for
-from governed import PID, PROD_ROLES, card, clock, commit, new_version, pl, write_results
+from governed import PID, PROD_ROLES, answered, card, clock, commit, new_version, pl, write_results
 from promptlane.core.reviews import review_rel
 
 NAMESPACE = "promptlane"
@@ -76,9 +76,10 @@ def run(root: Path, capsys, *args: str, actor: str | None = None, env: dict[str,
 
 def approve(root: Path, capsys, role: str, reviewer: str, key: Path | None, *extra: str,
             env: dict[str, str] | None = None) -> tuple[int, str]:
-    """`promptlane approve support-reply --role ROLE [--key KEY]` as ``reviewer``."""
+    """`promptlane approve support-reply --role ROLE [--key KEY]` as ``reviewer``, its checklist
+    answered in full unless ``extra`` answers it or rejects (governed.answered)."""
     signing = ["--key", str(key)] if key else []
-    return run(root, capsys, "approve", PID, "--role", role, *signing, *extra, actor=reviewer, env=env)
+    return run(root, capsys, "approve", PID, "--role", role, *signing, *answered(extra), actor=reviewer, env=env)
 
 
 def signing_config(key: Path) -> dict[str, str]:
@@ -303,7 +304,7 @@ class Attack:
         """``reviewer``'s ``decision`` for ``role``, signed with ``key`` (its owner's name; None:
         unsigned) in ``namespace``, dated ``date`` (default: now): by the command when it
         agrees, else by hand. Another namespace is never the command's: always by hand."""
-        args = ["approve", PID, "--role", role, "--decision", decision]
+        args = ["approve", PID, "--role", role, "--decision", decision, *answered(("--decision", decision))[2:]]
         args += ["--key", str(self.keys.private(key))] if key else []
         if namespace == NAMESPACE and self.attempt(*args, actor=reviewer, env={"PROMPTLANE_NOW": date} if date else None):
             return

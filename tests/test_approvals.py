@@ -147,7 +147,7 @@ def test_approve_writes_a_filled_form(edited, capsys, monkeypatch):
                            "role": "Tech Lead", "decision": "approved", "date": "2026-12-01T09:15:00Z", "note": 'says "ok": fine'}
     text = (edited / rel).read_text()
     assert "pass rate 100.0%" in text and "1200 tokens" in text and "_Not filled yet" not in text
-    assert "## Checklist: Tech Lead" in text and text.count("- [ ] ") == 3
+    assert "## Checklist: Tech Lead" in text and text.count("- [x] ") == 3 and "- [ ] " not in text  # approve_as: --all-confirmed
     assert "# your e-mail, as listed in reviews/reviewers.yml" in text  # template comments kept
 
 
@@ -185,7 +185,8 @@ def test_role_names_match_loosely_and_files_use_slugs(edited, capsys, monkeypatc
     code, out = approve_as(edited, capsys, monkeypatch, "Tech Lead", "tech-lead@example.com")
     assert code == 0
     as_user(monkeypatch, "tech-lead@example.com")
-    code, out = pl(edited, capsys, "approve", PID, "--role", "tech_lead", "--key", str(key_for("tech-lead@example.com")))
+    code, out = pl(edited, capsys, "approve", PID, "--role", "tech_lead", "--key", str(key_for("tech-lead@example.com")),
+                   "--all-confirmed")
     assert code == 0 and f"reviews/{PID}/{V}/tech-lead-tech-lead.md" in out
 
 
@@ -207,7 +208,7 @@ def test_two_reviewers_whose_addresses_start_alike_keep_both_forms(edited, capsy
 def test_a_ticked_checklist_is_signed_again_before_it_is_committed(edited, capsys, monkeypatch):
     """Ticking the checklist changes the signed bytes: the form stops counting (PL521) until
     `approve --sign` signs it again; once committed, a form is history and is never re-signed."""
-    assert approve_as(edited, capsys, monkeypatch, "PM")[0] == 0
+    assert approve_as(edited, capsys, monkeypatch, "PM", "pm@example.com", "--confirm", "1")[0] == 0
     rel = f"reviews/{PID}/{V}/pm-pm.md"
     path = edited / rel
     path.write_text(path.read_text().replace("- [ ] ", "- [x] "))
@@ -233,8 +234,105 @@ def test_signing_through_git_config_as_for_signed_commits(edited, capsys, monkey
     git(edited, "config", "gpg.format", "ssh")
     git(edited, "config", "user.signingkey", str(key_for("pm@example.com")))
     as_user(monkeypatch, "pm@example.com")
-    code, out = pl(edited, capsys, "approve", PID, "--role", "PM")
+    code, out = pl(edited, capsys, "approve", PID, "--role", "PM", "--all-confirmed")
     assert code == 0 and ".sig (signed with SHA256:" in out, out
     git(edited, "config", "gpg.format", "openpgp")
-    code, out = pl(edited, capsys, "approve", PID, "--role", "PM")
+    code, out = pl(edited, capsys, "approve", PID, "--role", "PM", "--all-confirmed")
     assert code == 2 and "PL540" in out and "gpg.format is not ssh" in out
+
+
+# ---------------------------------------------------------------- the checklist (prod: require_checklist)
+
+PM_ITEMS = ("The prompt does what the product needs, for the users it serves.",
+            "Tone, language and length suit the audience.",
+            "The eval cases cover the situations that matter to users.")
+
+
+def approve_pm(root: Path, capsys, monkeypatch, *extra: str) -> tuple[int, str]:
+    """`approve` as pm@ with exactly ``extra`` (approve_as would add --all-confirmed)."""
+    as_user(monkeypatch, "pm@example.com")
+    return pl(root, capsys, "approve", PID, "--role", "PM", "--key", str(key_for("pm@example.com")), *extra)
+
+
+def test_approve_off_a_terminal_without_answers_is_refused_and_writes_nothing(edited, capsys, monkeypatch):
+    before = snapshot_tree(edited)
+    code, out = approve_pm(edited, capsys, monkeypatch)
+    assert code == 2, out
+    assert "requires the PM checklist for prod (require_checklist)" in out and "stdin is not a terminal" in out
+    assert "--confirm ITEM..." in out and "--all-confirmed" in out and f"1. {PM_ITEMS[0]}" in out
+    assert snapshot_tree(edited) == before
+
+
+def test_confirm_names_an_item_by_number_or_text_and_suggests_for_a_typo(edited, capsys, monkeypatch):
+    before = snapshot_tree(edited)
+    code, out = approve_pm(edited, capsys, monkeypatch, "--confirm", "Tone, langauge and length suit the audience")
+    assert code == 2 and f"is not an item of this checklist (did you mean '{PM_ITEMS[1]}'?)" in out, out
+    assert snapshot_tree(edited) == before
+    code, out = approve_pm(edited, capsys, monkeypatch, "--confirm", "1", "tone, language and length suit the audience")
+    assert code == 0, out
+    assert f"1 of 3 checklist items unanswered ({PM_ITEMS[2]}): this approval does not count for prod" in out
+    text = (edited / f"reviews/{PID}/{V}/pm-pm.md").read_text()
+    assert f"- [x] {PM_ITEMS[0]}" in text and f"- [x] {PM_ITEMS[1]}" in text and f"- [ ] {PM_ITEMS[2]}" in text
+
+
+def test_a_rejection_needs_no_answers_and_takes_none(edited, capsys, monkeypatch):
+    code, out = approve_pm(edited, capsys, monkeypatch, "--decision", "reject", "--all-confirmed")
+    assert code == 2 and "a rejection needs no answers" in out, out
+    code, out = approve_pm(edited, capsys, monkeypatch, "--decision", "reject", "--note", "tone")
+    assert code == 0, out
+
+
+def test_an_unanswered_item_counts_for_staging_but_not_for_prod(edited, capsys, monkeypatch):
+    """prod's rule has require_checklist: true; staging's has not. The gate names the items and
+    the form's line; answering them all (a new form, not yet committed) lets the version through."""
+    for role in ("Tech Lead", "QA", "Security", "Governance"):
+        assert approve_as(edited, capsys, monkeypatch, role)[0] == 0
+    assert approve_pm(edited, capsys, monkeypatch, "--confirm", "2")[0] == 0
+    assert pl(edited, capsys, "promote", PID, "--to", "staging")[0] == 0
+    rel = f"reviews/{PID}/{V}/pm-pm.md"
+    line = (edited / rel).read_text().splitlines().index(f"- [ ] {PM_ITEMS[0]}") + 1
+    code, out = pl(edited, capsys, "promote", PID, "--to", "prod")
+    assert code == 1, out
+    assert f"{rel}:{line}:1: PL532 2 of 3 checklist items unanswered: '{PM_ITEMS[0]}' (line {line}); " \
+           f"'{PM_ITEMS[2]}' (line {line + 2})" in out
+    assert "PL608" in out and "needs an approval by PM" in out
+    assert approve_pm(edited, capsys, monkeypatch, "--confirm", "1", "2", "3")[0] == 0
+    code, out = pl(edited, capsys, "promote", PID, "--to", "prod")
+    assert code == 0, out
+    assert "PM: pm@example.com (signed, checklist answered)" in (edited / "schemas/prompt-change-log.yml").read_text()
+
+
+def test_a_form_without_its_roles_checklist_does_not_count_where_it_is_required(edited, capsys, monkeypatch):
+    """A form whose checklist section was removed before signing answers nothing: PL531."""
+    for role in ("Tech Lead", "QA", "Security", "Governance"):
+        assert approve_as(edited, capsys, monkeypatch, role)[0] == 0
+    assert approve_pm(edited, capsys, monkeypatch, "--all-confirmed")[0] == 0
+    rel = f"reviews/{PID}/{V}/pm-pm.md"
+    path = edited / rel
+    path.write_text(path.read_text().split("## Checklist: PM")[0])
+    assert pl(edited, capsys, "approve", "--sign", rel, "--key", str(key_for("pm@example.com")))[0] == 0
+    assert pl(edited, capsys, "promote", PID, "--to", "staging")[0] == 0
+    code, out = pl(edited, capsys, "promote", PID, "--to", "prod")
+    assert code == 1 and f"{rel}:" in out and "PL531 has no '## Checklist: PM' items" in out, out
+
+
+def test_on_a_terminal_approve_asks_each_item(edited, capsys, monkeypatch):
+    """A real terminal (a pty): 'y' ticks an item, anything else leaves it unanswered."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    main, secondary = pty.openpty()
+    os.write(main, b"y\nno\ny\n")
+    env = {**os.environ, "PROMPTLANE_ACTOR": "pm@example.com"}
+    done = subprocess.run([sys.executable, "-m", "promptlane", "-C", str(edited), "approve", PID, "--role", "PM",
+                           "--key", str(key_for("pm@example.com"))], stdin=secondary, capture_output=True,
+                          text=True, env=env, timeout=120)
+    os.close(secondary)
+    os.close(main)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"1. {PM_ITEMS[0]} [y/N]" in done.stderr
+    text = (edited / f"reviews/{PID}/{V}/pm-pm.md").read_text()
+    assert f"- [x] {PM_ITEMS[0]}" in text and f"- [ ] {PM_ITEMS[1]}" in text and f"- [x] {PM_ITEMS[2]}" in text
+    assert "1 of 3 checklist items unanswered" in done.stdout

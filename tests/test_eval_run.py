@@ -201,7 +201,8 @@ def test_raising_environment_needs_results_for_this_exact_hash(governed, capsys,
     # Real promptfoo results for this hash, and the approval the policy asks for: accepted.
     assert run_cli(root, "eval", "run", "support-reply", capsys=capsys)[0] == 0
     monkeypatch.setenv("PROMPTLANE_ACTOR", "pm@example.com")
-    code, out = run_cli(root, "approve", "support-reply", "--role", "PM", "--key", str(key_for("pm@example.com")), capsys=capsys)
+    code, out = run_cli(root, "approve", "support-reply", "--role", "PM", "--key", str(key_for("pm@example.com")),
+                        "--all-confirmed", capsys=capsys)
     assert code == 0, out
     monkeypatch.delenv("PROMPTLANE_ACTOR")
     code, out = run_cli(root, "check", GATE_CARD, capsys=capsys)

@@ -72,6 +72,7 @@ def _set(doc: dict, path: str, value) -> dict:
     ("promotion.prod.allow_skip", True, "allow_skip turned on"),
     ("promotion.prod.allowed_branches", ["main", "release/*", "*"], "allowed_branches adds *"),
     ("environments", ["dev", "prod"], "environment staging removed"),
+    ("promotion.prod.require_checklist", False, "promotion.prod.require_checklist turned off"),
 ])
 def test_loosening_is_detected(rendered_template, path, value, what):
     old = _template_policy(rendered_template)
@@ -85,6 +86,7 @@ def test_loosening_is_detected(rendered_template, path, value, what):
     ("promotion.staging.risk.low.policy_only", False),
     ("promotion.prod.allowed_branches", ["main"]),
     ("promotion.prod.notify", "true"),
+    ("promotion.staging.require_checklist", True),
 ])
 def test_tightening_is_not_loosening(rendered_template, path, value):
     old = _template_policy(rendered_template)
@@ -179,3 +181,10 @@ def test_ci_judges_a_loosened_policy_against_the_base_branch(gov, capsys, monkey
     monkeypatch.setenv("PROMPTLANE_BASE", "origin/does-not-exist")
     code, _ = pl(gov, capsys, "check")
     assert code == 2
+
+
+def test_removing_a_required_checklist_is_loosening_too(rendered_template):
+    old = _template_policy(rendered_template)
+    new = copy.deepcopy(old)
+    del new["promotion"]["prod"]["require_checklist"]
+    assert [path for path, what in loosened(old, new) if "require_checklist turned off" in what] == [["promotion", "prod"]]

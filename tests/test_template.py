@@ -66,7 +66,9 @@ CASES = {
     "unicode-owner": {"owner": "Zoë Ångström", "project_name": "Prompts für Zoë"},
     "custom-envs": {"environments": "dev,qa,prod"},
     "six-envs-spaced-roles": {"environments": "dev, test ,qa,uat,staging,prod",
-                              "reviewer_roles": "Product Owner, Legal"},
+                              "reviewer_roles": "Product Owner, Legal, Governance"},
+    "governance-only": {"reviewer_roles": "Governance"},
+    "governance-first": {"reviewer_roles": "Governance,Tech Lead,QA"},
 }
 
 
@@ -291,3 +293,62 @@ def test_init_without_a_terminal_takes_the_defaults(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "stdin is not a terminal; using defaults" in done.stderr and "Traceback" not in done.stderr
     assert (tmp_path / "piped/prompts/support-reply/card.yml").is_file()
+
+
+# ---------------------------------------------------------------- the roles chosen, and only those
+
+# Generated or third-party files that name no role (a lock file's base64 may spell "QA").
+NOT_ROLE_TEXT = {"evals/promptfoo/package-lock.json"}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_rendered_file_names_only_the_chosen_roles(rendered, name):
+    """No default role the team left out survives in a comment, an example command or a form."""
+    project, chosen = rendered[name], roles_of(CASES[name])
+    left_out = [role for role in DEFAULT_ROLES if role not in chosen]
+    for path in files(project):
+        rel = path.relative_to(project).as_posix()
+        if rel in NOT_ROLE_TEXT:
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for role in left_out:
+            found = re.search(rf"(?<![\w-]){re.escape(role)}(?![\w-])", text)
+            assert found is None, f"{rel} names {role!r}, which {name} left out: ...{text[max(0, found.start() - 60):found.end() + 20]}..."
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_render_passes_its_own_checks(rendered, name, tmp_path):
+    """`promptlane check --all` on each role combination's scaffold: policy, reviewers, forms agree."""
+    from conftest import BIN
+
+    done = subprocess.run([str(BIN / "promptlane"), "-C", str(rendered[name]), "check", "--all"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_hook_names_the_role_promptlane_asks_to_approve_policy_changes():
+    from promptlane.core.policy import POLICY_REVIEW_ROLE
+
+    hook = (ROOT / "hooks/pre_gen_project.py").read_text(encoding="utf-8")
+    assert f'POLICY_APPROVER = "{POLICY_REVIEW_ROLE}"' in hook
+
+
+@pytest.mark.parametrize("roles,needle", [
+    ("PM,Tech Lead,QA,Security", "policy changes are approved by 'Governance', which is not among the roles "
+                                 "(PM, Tech Lead, QA, Security)"),
+    ("PM,governance", "'governance' must be spelled 'Governance'"),
+])
+def test_leaving_out_the_policy_approver_is_refused_with_nothing_written(tmp_path, isolated_env, roles, needle):
+    from cookiecutter.exceptions import FailedHookException
+
+    from conftest import BIN
+
+    with pytest.raises(FailedHookException):
+        bake(tmp_path / "cookiecutter", isolated_env, reviewer_roles=roles)
+    assert list((tmp_path / "cookiecutter").iterdir()) == []
+    done = subprocess.run([str(BIN / "promptlane"), "init", str(tmp_path / "init" / "repo"), "--no-input",
+                           "--reviewer-roles", roles], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"ERROR: reviewer_roles: {needle}" in done.stderr and "nothing was created" in done.stderr
+    assert "add it (e.g. PM,Tech Lead,QA,Security,Governance)" in done.stderr or "spelled" in needle
+    assert list((tmp_path / "init").iterdir()) == []

@@ -198,7 +198,8 @@ def _promote_to_staging(work: Path, forged: bool) -> None:
         else:
             assert cli_main(["-C", str(work), "eval", "run", "support-reply"]) == 0
         mp.setenv("PROMPTLANE_ACTOR", "pm@example.com")
-        assert cli_main(["-C", str(work), "approve", "support-reply", "--role", "PM", "--key", str(key_for("pm@example.com"))]) == 0
+        assert cli_main(["-C", str(work), "approve", "support-reply", "--role", "PM", "--key", str(key_for("pm@example.com")),
+                         "--all-confirmed"]) == 0
         mp.delenv("PROMPTLANE_ACTOR")
         assert cli_main(["-C", str(work), "promote", "support-reply", "--to", "staging"]) == 0
 

@@ -144,6 +144,11 @@ def _add_promotion_commands(sub) -> None:
                    help="sign again your own form after editing it (ticking its checklist), before committing it")
     rules_base(p)
     p.set_defaults(handler="approve:cmd_approve")
+    p.add_argument("--confirm", metavar="ITEM", nargs="+", action="extend", default=None,
+                   help="the checklist items you confirm, each by its number (1, 2, ...) or its text; the signed "
+                        "form records them ticked (asked one by one on a terminal when neither this nor --all-confirmed is given)")
+    p.add_argument("--all-confirmed", action="store_true",
+                   help="confirm every item of your role's checklist (the form records each one ticked)")
 
     p = sub.add_parser("promote", help="gates, then card + registry + changelog + audit in one step")
     p.add_argument("id")

@@ -5,6 +5,7 @@ after editing it (before it is committed: committed forms are never changed)."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING
 
 from promptlane.commands.arguments import open_repo, repo_rel
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
 
 
 def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "approve", note: str = "",
-            key: str | None = None) -> list[str]:
-    """Write the reviewer's signed form for the card's current hash; return what to tell the user."""
+            key: str | None = None, confirm: list[str] | None = None, all_confirmed: bool = False) -> list[str]:
+    """Write the reviewer's signed form for the card's current hash, its checklist answered as
+    ``confirm`` / ``all_confirmed`` say (or as asked on a terminal); return what to tell the user."""
     recover(repo.root)
     card, lock = synced_card(repo, prompt_id)
     payload_hash = card.sound_hash  # synced_card returns sound cards only: read_card set the hash
@@ -50,13 +52,63 @@ def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "appro
               "decision": DECISIONS[decision], "date": now(), "note": note}
     summary = eval_summary(prompt_id, payload_hash, load_results(repo, prompt_id, payload_hash), results_rel(prompt_id, payload_hash))
     rel, previous = _form_rel(repo, prompt_id, str(card.version), role, who)
+    text, unanswered = _answer_checklist(repo, text, rel, role, decision, confirm or [], all_confirmed)
     text = render_form(template.read_text(encoding="utf-8"), values, summary, role)
     signed = _write_signed(repo, rel, text.encode("utf-8"), who, values["date"], key)
     lines = [f"Wrote {rel}{signed}: {values['decision']} as {role} for {prompt_id} {card.version} ({payload_hash[:19]}...)."]
     if previous is not None and previous.ok:
         lines.append(f"It replaces your earlier form, not yet committed ({previous.data.get('decision')} on {previous.data.get('date')}).")
-    lines.append(f"To tick your checklist, edit it and run `promptlane approve --sign {rel}`; then `git add` and commit both files.")
+    lines += unanswered
+    lines.append("`git add` and commit both files.")
     return lines
+
+def _answer_checklist(repo: "Repo", text: str, rel: str, role: str, decision: str, confirm: list[str],
+                      all_confirmed: bool) -> tuple[str, list[str]]:
+    """The form with the reviewer's confirmed items ticked (inside what is signed), and what to
+    say of items left open. Refused (exit 2, nothing written) when the policy requires the
+    checklist and nobody can be asked, or when an answer names no item."""
+    from promptlane.core.checklist import chosen, items_of, tick
+
+    items = items_of(text, role)
+    requiring = [env for env, rule in rules.policy(repo).rules.items() if rule.require_checklist]
+    if decision != "approve":
+        if confirm or all_confirmed:
+            raise UsageError("--confirm and --all-confirmed answer an approval's checklist; a rejection needs no answers")
+        return text, []
+    if requiring and not items:
+        raise UsageError(f"the policy requires the checklist for {', '.join(requiring)} (require_checklist), but "
+                         f"{TEMPLATE} has no '## Checklist: {role}' items ('- [ ] ...'); add them to the template")
+    if all_confirmed:
+        lines = {item.line for item in items}
+    elif confirm:
+        lines = chosen(items, confirm)
+    elif items and sys.stdin.isatty():
+        lines = _ask(items)
+    elif requiring:
+        listed = "\n".join(f"  {n}. {item.text}" for n, item in enumerate(items, 1))
+        raise UsageError(f"the policy requires the {role} checklist for {', '.join(requiring)} (require_checklist), "
+                         f"and nobody can be asked here (stdin is not a terminal): confirm the items with "
+                         f"--confirm ITEM... (a number or the text) or --all-confirmed; nothing was written.\n{listed}")
+    else:
+        return text, [f"To tick your checklist, answer it with --confirm ITEM... or --all-confirmed, or edit the "
+                      f"form and run `promptlane approve --sign {rel}`."] if items else []
+    left = [item.text for item in items if item.line not in lines]
+    if not left or not requiring:
+        return tick(text, lines), []
+    return tick(text, lines), [f"{len(left)} of {len(items)} checklist items unanswered ({'; '.join(left)}): this "
+                               f"approval does not count for {', '.join(requiring)}, whose rule requires every item."]
+
+
+def _ask(items) -> set[int]:
+    """Each item asked on the terminal; the lines of those the reviewer confirms."""
+    confirmed = set()
+    print("Your checklist (y confirms an item; anything else leaves it unanswered):", file=sys.stderr)
+    for number, item in enumerate(items, 1):
+        print(f"  {number}. {item.text} [y/N] ", end="", file=sys.stderr, flush=True)
+        if sys.stdin.readline().strip().lower() in ("y", "yes"):
+            confirmed.add(item.line)
+    return confirmed
+
 
 
 def _form_rel(repo: "Repo", prompt_id: str, version: str, role: str, who: str):
@@ -250,6 +302,6 @@ def cmd_approve(args) -> int:
     elif not args.role:
         raise UsageError(f"name your role: promptlane approve {args.id} --role ROLE (a role of {REVIEWERS})")
     else:
-        lines = approve(repo, args.id, args.role, args.decision, args.note, args.key)
+        lines = approve(repo, args.id, args.role, args.decision, args.note, args.key, args.confirm, args.all_confirmed)
     print("\n".join(lines))
     return EXIT_OK

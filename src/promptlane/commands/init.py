@@ -121,7 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--owner", help="owning team or person")
     parser.add_argument("--owner-email", help="owner's contact e-mail")
     parser.add_argument("--environments", help="comma-separated, in promotion order (default: dev,staging,prod)")
-    parser.add_argument("--reviewer-roles", help="comma-separated roles (default: PM,Tech Lead,QA,Security,Governance)")
+    parser.add_argument("--reviewer-roles", help="comma-separated roles (default: PM,Tech Lead,QA,Security,Governance); "
+                        "Governance must be one of them: it approves policy changes")
     parser.add_argument("--hooks-repo", help="git URL of a promptlane hook repository (default: none; the hooks run "
                         "the promptlane pinned in requirements.txt)")
     parser.add_argument("--hooks-rev", help="with --hooks-repo: the tag or commit to pin")

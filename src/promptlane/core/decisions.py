@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from promptlane.core.card import Card
+from promptlane.core.checklist import checklist_problem
 from promptlane.core.events import parse_time
 from promptlane.core.problems import Problem
 from promptlane.core.reviews import REVIEWERS, Review, Reviewers, data_role, form_problems, slug
@@ -28,6 +29,7 @@ class Panel:
     signers: Signers
     require_signatures: bool = True
     source: str = "the working tree"
+    require_checklist: bool = False   # an approval counts only with every item of its role's checklist answered
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,10 @@ def _judge(review: Review, card: Card, version: Version, panel: Panel, now: date
     key, signature_problem = _signature(review, panel, cmd)
     if signature_problem:
         found.append(signature_problem)
+    if panel.require_checklist and data["decision"] == "approved":
+        unanswered = checklist_problem(review, card.prompt_id)
+        if unanswered:
+            found.append(unanswered)
     if key and version.author and data["decision"] == "approved" and key in panel.signers.fingerprints_of(version.author):
         found.append(review.problem("PL507", f"is signed with {key}, a key of {version.author}, the author of "
                                     f"{card.prompt_id} {card.version}: nobody approves their own version", "reviewer"))

@@ -260,7 +260,8 @@ def _approval_gates(ctx: _Ctx, risk: RiskRule, rule: EnvRule) -> None:
         else:
             known.append(role)
     entry = ctx.lock.entry(str(ctx.card.version)) or {}
-    panel = Panel(reviewers, ctx.evidence.signers or Signers(), rule.require_signatures, ctx.evidence.rules_source)
+    panel = Panel(reviewers, ctx.evidence.signers or Signers(), rule.require_signatures, ctx.evidence.rules_source,
+                  rule.require_checklist)
     decision = decide(ctx.card, Version(entry.get("author"), entry.get("created")), tuple(known), panel,
                       ctx.evidence.forms, ctx.evidence.now, risk.min_reviewers)
     ctx.result.problems.extend(decision.problems)
@@ -269,7 +270,8 @@ def _approval_gates(ctx: _Ctx, risk: RiskRule, rule: EnvRule) -> None:
     for role in known:
         status = decision.statuses[role]
         if status.satisfied:
-            signed = " (signed)" if rule.require_signatures else ""
+            signed = (" (signed" + (", checklist answered)" if rule.require_checklist else ")")
+                      if rule.require_signatures else (" (checklist answered)" if rule.require_checklist else ""))
             ctx.result.evidence.append(f"{role}: {', '.join(status.approved_by)}{signed}")
 
 

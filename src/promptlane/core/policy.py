@@ -43,6 +43,7 @@ class EnvRule:
     allow_skip: bool = False
     require_signatures: bool = True   # a form counts only with its reviewer's SSH signature
     accept_providers: tuple[str, ...] = ("card",)   # whose eval results count: "card" is the card's own model
+    require_checklist: bool = False   # an approval counts only with its role's checklist answered in full
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,7 @@ def _env_rule(env: str, doc: dict[str, Any]) -> EnvRule:
         allow_skip=bool(doc.get("allow_skip", False)),
         require_signatures=bool(doc.get("require_signatures", True)),
         accept_providers=tuple(doc.get("accept_providers", ["card"])),
+        require_checklist=bool(doc.get("require_checklist", False)),
     )
 
 
@@ -228,6 +230,9 @@ def _env_changes(env: str, old: dict[str, Any], new: dict[str, Any]) -> list[tup
         found.append((path + ["allow_skip"], f"promotion.{env}.allow_skip turned on"))
     if not new.get("require_signatures", True) and old.get("require_signatures", True):
         found.append((path + ["require_signatures"], f"promotion.{env}.require_signatures turned off (unsigned approvals would count)"))
+    if old.get("require_checklist", False) and not new.get("require_checklist", False):
+        found.append((path + (["require_checklist"] if "require_checklist" in new else []),
+                      f"promotion.{env}.require_checklist turned off (approvals with unanswered checklist items would count)"))
     old_branches = old.get("allowed_branches", ["*"])
     wider = [b for b in new.get("allowed_branches", ["*"]) if b not in old_branches]
     if wider:

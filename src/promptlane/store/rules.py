@@ -139,6 +139,11 @@ def panel(repo: "Repo", require_signatures: bool | None = None) -> "Panel":
     return Panel(reviewers(repo), signers(repo), require_signatures, source(repo))
 
 
+def checklist_required(repo: "Repo") -> bool:
+    """Any environment's rule in force requires approvals to answer their whole checklist."""
+    return any(rule.require_checklist for rule in policy(repo).rules.values())
+
+
 def signatures_required(repo: "Repo") -> bool:
     """Any environment's rule in force requires signed forms (a policy without rules: yes)."""
     env_rules = policy(repo).rules.values()
