@@ -11,6 +11,7 @@ from typing import Sequence
 
 from promptlane.core.layout import prompt_id_of
 from promptlane.core.problems import UsageError
+from promptlane.core.suggest import closest
 from promptlane.store.pinfile import refuse_older_promptlane
 from promptlane.store.repo import Repo
 
@@ -83,13 +84,11 @@ def _refuse_missing(repo: Repo, files: Sequence[str]) -> None:
                and not os.path.lexists(repo.root / repo_rel(repo, name))]
     if not missing:
         return
-    import difflib  # only for a name that names nothing
-
     hints = []
     for name in missing:
         parts = repo_rel(repo, name).split("/")
-        close = difflib.get_close_matches(parts[1], repo.prompt_ids(), n=1) if len(parts) > 1 and parts[0] == "prompts" else []
-        hints.append(f"{name} (did you mean {'/'.join([parts[0], close[0], *parts[2:]])}?)" if close else name)
+        close = closest(parts[1], repo.prompt_ids()) if len(parts) > 1 and parts[0] == "prompts" else None
+        hints.append(f"{name} (did you mean {'/'.join([parts[0], close, *parts[2:]])}?)" if close else name)
     raise UsageError(f"no such file: {', '.join(hints)}; nothing was checked or changed")
 
 

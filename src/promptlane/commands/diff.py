@@ -17,6 +17,7 @@ from promptlane.commands.arguments import open_repo
 from promptlane.core.layout import REGISTRY, is_prompt_id
 from promptlane.core.problems import EXIT_OK, Problem, PromptlaneError, UsageError
 from promptlane.core.registry import withdrawal_text
+from promptlane.core.suggest import did_you_mean
 from promptlane.operations.history import approval_text, collect, eval_text
 from promptlane.store.registry import read_snapshot
 
@@ -37,9 +38,9 @@ def _resolve(prompt: "PromptInfo", ref: str) -> str:
                 f"{REGISTRY}/{prompt.id}.lock.json", 1, 1, "PL213",
                 f"{ref} serves {served!r}, which was never issued; restore the lock from git")])
         return served
-    issued = ", ".join(v.version for v in prompt.versions)
-    raise UsageError(f"{prompt.id}: '{ref}' is neither an issued version ({issued}) nor an environment "
-                     f"({', '.join(prompt.environments)})")
+    issued = [v.version for v in prompt.versions]
+    raise UsageError(f"{prompt.id}: '{ref}' is neither an issued version ({', '.join(issued)}) nor an environment "
+                     f"({', '.join(prompt.environments)}){did_you_mean(ref, [*issued, *prompt.environments])}")
 
 
 def pick(prompt: "PromptInfo", from_ref: str | None, to_ref: str | None) -> tuple[str, str]:
@@ -135,6 +136,10 @@ def _withdrawn_header(prompt: "PromptInfo", sides: tuple[str, str]) -> list[str]
 
 
 def diff(repo: "Repo", prompt_id: str, from_ref: str | None = None, to_ref: str | None = None) -> str:
+    if not repo.card_path(prompt_id).is_file():
+        known = repo.prompt_ids()
+        raise UsageError(f"no prompt '{prompt_id}' (prompts/{prompt_id}/card.yml){did_you_mean(prompt_id, known)}; "
+                         f"known: {', '.join(known) or 'none'}")
     prompt = collect(repo, [prompt_id]).prompts[0]
     if prompt.problem:
         raise UsageError(f"{prompt_id}: {prompt.problem}")

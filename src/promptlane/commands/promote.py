@@ -15,6 +15,7 @@ from promptlane.core.events import Event
 from promptlane.core.layout import AUDIT_LOG, CHANGELOG, is_prompt_id
 from promptlane.core.problems import EXIT_OK, Problem, PromptlaneError, UsageError
 from promptlane.core.registry import Lock, LockError
+from promptlane.core.suggest import did_you_mean
 from promptlane.operations.gating import evaluate, synced_card
 from promptlane.operations.promotion import run_notify, serving, stage_promotion
 from promptlane.store.cards import read_card
@@ -43,7 +44,7 @@ def promote(repo: "Repo", prompt_id: str, env: str, reason: str | None = None) -
     recover(repo.root)
     envs = repo.environments
     if env not in envs:
-        raise UsageError(f"'{env}' is not an environment; environments: {', '.join(envs)}")
+        raise UsageError(f"'{env}' is not an environment{did_you_mean(env, envs)}; environments: {', '.join(envs)}")
     card, lock = synced_card(repo, prompt_id)
     if lock.retired is not None:
         from promptlane.operations.retirement import retired_problem
@@ -132,7 +133,8 @@ def _rollback_plan(repo: "Repo", prompt_id: str, env: str, to: str | None):
     if not is_prompt_id(prompt_id):  # never build a registry path from an arbitrary argument
         raise UsageError(f"{prompt_id!r} is not a prompt id ([a-z0-9][a-z0-9-]*)")
     if env not in repo.environments:
-        raise UsageError(f"'{env}' is not an environment; environments: {', '.join(repo.environments)}")
+        raise UsageError(f"'{env}' is not an environment{did_you_mean(env, repo.environments)}; "
+                         f"environments: {', '.join(repo.environments)}")
     try:
         lock = read_lock(repo, prompt_id)
     except LockError as exc:
@@ -141,6 +143,8 @@ def _rollback_plan(repo: "Repo", prompt_id: str, env: str, to: str | None):
         from promptlane.operations.retirement import retired_problem
 
         raise PromptlaneError(f"{prompt_id} is retired; nothing was changed", [retired_problem(repo, lock)])
+    if lock is None and prompt_id not in repo.prompt_ids():
+        raise UsageError(f"no prompt {prompt_id!r} (prompts/{prompt_id}/card.yml){did_you_mean(prompt_id, repo.prompt_ids())}")
     current = lock.environments.get(env) if lock else None
     if lock is None or not current:  # no lock serves nothing: ``lock is None`` is for the type checker
         raise UsageError(f"{env} serves no version of '{prompt_id}'; nothing to roll back")

@@ -15,6 +15,7 @@ from promptlane.core.layout import AUDIT_LOG, CHANGELOG, is_prompt_id
 from promptlane.core.policy import EnvRule
 from promptlane.core.problems import EXIT_OK, PromptlaneError, UsageError
 from promptlane.core.registry import LockError
+from promptlane.core.suggest import did_you_mean
 from promptlane.operations.promotion import run_notify
 from promptlane.operations.retirement import judge, retired_problem, stage_retirement
 from promptlane.store import rules
@@ -42,8 +43,9 @@ def retire(repo: Repo, prompt_id: str, reason: str | None) -> list[str]:
     except LockError as exc:
         raise PromptlaneError("the registry lock is unreadable; nothing was changed", [exc.problem]) from None
     if lock is None or not lock.versions:
-        known = ", ".join(i for i in lock_ids(repo) if is_prompt_id(i)) or "none"
-        raise UsageError(f"no prompt {prompt_id!r} in the registry (registry/{prompt_id}.lock.json); known: {known}")
+        ids = [i for i in lock_ids(repo) if is_prompt_id(i)]
+        raise UsageError(f"no prompt {prompt_id!r} in the registry (registry/{prompt_id}.lock.json)"
+                         f"{did_you_mean(prompt_id, ids)}; known: {', '.join(ids) or 'none'}")
     if lock.retired is not None:
         raise PromptlaneError(f"{prompt_id} is already retired; nothing was changed", [retired_problem(repo, lock)])
     verdict = judge(repo, prompt_id, lock)

@@ -16,6 +16,7 @@ from promptlane.core import hashing
 from promptlane.core.layout import RESERVED_IDS, is_prompt_id
 from promptlane.core.problems import Problem
 from promptlane.core.schema import card_problems
+from promptlane.core.suggest import closest
 from promptlane.core.yamltext import Loaded, locate
 
 MAX_TEXT_BYTES = 1 << 20  # 1 MiB: larger "prompts" are almost always a mistaken file
@@ -101,30 +102,39 @@ def _identity_problems(card: Card) -> list[Problem]:
     return found
 
 
-def placeholders(text: str) -> dict[str, int]:
-    """Variable name -> first line where a ``{{ name }}`` placeholder uses it."""
-    found: dict[str, int] = {}
-    line, counted = 1, 0
+def placeholders(text: str) -> dict[str, tuple[int, int]]:
+    """Variable name -> (line, column) of the first ``{{ name }}`` placeholder that uses it;
+    the column counts characters from 1, as an editor does."""
+    found: dict[str, tuple[int, int]] = {}
+    line, counted, line_start = 1, 0, 0
     for match in PLACEHOLDER.finditer(text):
-        line += text.count("\n", counted, match.start())  # counted as we go: linear in the text
+        newlines = text.count("\n", counted, match.start())  # counted as we go: linear in the text
+        if newlines:
+            line += newlines
+            line_start = text.rindex("\n", counted, match.start()) + 1
         counted = match.start()
-        found.setdefault(match[1], line)
+        found.setdefault(match[1], (line, match.start() - line_start + 1))
     return found
 
 
 def _variable_problems(card: Card) -> list[Problem]:
     declared = list(card.data["variables"])
-    used: dict[str, tuple[str, int]] = {}
+    used: dict[str, tuple[str, int, int]] = {}
     for step, text in zip(card.data["steps"], card.texts or [], strict=False):
-        for name, line in placeholders(text).items():
-            used.setdefault(name, (f"prompts/{card.prompt_id}/{step['file']}", line))
+        for name, (line, col) in placeholders(text).items():
+            used.setdefault(name, (f"prompts/{card.prompt_id}/{step['file']}", line, col))
     found = []
     for name in sorted(set(used) - set(declared)):
-        shown, line = used[name]
-        found.append(Problem(shown, line, 1, "PL141", f"uses {{{{ {name} }}}} but the card does not declare it; add '{name}' to variables: in {card.rel}"))
+        shown, line, col = used[name]
+        close = closest(name, declared)
+        fix = f"add '{name}' to variables: in {card.rel}"
+        fix = f"did you mean '{close}'? (or {fix})" if close else fix
+        found.append(Problem(shown, line, col, "PL141", f"uses {{{{ {name} }}}} but the card does not declare it; {fix}"))
     for index, name in enumerate(declared):
         if name not in used:
-            found.append(card.problem("PL140", f"variables[{index}]: '{name}' is declared but no step text uses {{{{ {name} }}}}; remove it or use it", "variables", index))
+            close = closest(name, set(used) - set(declared))
+            fix = f"did you mean {{{{ {name} }}}} where a text has {{{{ {close} }}}}?" if close else "remove it or use it"
+            found.append(card.problem("PL140", f"variables[{index}]: '{name}' is declared but no step text uses {{{{ {name} }}}}; {fix}", "variables", index))
     return found
 
 

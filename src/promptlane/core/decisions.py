@@ -79,7 +79,7 @@ def decide(card: Card, version: Version, roles: tuple[str, ...], panel: Panel, f
             judged.append(counted)  # every valid decision: a rejection in any role blocks the version
     approvals = [s for s in _still_standing(judged, decision, card) if slug(str(s.review.data["role"])) in wanted]
     people = _people(approvals)
-    _fill_roles(approvals, people, wanted, decision, panel.reviewers, card)
+    _fill_roles(approvals, people, wanted, decision, panel.reviewers, card, version.author)
     if min_reviewers and len(set(people.values())) < min_reviewers:
         decision.unmet.append(("PL611", f"{min_reviewers} different reviewers must approve {card.version}; "
                                f"{len(set(people.values()))} did ({', '.join(sorted({s.email for s in approvals})) or 'none'})"))
@@ -182,7 +182,7 @@ def _people(approvals: list[_Signed]) -> dict[str, str]:
 
 
 def _fill_roles(approvals: list[_Signed], people: dict[str, str], wanted: dict[str, str], decision: Decision,
-                reviewers: Reviewers, card: Card) -> None:
+                reviewers: Reviewers, card: Card, author: str | None) -> None:
     """Each required role filled by a different person (a bipartite matching: a person who
     approved under two roles fills whichever the others leave open); ``people``: ``_people``."""
     offers: dict[str, list[str]] = {role: [] for role in wanted.values()}
@@ -200,14 +200,26 @@ def _fill_roles(approvals: list[_Signed], people: dict[str, str], wanted: dict[s
             status.approved_by, status.satisfied = emails[by_role[role]], True
             continue
         cmd = f"promptlane approve {card.prompt_id} --role {role!r}" if " " in role else f"promptlane approve {card.prompt_id} --role {role}"
-        who = ", ".join(reviewers.roles.get(role, []))
+        who = _who_may_approve(role, reviewers.roles.get(role, []), author, set(people))
         if offers[role]:
             taken = "; ".join(f"{', '.join(emails[p])} fills {filled[p]}" for p in offers[role] if p in filled)
             decision.unmet.append(("PL611", f"{role} is approved only by people who fill another role in this promotion "
                                    f"({taken}): one person fills one role; another {role} reviewer ({who}) runs `{cmd}`"))
         else:
             decision.unmet.append(("PL608", f"needs an approval by {role} for {card.version} ({str(card.hash)[:19]}...): "
-                                   f"a {role} reviewer ({who or f'none listed in {REVIEWERS}'}) runs `{cmd}`"))
+                                   f"a {role} reviewer ({who}) runs `{cmd}`"))
+
+
+def _who_may_approve(role: str, listed: list[str], author: str | None, already: set[str]) -> str:
+    """Whom a hint may name for ``role``: never the version's author, nobody whose approval
+    already counts; when that leaves nobody, what to do instead."""
+    barred = {email.lower() for email in already} | ({author.lower()} if author else set())
+    free = [email for email in listed if email.lower() not in barred]
+    if free:
+        return ", ".join(free)
+    if listed:
+        return f"nobody else is listed under {role}: add another {role} reviewer to {REVIEWERS}"
+    return f"none listed in {REVIEWERS}"
 
 
 def augment(role: str, offers: dict[str, list[str]], filled: dict[str, str], seen: set[str]) -> bool:

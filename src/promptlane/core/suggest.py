@@ -5,7 +5,6 @@ wording, so every command suggests the same way ("did you mean 'audience'?").
 """
 from __future__ import annotations
 
-import difflib
 from typing import Iterable
 
 # difflib's default 0.6 finds 'audience' for 'audiance' and 'staging' for 'stagin', and still
@@ -18,6 +17,8 @@ def closest(name: str, known: Iterable[str]) -> str | None:
     choices = {str(k).lower(): str(k) for k in known}
     if not choices or name in choices.values():
         return None
+    import difflib  # only once a name names nothing: off every start-up path
+
     found = difflib.get_close_matches(name.lower(), list(choices), n=1, cutoff=CUTOFF)
     return choices[found[0]] if found else None
 

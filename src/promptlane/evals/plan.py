@@ -14,6 +14,7 @@ from promptlane.core.card import Card
 from promptlane.core.layout import is_prompt_id
 from promptlane.core.problems import Problem
 from promptlane.core.results import ResultsError, inputs_problem
+from promptlane.core.suggest import did_you_mean
 from promptlane.evals.config import EvalSetupError
 from promptlane.store.cards import read_card
 from promptlane.store.evalinputs import InputsError, current_inputs
@@ -27,6 +28,10 @@ def eval_card(repo, prompt_id: str) -> Card:
     if not is_prompt_id(prompt_id):  # never build a path from an arbitrary argument
         raise EvalSetupError(f"'{prompt_id}' is not a prompt id ([a-z0-9][a-z0-9-]*)",
                              [Problem(f"prompts/{prompt_id}", 1, 1, "PL120", "is not a prompt id ([a-z0-9][a-z0-9-]*)")])
+    if not repo.card_path(prompt_id).is_file():
+        known = repo.prompt_ids()
+        message = f"no such prompt{did_you_mean(prompt_id, known)}; known: {', '.join(known) or 'none'}"
+        raise EvalSetupError(f"no prompt '{prompt_id}'", [Problem(f"prompts/{prompt_id}/card.yml", 1, 1, "PL120", message)])
     card = read_card(repo, prompt_id)
     # read_card sets the hash with the payload: a sound card (ok) always has one.
     if not card.ok or card.hash is None:

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 from promptlane.core.hashing import PAYLOAD_FORMAT, payload_hash
 from promptlane.core.registry import withdrawals_in_force
+from promptlane.core.suggest import did_you_mean
 from promptlane.runtime.errors import (
     IntegrityError,
     NotServedError,
@@ -84,7 +85,8 @@ class Registry:
     def _entry(self, prompt_id: str) -> dict:
         entry = self._reader.entry(prompt_id)
         if entry is None:
-            raise UnknownPromptError(f"{self.source}: no prompt '{prompt_id}' (it has {_some(self.ids())})")
+            raise UnknownPromptError(f"{self.source}: no prompt '{prompt_id}'{did_you_mean(prompt_id, self.ids())} "
+                                     f"(it has {_some(self.ids())})")
         if not isinstance(entry.get("environments"), dict) or not isinstance(entry.get("versions"), dict):
             raise SourceError(f"{self.source}: the entry of '{prompt_id}' is malformed (environments/versions); re-export it")
         retired = entry.get("retired")
@@ -99,7 +101,8 @@ class Registry:
         version = entry["environments"].get(env)
         if version is None:
             served = ", ".join(f"{e}={v}" for e, v in entry["environments"].items() if v) or "nothing anywhere"
-            raise NotServedError(f"{self.source}: '{env}' serves no version of {prompt_id} (served: {served}); "
+            raise NotServedError(f"{self.source}: '{env}' serves no version of {prompt_id}{did_you_mean(env, entry['environments'])} "
+                                 f"(served: {served}); "
                                  f"promote one with `promptlane promote {prompt_id} --to {env}`")
         return version
 
