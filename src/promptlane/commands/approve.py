@@ -296,6 +296,9 @@ def cmd_approve(args) -> int:
         lines = approve_retire(repo, args.id, args.role, args.decision, args.note, args.key)
     elif args.policy or args.governance:
         subject = repo_rel(repo, args.governance) if args.governance else POLICY
+    if (args.confirm or args.all_confirmed) and (args.sign or args.retire or args.policy or args.governance):
+        raise UsageError("--confirm and --all-confirmed answer the checklist of a prompt approval (approve ID --role "
+                         "ROLE); --sign, --retire and governance approvals have none")
         lines = approve_governance(repo, subject, args.role or POLICY_REVIEW_ROLE, args.decision, args.note, args.key)
     elif not args.id:
         raise UsageError("name the prompt to approve (promptlane approve ID --role ROLE), or use --governance FILE")
