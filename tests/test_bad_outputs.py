@@ -218,7 +218,7 @@ def test_pretty_printed_records_keep_their_line_numbers(gov, capsys):
     second = 1 + json.dumps(record, indent=2).count("\n") + 1
     extra_line = second + json.dumps({**record, "extra": 1}, indent=2).splitlines().index('  "extra": 1')
     assert "trace.json:1:1: PL582 record 1: hash: is required" in out
-    assert f"trace.json:{extra_line}:1: PL582 record 2: extra: is not a field of the trace schema" in out
+    assert f"trace.json:{extra_line}:3: PL582 record 2: extra: is not a field of the trace schema" in out
 
 
 # ---------------------------------------------------------------- eval run: --timeout, promptfoo, config

@@ -227,13 +227,18 @@ def test_log_validate_reports_file_line_record_and_field(life, tmp_path, session
     assert code == 1
     lines = out.splitlines()
     hash_line = [n for n, line in enumerate(array.read_text().splitlines(), 1) if line == "  {"][1]  # record 2 starts
+    record_3 = jsonl.read_text(encoding="utf-8").splitlines()[2]
+
+    def col(key: str) -> int:  # each problem points at its field's key, as an editor counts columns
+        return record_3.index(f'"{key}":') + 1
+
     assert lines == sorted([
-        f"{jsonl}:2:1: PL580 record 2: not valid JSON (Expecting property name enclosed in double quotes)",
-        f"{jsonl}:3:1: PL582 record 3: error: null is not of type 'string'",
-        f"{jsonl}:3:1: PL582 record 3: extra: is not a field of the trace schema",
-        f"{jsonl}:3:1: PL582 record 3: usage.output_tokens: -1 is less than the minimum of 0",
+        f"{jsonl}:2:2: PL580 record 2: not valid JSON (Expecting property name enclosed in double quotes)",
+        f"{jsonl}:3:{col('error')}: PL582 record 3: error: null is not of type 'string'",
+        f"{jsonl}:3:{col('extra')}: PL582 record 3: extra: is not a field of the trace schema",
+        f"{jsonl}:3:{col('output_tokens')}: PL582 record 3: usage.output_tokens: -1 is less than the minimum of 0",
         f"{jsonl}:4:1: PL581 record 4: is not a JSON object",
-        f"{array}:{hash_line}:1: PL582 record 2: hash: is required",
+        f"{array}:{hash_line}:3: PL582 record 2: hash: is required",
     ]) + ["Found 6 problems in 2 files."]
 
 
@@ -245,7 +250,7 @@ def test_log_validate_points_at_the_field_line_in_a_pretty_array(life, tmp_path,
     path.write_text(text, encoding="utf-8")
     expected = next(n for n, line in enumerate(text.splitlines(), 1) if '"input_tokens": "many"' in line)
     code, out = cli(life["root"], "log", "validate", str(path), mp=session_env)
-    assert code == 1 and out.startswith(f"{path}:{expected}:1: PL582 record 2: usage.input_tokens: 'many' is not of type 'integer'")
+    assert code == 1 and out.startswith(f"{path}:{expected}:7: PL582 record 2: usage.input_tokens: 'many' is not of type 'integer'")
 
 
 def test_log_validate_usage_errors(life, tmp_path, session_env):

@@ -248,12 +248,13 @@ def _prefix_problem(before: bytes, now: bytes, rel: str, code: str, rule: str) -
     """``now`` must start with ``before``, byte for byte, and go on from a new line; a changelog's
     addition must open a new entry, not add keys to the base's last one."""
     if not now.startswith(before):
-        line = _first_difference(before.decode("utf-8", "replace"), now.decode("utf-8", "replace"))
-        return Problem(rel, line, 1, code, f"differs from the base before its end (a byte changed, added or removed): {rule}")
+        line, col = _first_difference(before.decode("utf-8", "replace"), now.decode("utf-8", "replace"))
+        return Problem(rel, line, col, code, f"differs from the base before its end (a byte changed, added or removed): {rule}")
     added = now[len(before):]
     line = before.count(b"\n") + 1
     if added and before and not before.endswith(b"\n"):
-        return Problem(rel, line, 1, code, f"what was added continues the base's last line: {rule}, on new lines")
+        col = len(before.rsplit(b"\n", 1)[-1].decode("utf-8", "replace")) + 1  # just after the base's last character
+        return Problem(rel, line, col, code, f"what was added continues the base's last line: {rule}, on new lines")
     first = next((text for text in added.split(b"\n") if text.strip() and not text.startswith(b"#")), b"")
     if code == "PL206" and first and not first.startswith(b"- "):
         return Problem(rel, line, 1, code, f"what was added continues the base's last entry instead of opening a new one: {rule}")
@@ -271,16 +272,17 @@ def _sealed_changes(repo: Repo, commit: str, base: str, sealed: list) -> list[Pr
     for rel in changed_since(repo.root, commit, "audit/archive/"):
         if rel in watched:
             now = (repo.root / rel).read_text(encoding="utf-8", errors="replace") if (repo.root / rel).is_file() else ""
-            line = _first_difference(show(repo.root, commit, rel) or "", now)
-            problems.append(Problem(rel, line, 1, watched[rel], f"was sealed in {base} and has changed since: sealed segments are never written again; restore it from git"))
+            line, col = _first_difference(show(repo.root, commit, rel) or "", now)
+            problems.append(Problem(rel, line, col, watched[rel], f"was sealed in {base} and has changed since: sealed segments are never written again; restore it from git"))
     return problems
 
 
-def _first_difference(old: str, new: str) -> int:
+def _first_difference(old: str, new: str) -> tuple[int, int]:
+    """(line, column) of the first character where ``new`` departs from ``old``."""
     for number, (a, b) in enumerate(zip(old.splitlines(), new.splitlines(), strict=False), start=1):
         if a != b:
-            return number
-    return min(len(old.splitlines()), len(new.splitlines())) + 1
+            return number, next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))) + 1
+    return min(len(old.splitlines()), len(new.splitlines())) + 1, 1
 
 
 def _pointer_problem(repo: Repo, lock, keys: Ledger) -> Problem | None:
@@ -353,12 +355,15 @@ def lock_problems(repo: Repo, lock, ledger: Ledger, audited: set) -> list[Proble
 
 
 def _withdrawal_problems(rel: str, lock, rollbacks: list[dict]) -> list[Problem]:
-    """Each withdrawal mark is the one a logged rollback left, and each rollback left one (PL223)."""
+    """Each withdrawal mark is the one a logged rollback left (by its actor, when the mark names
+    one: marks written before they did name none), and each rollback left one (PL223)."""
     found = []
     for version, mark in lock.withdrawn.items():
         said = {"env": mark.get("env"), "withdrawn": version, "time": mark.get("time"), "why": mark.get("reason")}
-        if said not in rollbacks:
-            found.append(Problem(rel, 1, 1, "PL223", f"{version} is marked withdrawn from {mark.get('env')} at {mark.get('time')}, "
+        logged = [r for r in rollbacks if {key: r.get(key) for key in said} == said]
+        by = f" by {mark['actor']}" if "actor" in mark else ""
+        if not logged or (by and all(r.get("actor") != mark["actor"] for r in logged)):
+            found.append(Problem(rel, 1, 1, "PL223", f"{version} is marked withdrawn from {mark.get('env')} at {mark.get('time')}{by}, "
                                  "but no rollback entry withdrew it then: withdrawals are written by `promptlane rollback` only; "
                                  "restore the lock from git"))
     for rollback in rollbacks:

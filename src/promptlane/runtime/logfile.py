@@ -64,6 +64,11 @@ class Lines:
     def at(self, offset: int) -> int:
         return bisect_right(self.newlines, offset - 1) + 1
 
+    def where(self, offset: int) -> tuple[int, int]:
+        """(line, column) of ``offset``, both counted from 1."""
+        line = self.at(offset)
+        return line, offset - (self.newlines[line - 2] + 1 if line > 1 else 0) + 1
+
 
 def _decode(text: str, pos: int, decoder: json.JSONDecoder, lines: Lines) -> tuple[Any, int]:
     """One JSON value at ``pos``; LogSyntaxError (at the line of the error) when there is none.
@@ -124,10 +129,10 @@ def _array_items(text: str, pos: int, decoder: json.JSONDecoder, lines: Lines) -
             if text.startswith("]", pos):
                 pos += 1
                 break
-            raise LogSyntaxError(lines.at(pos), "not valid JSON (expected ',' or ']' after a record)")
+            raise LogSyntaxError(lines.at(pos), "not valid JSON (expected ',' or ']' after a record)", pos)
     rest = _skip_space(text, pos)
     if rest < len(text):
-        raise LogSyntaxError(lines.at(rest), "not valid JSON (text after the closing ']')")
+        raise LogSyntaxError(lines.at(rest), "not valid JSON (text after the closing ']')", rest)
 
 
 def read_entries(text: str, lines: Lines | None = None) -> list[Entry]:
@@ -140,8 +145,8 @@ def read_entries(text: str, lines: Lines | None = None) -> list[Entry]:
     return [Entry(n, lines.at(a), a, b, value) for n, (a, b, value) in enumerate(read(text, start, decoder, lines), start=1)]
 
 
-def _field_line(text: str, entry: Entry, path: list, lines: Lines) -> int:
-    """The line of the deepest named field of ``path`` inside the record, else its first line."""
+def _field_where(text: str, entry: Entry, path: list, lines: Lines) -> tuple[int, int]:
+    """(line, column) of the deepest named field of ``path`` inside the record, else of its start."""
     at = entry.start
     for name in (p for p in path if isinstance(p, str)):
         key = re.compile(re.escape(json.dumps(name, ensure_ascii=False)) + r"\s*:")
@@ -149,7 +154,7 @@ def _field_line(text: str, entry: Entry, path: list, lines: Lines) -> int:
         if match is None:
             break
         at = match.start()
-    return lines.at(at)
+    return lines.where(at)
 
 
 def _dotted(path: list) -> str:
@@ -182,28 +187,28 @@ def validate_text(text: str, schema: dict | bool, shown_as: str) -> tuple[int, l
     try:
         entries = read_entries(text, lines)
     except LogSyntaxError as exc:
-        return 0, [Problem(shown_as, exc.line, 1, "PL580", str(exc))]
+        return 0, [Problem(shown_as, *lines.where(exc.pos), "PL580", str(exc))]
     # An empty registry: a $ref is resolved inside the schema only, never fetched from the network.
     validator = Draft202012Validator(schema, registry=Registry(), format_checker=FormatChecker())
     problems = []
     for entry in entries:
         if isinstance(entry.value, LogSyntaxError):
-            problems.append(Problem(shown_as, entry.value.line, 1, "PL580", f"record {entry.number}: {entry.value}"))
+            problems.append(Problem(shown_as, *lines.where(entry.value.pos), "PL580", f"record {entry.number}: {entry.value}"))
             continue
         if not isinstance(entry.value, dict):
-            problems.append(Problem(shown_as, entry.line, 1, "PL581", f"record {entry.number}: is not a JSON object"))
+            problems.append(Problem(shown_as, *lines.where(entry.start), "PL581", f"record {entry.number}: is not a JSON object"))
             continue
         try:
             errors = list(validator.iter_errors(entry.value))
         except RecursionError:
-            problems.append(Problem(shown_as, entry.line, 1, "PL582", f"record {entry.number}: nested too deeply to check against the schema"))
+            problems.append(Problem(shown_as, *lines.where(entry.start), "PL582", f"record {entry.number}: nested too deeply to check against the schema"))
             continue
         except Unresolvable as exc:
             raise LogSchemaError(f"$ref {exc.ref!r} resolves to nothing (references are followed inside the schema only)") from None
         for error in errors:
             for path, message in _messages(error):
-                line = _field_line(text, entry, path, lines)
-                problems.append(Problem(shown_as, line, 1, "PL582", f"record {entry.number}: {_dotted(path) or '(record)'}: {message}"))
+                line, col = _field_where(text, entry, path, lines)
+                problems.append(Problem(shown_as, line, col, "PL582", f"record {entry.number}: {_dotted(path) or '(record)'}: {message}"))
     return len(entries), problems
 
 
