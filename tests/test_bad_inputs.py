@@ -321,6 +321,22 @@ def staging_served(ctx: Ctx) -> None:
     ctx.cli("promote", PID, "--to", "staging")
 
 
+def issued_hash(ctx: Ctx, version: str) -> str:
+    return next(v["hash"] for v in json.loads((ctx.root / LOCK).read_text(encoding="utf-8"))["versions"] if v["version"] == version)
+
+
+def hash_of_1_0_0_on_1_0_1(ctx: Ctx) -> None:
+    """The card at 1.0.1 claims 1.0.0's hash: sync would 'return' it to 1.0.1 and log it."""
+    two_versions(ctx)
+    ctx.edit(CARD, f"hash: {issued_hash(ctx, '1.0.1')}", f"hash: {issued_hash(ctx, '1.0.0')}")
+
+
+def old_card_checked_out(ctx: Ctx) -> None:
+    """The 1.0.0 card and texts back from git while dev serves 1.0.1: no environment serves 1.0.0."""
+    two_versions(ctx)
+    git(ctx.root, "checkout", "HEAD~1", "--", f"prompts/{PID}")
+
+
 def symlinked_text(ctx: Ctx) -> None:
     outside = ctx.tmp / "outside.md"
     outside.write_text("Customer {{ customer_name }} asks: {{ question }}\n")
@@ -568,7 +584,41 @@ CASES = [
       "check", 1, (f"prompts/{PID}-copy/card.yml:4:5: PL122", f"id '{PID}' is also used by {CARD}"),
       (f"prompts/{PID}-copy/card.yml:4:5: PL121", f"id '{PID}' must equal the folder name")),
     C("hash-edited-by-hand", lambda c: c.edit(CARD, "hash: sha256:057d", "hash: sha256:157d"),
-      "check", 1, (f"{CARD}:21:7: PL150", "hash: does not match the texts and model")),
+      "check", 1, (f"{CARD}:21:7: PL161", f"hash: sha256:157d65a56c7e... was edited by hand; set it back to the hash issued for 1.0.0: hash: {SCAFFOLD_HASH_PREFIX}")),
+
+    # ---- managed fields edited by hand: sync refuses them as check reports them (core/managed.py),
+    # with the value to put back; no version, demotion or audit row is made up
+    C("sync-version-never-issued-in-staging", lambda c: (staging_served(c), c.edit(CARD, "version: 1.0.0", "version: 1.0.7")),
+      "sync", 1, (f"{CARD}:20:10: PL151", "version: 1.0.7 was never issued; do not edit version by hand; "
+                                          "set it back to 1.0.0, the version issued for this hash")),
+    C("sync-version-issued-for-another-hash", lambda c: (two_versions(c), c.edit(CARD, "version: 1.0.1", "version: 1.0.0")),
+      f"sync {CARD}", 1, (f"{CARD}:20:10: PL152", "version: 1.0.0 was issued for sha256:057d65a56c7e..., a different payload; "
+                                                   "a version is never reused; set it back to 1.0.1, the version issued for this hash")),
+    C("sync-version-lowered", lambda c: (two_versions(c), c.edit(CARD, "version: 1.0.1", "version: 0.9.0")),
+      "sync", 1, (f"{CARD}:20:10: PL151", "version: 0.9.0 is lower than 1.0.1, the highest issued; versions never go down; "
+                                          "do not edit version by hand; set it back to 1.0.1")),
+    C("sync-version-edited-with-a-real-change", lambda c: (c.edit(CARD, "version: 1.0.0", "version: 2.0.0"), c.new_version()),
+      "sync", 1, (f"{CARD}:20:10: PL151", "set it back to 1.0.0, the version issued for hash: sha256:057d65a56c7e...; "
+                                          "sync then numbers your change itself (add `bump: major`")),
+    C("sync-hash-edited-by-hand", lambda c: c.edit(CARD, "hash: sha256:057d", "hash: sha256:157d"),
+      "sync", 1, (f"{CARD}:21:7: PL161", f"set it back to the hash issued for 1.0.0: hash: {SCAFFOLD_HASH_PREFIX}")),
+    C("sync-hash-of-another-version", hash_of_1_0_0_on_1_0_1,
+      "sync", 1, (f"{CARD}:21:7: PL161", "hash: sha256:057d65a56c7e... was edited by hand; set it back to the hash issued for 1.0.1")),
+    C("sync-author-edited", lambda c: c.edit(CARD, "author: promptlane init", "author: mallory@example.com"),
+      "sync", 1, (f"{CARD}:22:9: PL162", "author: mallory@example.com is not who issued 1.0.0 (registry/support-reply.lock.json says "
+                                         "promptlane init); an author is recorded, never edited; set it back to author: promptlane init")),
+    C("check-author-edited", lambda c: c.edit(CARD, "author: promptlane init", "author: mallory@example.com"),
+      "check", 1, (f"{CARD}:22:9: PL162", "set it back to author: promptlane init")),
+    C("sync-environment-skips-staging", lambda c: (c.staging_ready(), c.edit(CARD, "environment: dev", "environment: prod")),
+      "sync", 1, (f"{CARD}:23:14: PL163", "environment: prod skips staging, which does not serve 1.0.0, and promotion.prod has "
+                                          "allow_skip: false; set it back to environment: dev")),
+    C("check-environment-skips-staging", lambda c: (c.staging_ready(), c.edit(CARD, "environment: dev", "environment: prod")),
+      "check", 1, (f"{CARD}:23:14: PL163", "set it back to environment: dev, then raise it one environment at a time")),
+    C("sync-environment-unknown", lambda c: c.edit(CARD, "environment: dev", "environment: qa"),
+      "sync", 1, (f"{CARD}:23:14: PL154", "environment: 'qa' is not one of dev, staging, prod")),
+    C("sync-old-card-checked-out", old_card_checked_out,
+      "sync", 1, (f"{CARD}:23:14: PL160", "environment: dev but registry/support-reply.lock.json has dev serving 1.0.1; "
+                                          "no environment serves 1.0.0: to serve it again, `promptlane rollback support-reply --env dev --to 1.0.0`")),
     C("version-reused", lambda c: (two_versions(c), c.edit(CARD, "version: 1.0.1", "version: 1.0.0")),
       "check", 1, (f"{CARD}:20:10: PL152", "version: 1.0.0 was issued for sha256:057d65a56c7e..., a different payload")),
     C("version-lowered-below-all-promote", lambda c: c.edit(CARD, "version: 1.0.0", "version: 0.9.0"),

@@ -160,10 +160,15 @@ def test_hand_raised_environment_without_gates_is_refused_by_sync_and_check(gov,
         assert "PL603" in out and "PL608" in out
         assert ("PL160" in out) == (command == "check")  # check heads the list with the card-level finding
     assert snapshot_tree(root) == before
-    # Two steps at once by hand: prod needs staging first.
+    # Two steps at once by hand: prod needs staging first (allow_skip: false); sync and check
+    # say so in one line, with the environment to put back, and change nothing.
     path.write_text(path.read_text().replace("environment: staging", "environment: prod"))
-    code, out = pl(root, capsys, "check")
-    assert "PL601" in out and "promptlane promote support-reply --to staging" in out
+    before = snapshot_tree(root)
+    for command in ("sync", "check"):
+        code, out = pl(root, capsys, command)
+        assert code == 1 and out.startswith(f"{CARD}:23:14: PL163 environment: prod skips staging"), out
+        assert "set it back to environment: dev" in out and "promptlane promote support-reply --to staging" in out
+    assert snapshot_tree(root) == before
 
 
 # ---------------------------------------------------------------- refusals and edge cases

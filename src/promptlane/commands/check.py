@@ -14,17 +14,15 @@ from typing import cast
 from promptlane.commands.arguments import ids_from, open_repo, repo_rel
 from promptlane.commands.output import report
 from promptlane.core.layout import prompt_id_of
-from promptlane.core import semver
 from promptlane.core.card import Card
 from promptlane.core.pii import text_problems
 from promptlane.core.problems import EXIT_FAILED, EXIT_OK, Problem
-from promptlane.core.registry import LockError
+from promptlane.core.managed import RUN_SYNC, managed_findings
+from promptlane.core.registry import Lock, LockError
 from promptlane.store.cards import read_card
 from promptlane.store.fsio import pending_problem
 from promptlane.store.registry import read_lock
 from promptlane.store.repo import Repo
-
-RUN_SYNC = "run `promptlane sync` (or commit again: the promptlane-sync hook does it)"
 
 
 def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: Sequence[str] = (),
@@ -164,33 +162,23 @@ def registry_problems(repo: Repo, card: Card) -> list[Problem]:
     missing = [key for key in ("version", "hash", "author", "environment") if key not in data]
     if missing:
         return [card.problem("PL153", f"not versioned yet (no {', '.join(missing)}); {RUN_SYNC}")]
-    found: list[Problem] = []
-    env = data["environment"]
-    if env not in repo.environments:
-        found.append(card.problem("PL154", f"environment: '{env}' is not one of {', '.join(repo.environments)} (workflows/policy-as-code-example.yml)", "environment"))
-    if data["hash"] != card.hash:  # check_prompt asks this of sound cards only: their hash is set
-        found.append(card.problem("PL150", f"hash: does not match the texts and model ({card.sound_hash[:19]}...); the prompt changed or the hash was edited by hand; {RUN_SYNC}", "hash"))
-        return found
+    # One rule with sync (core.managed): what check reports as a hand edit, sync refuses.
+    findings = managed_findings(data, card.sound_hash, lock or Lock(card.prompt_id), repo.environments)
+    found = [card.problem(f.code, f.message, f.key) for f in findings]
     version = data["version"]
-    entry = lock.entry(version) if lock else None
     if lock is None:
-        found.append(Problem(repo.lock_rel(card.prompt_id), 1, 1, "PL155", f"is missing for {card.rel}; {RUN_SYNC}"))
-    elif entry is None:
-        highest = lock.highest()
-        lowered = highest and semver.parse(version) < semver.parse(highest)
-        why = f"lower than {highest}, the highest issued; versions never go down" if lowered else "never issued"
-        found.append(card.problem("PL151", f"version: {version} is {why}; do not edit version by hand; {RUN_SYNC}", "version"))
-    elif entry["hash"] != data["hash"]:
-        found.append(card.problem("PL152", f"version: {version} was issued for {entry['hash'][:19]}..., a different payload; a version is never reused; {RUN_SYNC}", "version"))
-    elif not (repo.root / repo.snapshot_rel(card.prompt_id, version)).exists():
+        if not any(f.key == "hash" for f in findings):
+            found.append(Problem(repo.lock_rel(card.prompt_id), 1, 1, "PL155", f"is missing for {card.rel}; {RUN_SYNC}"))
+        return found
+    if all(f.code == "PL154" for f in findings) and not (repo.root / repo.snapshot_rel(card.prompt_id, version)).exists():
         found.append(Problem(repo.snapshot_rel(card.prompt_id, version), 1, 1, "PL157", f"snapshot of {card.prompt_id} {version} is missing; {RUN_SYNC}"))
-    if found or lock is None:
+    if found:
         return found
     if lock.retired is not None:
         from promptlane.operations.retirement import retired_problem
 
         return [retired_problem(repo, lock, card.rel)]
-    if env in repo.environments and lock.environments.get(env) != version:
+    if lock.environments.get(data["environment"]) != version:  # raised by hand: a promotion asked for
         # The same gates `promptlane promote` evaluates: one line per unmet requirement.
         from promptlane.operations.gating import hand_edit_problems
 

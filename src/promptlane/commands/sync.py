@@ -6,6 +6,10 @@ goes back to the first environment, and the card, lock, snapshot, changelog and 
 updated in one transaction. A consistent prompt is left byte-for-byte alone, unless its
 `environment:` was raised by hand: then the promotion gates run (operations/promotion.py)
 and, if they pass, the promotion is recorded exactly as `promptlane promote` records it.
+A managed field edited by hand (a version never issued or issued for another hash, a hash or
+author the lock did not issue, an environment skipped or below what serves the version) is
+refused with the value to put back, as `promptlane check` reports it (core/managed.py), and
+nothing of that prompt is written or logged.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from promptlane.core import semver
 from promptlane.core.card import Card
 from promptlane.core.events import Event
 from promptlane.core.layout import AUDIT_LOG, CHANGELOG
+from promptlane.core.managed import MANAGED, managed_findings
 from promptlane.core.problems import EXIT_FAILED, EXIT_OK, Problem
 from promptlane.core.registry import Lock, LockError, snapshot_json
 from promptlane.store.cards import read_card
@@ -59,6 +64,10 @@ def sync(repo: Repo, prompt_ids: list[str]) -> SyncResult:
 
             result.problems.append(retired_problem(repo, lock, card.rel))
             continue
+        refused = _hand_edits(repo, card, lock)
+        if refused:  # nothing of this prompt is written or logged (core.managed says why)
+            result.problems.extend(refused)
+            continue
         plan = _plan(repo, card, lock)
         if plan is None:
             _promote_by_hand(repo, txn, card, lock, pending, result, notifications)
@@ -91,6 +100,15 @@ def _promote_by_hand(repo: Repo, txn: Transaction, card: Card, lock: Lock, pendi
         pending.append(outcome.event)
         result.changed.append(outcome.summary)
         notifications.append((outcome.rule, outcome.event, card.environment))
+
+
+def _hand_edits(repo: Repo, card: Card, lock: Lock) -> list[Problem]:
+    """The managed fields edited by hand, as check reports them: sync refuses them rather
+    than "return" the prompt to its own version and log a demotion that never happened."""
+    if any(key not in card.data for key in MANAGED):
+        return []  # not versioned yet: sync writes the block
+    findings = managed_findings(card.data, card.sound_hash, lock, repo.environments)
+    return [card.problem(f.code, f.message, f.key) for f in findings if f.by_hand]
 
 
 def _is_consistent(card: Card, lock: Lock) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 from promptlane.core.card import Card
 from promptlane.core.events import parse_time
+from promptlane.core import managed
 from promptlane.core.policy import EnvRule, Policy, RiskRule
 from promptlane.core.problems import Problem
 from promptlane.core.registry import Lock
@@ -283,9 +284,5 @@ def first_unserved(envs: tuple[str, ...], card: Card, lock: Lock) -> str | None:
 
 
 def raised(envs: tuple[str, ...], card: Card, lock: Lock) -> bool:
-    """The card names an environment above every one that serves its version."""
-    env = card.environment
-    if env not in envs or lock.environments.get(env) == card.version:
-        return False
-    serving = [i for i, e in enumerate(envs) if lock.environments.get(e) == card.version]
-    return envs.index(env) > max(serving, default=0)
+    """The card names an environment above every one that serves its version (core.managed)."""
+    return managed.raised(envs, card.environment, card.version, lock)

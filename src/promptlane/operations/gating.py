@@ -13,6 +13,7 @@ from promptlane.core.card import Card
 from promptlane.core.events import parse_time
 from promptlane.core.evidence import Collected
 from promptlane.core.layout import is_prompt_id
+from promptlane.core.managed import skip_finding
 from promptlane.core.policy import Policy
 from promptlane.core.problems import Problem, PromptlaneError, UsageError, one_line
 from promptlane.core.registry import Lock, LockError
@@ -178,15 +179,16 @@ def synced_card(repo: Repo, prompt_id: str) -> tuple[Card, Lock]:
 
 
 def hand_edit_problems(repo: Repo, card: Card, lock: Lock) -> list[Problem]:
-    """``check``: the card's environment is not what the lock says it serves."""
+    """``check``: the card's environment raised by hand above every one serving its version
+    (an environment below is core.managed's PL160): an environment skipped (PL163), else the
+    gates, as ``promptlane sync`` would judge the promotion."""
     env = card.environment
     line, col = card.where("environment")
     served = lock.environments.get(env)
-    if env == repo.first_environment or not gates.raised(repo.environments, card, lock):
-        return [Problem(card.rel, line, col, "PL160",
-                        f"environment: {env} but registry/{card.prompt_id}.lock.json has {env} serving "
-                        f"{served or 'nothing'}; set environment: back to what the registry says, or `promptlane rollback`")]
     try:
+        skipped = skip_finding(card.data, lock, rules.policy(repo))
+        if skipped is not None:
+            return [Problem(card.rel, line, col, skipped.code, skipped.message)]
         result = evaluate(repo, card, lock, env)
     except UsageError as exc:
         return exc.problems or [Problem(card.rel, line, col, "PL600", str(exc))]

@@ -102,12 +102,17 @@ def hand_promotion(repo: "Repo", txn: "Transaction", card: "Card", lock: "Lock")
     """For sync: a consistent card whose environment was raised by hand. None when it was not;
     else the gate problems, or the promotion queued on ``txn`` exactly as ``promote`` does it."""
     from promptlane.core.gates import raised
+    from promptlane.core.managed import skip_finding
     from promptlane.operations.gating import evaluate
+    from promptlane.store import rules
     from promptlane.store.context import actor
 
     if not raised(repo.environments, card, lock):
         return None
     env = card.environment
+    skipped = skip_finding(card.data, lock, rules.policy(repo))  # the rule check reports (PL163)
+    if skipped is not None:
+        return HandPromotion(problems=[card.problem(skipped.code, skipped.message, skipped.key)])
     result = evaluate(repo, card, lock, env)
     if not result.ok:
         return HandPromotion(problems=result.problems)
