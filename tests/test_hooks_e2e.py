@@ -142,6 +142,22 @@ def test_edit_commit_is_refused_with_the_fixers_message_then_lands_with_a_patch_
     assert again.returncode == 0, again.stdout
 
 
+def test_a_hand_edited_version_is_refused_by_the_hooks_and_nothing_is_written(governed):
+    """The reported bug: sync 'returned' the prompt to its version and logged a demotion."""
+    project, env = governed
+    _run([PRE_COMMIT, "install"], project, env, check=True)
+    card = project / "prompts/support-reply/card.yml"
+    card.write_text(card.read_text().replace("version: 1.0.0", "version: 1.0.7"))
+    git(project, "add", "-A")
+    before = snapshot_tree(project)
+    refused = _run(["git", "commit", "-m", "bump by hand"], project, env)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "Fixing" not in said, said
+    assert ("prompts/support-reply/card.yml:20:10: PL151 version: 1.0.7 was never issued; do not edit version by hand; "
+            "set it back to 1.0.0, the version issued for this hash") in said
+    assert snapshot_tree(project) == before
+
+
 def test_an_edited_audit_row_is_caught_by_pre_commit(governed):
     project, env = governed
     log = project / "audit/artifact-audit-log.md"
