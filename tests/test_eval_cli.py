@@ -153,7 +153,7 @@ def test_missing_provider_file_is_refused_before_promptfoo_starts(evals_repo, fa
     ("[]\n", "PL320", "evals/tests/support-reply.yml:1:1"),
     (TESTS.replace("metadata: {category: accuracy}", "metadata: {category: vibes}"), "PL321", "evals/tests/support-reply.yml:2:24"),
     (TESTS.replace("  metadata: {category: safety}\n", ""), "PL321", "evals/tests/support-reply.yml:5:3"),
-    (TESTS.replace("customer_name: Ana, ", ""), "PL322", "evals/tests/support-reply.yml:3:9"),
+    (TESTS.replace("customer_name: Ana, ", ""), "PL322", "evals/tests/support-reply.yml:3:3"),
     (TESTS + "- just a string\n", "PL320", "evals/tests/support-reply.yml:9:3"),
     (TESTS + "- {metadata: {category: cost}, vars: file://vars.yml}\n", "PL323", "evals/tests/support-reply.yml:9:38"),
 ])

@@ -158,6 +158,18 @@ def test_a_hand_edited_version_is_refused_by_the_hooks_and_nothing_is_written(go
     assert snapshot_tree(project) == before
 
 
+def test_a_broken_eval_test_file_is_refused_by_the_commit(governed):
+    """The reported bug: a YAML error in evals/tests/<id>.yml passed the commit; only `eval run` found it."""
+    project, env = governed
+    _run([PRE_COMMIT, "install"], project, env, check=True)
+    tests = project / "evals/tests/support-reply.yml"
+    tests.write_text(tests.read_text().replace("metadata: {category: accuracy}", "metadata: {category: accuracy", 1))
+    git(project, "add", "-A")
+    refused = _run(["git", "commit", "-m", "new test"], project, env)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "evals/tests/support-reply.yml:7:7: PL100 YAML syntax error" in said, said
+
+
 def test_an_edited_audit_row_is_caught_by_pre_commit(governed):
     project, env = governed
     log = project / "audit/artifact-audit-log.md"

@@ -19,10 +19,12 @@ from promptlane.core.pii import text_problems
 from promptlane.core.problems import EXIT_FAILED, EXIT_OK, Problem
 from promptlane.core.managed import RUN_SYNC, managed_findings
 from promptlane.core.registry import Lock, LockError
+from promptlane.core.yamltext import Loaded
 from promptlane.store.cards import read_card
 from promptlane.store.fsio import pending_problem
 from promptlane.store.registry import read_lock
 from promptlane.store.repo import Repo
+
 
 
 def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: Sequence[str] = (),
@@ -101,11 +103,16 @@ def _trust_checks(rels: list[str] | None, based: bool = False) -> list[str]:
 
 def check_prompt(repo: Repo, prompt_id: str) -> tuple[list[Problem], str | None, str]:
     """One prompt's problems, the id its card declares, and the card's path."""
+    from promptlane.store import evaltests
+
     card = read_card(repo, prompt_id)
     found = list(card.problems)
+    tests = evaltests.read_tests(repo, prompt_id)
     if card.ok:
         found += registry_problems(repo, card)
-        found += content_problems(repo, card)
+        found += content_problems(repo, card, tests)
+    if tests is not None:  # its YAML and shape whatever the card; its vars against a sound card's
+        found += evaltests.file_problems(repo, tests, prompt_id, card.payload["variables"] if card.payload else None)
     declared = card.data.get("id")
     return found, declared if isinstance(declared, str) else None, card.rel
 
@@ -145,11 +152,11 @@ def _check_in_worker(prompt_id: str):
     return check_prompt(cast(Repo, _worker_repo), prompt_id)  # set by _init_worker, the pool's initializer
 
 
-def content_problems(repo: Repo, card: Card) -> list[Problem]:
+def content_problems(repo: Repo, card: Card, tests: Loaded | None = None) -> list[Problem]:
     """Offline budgets (PL301/302) and PII or secrets in the texts and eval fixtures (PL310)."""
     from promptlane.core.budget import budget_problems
 
-    return budget_problems(card) + pii_problems(repo, card)
+    return budget_problems(card) + pii_problems(card, tests)
 
 
 def registry_problems(repo: Repo, card: Card) -> list[Problem]:
@@ -186,21 +193,13 @@ def registry_problems(repo: Repo, card: Card) -> list[Problem]:
     return found
 
 
-def pii_problems(repo, card) -> list[Problem]:
-    """A sound card's step texts and its eval fixture file, evals/tests/<id>.yml."""
-    from promptlane.core.yamltext import decode
-
+def pii_problems(card: Card, tests: Loaded | None) -> list[Problem]:
+    """A sound card's step texts and its eval fixture file, evals/tests/<id>.yml (read by the caller)."""
     found: list[Problem] = []
     for step, text in zip(card.data["steps"], card.texts or [], strict=False):
         found.extend(text_problems(text, f"prompts/{card.prompt_id}/{step['file']}"))
-    fixture = f"evals/tests/{card.prompt_id}.yml"
-    try:
-        raw = (repo.root / fixture).read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
-        return found
-    text, _ = decode(raw, fixture)
-    if text is not None:  # an undecodable fixture is reported by `promptlane eval run`
-        found.extend(text_problems(text, fixture))
+    if tests is not None and tests.text:  # an undecodable fixture is PL110, from its reading
+        found.extend(text_problems(tests.text, tests.path))
     return found
 
 
@@ -221,6 +220,10 @@ def cmd_check(args) -> int:
     ids = sorted(set(ids) | {i for i in deleted if repo.prompt_dir(i).is_dir()})
     problems = check(repo, ids, policy=policy, forms=forms, trust=_trust_checks(rels, bool(repo.base)))
     problems += _orphans(repo, rels, deleted)
+    if rels is None or any(rel.startswith("evals/tests/") for rel in rels):
+        from promptlane.store.evaltests import stray_problems
+
+        problems += stray_problems(repo, rels)
     # The repository's own files belong to no prompt: a commit of prompt files alone (the usual
     # hook run) need not import their checks.
     if rels is None or any(prompt_id_of(rel) is None for rel in rels):

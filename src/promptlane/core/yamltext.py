@@ -172,10 +172,28 @@ def locate(text: str, path: Sequence[Any], key: str | None = None) -> Location:
 
     Falls back to the deepest node that exists, so an error always gets a real line.
     """
-    try:
-        node = yaml.compose(text, Loader=_BaseLoader)
-    except yaml.YAMLError:
-        return Location(1, 1)
+    return Locator(text).at(path, key)
+
+
+class Locator:
+    """``locate`` for many places in one text: the text is composed once, at the first ``at``."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self._root: yaml.Node | None = None
+        self._composed = False
+
+    def at(self, path: Sequence[Any], key: str | None = None) -> Location:
+        if not self._composed:
+            self._composed = True
+            try:
+                self._root = yaml.compose(self.text, Loader=_BaseLoader)
+            except yaml.YAMLError:
+                self._root = None
+        return _locate_in(self._root, path, key)
+
+
+def _locate_in(node: yaml.Node | None, path: Sequence[Any], key: str | None) -> Location:
     if node is None:
         return Location(1, 1)
     for part in path:

@@ -34,7 +34,7 @@ from promptlane.core.evalinputs import (  # noqa: F401  (EVAL_CONFIG, CARRIED, t
     tests_rel,
 )
 from promptlane.core.problems import Problem, UsageError
-from promptlane.core.results import CATEGORIES
+from promptlane.core.evaltests import tests_problems
 from promptlane.core.yamltext import locate
 from promptlane.evals.render import STEPS_FILE
 from promptlane.store.yamlfile import load_file
@@ -106,37 +106,13 @@ def _tests(repo, card, default_test: Any) -> list:
         raise EvalSetupError(f"{card.prompt_id} has no tests", [Problem(
             rel, 1, 1, "PL320", f"does not exist; write the test cases of {card.prompt_id} there (see evals/tests/support-reply.yml in a new scaffold)")])
     loaded = _load_yaml(repo, rel)
-    tests = loaded.data
-    if not isinstance(tests, list) or not tests:
-        raise EvalSetupError(f"{rel} has no tests", [Problem(rel, 1, 1, "PL320", "must be a non-empty YAML list of promptfoo test cases")])
-    problems = []
     defaults = (default_test or {}).get("vars") if isinstance(default_test, dict) else None
-    for index, test in enumerate(tests):
-        problems.extend(_test_problems(rel, loaded.text, index, test, card, defaults if isinstance(defaults, dict) else {}))
+    # The rules `promptlane check` applies on every commit (core/evaltests.py).
+    problems = tests_problems(loaded, card.prompt_id, card.payload["variables"], defaults if isinstance(defaults, dict) else {})
     if problems:
         raise EvalSetupError(f"{rel} has bad test cases", problems)
-    _refuse_missing_files(repo, rel, loaded.text, tests, ())
-    return absolutise(tests, repo.root / EVALS)
-
-
-def _test_problems(rel: str, text: str, index: int, test: Any, card, defaults: dict) -> list[Problem]:
-    if not isinstance(test, dict):
-        line, col = _where(text, [index])
-        return [Problem(rel, line, col, "PL320", f"[{index}]: a test case must be a mapping (description, metadata, vars, assert)")]
-    found = []
-    meta = test.get("metadata")
-    category = meta.get("category") if isinstance(meta, dict) else None
-    if category not in CATEGORIES:
-        line, col = _where(text, [index, "metadata", "category"] if isinstance(meta, dict) else [index])
-        what = f"is '{category}'" if category is not None else "is missing"
-        found.append(Problem(rel, line, col, "PL321", f"[{index}] metadata.category {what}; use one of {', '.join(CATEGORIES)} (the policy sets a pass rate per category)"))
-    variables = test.get("vars", {})
-    if isinstance(variables, dict):
-        for name in card.payload["variables"]:
-            if name not in variables and name not in defaults:
-                line, col = _where(text, [index, "vars"] if "vars" in test else [index])
-                found.append(Problem(rel, line, col, "PL322", f"[{index}] vars: gives no value for {{{{ {name} }}}}, which prompts/{card.prompt_id} uses"))
-    return found
+    _refuse_missing_files(repo, rel, loaded.text, loaded.data, ())
+    return absolutise(loaded.data, repo.root / EVALS)
 
 
 def referenced_path(ref: str, base: Path) -> Path:

@@ -1,0 +1,131 @@
+"""Eval test files, ``evals/tests/<id>.yml``, as promptfoo reads them: one rule set that both
+``promptlane check`` (on every commit) and ``promptlane eval run`` (before promptfoo starts) apply,
+so a file that passes the commit also starts the run.
+
+A test file is a non-empty YAML list of test cases, each a mapping (PL320) of promptfoo's keys
+(PL342: promptfoo drops a key it does not know without a word, so an ``asert:`` would make a
+test that always passes), with ``metadata.category`` one of the results' categories (PL321),
+``vars`` for every variable the card declares (PL322: the prompt function refuses to render a
+missing one), no var the card does not declare unless one of the test's assertions uses it
+(PL340: a typo), and assertions that are mappings with a ``type`` (PL343).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator, Mapping, Sequence
+
+from promptlane.core.problems import Problem
+from promptlane.core.results import CATEGORIES
+from promptlane.core.suggest import closest, did_you_mean
+from promptlane.core.yamltext import Loaded, Locator
+
+# promptfoo 0.121's TestCaseSchema and AssertionSchema (with assert-set's ``assert``).
+TEST_KEYS = ("description", "vars", "provider", "providers", "prompts", "providerOutput", "assert",
+             "assertScoringFunction", "options", "threshold", "metadata")
+ASSERTION_KEYS = ("type", "value", "config", "threshold", "weight", "provider", "rubricPrompt", "metric",
+                  "transform", "contextTransform", "assert")
+SHAPE = "must be a non-empty YAML list of promptfoo test cases"
+
+
+def tests_problems(loaded: Loaded, prompt_id: str, variables: Sequence[str] | None,
+                   defaults: Mapping[str, Any] | None) -> list[Problem]:
+    """Every problem of one parsed test file. ``variables``: the card's (None when the card is
+    broken: its variables are unknown, so vars are not checked); ``defaults``: the eval config's
+    ``defaultTest.vars`` (None when it cannot be read: missing vars are then not judged)."""
+    if loaded.data is None and loaded.problems:
+        return list(loaded.problems)  # a syntax error: nothing to walk
+    found = list(loaded.problems)
+    tests = loaded.data
+    if not isinstance(tests, list) or not tests:
+        return found + [Problem(loaded.path, 1, 1, "PL320", SHAPE)]
+    places = Locator(loaded.text)
+    for index, test in enumerate(tests):
+        found += _test_problems(_Test(loaded.path, places, index, prompt_id), test, variables, defaults)
+    return found
+
+
+class _Test:
+    """Where one test case is: its file, its index, and the lines of its keys."""
+
+    def __init__(self, rel: str, places: Locator, index: int, prompt_id: str):
+        self.rel, self.places, self.index, self.prompt_id = rel, places, index, prompt_id
+
+    def problem(self, code: str, message: str, *path: Any, key: str | None = None) -> Problem:
+        where = self.places.at([self.index, *path], key)
+        return Problem(self.rel, where.line, where.col, code, f"[{self.index}]{message}")
+
+
+def _test_problems(at: _Test, test: Any, variables: Sequence[str] | None, defaults: Mapping[str, Any] | None) -> list[Problem]:
+    if not isinstance(test, dict):
+        return [at.problem("PL320", ": a test case must be a mapping (description, metadata, vars, assert)")]
+    found = [at.problem("PL342", f" {key}: is not a key of a promptfoo test case, which ignores it{did_you_mean(str(key), TEST_KEYS)}",
+                        key=str(key)) for key in test if key not in TEST_KEYS]
+    found += _category_problems(at, test)
+    found += _assertion_problems(at, test.get("assert"))
+    if variables is not None:
+        found += _vars_problems(at, test, variables, defaults)
+    return found
+
+
+def _category_problems(at: _Test, test: dict[str, Any]) -> list[Problem]:
+    meta = test.get("metadata")
+    category = meta.get("category") if isinstance(meta, dict) else None
+    if category in CATEGORIES:
+        return []
+    if category is None:
+        path: list[Any] = ["metadata"] if "metadata" in test else []
+        what = "is missing"
+    else:
+        path, what = ["metadata", "category"], f"is '{category}'{did_you_mean(str(category), CATEGORIES)}"
+    return [at.problem("PL321", f" metadata.category {what}; use one of {', '.join(CATEGORIES)} "
+                                "(the policy sets a pass rate per category)", *path)]
+
+
+def _assertion_problems(at: _Test, assertions: Any) -> list[Problem]:
+    if assertions is None:
+        return []
+    if not isinstance(assertions, list):
+        return [at.problem("PL343", " assert: must be a list of assertions ({type: ..., value: ...})", "assert")]
+    found = []
+    for number, assertion in enumerate(assertions):
+        if not isinstance(assertion, dict) or not isinstance(assertion.get("type"), str):
+            found.append(at.problem("PL343", f" assert[{number}]: an assertion must be a mapping with a type "
+                                             "(https://promptfoo.dev/docs/configuration/expected-outputs/)", "assert", number))
+            continue
+        found += [at.problem("PL343", f" assert[{number}].{key}: is not a key of a promptfoo assertion, which ignores it"
+                                      f"{did_you_mean(str(key), ASSERTION_KEYS)}", "assert", number, key=str(key))
+                  for key in assertion if key not in ASSERTION_KEYS]
+    return found
+
+
+def _vars_problems(at: _Test, test: dict[str, Any], variables: Sequence[str], defaults: Mapping[str, Any] | None) -> list[Problem]:
+    given = test.get("vars", {})
+    if not isinstance(given, dict):
+        return []  # a file:// or a list of them: promptfoo reads the values (PL323 checks the file is there)
+    found, meant = [], set()
+    used = "\n".join(_strings([test.get("assert"), test.get("options")]))
+    for key in given:
+        name = str(key)
+        if name in variables or re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", used):
+            continue  # declared, or an assertion's own (`{{ expected }}`, `context.vars.expected`)
+        hint = closest(name, variables)
+        meant.add(hint)
+        found.append(at.problem("PL340", f" vars.{name}: prompts/{at.prompt_id} declares no such variable "
+                                         f"(variables: {', '.join(variables) or 'none'}) and no assertion of this test uses it"
+                                         f"{did_you_mean(name, variables)}", "vars", key=name))
+    for name in variables:
+        if name not in given and name not in meant and defaults is not None and name not in defaults:
+            found.append(at.problem("PL322", f" vars: gives no value for {{{{ {name} }}}}, which prompts/{at.prompt_id} uses",
+                                    key="vars"))  # at the vars: key (or the test, without one)
+    return found
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
