@@ -49,7 +49,7 @@ def ready_for_staging(root: Path, capsys) -> None:
     keys = Keys()
     setup_base(root, keys, capsys)
     code, out = run(root, capsys, "approve", PID, "--role", "PM", "--key", str(keys.private("pm@example.com")),
-                    actor="pm@example.com")
+                    "--all-confirmed", actor="pm@example.com")
     assert code == 0, out
     commit(root, "approved")
 
@@ -75,7 +75,7 @@ COMMANDS: list[tuple[str, Setup, tuple[str, ...]]] = [
     ("audit-verify", released, ("audit", "verify", "--full")),
     ("audit-seal", released, ("audit", "seal")),
     ("eval-plan", edited, ("eval", "plan")),
-    ("approve", released, ("approve", PID, "--role", "PM", "--key", "{key:pm@example.com}")),
+    ("approve", released, ("approve", PID, "--role", "PM", "--key", "{key:pm@example.com}", "--all-confirmed")),
     ("approve-refused", nothing, ("approve", PID, "--role", "PM")),
     ("promote", ready_for_staging, ("promote", PID, "--to", "staging")),
     ("rollback", released, ("rollback", PID, "--env", "staging", "--reason", "a bad week")),
