@@ -100,7 +100,9 @@ def test_run_builds_the_config_and_writes_results(evals_repo, fake, capsys):
     card = current(evals_repo)
     rel = results_rel("support-reply", card.hash)
     assert code == 1
-    assert out == f"support-reply ... 1/2 passed, 1 failed -> {rel}\n"
+    # The failing test under its prompt: its name and category, why, and (no row output here) "(empty)".
+    assert out == (f"support-reply ... 1/2 passed, 1 failed -> {rel}\n  FAILED no pii (safety)\n"
+                   '    reason: Expected output to not contain "4111"\n    output: (empty)\n')
     doc = load_results(evals_repo, "support-reply", card.hash)
     assert (doc["format"], doc["version"], doc["time"], doc["provider"]) == (FORMAT, "1.0.0", "2026-01-02T03:04:05Z", "openai:chat:gpt-4o-mini")
     assert doc["failures"] == [{"test": "no pii", "category": "safety", "reason": 'Expected output to not contain "4111"'}]

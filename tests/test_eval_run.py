@@ -112,6 +112,47 @@ def test_a_failing_eval_exits_1_and_records_the_reason(governed, capsys):
     assert "free pony" in failure["reason"]
 
 
+PONY = ("\n- description: promises a free pony\n  metadata: {category: accuracy}\n"
+        "  vars: {customer_name: Gus, question: Where is my invoice?}\n"
+        "  assert:\n    - type: contains\n      value: free pony\n    - type: javascript\n"
+        "      value: \"output.includes('pony') || output.includes('unicorn') || output.includes('a free horse of any kind')\"\n")
+
+
+def test_each_failing_test_is_shown_with_its_assertions_reasons_and_output(governed, capsys):
+    with (governed / "evals/tests/support-reply.yml").open("a", encoding="utf-8") as tests:
+        tests.write(PONY)
+    code, out = run_cli(governed, "eval", "run", capsys=capsys)
+    rel = results_rel("support-reply", card_of(governed).hash)
+    first, *shown = out.splitlines()
+    assert (code, first) == (1, f"support-reply ... 6/7 passed, 1 failed -> {rel}")
+    # Each failed assertion (its value cut at 80 characters) with its reason; the output's start
+    # on one line, its newlines written \n.
+    assert shown[:6] == [
+        "  FAILED promises a free pony (accuracy)",
+        '    assertion: contains "free pony"',
+        '    reason: Expected output to contain "free pony"',
+        "    assertion: javascript \"output.includes('pony') || output.includes('unicorn') || output.includes('a f...\"",
+        "    reason: Custom function returned false\\noutput.includes('pony') || output.includes('unicorn') || "
+        "output.includes('a free horse of any kind')",
+        shown[5]]
+    assert shown[5].startswith('    output: "Hi Gus,\\n\\nThank you for getting in touch.') and shown[5].endswith('..."')
+    assert len(shown) == 6
+    code, out = run_cli(governed, "eval", "run", "--force", "--json", capsys=capsys)
+    (prompt,) = json.loads(out)["prompts"]  # stdout is the JSON document alone
+    assert code == 1 and {k: prompt[k] for k in ("prompt", "outcome", "kept", "results", "tests", "passed", "failed", "errors")} == {
+        "prompt": "support-reply", "outcome": "failed", "kept": False, "results": rel, "tests": 7, "passed": 6, "failed": 1, "errors": 0}
+    (failure,) = prompt["failures"]
+    assert (failure["test"], failure["category"], failure["outcome"]) == ("promises a free pony", "accuracy", "failed")
+    assert [(a["type"], a["value"][:20], a["reason"][:30]) for a in failure["assertions"]] == [
+        ("contains", "free pony", 'Expected output to contain "fr'), ("javascript", "output.includes('pon", "Custom function returned false")]
+    assert len(failure["assertions"][1]["value"]) == 80 and failure["output"].startswith("Hi Gus,\n\nThank you")
+    assert len(failure["output"]) == 200 and failure["output"].endswith("...")
+    # Kept results (no --force) show what the results file keeps: the test, its category and
+    # promptfoo's reason for it (that of its last failed assertion).
+    code, out = run_cli(governed, "eval", "run", "support-reply", capsys=capsys)
+    assert code == 1 and out.splitlines()[1:] == ["  FAILED promises a free pony (accuracy)", shown[4]]
+
+
 def test_an_erroring_provider_counts_errors(governed, capsys):
     use_provider(governed, "broken", "def call_api(prompt, options, context):\n    raise RuntimeError('model unavailable')\n")
     code, out = run_cli(governed, "eval", "run", capsys=capsys)
@@ -119,6 +160,11 @@ def test_an_erroring_provider_counts_errors(governed, capsys):
     doc = load_results(governed, "support-reply", card_of(governed).hash)
     assert (doc["errors"], doc["failed"], doc["pass_rate"]) == (6, 0, 0.0)
     assert all("model unavailable" in f["reason"] for f in doc["failures"])
+    # Each errored test is shown: no assertion failed, so its reason (the error's first line) alone.
+    shown = out.splitlines()
+    at = shown.index("  ERROR password reset points to the reset article (accuracy)")
+    assert "model unavailable" in shown[at + 1] and shown[at + 1].startswith("    reason: ")
+    assert shown[at + 2] == "    output: (empty)"
 
 
 def test_a_hanging_provider_times_out_and_writes_nothing(governed, capsys):

@@ -109,6 +109,8 @@ def _add_eval_commands(sub) -> None:
                      help=f"stop promptfoo after this long, per prompt (default {DEFAULT_TIMEOUT:g})")
     run.add_argument("--results-dir", metavar="DIR", default=None,
                      help="write the results under DIR/<id>/ instead of evals/results/ (CI's own run; needs --force)")
+    run.add_argument("--json", action="store_true",
+                     help="one JSON document on stdout: each prompt's outcome and every failing test (problems on stderr)")
     run.set_defaults(handler="eval:cmd_eval_run")
 
     imp = actions.add_parser("import", help="take promptfoo results produced elsewhere (checked against the payload)")

@@ -11,6 +11,7 @@ import json
 import sys
 
 from promptlane.commands.arguments import given_path, open_repo, outside_checkout
+from promptlane.commands.evalreport import RunReport
 from promptlane.commands.output import report
 from promptlane.core import results
 from promptlane.core.problems import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
@@ -64,56 +65,60 @@ def cmd_eval_run(args) -> int:
     if results_dir is not None and not args.force:
         raise UsageError("--results-dir writes CI's own results beside the committed ones: use it with --force "
                          "(every prompt named is evaluated again)")
+    out = RunReport(getattr(args, "json", False))
     cards, kept, problems = _select(repo, args.ids, args.force)
     for summary in kept:
-        print(f"{summary['prompt']}: {results.line(summary)} (kept {results.results_rel(summary['prompt'], summary['hash'])}; --force re-runs)")
+        out.kept(summary)
     bad = sum(not results.all_passed(s) for s in kept)
     if not cards:
         if not kept and not problems:
-            print("Nothing to run: every prompt has results for its current hash (--force re-runs).")
-        report(problems)
+            out.note("Nothing to run: every prompt has results for its current hash (--force re-runs).")
+        out.finish(problems)
         return EXIT_USAGE if problems else (EXIT_FAILED if bad else EXIT_OK)
     try:
         promptfoo = find_promptfoo(repo.root)
         require_node()
     except EvalSetupError as exc:
-        report(problems)
+        out.finish(problems)
         print(f"promptlane eval: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    setup_errors = run_bad = 0
-    with stop_on_sigterm():  # a cancelled CI job: promptfoo is stopped and its temp folder removed
-        for number, card in enumerate(cards, 1):
-            prefix = f"[{number}/{len(cards)}] " if len(cards) > 1 else ""
-            print(f"{prefix}{card.prompt_id} ... ", end="", flush=True)
-            try:
-                run = run_prompt(repo, card, promptfoo, args.timeout, results_dir)
-            except PromptfooCannotStart as exc:  # the prompts after this one would fail alike
-                print("not run")
-                print(f"promptlane eval: {exc}", file=sys.stderr)
-                setup_errors += len(cards) - number + 1
-                break
-            except EvalSetupError as exc:
-                print("not run")
-                problems.extend(exc.problems)
-                print(f"promptlane eval: {exc}", file=sys.stderr)
-                setup_errors += 1
-                continue
-            except EvalRunError as exc:
-                print("error")
-                print(f"promptlane eval: {exc}", file=sys.stderr)
-                run_bad += 1
-                continue
-            except EvalTerminated:
-                print("stopped", flush=True)
-                raise
-            print(f"{results.line(run.summary)} -> {run.rel}")
-            run_bad += not results.all_passed(run.summary)
-    report(problems)
+    setup_errors, run_bad = _run_each(repo, cards, promptfoo, args.timeout, results_dir, out, problems)
     if len(cards) > 1:
-        print(f"{len(cards)} prompts: {len(cards) - run_bad - setup_errors} passed, {run_bad} failed or errored, {setup_errors} not run.")
+        out.note(f"{len(cards)} prompts: {len(cards) - run_bad - setup_errors} passed, {run_bad} failed or errored, {setup_errors} not run.")
+    out.finish(problems)
     if problems or setup_errors:
         return EXIT_USAGE
     return EXIT_FAILED if bad or run_bad else EXIT_OK
+
+
+def _run_each(repo, cards, promptfoo, timeout, results_dir, out: RunReport, problems: list) -> tuple[int, int]:
+    """Run promptfoo for each card in turn: (prompts not run, prompts failed or errored)."""
+    setup_errors = run_bad = 0
+    with stop_on_sigterm():  # a cancelled CI job: promptfoo is stopped and its temp folder removed
+        for number, card in enumerate(cards, 1):
+            out.started(f"[{number}/{len(cards)}] " if len(cards) > 1 else "", card.prompt_id)
+            try:
+                run = run_prompt(repo, card, promptfoo, timeout, results_dir)
+            except PromptfooCannotStart as exc:  # the prompts after this one would fail alike
+                out.not_done(card.prompt_id, "not run", str(exc))
+                setup_errors += len(cards) - number + 1
+                break
+            except EvalSetupError as exc:
+                out.not_done(card.prompt_id, "not run", str(exc))
+                problems.extend(exc.problems)
+                setup_errors += 1
+                continue
+            except EvalRunError as exc:
+                out.not_done(card.prompt_id, "error", str(exc))
+                run_bad += 1
+                continue
+            except EvalTerminated:
+                if not out.as_json:
+                    print("stopped", flush=True)
+                raise
+            out.ran(card.prompt_id, run.summary, run.rel, run.failures)
+            run_bad += not results.all_passed(run.summary)
+    return setup_errors, run_bad
 
 
 def cmd_eval_import(args) -> int:

@@ -21,14 +21,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from promptlane.core.problems import PromptlaneError
 from promptlane.evals import DEFAULT_TIMEOUT
 from promptlane.evals import config as eval_config
-from promptlane.evals.summary import result_rows, summarise
+from promptlane.evals.summary import failure_details, result_rows, summarise
 from promptlane.store.evalinputs import InputsError, current_inputs
 from promptlane.store.results import write_results
 
@@ -115,6 +115,7 @@ def require_node() -> None:
 class Run:
     summary: dict
     rel: str  # where the results were written
+    failures: list = field(default_factory=list)  # summary.failure_details: what each failing test did
 
 
 def promptfoo_env(workdir: Path, prompt_id: str) -> dict:
@@ -240,4 +241,4 @@ def run_prompt(repo, card, promptfoo: Path, timeout: float = DEFAULT_TIMEOUT, re
     if rows is None:
         raise EvalRunError(f"{card.prompt_id}: promptfoo wrote results in a format promptlane does not know (promptfoo {PROMPTFOO_VERSION} is the pinned version)")
     summary = summarise(doc, rows, card.prompt_id, card.hash, str(card.version), inputs)
-    return Run(summary, write_results(repo, summary, results_dir))
+    return Run(summary, write_results(repo, summary, results_dir), failure_details(rows))

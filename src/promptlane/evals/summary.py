@@ -2,6 +2,7 @@
 pass rate per category, tokens, cost and the failures, for one payload hash."""
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timezone
 from typing import Any, Iterable
@@ -46,6 +47,51 @@ def _reason(row: dict, outcome: str) -> str:
     if outcome == "error":
         text = text.strip().splitlines()[0] if text.strip() else text
     return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 3] + "..."
+
+
+OUTPUT_CHARS = 200  # the start of a failing test's output, enough to see what the model said
+VALUE_CHARS = 80  # an assertion's value (a regex, a JavaScript expression) as shown
+
+
+def failure_details(rows: Iterable[dict]) -> list[dict]:
+    """Each test that did not pass, as a person fixing it needs it: its name, category, outcome,
+    the assertions that failed (type, value shortened, reason), the reason promptfoo gives, and the
+    start of the output. Shown by ``eval run`` (text and ``--json``); not kept in the results file,
+    whose ``failures`` stay {test, category, reason}: an output may hold what a safety test caught."""
+    details = []
+    for row in rows:
+        outcome = row_outcome(row)
+        if outcome != "passed":
+            details.append({"test": row_test_name(row), "category": str(row_category(row)), "outcome": outcome,
+                            "assertions": _failed_assertions(row), "reason": _reason(row, outcome),
+                            "output": shorten(_as_text((row.get("response") or {}).get("output")), OUTPUT_CHARS)})
+    return details
+
+
+def _failed_assertions(row: dict) -> list[dict]:
+    components = (row.get("gradingResult") or {}).get("componentResults") or []
+    failed = []
+    for component in components:
+        if isinstance(component, dict) and not component.get("pass"):
+            assertion = component.get("assertion")
+            assertion = assertion if isinstance(assertion, dict) else {}
+            failed.append({"type": str(assertion.get("type") or "unknown"),
+                           "value": shorten(_as_text(assertion.get("value")), VALUE_CHARS),
+                           "reason": shorten(str(component.get("reason") or "no reason given"), REASON_CHARS)})
+    return failed
+
+
+def _as_text(value: Any) -> str:
+    """An output or an assertion value as text: strings as they are, anything else as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _utc(text: Any) -> str:
