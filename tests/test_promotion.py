@@ -85,7 +85,8 @@ def test_edit_approve_promote_demote_rollback(gov, capsys, monkeypatch):
     assert "Stakeholder notice" in out and "INC-1" in out and "notify: promptlane: support-reply 1.0.1" in out
     data = lock(root)
     assert data["environments"]["prod"] == "1.0.1"
-    assert data["withdrawn"] == {"1.0.2": {"env": "prod", "time": "2026-12-03T08:00:00Z", "reason": "INC-1: cites a retired article"}}
+    assert data["withdrawn"] == {"1.0.2": {"env": "prod", "time": "2026-12-03T08:00:00Z", "reason": "INC-1: cites a retired article",
+                                           "actor": "dana@example.com"}}
     now = card(root)
     assert (now["version"], now["environment"]) == ("1.0.1", "prod")
     assert now["hash"] == data["versions"][1]["hash"]

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 
 import pytest
 
-from governed import PID, clock, commit, lock, new_version, pl, ready_for
+from governed import LOCK, PID, clock, commit, lock, new_version, pl, ready_for
 from promptlane import runtime
 from promptlane.core.registry import withdrawals_in_force
 
 WHEN = "2026-12-03T08:00:00Z"
 WHY = "INC-1: cites a retired article"
-MARK = f"withdrawn from prod on {WHEN} ({WHY})"
+WHO = "dana@example.com"  # the git identity of conftest: who ran the rollback
+MARK = f"withdrawn from prod on {WHEN} by {WHO} ({WHY})"
+LOCKED = {"env": "prod", "time": WHEN, "reason": WHY, "actor": WHO}
 
 
 @pytest.fixture
@@ -69,7 +72,7 @@ def test_status_json_has_the_withdrawal_of_each_served_version(rolled_back, caps
     assert code == 0, out
     (row,) = json.loads(out)["prompts"]
     assert row["serves"] == {"dev": "1.0.2", "staging": "1.0.2", "prod": "1.0.1"}
-    assert row["withdrawn"] == {"1.0.2": {"env": "prod", "time": WHEN, "reason": WHY}}
+    assert row["withdrawn"] == {"1.0.2": LOCKED}
 
 
 def test_status_json_of_a_repository_without_rollbacks_marks_nothing(gov, capsys):
@@ -131,7 +134,7 @@ def test_the_runtime_serves_the_withdrawn_version_marked(sources, kind):
     runtime.load(sources[kind])
     staging = runtime.get(PID, "staging")
     assert staging.version == "1.0.2"
-    assert staging.withdrawn == runtime.Withdrawal("prod", WHEN, WHY)
+    assert staging.withdrawn == runtime.Withdrawal("prod", WHEN, WHY, WHO)
     assert str(staging.withdrawn) == MARK
     assert runtime.get(PID, "dev").withdrawn == staging.withdrawn
     assert runtime.get(PID).withdrawn is None  # prod serves 1.0.1, never withdrawn
@@ -155,12 +158,50 @@ def test_get_refuses_a_withdrawn_version_when_told_to(sources, kind):
 
 def test_a_bundle_exported_before_withdrawals_were_still_loads(sources, tmp_path):
     doc = json.loads(sources["json"].read_text(encoding="utf-8"))
-    assert doc["prompts"][PID]["withdrawn"] == {"1.0.2": {"env": "prod", "time": WHEN, "reason": WHY}}
+    assert doc["prompts"][PID]["withdrawn"] == {"1.0.2": LOCKED}
     del doc["prompts"][PID]["withdrawn"]
     old = tmp_path / "old-bundle.json"
     old.write_text(json.dumps(doc), encoding="utf-8")
     staging = runtime.get(PID, "staging", source=old, refuse_withdrawn=True)
     assert (staging.version, staging.withdrawn) == ("1.0.2", None)  # nothing says it was withdrawn
+
+
+def test_a_sqlite_table_without_the_withdrawal_columns_still_loads(sources):
+    db = sqlite3.connect(sources["sqlite"])
+    with db:
+        for column in ("withdrawn_env", "withdrawn_time", "withdrawn_reason"):
+            db.execute(f"ALTER TABLE versions DROP COLUMN {column}")
+    db.close()
+    staging = runtime.get(PID, "staging", source=sources["sqlite"])
+    assert (staging.version, staging.withdrawn) == ("1.0.2", None)
+
+
+# ---------------------------------------------------------------- who rolled back, checked
+
+
+def _set_mark(root, **changes) -> None:
+    path = root / LOCK
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["withdrawn"]["1.0.2"].update(changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        del doc["withdrawn"]["1.0.2"][key]
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+def test_the_mark_names_who_rolled_back_and_the_audit_holds_it_to_the_log(rolled_back, capsys):
+    assert lock(rolled_back)["withdrawn"] == {"1.0.2": LOCKED}
+    _set_mark(rolled_back, actor="mallory@example.com")
+    for args in (["audit", "verify", "--full"], ["audit", "verify"]):
+        code, out = pl(rolled_back, capsys, *args)
+        assert code == 1 and f"{LOCK}:1:1: PL223 1.0.2 is marked withdrawn from prod at {WHEN} by mallory@example.com" in out
+
+
+def test_a_mark_written_before_marks_named_the_actor_still_verifies_and_shows(rolled_back, capsys):
+    _set_mark(rolled_back, actor=None)
+    code, out = pl(rolled_back, capsys, "audit", "verify", "--full")
+    assert code == 0, out
+    code, out = pl(rolled_back, capsys, "status")
+    assert f"    ! 1.0.2 withdrawn from prod on {WHEN} ({WHY}); still served by dev, staging" in out
 
 
 def test_a_version_promoted_back_where_it_was_withdrawn_is_no_longer_marked():

@@ -5,14 +5,16 @@ what the gates let through. SQLite (stdlib ``sqlite3``) gets two tables:
 
     served(prompt, environment, position, version, hash, payload)    -- what each env serves
     versions(prompt, version, hash, author, created, bump, withdrawn_env,
-             withdrawn_time, withdrawn_reason, payload)              -- every version issued
+             withdrawn_time, withdrawn_reason, payload,
+             withdrawn_actor)                                        -- every version issued
     retired(prompt, time, actor, reason)                             -- prompts retired for good
 
 The JSON bundle is ``{"format": "promptlane-bundle/1", "prompts": {id: {"environments":
 {env: version}, "versions": {version: {"hash", "payload"}}, "withdrawn"?: {version: {env, time,
-reason}}, "retired"?: {time, actor, reason}}}}`` for the runtime SDK: a retired prompt serves no
+reason, actor?}}, "retired"?: {time, actor, reason}}}}`` for the runtime SDK: a retired prompt serves no
 environment, and the runtime refuses it; a withdrawn version still served elsewhere is marked
-(``Prompt.withdrawn``). Keys were only ever added, so older bundles still load.
+(``Prompt.withdrawn``). Keys and columns were only ever added (``withdrawn_actor`` last, so a
+reader by position still finds the others), so older exports still load.
 Both are written to a temp file and renamed: a reader never sees half an export. OUT must be
 a file path (a new one, or a regular file to replace): a folder, a device or a pipe is refused.
 """
@@ -88,7 +90,7 @@ def _fill_sqlite(db, repo: "Repo") -> int:
                "version TEXT NOT NULL, hash TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (prompt, environment))")
     db.execute("CREATE TABLE versions (prompt TEXT NOT NULL, version TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, "
                "author TEXT, created TEXT, bump TEXT, withdrawn_env TEXT, withdrawn_time TEXT, withdrawn_reason TEXT, "
-               "payload TEXT NOT NULL, PRIMARY KEY (prompt, version))")
+               "payload TEXT NOT NULL, withdrawn_actor TEXT, PRIMARY KEY (prompt, version))")
     db.execute("CREATE TABLE retired (prompt TEXT PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL)")
     order = {env: i for i, env in enumerate(repo.environments)}
     rows = 0
@@ -98,9 +100,10 @@ def _fill_sqlite(db, repo: "Repo") -> int:
                        (lock.prompt_id, lock.retired["time"], lock.retired["actor"], lock.retired["reason"]))
         for entry in lock.versions:
             w = lock.withdrawn.get(entry["version"], {})
-            db.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,?,?,?,?)",
+            db.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                        (lock.prompt_id, entry["version"], entry["hash"], entry.get("author"), entry.get("created"),
-                        entry.get("bump"), w.get("env"), w.get("time"), w.get("reason"), _payload(snapshots[entry["version"]])))
+                        entry.get("bump"), w.get("env"), w.get("time"), w.get("reason"), _payload(snapshots[entry["version"]]),
+                        w.get("actor")))
         for env, version in lock.environments.items():
             if version:
                 snap = snapshots[version]

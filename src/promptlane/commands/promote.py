@@ -179,7 +179,7 @@ def rollback(repo: "Repo", prompt_id: str, env: str, reason: str, to: str | None
     if restore:
         _restore_card(repo, txn, card, snapshot, target, entry.get("author", "unknown"), env)
     lock.environments[env] = target
-    lock.withdrawn[current] = {"env": env, "time": time, "reason": reason}
+    lock.withdrawn[current] = {"env": env, "time": time, "reason": reason, "actor": who}
     txn.write(repo.lock_rel(prompt_id), lock.to_json())
     event = Event("rollback", time, who, prompt_id, target, snapshot["hash"], serving(lock),
                          f"{env}: {current} -> {target}, {current} withdrawn: {reason}")

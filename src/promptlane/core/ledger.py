@@ -186,7 +186,8 @@ class Ledger:
                                          "version comes back only by promotion, with newer eval results"))
         marks[found["old"]] = {"env": found["env"], "time": entry.get("time"), "reason": found["why"]}
         self.rollbacks.setdefault(prompt, []).append(
-            {"env": found["env"], "withdrawn": found["old"], "time": entry.get("time"), "why": found["why"]})
+            {"env": found["env"], "withdrawn": found["old"], "time": entry.get("time"), "why": found["why"],
+             "actor": entry.get("actor")})
 
     def _problem(self, rel: str, line: int, message: str) -> None:
         self.problems.append(Problem(rel, line, 1, "PL221", message + "; restore the changelog from git"))

@@ -20,7 +20,7 @@ class Lock:
     prompt_id: str
     versions: list[dict[str, Any]] = field(default_factory=list)   # in issue order
     environments: dict[str, str | None] = field(default_factory=dict)
-    withdrawn: dict[str, dict[str, Any]] = field(default_factory=dict)  # version -> {env, time, reason}
+    withdrawn: dict[str, dict[str, Any]] = field(default_factory=dict)  # version -> {env, time, reason, actor?}
     risk: str | None = None  # the card's risk tier as last recorded (a change is a logged "risk" event)
     retired: dict[str, str] | None = None  # {time, actor, reason}: served nowhere, for good (a logged "retire" event)
 
@@ -76,8 +76,10 @@ def withdrawals_in_force(withdrawn: Any, environments: Any) -> dict[str, dict[st
 
 
 def withdrawal_text(mark: dict[str, Any]) -> str:
-    """One mark for people: 'withdrawn from prod on 2026-12-03T08:00:00Z (INC-1: ...)'."""
-    return f"withdrawn from {mark.get('env')} on {mark.get('time')} ({mark.get('reason')})"
+    """One mark for people: 'withdrawn from prod on 2026-12-03T08:00:00Z by ana@example.com (INC-1: ...)'
+    (marks written before rollbacks recorded their actor say no 'by')."""
+    by = f" by {mark['actor']}" if mark.get("actor") else ""
+    return f"withdrawn from {mark.get('env')} on {mark.get('time')}{by} ({mark.get('reason')})"
 
 
 class LockError(Exception):

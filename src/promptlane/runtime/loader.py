@@ -44,7 +44,7 @@ def default_env() -> str:
 class Registry:
     """Prompts of one source. ``get`` verifies before it serves; entries are plain dicts:
     ``{"environments": {env: version|None}, "versions": {version: {"hash", "payload"?}},
-    "withdrawn"?: {version: {"env", "time", "reason"}}}`` (sources written before withdrawals
+    "withdrawn"?: {version: {"env", "time", "reason", "actor"?}}}`` (sources written before withdrawals
     were exported have no "withdrawn": nothing is marked)."""
 
     def __init__(self, source: str, reader: "_Reader"):
@@ -133,7 +133,7 @@ def _withdrawal(entry: dict, version: str) -> Withdrawal | None:
     mark = withdrawals_in_force(entry.get("withdrawn"), entry["environments"]).get(version)
     if mark is None:
         return None
-    return Withdrawal(str(mark.get("env")), str(mark.get("time")), str(mark.get("reason")))
+    return Withdrawal(str(mark.get("env")), str(mark.get("time")), str(mark.get("reason")), str(mark.get("actor") or ""))
 
 
 def _prompt(where: str, prompt_id: str, version: str, digest: str, env: str, payload: dict) -> Prompt:

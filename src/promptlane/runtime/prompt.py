@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from promptlane.core.registry import withdrawal_text
 from promptlane.runtime.errors import RenderError
 
 # The same placeholder syntax the eval harness renders (evals/render_chain.py), so the
@@ -27,9 +28,10 @@ class Withdrawal:
     environment: str
     time: str
     reason: str
+    actor: str = ""  # who rolled back ("" in marks written before rollbacks recorded it)
 
     def __str__(self) -> str:
-        return f"withdrawn from {self.environment} on {self.time} ({self.reason})"
+        return withdrawal_text({"env": self.environment, "time": self.time, "reason": self.reason, "actor": self.actor})
 
 
 @dataclass(frozen=True)
