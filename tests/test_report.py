@@ -221,7 +221,7 @@ def test_diff_between_environments_and_versions(life, session_env):
         if needle:
             assert needle in out
     code, out = cli(life["root"], "diff", "no-such-prompt", mp=session_env)
-    assert code == 2 and "never synced" in out
+    assert code == 2 and "no prompt 'no-such-prompt' (prompts/no-such-prompt/card.yml); known: " in out
 
 
 def test_step_diffs_of_added_removed_and_recast_steps():
