@@ -178,5 +178,5 @@ def test_the_merge_driver_prints_nothing_on_stdout(gov, capsys):
     stdout for a reader to close (so it has no row in the table above)."""
     for name in ("base", "ours", "theirs"):
         shutil.copy(gov / "audit/artifact-audit-log.md", gov / name)
-    code, out = pl(gov, capsys, "merge-driver", "audit", "base", "ours", "theirs")
+    code, out = pl(gov, capsys, "merge-driver", "audit", *(str(gov / name) for name in ("base", "ours", "theirs")))
     assert code == 0 and not out.strip(), out

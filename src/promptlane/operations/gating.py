@@ -20,6 +20,7 @@ from promptlane.core.registry import Lock, LockError
 from promptlane.core.evalinputs import EVAL_CONFIG, INPUT_KEYS
 from promptlane.core.layout import EVAL_RESULTS
 from promptlane.core.results import results_rel
+from promptlane.core.suggest import did_you_mean
 from promptlane.store import context, git, rules
 from promptlane.store.cards import read_card
 from promptlane.store.registry import read_lock
@@ -161,7 +162,9 @@ def _utf8(raw: bytes | None) -> bytes | None:
 def synced_card(repo: Repo, prompt_id: str) -> tuple[Card, Lock]:
     """The card and lock of a prompt whose managed block agrees with the registry."""
     if not is_prompt_id(prompt_id) or not repo.card_path(prompt_id).is_file():
-        raise UsageError(one_line(f"no prompt {prompt_id!r} (prompts/{prompt_id}/card.yml); known: {', '.join(repo.prompt_ids()) or 'none'}"))
+        known = repo.prompt_ids()
+        raise UsageError(one_line(f"no prompt {prompt_id!r} (prompts/{prompt_id}/card.yml){did_you_mean(prompt_id, known)}; "
+                                  f"known: {', '.join(known) or 'none'}"))
     card = read_card(repo, prompt_id)
     if card.problems:
         raise PromptlaneError("the card has problems; fix them first (`promptlane check`)", card.problems)
