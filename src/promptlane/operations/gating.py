@@ -13,7 +13,7 @@ from promptlane.core.card import Card
 from promptlane.core.events import parse_time
 from promptlane.core.evidence import Collected
 from promptlane.core.layout import is_prompt_id
-from promptlane.core.managed import skip_finding
+from promptlane.core.managed import MANAGED, managed_findings, skip_finding
 from promptlane.core.policy import Policy
 from promptlane.core.problems import Problem, PromptlaneError, UsageError, one_line
 from promptlane.core.registry import Lock, LockError
@@ -175,10 +175,19 @@ def synced_card(repo: Repo, prompt_id: str) -> tuple[Card, Lock]:
     entry = lock.entry(str(card.version)) if lock else None
     # No lock means no entry: ``lock is None`` only says so to the type checker.
     if card.data.get("hash") != card.hash or lock is None or entry is None or entry["hash"] != card.hash:
-        line, col = card.where("hash")
-        raise PromptlaneError("not synced", [Problem(card.rel, line, col, "PL153",
-                              f"{prompt_id} changed since its last version; run `promptlane sync` first")])
+        raise PromptlaneError("not synced", _not_synced(repo, card, lock))
     return card, lock
+
+
+def _not_synced(repo: Repo, card: Card, lock: Lock | None) -> list[Problem]:
+    """Why a card cannot be promoted or approved yet: a managed field edited by hand, with the
+    value to put back (as check and sync say it), else a change that sync has not numbered."""
+    if lock is not None and card.hash and all(key in card.data for key in MANAGED):
+        by_hand = [f for f in managed_findings(card.data, card.hash, lock, repo.environments) if f.by_hand]
+        if by_hand:
+            return [Problem(card.rel, *card.where(f.key), f.code, f.message) for f in by_hand]
+    line, col = card.where("hash")
+    return [Problem(card.rel, line, col, "PL153", f"{card.prompt_id} changed since its last version; run `promptlane sync` first")]
 
 
 def hand_edit_problems(repo: Repo, card: Card, lock: Lock) -> list[Problem]:
