@@ -144,13 +144,13 @@ def _add_promotion_commands(sub) -> None:
                    help="sign with this SSH key (default: git config user.signingkey, with gpg.format ssh)")
     p.add_argument("--sign", metavar="FORM", default=None,
                    help="sign again your own form after editing it (ticking its checklist), before committing it")
-    rules_base(p)
-    p.set_defaults(handler="approve:cmd_approve")
     p.add_argument("--confirm", metavar="ITEM", nargs="+", action="extend", default=None,
                    help="the checklist items you confirm, each by its number (1, 2, ...) or its text; the signed "
                         "form records them ticked (asked one by one on a terminal when neither this nor --all-confirmed is given)")
     p.add_argument("--all-confirmed", action="store_true",
                    help="confirm every item of your role's checklist (the form records each one ticked)")
+    rules_base(p)
+    p.set_defaults(handler="approve:cmd_approve")
 
     p = sub.add_parser("promote", help="gates, then card + registry + changelog + audit in one step")
     p.add_argument("id")

@@ -18,6 +18,7 @@ from promptlane.core.problems import EXIT_OK, Problem, PromptlaneError, UsageErr
 from promptlane.core.results import results_rel
 from promptlane.core.reviews import DECISIONS, REVIEWERS, TEMPLATE, Reviewers, parse_review, review_rel
 from promptlane.core.signatures import SIGNATURE_SUFFIX, allowed, signing_key
+from promptlane.core.suggest import did_you_mean
 from promptlane.operations.gating import synced_card
 from promptlane.store import git, rules
 from promptlane.store.context import actor, now
@@ -40,9 +41,7 @@ def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "appro
     card, lock = synced_card(repo, prompt_id)
     payload_hash = card.sound_hash  # synced_card returns sound cards only: read_card set the hash
     reviewers = rules.reviewers(repo)
-    role = reviewers.role_named(role_name)
-    if role is None:
-        raise UsageError(f"role '{role_name}' is not in {REVIEWERS} ({rules.source(repo)}); roles: {', '.join(reviewers.roles)}")
+    role = _role(repo, reviewers, role_name)
     who = actor(repo.root)
     _refuse_reviewer(reviewers, role, who, card, lock, DECISIONS[decision])
     template = repo.root / TEMPLATE
@@ -52,8 +51,8 @@ def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "appro
               "decision": DECISIONS[decision], "date": now(), "note": note}
     summary = eval_summary(prompt_id, payload_hash, load_results(repo, prompt_id, payload_hash), results_rel(prompt_id, payload_hash))
     rel, previous = _form_rel(repo, prompt_id, str(card.version), role, who)
-    text, unanswered = _answer_checklist(repo, text, rel, role, decision, confirm or [], all_confirmed)
     text = render_form(template.read_text(encoding="utf-8"), values, summary, role)
+    text, unanswered = _answer_checklist(repo, text, rel, role, decision, confirm or [], all_confirmed)
     signed = _write_signed(repo, rel, text.encode("utf-8"), who, values["date"], key)
     lines = [f"Wrote {rel}{signed}: {values['decision']} as {role} for {prompt_id} {card.version} ({payload_hash[:19]}...)."]
     if previous is not None and previous.ok:
@@ -61,6 +60,7 @@ def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "appro
     lines += unanswered
     lines.append("`git add` and commit both files.")
     return lines
+
 
 def _answer_checklist(repo: "Repo", text: str, rel: str, role: str, decision: str, confirm: list[str],
                       all_confirmed: bool) -> tuple[str, list[str]]:
@@ -108,7 +108,6 @@ def _ask(items) -> set[int]:
         if sys.stdin.readline().strip().lower() in ("y", "yes"):
             confirmed.add(item.line)
     return confirmed
-
 
 
 def _form_rel(repo: "Repo", prompt_id: str, version: str, role: str, who: str):
@@ -163,14 +162,24 @@ def _write_signed(repo: "Repo", rel: str, form: bytes, who: str, date: str, key:
     return f" and {rel}{SIGNATURE_SUFFIX} (signed with {verdict.fingerprint})"
 
 
+def _role(repo: "Repo", reviewers: Reviewers, role_name: str) -> str:
+    """The role as reviewers.yml spells it; an unknown one is refused with the closest."""
+    role = reviewers.role_named(role_name)
+    if role is None:
+        raise UsageError(f"role '{role_name}' is not in {REVIEWERS}{did_you_mean(role_name, reviewers.roles)}; "
+                         f"roles: {', '.join(reviewers.roles)} (judged under {rules.source(repo)})")
+    return role
+
+
 def _refuse_reviewer(reviewers: Reviewers, role: str, who: str, card: "Card", lock: "Lock", decision: str) -> None:
     """Refuse to write a form that could never count (the gate would reject it anyway)."""
+    author = (lock.entry(str(card.version)) or {}).get("author", "")
     if not reviewers.holds(who, role):
         line = reviewers.line_of(role)
+        others = [r for r in reviewers.roles.get(role, []) if r.lower() != str(author).lower()]
         raise PromptlaneError("refused", [Problem(REVIEWERS, line, 1, "PL505",
                               f"{who} is not listed under {role}; a form by you would not count. Ask a maintainer "
-                              f"to add you here, or ask one of: {', '.join(reviewers.roles.get(role, [])) or 'nobody yet'}")])
-    author = (lock.entry(str(card.version)) or {}).get("author", "")
+                              f"to add you here, or ask one of: {', '.join(others) or 'nobody yet'}")])
     if decision == "approved" and who.lower() == str(author).lower():
         line, col = card.where("author")
         others = [r for r in reviewers.roles.get(role, []) if r.lower() != who.lower()]
@@ -258,13 +267,12 @@ def approve_retire(repo: "Repo", prompt_id: str, role_name: str, decision: str =
     except LockError as exc:
         raise PromptlaneError("the registry lock is unreadable", [exc.problem]) from None
     if lock is None or not lock.versions:
-        raise UsageError(f"no prompt {prompt_id!r} in the registry (registry/{prompt_id}.lock.json)")
+        raise UsageError(f"no prompt {prompt_id!r} in the registry (registry/{prompt_id}.lock.json)"
+                         f"{did_you_mean(prompt_id, repo.prompt_ids())}")
     if lock.retired is not None:
         raise UsageError(f"{prompt_id} is already retired ({lock.retired.get('time')}); nothing to approve")
     reviewers = rules.reviewers(repo)
-    role = reviewers.role_named(role_name)
-    if role is None:
-        raise UsageError(f"role '{role_name}' is not in {REVIEWERS} ({rules.source(repo)}); roles: {', '.join(reviewers.roles)}")
+    role = _role(repo, reviewers, role_name)
     who = actor(repo.root)
     if not reviewers.holds(who, role):
         raise PromptlaneError("refused", [Problem(REVIEWERS, reviewers.line_of(role), 1, "PL505",
@@ -288,6 +296,9 @@ def approve_retire(repo: "Repo", prompt_id: str, role_name: str, decision: str =
 
 def cmd_approve(args) -> int:
     repo = open_repo(args)
+    if (args.confirm or args.all_confirmed) and (args.sign or args.retire or args.policy or args.governance):
+        raise UsageError("--confirm and --all-confirmed answer the checklist of a prompt approval (approve ID --role "
+                         "ROLE); --sign, --retire and governance approvals have none")
     if args.sign:
         lines = resign(repo, args.sign, args.key)
     elif args.retire:
@@ -296,9 +307,6 @@ def cmd_approve(args) -> int:
         lines = approve_retire(repo, args.id, args.role, args.decision, args.note, args.key)
     elif args.policy or args.governance:
         subject = repo_rel(repo, args.governance) if args.governance else POLICY
-    if (args.confirm or args.all_confirmed) and (args.sign or args.retire or args.policy or args.governance):
-        raise UsageError("--confirm and --all-confirmed answer the checklist of a prompt approval (approve ID --role "
-                         "ROLE); --sign, --retire and governance approvals have none")
         lines = approve_governance(repo, subject, args.role or POLICY_REVIEW_ROLE, args.decision, args.note, args.key)
     elif not args.id:
         raise UsageError("name the prompt to approve (promptlane approve ID --role ROLE), or use --governance FILE")
