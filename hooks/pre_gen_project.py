@@ -146,7 +146,7 @@ def main() -> int:
     for name, message in found:
         print(f"ERROR: {name}: {message}", file=sys.stderr)
     if found:
-        print("Nothing was generated; run cookiecutter again with corrected values.", file=sys.stderr)
+        print("Nothing was generated; run again with corrected values (`promptlane init --help` lists them).", file=sys.stderr)
     return 1 if found else 0
 
 
