@@ -361,6 +361,24 @@ def not_governed(ctx: Ctx) -> RunIn:
     return RunIn(other)
 
 
+def comment_run(event: str | None = '{"pull_request": {"number": 7}}', report: str | bytes | None = "## promptlane\n",
+                token: bool = True) -> Callable[[Ctx], None]:
+    """What GitHub Actions sets for `report --comment`; refused before any call (the API address is a closed port)."""
+    def setup(ctx: Ctx) -> None:
+        ctx.monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")
+        ctx.monkeypatch.setenv("GITHUB_REPOSITORY", "team-prompts/governed")
+        ctx.monkeypatch.setenv("GITHUB_EVENT_PATH", "event.json")
+        if token:
+            ctx.monkeypatch.setenv("GITHUB_TOKEN", "ghs_job-token")
+        else:
+            ctx.monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+        if event is not None:
+            ctx.write("event.json", event)
+        if report is not None:
+            ctx.write("pr-report.md", report)
+    return setup
+
+
 def folder_with_newline(ctx: Ctx) -> None:
     shutil.copytree(ctx.root / f"prompts/{PID}", ctx.root / "prompts/b\n")
 
@@ -857,6 +875,19 @@ CASES = [
       ("promptlane approve: role 'Goverance' is not in reviews/reviewers.yml", "(did you mean 'Governance'?)")),
     C("did-you-mean-version-or-environment-diff", lambda c: None, f"diff {PID} 1.0.0 prd", 2,
       (f"promptlane diff: {PID}: 'prd' is neither an issued version", "(did you mean 'prod'?)")),
+    # ---- report --comment: the report and GitHub Actions' event are read before GitHub is asked
+    C("report-comment-no-report", comment_run(report=None), "report --comment pr-report.md", 2,
+      ("pr-report.md:1:1: PL720", "cannot be read (No such file or directory); write it first: promptlane report --markdown")),
+    C("report-comment-report-not-utf8", comment_run(report=b"## \xff\n"), "report --comment pr-report.md", 2,
+      ("pr-report.md:1:1: PL720", "is not valid UTF-8")),
+    C("report-comment-empty-report", comment_run(report="\n"), "report --comment pr-report.md", 2,
+      ("pr-report.md:1:1: PL720", "is empty")),
+    C("report-comment-event-not-json", comment_run(event='{"pull_request": }'), "report --comment pr-report.md", 2,
+      ("event.json:1:18: PL721", "is not valid JSON; GITHUB_EVENT_PATH must name the run's event file")),
+    C("report-comment-push-event", comment_run(event='{"ref": "refs/heads/main"}'), "report --comment pr-report.md", 2,
+      ("event.json:1:1: PL721", "has no pull_request.number")),
+    C("report-comment-no-token", comment_run(token=False), "report --comment pr-report.md", 2,
+      ("promptlane report: ", "GITHUB_TOKEN is not set; give the step env: GITHUB_TOKEN: ${{ github.token }}")),
     C("not-a-governed-repository", not_governed,
       "check", 2, ("promptlane check: ", "no prompts/ folder here")),
 ]

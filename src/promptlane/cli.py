@@ -198,6 +198,9 @@ def _add_report_commands(sub) -> None:
     p.add_argument("--markdown", metavar="OUT", nargs="?", const="-",
                    help="write a pull-request summary (Markdown) to OUT, or to stdout")
     p.add_argument("--base", metavar="REF", help="with --markdown: only prompts changed since git REF")
+    p.add_argument("--comment", metavar="FILE",
+                   help="post FILE (written by --markdown) as the one promptlane comment of this GitHub Actions "
+                        "run's pull request, or update it ($GITHUB_TOKEN, $GITHUB_REPOSITORY, $GITHUB_EVENT_PATH)")
     p.set_defaults(handler="report:cmd_report")
 
     p = sub.add_parser("diff", help="compare two versions of a prompt: texts, model, params, evals, approvals")

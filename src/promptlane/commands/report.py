@@ -3,7 +3,8 @@
 ``--html OUT``: one self-contained page (inline CSS, no script, no network asset) with what
 each environment serves, each prompt's version history with eval pass rates and approvals,
 and the audit timeline. ``--markdown``: a pull-request summary for a CI job summary; only
-``--base REF`` asks git, for what changed since REF. The data is operations/history.py.
+``--base REF`` asks git, for what changed since REF. ``--comment FILE`` posts such a summary
+on the pull request of a GitHub Actions run (commands/prcomment.py). The data is operations/history.py.
 """
 from __future__ import annotations
 
@@ -50,8 +51,10 @@ def _write(target: Path, text: str) -> str:
 
 
 def cmd_report(args) -> int:
+    if args.comment is not None:
+        return _comment(args)
     if args.html is None and args.markdown is None:
-        raise UsageError("say what to write: --html OUT and/or --markdown [OUT]")
+        raise UsageError("say what to write: --html OUT and/or --markdown [OUT], or post one: --comment FILE")
     if args.base and args.markdown is None:
         raise UsageError("--base REF compares prompts for the --markdown summary; add --markdown")
     # Both targets are checked before either is written: a refusal leaves every file as it was.
@@ -70,6 +73,18 @@ def cmd_report(args) -> int:
         else:
             print(f"Wrote {_write(markdown, summary)}")
     return EXIT_OK
+
+
+def _comment(args) -> int:
+    """``--comment FILE``: a report already written is posted; nothing else is rendered."""
+    from promptlane.commands.prcomment import post_comment
+
+    if args.html is not None or args.markdown is not None or args.base:
+        raise UsageError("--comment FILE posts a report already written: run it on its own, after "
+                         "promptlane report --markdown FILE")
+    if not args.comment or args.comment.endswith(("/", os.sep)):
+        raise UsageError("--comment FILE: give the file `promptlane report --markdown FILE` wrote")
+    return post_comment(Path(os.path.join(args.root or ".", args.comment)), args.comment)
 
 
 CSS = """
