@@ -2,7 +2,7 @@
 
 Real HTTP against a recording stand-in for GitHub's API on 127.0.0.1 (tests/github_stub.py):
 the first run POSTs a comment that starts with the hidden marker, a second run finds it (on
-any page of the list) and PATCHes it; GitHub's refusals and an unreachable API are clear
+any page of the list) and PATCHes it, a run with the same report writes nothing; GitHub's refusals and an unreachable API are clear
 messages with exit 1; a missing variable, an unreadable report or a run that is not for a
 pull request is exit 2 and posts nothing. The workflow's own comment job runs in
 test_workflows.py.
@@ -69,6 +69,10 @@ def test_the_first_run_posts_one_comment_and_the_next_updates_it(gov, github, re
     assert (patched.method, patched.path) == ("PATCH", f"/repos/{REPOSITORY}/issues/comments/1000")
     assert patched.body["body"].endswith("One more line.\n")
     assert [c["body"] for c in github.comments[7]] == [patched.body["body"]]  # still one comment
+
+    code, out = pl(gov, capsys, "report", "--comment", str(report))  # a re-run: the same report
+    assert code == 0 and "The report on pull request #7 is unchanged (comment 1000)" in out, out
+    assert [r.method for r in github.requests[4:]] == ["GET"]  # nothing written
 
 
 def test_the_marked_comment_is_found_on_a_later_page(gov, github, report, capsys):
@@ -153,7 +157,7 @@ def test_a_report_too_long_for_a_comment_is_cut_at_a_line_with_a_note():
 
 
 def test_only_a_comment_that_starts_with_the_marker_is_ours():
-    assert marked_comment([{"id": 1, "body": "hi"}, {"id": 2, "body": f"> {MARKER}"}, {"id": 3, "body": MARKER + "\nx"}]) == 3
+    assert marked_comment([{"id": 1, "body": "hi"}, {"id": 2, "body": f"> {MARKER}"}, {"id": 3, "body": MARKER + "\nx"}]) == (3, MARKER + "\nx")
     assert marked_comment([{"id": 1, "body": None}, "junk", {"id": True, "body": MARKER}]) is None
     assert pull_request_number({"pull_request": {"number": 12}}) == 12
     for event in ({}, {"pull_request": {"number": "12"}}, {"pull_request": {"number": 0}}, [], {"pull_request": None}):

@@ -5,7 +5,7 @@ Everything comes from the environment GitHub Actions sets: ``GITHUB_TOKEN`` (giv
 ``GITHUB_REPOSITORY``, ``GITHUB_EVENT_PATH`` (the pull request's number), ``GITHUB_API_URL``
 (default https://api.github.com) and, for a link to the whole report, ``GITHUB_SERVER_URL`` and
 ``GITHUB_RUN_ID``. The repository is not opened: the job that posts needs no checkout.
-Exit 0 posted or updated, 1 GitHub refused or could not be reached, 2 bad usage (a variable
+Exit 0 posted, updated or already the same, 1 GitHub refused or could not be reached, 2 bad usage (a variable
 missing, FILE or the event unreadable, not a pull request's event).
 """
 from __future__ import annotations
@@ -35,14 +35,16 @@ def post_comment(file: Path, shown: str) -> int:
         made = api.call("POST", f"/repos/{repository}/issues/{number}/comments", f"comment on pull request #{number}",
                         {"body": body})
         print(f"Posted the report on pull request #{number}: {_url(made)}")
+    elif found[1] == body:  # a run that changed nothing the report shows (a re-run, an edited title)
+        print(f"The report on pull request #{number} is unchanged (comment {found[0]})")
     else:
-        made = api.call("PATCH", f"/repos/{repository}/issues/comments/{found}",
-                        f"update the report comment {found} of pull request #{number}", {"body": body})
+        made = api.call("PATCH", f"/repos/{repository}/issues/comments/{found[0]}",
+                        f"update the report comment {found[0]} of pull request #{number}", {"body": body})
         print(f"Updated the report on pull request #{number}: {_url(made)}")
     return EXIT_OK
 
 
-def _find_ours(api: GitHubAPI, repository: str, number: int) -> int | None:
+def _find_ours(api: GitHubAPI, repository: str, number: int) -> tuple[int, str] | None:
     """The comment an earlier run posted (its marker), page by page."""
     for page in range(1, MAX_PAGES + 1):
         comments = api.call("GET", f"/repos/{repository}/issues/{number}/comments?per_page={PAGE}&page={page}",

@@ -30,14 +30,14 @@ def comment_body(report: str, run_url: str | None = None) -> str:
     return kept + note
 
 
-def marked_comment(comments: list[Any]) -> int | None:
-    """The id of the first comment whose body starts with the marker (None: there is none yet).
-    Starts with, not contains: a reviewer quoting the report (``> <!-- ...``) is not ours."""
+def marked_comment(comments: list[Any]) -> tuple[int, str] | None:
+    """The id and body of the first comment whose body starts with the marker (None: there is
+    none yet). Starts with, not contains: a reviewer quoting the report (``> <!-- ...``) is not ours."""
     for comment in comments:
         if isinstance(comment, dict) and str(comment.get("body") or "").startswith(MARKER):
             found = comment.get("id")
             if isinstance(found, int) and not isinstance(found, bool):
-                return found
+                return found, str(comment["body"])
     return None
 
 
