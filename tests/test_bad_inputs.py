@@ -565,6 +565,11 @@ CASES = [
       f"eval run {PID}", 2, (f"{EVAL_CONFIG}:37:1: PL100", "YAML syntax error")),
     C("eval-config-provider-file-missing", lambda c: (fake_promptfoo(c), (c.root / "evals/providers/local_echo.py").unlink()),
       f"eval run {PID}", 2, (f"{EVAL_CONFIG}:26:9: PL323", "file://providers/local_echo.py does not exist")),
+    C("eval-config-unquoted-date", lambda c: (fake_promptfoo(c), c.edit(EVAL_CONFIG, "      output_per_1k: 0.0006\n", "      output_per_1k: 0.0006\n      apiVersion: 2024-10-21\n")),
+      f"eval run {PID}", 2, (f"{EVAL_CONFIG}:31:19: PL350", "providers[0].config.apiVersion: 2024-10-21 is a date to YAML, which promptfoo's "
+                                                          'config (JSON) cannot hold; quote it ("2024-10-21") to keep it a string')),
+    C("check-eval-test-unquoted-date", lambda c: c.edit(TESTS, "metadata: {category: accuracy}", "metadata: {category: accuracy, added: 2024-10-21}", 1),
+      f"check {TESTS}", 1, (f"{TESTS}:6:41: PL350", "[0] metadata.added: 2024-10-21 is a date to YAML")),
     C("eval-card-hash-edited", lambda c: (fake_promptfoo(c), c.edit(CARD, "hash: sha256:057d", "hash: sha256:157d")),
       f"eval run {PID}", 2, (f"{CARD}:21:7: PL325", "the card is not synced with its texts and model")),
     C("promptfoo-missing", lambda c: c.monkeypatch.setenv("PROMPTLANE_PROMPTFOO", "/nonexistent/promptfoo"),

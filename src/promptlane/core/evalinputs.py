@@ -19,7 +19,9 @@ that does not. store/evalinputs.py reads the files; ``make_inputs`` is the diges
 """
 from __future__ import annotations
 
+import datetime
 import json
+import math
 import re
 from typing import Any, Iterator
 
@@ -84,6 +86,37 @@ def strings(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any,
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from strings(item, path + (index,))
+
+
+def not_json(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str, str]]:
+    """Every value inside ``value`` that promptfoo's JSON config cannot hold: its path, what YAML
+    made of it and its text. An unquoted ``apiVersion: 2024-10-21`` (Azure's examples) is a date."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from not_json(key, path + (key,))  # a key `2024-10-21:` is a date as well
+            yield from not_json(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from not_json(item, path + (index,))
+    elif isinstance(value, datetime.date):  # datetime too
+        yield path, "is a date to YAML", value.isoformat()
+    elif isinstance(value, float) and not math.isfinite(value):
+        yield path, "is not a finite number", str(value)
+    elif not isinstance(value, (str, int, float, type(None))):  # bool is an int
+        yield path, f"is a {type(value).__name__} to YAML", str(value)
+
+
+def not_json_message(path: tuple[Any, ...], what: str, text: str) -> str:
+    """What PL350 says about one value ``not_json`` found."""
+    return f"{dotted(path)}: {text} {what}, which promptfoo's config (JSON) cannot hold; quote it (\"{text}\") to keep it a string"
+
+
+def dotted(path: tuple[Any, ...]) -> str:
+    """``providers[0].config.apiVersion``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
 def file_refs(value: Any) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator, Mapping, Sequence
 
+from promptlane.core.evalinputs import not_json, not_json_message
 from promptlane.core.problems import Problem
 from promptlane.core.results import CATEGORIES
 from promptlane.core.suggest import closest, did_you_mean
@@ -41,6 +42,9 @@ def tests_problems(loaded: Loaded, prompt_id: str, variables: Sequence[str] | No
     places = Locator(loaded.text)
     for index, test in enumerate(tests):
         found += _test_problems(_Test(loaded.path, places, index, prompt_id), test, variables, defaults)
+    for path, what, shown in not_json(tests):  # PL350: `eval run` hands the tests to promptfoo as JSON
+        where = places.at(list(path))
+        found.append(Problem(loaded.path, where.line, where.col, "PL350", f"[{path[0]}] {not_json_message(path[1:], what, shown)}"))
     return found
 
 

@@ -28,6 +28,8 @@ from promptlane.core.evalinputs import (  # noqa: F401  (EVAL_CONFIG, CARRIED, t
     NOT_PATHS,
     card_provider,
     labelled,
+    not_json,
+    not_json_message,
     provider_list,
     ref_target,
     strings,
@@ -89,10 +91,19 @@ def repo_parts(repo) -> dict:
     if "providers" in loaded.data and not (isinstance(providers, (list, str)) and providers):
         line, col = _where(loaded.text, ["providers"])
         raise EvalSetupError("bad providers", [Problem(EVAL_CONFIG, line, col, "PL324", "providers: must be a non-empty list of promptfoo providers (or leave it out to use each card's model)")])
+    _refuse_not_json(loaded.text, {key: loaded.data[key] for key in CARRIED if key in loaded.data})
     if providers is not None:
         parts["providers"] = provider_list(providers, card=None)
     _refuse_missing_files(repo, EVAL_CONFIG, loaded.text, parts, ())
     return absolutise(parts, repo.root / EVALS)
+
+
+def _refuse_not_json(text: str, carried: dict) -> None:
+    """PL350: a value promptfoo's JSON config cannot hold (YAML's dates), before it crashes the run."""
+    problems = [Problem(EVAL_CONFIG, *_where(text, list(path)), "PL350", not_json_message(path, what, shown))
+                for path, what, shown in not_json(carried)]
+    if problems:
+        raise EvalSetupError(f"{EVAL_CONFIG} has values a promptfoo config cannot hold", problems)
 
 
 def _where(text: str, path: list) -> tuple[int, int]:
