@@ -131,6 +131,9 @@ def promptfoo_env(workdir: Path, prompt_id: str) -> dict:
     })
     # The Python that runs promptlane has PyYAML for evals/*.py; an explicit choice is kept.
     env.setdefault("PROMPTFOO_PYTHON", sys.executable)
+    # promptfoo retries a 429 on its own but a 500 only when asked: a model API's passing 500
+    # would otherwise turn a test into an error. An explicit choice (false) is kept.
+    env.setdefault("PROMPTFOO_RETRY_5XX", "true")
     return env
 
 
