@@ -610,6 +610,15 @@ CASES = [
     C("eval-import-without-current-inputs", lambda c: current_promptfoo_results(c),
       f"eval import {{tmp}}/results.json --prompt {PID}", 2, ("promptlane eval: cannot tell which eval config", "--current-inputs")),
 
+    # ---- budgets: prices and context windows from genai-prices (or the card's budget.price)
+    C("budget-cost-of-a-model-genai-prices-does-not-know", lambda c: c.edit(CARD, "name: gpt-4o-mini", "name: gpt-4o-mnii"),
+      "check", 1, (f"{CARD}:12:9: PL172", "does not know openai model 'gpt-4o-mnii' (did you mean 'gpt-4o-mini'?); "
+                                          "declare the price on the card: budget: {price: {input_per_1m_usd:")),
+    C("budget-cost-of-a-provider-genai-prices-does-not-know", lambda c: c.edit(CARD, "provider: openai", "provider: ollama"),
+      "check", 1, (f"{CARD}:11:13: PL173", "has no prices for provider 'ollama'; declare the price on the card")),
+    C("budget-max-input-tokens-over-the-context-window", lambda c: c.edit(CARD, "max_input_tokens: 1200", "max_input_tokens: 200000"),
+      "check", 1, (f"{CARD}:18:28: PL174", "200,000 is more than openai gpt-4o-mini takes: its context window is 128,000 tokens")),
+
     # ---- the card beyond the card catalogue: BOM, CRLF, escapes, size, duplicates, managed block
     C("card-step-not-a-mapping", lambda c: c.edit(CARD, "  - {name: user, role: user, file: user.md}", "  - null"),
       "check", 1, (f"{CARD}:17:", "PL103")),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from datetime import date
 from typing import cast
 
 from promptlane.commands.arguments import ids_from, open_repo, repo_rel
@@ -153,10 +154,17 @@ def _check_in_worker(prompt_id: str):
 
 
 def content_problems(repo: Repo, card: Card, tests: Loaded | None = None) -> list[Problem]:
-    """Offline budgets (PL301/302) and PII or secrets in the texts and eval fixtures (PL310)."""
+    """Offline budgets (PL301/302, PL172-PL175) and PII or secrets in the texts and eval fixtures (PL310)."""
     from promptlane.core.budget import budget_problems
 
-    return budget_problems(card) + pii_problems(card, tests)
+    return budget_problems(card, price_day()) + pii_problems(card, tests)
+
+
+def price_day() -> date:
+    """The day whose prices a budget uses: today in UTC, or PROMPTLANE_NOW's day (tests, demos)."""
+    from promptlane.store.context import now
+
+    return date.fromisoformat(now()[:10])
 
 
 def registry_problems(repo: Repo, card: Card) -> list[Problem]:
