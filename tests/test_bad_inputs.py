@@ -568,6 +568,9 @@ CASES = [
     C("eval-config-unquoted-date", lambda c: (fake_promptfoo(c), c.edit(EVAL_CONFIG, "      output_per_1k: 0.0006\n", "      output_per_1k: 0.0006\n      apiVersion: 2024-10-21\n")),
       f"eval run {PID}", 2, (f"{EVAL_CONFIG}:31:19: PL350", "providers[0].config.apiVersion: 2024-10-21 is a date to YAML, which promptfoo's "
                                                           'config (JSON) cannot hold; quote it ("2024-10-21") to keep it a string')),
+    C("eval-config-provider-key-misspelt", lambda c: (fake_promptfoo(c), c.edit(EVAL_CONFIG, "    config:\n      input_per_1k", "    confg:\n      input_per_1k")),
+      f"eval run {PID}", 2, (f"{EVAL_CONFIG}:28:5: PL351", "providers[0].confg: is not a key of a promptfoo provider, which ignores it "
+                                                         "without a word (did you mean 'config'?)")),
     C("check-eval-test-unquoted-date", lambda c: c.edit(TESTS, "metadata: {category: accuracy}", "metadata: {category: accuracy, added: 2024-10-21}", 1),
       f"check {TESTS}", 1, (f"{TESTS}:6:41: PL350", "[0] metadata.added: 2024-10-21 is a date to YAML")),
     C("eval-card-hash-edited", lambda c: (fake_promptfoo(c), c.edit(CARD, "hash: sha256:057d", "hash: sha256:157d")),

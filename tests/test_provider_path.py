@@ -235,3 +235,13 @@ def test_every_documented_block_runs_as_written(repo, server, capsys):
     assert doc["inputs"]["provider_ids"] == ids
     # Only the card's own model counts through `card`; the others must be listed in the policy.
     assert all(accepted & set(ids) == {CARD_PROVIDER} for accepted in accepted_everywhere(repo, card))
+
+
+def test_provider_keys_promptfoo_would_drop_are_found_in_both_provider_forms():
+    from promptlane.core.evalinputs import unknown_provider_keys
+
+    providers = ["openai:chat:gpt-4o-mini",
+                 {"id": CARD_PROVIDER, "confg": {"temperature": 0.2}, "label": "ok"},
+                 {"anthropic:messages:claude-haiku-4-5": {"config": {"max_tokens": 400}, "lable": "x"}},
+                 {"azure:chat:gpt-4o-mini": {"config": {}}}]
+    assert list(unknown_provider_keys(providers)) == [((1,), "confg"), ((2, "anthropic:messages:claude-haiku-4-5"), "lable")]

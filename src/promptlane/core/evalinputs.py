@@ -111,6 +111,26 @@ def not_json_message(path: tuple[Any, ...], what: str, text: str) -> str:
     return f"{dotted(path)}: {text} {what}, which promptfoo's config (JSON) cannot hold; quote it (\"{text}\") to keep it a string"
 
 
+# The keys of a promptfoo 0.121 provider (its ProviderOptionsSchema). promptfoo drops any other
+# without a word: a `confg:` would send the model none of its params and no base URL.
+PROVIDER_KEYS = ("id", "label", "config", "prompts", "transform", "delay", "env", "inputs")
+
+
+def unknown_provider_keys(providers: Any) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """(path, key) of each key of a provider in ``providers`` (a list, as written) promptfoo does
+    not know; a provider may be a mapping with an ``id`` or ``{"<id>": {options}}``."""
+    for index, provider in enumerate(providers if isinstance(providers, list) else []):
+        if not isinstance(provider, dict):
+            continue
+        path: tuple[Any, ...] = (index,)
+        if "id" not in provider and len(provider) == 1 and isinstance(next(iter(provider.values())), dict):
+            key = next(iter(provider))
+            path, provider = (index, key), provider[key]
+        for key in provider:
+            if key not in PROVIDER_KEYS:
+                yield path, str(key)
+
+
 def dotted(path: tuple[Any, ...]) -> str:
     """``providers[0].config.apiVersion``."""
     text = ""

@@ -28,15 +28,18 @@ from promptlane.core.evalinputs import (  # noqa: F401  (EVAL_CONFIG, CARRIED, t
     NOT_PATHS,
     card_provider,
     labelled,
+    PROVIDER_KEYS,
     not_json,
     not_json_message,
     provider_list,
+    unknown_provider_keys,
     ref_target,
     strings,
     tests_rel,
 )
 from promptlane.core.problems import Problem, UsageError
 from promptlane.core.evaltests import tests_problems
+from promptlane.core.suggest import did_you_mean
 from promptlane.core.yamltext import locate
 from promptlane.evals.render import STEPS_FILE
 from promptlane.store.yamlfile import load_file
@@ -92,6 +95,7 @@ def repo_parts(repo) -> dict:
         line, col = _where(loaded.text, ["providers"])
         raise EvalSetupError("bad providers", [Problem(EVAL_CONFIG, line, col, "PL324", "providers: must be a non-empty list of promptfoo providers (or leave it out to use each card's model)")])
     _refuse_not_json(loaded.text, {key: loaded.data[key] for key in CARRIED if key in loaded.data})
+    _refuse_unknown_provider_keys(loaded.text, providers)
     if providers is not None:
         parts["providers"] = provider_list(providers, card=None)
     _refuse_missing_files(repo, EVAL_CONFIG, loaded.text, parts, ())
@@ -104,6 +108,21 @@ def _refuse_not_json(text: str, carried: dict) -> None:
                 for path, what, shown in not_json(carried)]
     if problems:
         raise EvalSetupError(f"{EVAL_CONFIG} has values a promptfoo config cannot hold", problems)
+
+
+def _refuse_unknown_provider_keys(text: str, providers: Any) -> None:
+    """PL351: a provider key promptfoo ignores (`confg:`), so its params would never reach the model."""
+    problems = [Problem(EVAL_CONFIG, *_where_key(text, ["providers", *path], key), "PL351", (
+        f"providers[{path[0]}]{''.join(f'.{p}' for p in path[1:])}.{key}: is not a key of a promptfoo provider, which "
+        f"ignores it without a word{did_you_mean(key, PROVIDER_KEYS)}; a provider's keys are {', '.join(PROVIDER_KEYS)}"))
+        for path, key in unknown_provider_keys(providers)]
+    if problems:
+        raise EvalSetupError(f"{EVAL_CONFIG} has provider keys promptfoo would ignore", problems)
+
+
+def _where_key(text: str, path: list, key: str) -> tuple[int, int]:
+    loc = locate(text, path, key)
+    return loc.line, loc.col
 
 
 def _where(text: str, path: list) -> tuple[int, int]:
