@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -132,7 +133,20 @@ def _tests_to_write(repo: Repo, prompt_id: str) -> bool:
     return True
 
 
-def new_prompt(repo: Repo, prompt_id: str, title: str | None = None) -> list[str]:
+@dataclass
+class Draft:
+    """A new prompt's card as `promptlane new` starts it: the example card copied, id and title
+    set, the managed block removed, judged before anything is written (import fills it too)."""
+
+    prompt_id: str
+    yaml: Any        # the round-trip YAML that dumps ``card``
+    card: Any        # ruamel's mapping, comments kept
+    example: dict    # the example card as read (its steps, variables, budget)
+    write_tests: bool  # no tests of this id yet: the starter (or imported) tests are written
+
+
+def draft(repo: Repo, prompt_id: str, title: str | None = None) -> Draft:
+    """Refuses an invalid or taken id, and an example card `new` cannot copy; writes nothing."""
     if not is_prompt_id(prompt_id):
         raise UsageError(f"{prompt_id!r} is not a valid prompt id: use lower-case letters, digits and '-', starting with a letter or digit (max 64)")
     recover(repo.root)  # an interrupted earlier run is put back before anything is judged
@@ -152,26 +166,48 @@ def new_prompt(repo: Repo, prompt_id: str, title: str | None = None) -> list[str
     card["title"] = title or prompt_id.replace("-", " ").capitalize()
     for key in (*MANAGED_KEYS, "bump"):
         card.pop(key, None)
+    return Draft(prompt_id, yaml, card, loaded.data, write_tests)
+
+
+def card_text(draft: Draft, *kept: str) -> str:
+    """The card's text, with the editor's schema line; refused when the keys ``kept`` (what
+    the caller set) read back differently once written."""
     out = io.StringIO()
-    yaml.dump(card, out)
-    card_text = _with_schema_line(out.getvalue())
-    steps, variables = loaded.data["steps"], loaded.data["variables"]
-    copied = load(card_text, f"prompts/{prompt_id}/{CARD}").data
-    if not isinstance(copied, dict) or copied.get("steps") != steps or copied.get("variables") != variables:
+    draft.yaml.dump(draft.card, out)
+    text = _with_schema_line(out.getvalue())
+    copied = load(text, f"prompts/{draft.prompt_id}/{CARD}").data
+    if not isinstance(copied, dict) or any(copied.get(key) != _plain(draft.card.get(key)) for key in kept):
         raise _refusal([Problem(EXAMPLE, 1, 1, "PL103", "reads differently once copied (steps or variables changed); "
                                 "quote the steps' names and files and the variables")])
-    writes = {f"prompts/{prompt_id}/{CARD}": card_text}
+    return text
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's commented mappings and lists as plain ones, to compare with what a card reads as."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def new_prompt(repo: Repo, prompt_id: str, title: str | None = None) -> list[str]:
+    started = draft(repo, prompt_id, title)
+    steps, variables = started.example["steps"], started.example["variables"]
+    writes = {f"prompts/{prompt_id}/{CARD}": card_text(started, "steps", "variables")}
     writes.update(_starter_texts(prompt_id, steps, variables))
-    if write_tests:
-        writes[tests_rel(prompt_id)] = starter_tests(prompt_id, variables, card.get("budget") or {})
-    _write_all(repo, writes)
-    return [f"Created {path}" for path in writes] + [
-        f"Next: edit the texts and the tests, then `git add prompts/{prompt_id} {tests_rel(prompt_id)}` and commit "
-        f"(the promptlane-sync hook versions it), then `promptlane eval run {prompt_id}`."
-    ]
+    if started.write_tests:
+        writes[tests_rel(prompt_id)] = starter_tests(prompt_id, variables, started.card.get("budget") or {})
+    write_all(repo, writes)
+    return [f"Created {path}" for path in writes] + [next_step(prompt_id)]
 
 
-def _write_all(repo: Repo, writes: dict[str, str]) -> None:
+def next_step(prompt_id: str) -> str:
+    return (f"Next: edit the texts and the tests, then `git add prompts/{prompt_id} {tests_rel(prompt_id)}` and commit "
+            f"(the promptlane-sync hook versions it), then `promptlane eval run {prompt_id}`.")
+
+
+def write_all(repo: Repo, writes: dict[str, str], what: str = "the new prompt") -> None:
     """Every file at once (store/fsio's journal): a failure part-way is undone, folders included."""
     transaction = Transaction(repo.root)
     for rel, text in writes.items():
@@ -180,7 +216,7 @@ def _write_all(repo: Repo, writes: dict[str, str]) -> None:
         transaction.commit()
     except OSError as exc:
         recover(repo.root)
-        raise PromptlaneError(f"cannot write the new prompt ({exc.strerror or exc}); nothing was changed") from None
+        raise PromptlaneError(f"cannot write {what} ({exc.strerror or exc}); nothing was changed") from None
 
 
 def _with_schema_line(text: str) -> str:
