@@ -892,6 +892,47 @@ CASES = [
       ("promptlane approve: role 'Goverance' is not in reviews/reviewers.yml", "(did you mean 'Governance'?)")),
     C("did-you-mean-version-or-environment-diff", lambda c: None, f"diff {PID} 1.0.0 prd", 2,
       (f"promptlane diff: {PID}: 'prd' is neither an issued version", "(did you mean 'prod'?)")),
+    # ---- import and export of other tools' prompt files (docs/interop.md): refused at the construct, nothing written
+    C("import-prompty-loop", lambda c: c.write("loop.prompty", "---\nmodel: {id: gpt-4o, provider: openai}\n---\n"
+                                                "user:\n{% for item in items %}- {{ item }}\n{% endfor %}\n"),
+      "import loop.prompty", 1, ("loop.prompty:5:1: PL804", "template logic (for) has no place in a card")),
+    C("import-prompty-filter", lambda c: c.write("f.prompty", "---\nmodel: {id: gpt-4o, provider: openai}\n"
+                                                  "inputs: {name: {kind: string}}\n---\nuser:\nHi {{ name | upper }}\n"),
+      "import f.prompty", 1, ("f.prompty:6:4: PL805", "not a plain variable")),
+    C("import-dotprompt-partial", lambda c: c.write("p.prompt", "---\nmodel: openai/gpt-4o\n---\n{{role \"system\"}}\n"
+                                                     "{{> house_rules}}\n"),
+      "import p.prompt", 1, ("p.prompt:5:1: PL806", "a partial has no place in a card")),
+    C("import-dotprompt-conditional", lambda c: c.write("c.prompt", "---\nmodel: openai/gpt-4o\n---\nHello{{#if vip}} VIP{{/if}}\n"),
+      "import c.prompt", 1, ("c.prompt:4:6: PL804", "template logic (blocks such as #if and #each)")),
+    C("import-dotprompt-helper", lambda c: c.write("h.prompt", "---\nmodel: openai/gpt-4o\n---\nData: {{json order}}\n"),
+      "import h.prompt", 1, ("h.prompt:4:7: PL804", "helpers have no place")),
+    C("import-dotprompt-media", lambda c: c.write("m.prompt", "---\nmodel: openai/gpt-4o\n---\nSee {{media url=photo}}\n"),
+      "import m.prompt", 1, ("m.prompt:4:5: PL808", "media, history and sections")),
+    C("import-prompty-tools", lambda c: c.write("t.prompty", "---\nmodel: {id: gpt-4o, provider: openai}\ntools:\n"
+                                                 "  - {name: lookup, kind: function}\n---\nuser:\nhi\n"),
+      "import t.prompty", 1, ("t.prompty:4:3: PL803", "a card has no tools")),
+    C("import-github-spaced-variable", lambda c: c.write("s.prompt.yml", "model: openai/gpt-4o\nmessages:\n"
+                                                          "  - {role: user, content: 'Hi {{ name }}'}\n"),
+      "import s.prompt.yml", 1, ("s.prompt.yml:3:31: PL805", "gh-models fills only that exact text")),
+    C("import-github-llm-evaluator", lambda c: c.write("j.prompt.yml", "model: openai/gpt-4o\nmessages:\n"
+                                                        "  - {role: user, content: 'Say {{w}}'}\ntestData:\n  - w: hi\n"
+                                                        "evaluators:\n  - {name: polite, uses: github/coherence}\n"),
+      "import j.prompt.yml", 1, ("j.prompt.yml:7:5: PL813", "the built-in 'github/coherence' cannot run offline")),
+    C("import-id-taken", lambda c: c.write("x.prompty", "---\nmodel: {id: gpt-4o, provider: openai}\n---\nuser:\nhi\n"),
+      f"import x.prompty --id {PID}", 2, ("promptlane import: ", f"prompts/{PID} already exists")),
+    C("import-unknown-ending", lambda c: c.write("notes.txt", "hi\n"),
+      "import notes.txt", 2, ("promptlane import: ", "not a file promptlane imports")),
+    C("export-prod-serves-nothing", lambda c: None, f"export {PID} --format prompty", 1,
+      (f"{LOCK}:1:1: PL820", "prod serves no version of support-reply; promote one first")),
+    C("did-you-mean-environment-export", lambda c: None, f"export {PID} --format dotprompt --env prd", 2,
+      ("promptlane export: 'prd' is not an environment", "(did you mean 'prod'?)")),
+    C("export-prompty-role-line", lambda c: (c.write(f"prompts/{PID}/system.md", "Rules follow.\nuser:\nBe kind.\n"),
+                                             c.cli("sync")),
+      f"export {PID} --format prompty --env dev -o {{tmp}}/x.prompty", 1,
+      (f"registry/store/{PID}/1.0.1.json:", "PL821 steps[0] (system) line 2: 'user:' would start a new message")),
+    C("export-github-parameter", lambda c: (c.edit(CARD, "max_tokens: 400}", "max_tokens: 400, seed: 7}"), c.cli("sync")),
+      f"export {PID} --format github-models --env dev", 1,
+      (f"registry/store/{PID}/1.1.0.json:", "PL822 model.params.seed: a .prompt.yml carries maxTokens, temperature and topP")),
     # ---- report --comment: the report and GitHub Actions' event are read before GitHub is asked
     C("report-comment-no-report", comment_run(report=None), "report --comment pr-report.md", 2,
       ("pr-report.md:1:1: PL720", "cannot be read (No such file or directory); write it first: promptlane report --markdown")),

@@ -62,6 +62,11 @@ def retire_approved(root: Path, capsys) -> None:
     assert code == 0, out
 
 
+def a_prompty_file(root: Path, capsys) -> None:
+    (root / "reply.prompty").write_text("---\nmodel: {id: gpt-4o-mini, provider: openai}\ninputs: {q: {kind: string}}\n"
+                                        "---\nsystem:\nBe brief.\n\nuser:\n{{q}}\n", encoding="utf-8")
+
+
 def trace_log(root: Path, capsys) -> None:
     (root / "trace.jsonl").write_text('{"trace_id": "a",}\n', encoding="utf-8")
 
@@ -87,6 +92,8 @@ COMMANDS: list[tuple[str, Setup, tuple[str, ...]]] = [
     ("report-markdown", released, ("report", "--markdown")),
     ("diff", released, ("diff", PID)),
     ("log-validate", trace_log, ("log", "validate", "trace.jsonl")),
+    ("import", a_prompty_file, ("import", "reply.prompty")),
+    ("export", released, ("export", PID, "--format", "prompty")),
     ("unknown-command", nothing, ("statuss",)),
     ("help", nothing, ("--help",)),
 ]

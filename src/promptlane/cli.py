@@ -217,6 +217,23 @@ def _add_report_commands(sub) -> None:
     v.set_defaults(handler="logs:cmd_log_validate")
 
 
+def _add_interop_commands(sub) -> None:
+    p = sub.add_parser("import", help="a .prompty, .prompt (Dotprompt) or .prompt.yml (GitHub Models) file as a new prompt")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".prompty (Prompty), .prompt (Dotprompt / Genkit) or "
+                   ".prompt.yml (GitHub Models); each becomes prompts/<id>/ as `promptlane new` makes one")
+    p.add_argument("--id", default=None, help="the new prompt's id (one FILE only; default: the file's name)")
+    p.add_argument("--dry-run", action="store_true", help="print the files that would be written; write nothing")
+    p.set_defaults(handler="interop:cmd_import")
+
+    p = sub.add_parser("export", help="what an environment serves, as a .prompty, .prompt or .prompt.yml file")
+    p.add_argument("id", help="prompt id")
+    p.add_argument("--format", required=True, choices=("prompty", "dotprompt", "github-models"),
+                   help="prompty (.prompty), dotprompt (.prompt) or github-models (.prompt.yml)")
+    p.add_argument("--env", default=None, help="the environment whose version is written (default: the last one, e.g. prod)")
+    p.add_argument("-o", dest="out", metavar="FILE", default=None, help="write to FILE, atomically (default, or -: stdout)")
+    p.set_defaults(handler="interop:cmd_export")
+
+
 HOOK_COMMANDS = {"init", "new", "sync", "check", "audit", "merge-driver"}
 
 
@@ -233,6 +250,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         _add_eval_commands(sub)
         _add_promotion_commands(sub)
         _add_report_commands(sub)
+        _add_interop_commands(sub)
     return parser
 
 

@@ -1,0 +1,208 @@
+"""What the three formats share (pure): the prompt an import yields, the version an export
+writes, where a finding is in the file it came from, placeholders and model parameters."""
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from promptlane.core.card import PLACEHOLDER as CARD_PLACEHOLDER
+from promptlane.core.problems import Problem
+from promptlane.core.yamltext import Loaded, load, locate
+
+# What the runtime substitutes (runtime/prompt.PLACEHOLDER; the runtime may not be imported by
+# the core, tests/test_interop_formats.py checks the two are the same): ``{{ name }}`` only.
+RUNTIME_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+ROLES = ("system", "user", "assistant")
+
+
+class Refused(Exception):
+    """The file (or the served version) cannot be converted; ``problems`` say where and why."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+@dataclass
+class Step:
+    role: str
+    text: str  # promptlane's text: placeholders written ``{{ name }}``
+
+
+@dataclass
+class Imported:
+    """A prompt read from another tool's file: what goes on the card, its texts and tests."""
+
+    title: str | None
+    description: str | None
+    model: dict[str, Any]          # {"provider", "name", "params"}
+    variables: list[str]
+    steps: list[Step]
+    tests: list[dict[str, Any]] | None = None   # promptfoo test cases (from a .prompt.yml's testData)
+    notes: list[str] = field(default_factory=list)  # what was left out, said to the user
+
+
+@dataclass
+class Served:
+    """The version an environment serves, as its snapshot (``registry/store/<id>/<v>.json``) holds it."""
+
+    prompt_id: str
+    version: str
+    hash: str
+    environment: str
+    title: str
+    payload: dict[str, Any]
+    rel: str      # the snapshot, for problems
+    text: str     # the snapshot's JSON text (JSON is YAML: problems are placed by yamltext.locate)
+
+    def problem(self, code: str, message: str, *path: Any) -> Problem:
+        where = locate(self.text, list(path))
+        return Problem(self.rel, where.line, where.col, code, message)
+
+    @property
+    def steps(self) -> list[dict[str, str]]:
+        steps: list[dict[str, str]] = self.payload["steps"]
+        return steps
+
+    @property
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = self.payload["model"].get("params") or {}
+        return params
+
+    def stamp(self) -> str:
+        return f"promptlane {self.prompt_id} {self.version} as {self.environment} serves it ({self.hash})"
+
+
+class Source:
+    """A file being imported: its name as the user gave it and its text (line endings LF)."""
+
+    def __init__(self, rel: str, text: str):
+        self.rel = rel
+        self.text = text.replace("\r\n", "\n").replace("\r", "\n")
+
+    def at(self, offset: int, code: str, message: str) -> Problem:
+        line = self.text.count("\n", 0, offset) + 1
+        col = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
+        return Problem(self.rel, line, col, code, message)
+
+    def yaml(self, start: int, end: int) -> tuple[Loaded, Callable[..., Problem]]:
+        """The YAML between two offsets (a front matter, or the whole file), and a function that
+        places a problem at a key path inside it, in the whole file's lines."""
+        chunk = self.text[start:end]
+        first_line = self.text.count("\n", 0, start)
+        loaded = load(chunk, self.rel)
+
+        def shift(p: Problem) -> Problem:
+            return Problem(p.path, p.line + first_line, p.col, p.code, p.message)
+
+        loaded.problems = [shift(p) for p in loaded.problems]
+
+        def problem(code: str, message: str, *path: Any, key: str | None = None) -> Problem:
+            where = locate(chunk, list(path), key)
+            return shift(Problem(self.rel, where.line, where.col, code, message))
+
+        return loaded, problem
+
+
+def inside_scalar(text: str, line: int, col: int, value: str, offset: int) -> tuple[int, int]:
+    """Where ``value[offset:]`` is in ``text``, for the YAML scalar ``value`` that starts at
+    ``line``:``col``: exact for a literal block (``|``) and a one-line plain or quoted scalar
+    whose text is written as it reads; the scalar's start otherwise."""
+    lines = text.split("\n")
+    here = lines[line - 1] if line <= len(lines) else ""
+    mark = here[col - 1:col]
+    before = value[:offset]
+    if mark == "|":
+        row = line + before.count("\n")
+        following = lines[row] if row < len(lines) else ""
+        indent = next((len(x) - len(x.lstrip(" ")) for x in lines[line:] if x.strip()), 0)
+        at = len(before) - (before.rfind("\n") + 1)
+        if following[indent + at:].startswith(value[offset:offset + 2]):
+            return row + 1, indent + at + 1
+    elif "\n" not in before:
+        start = col if mark in ("'", '"') else col - 1
+        if here[start:start + offset] == before:
+            return line, start + offset + 1
+    return line, col
+
+
+def step_names(steps: Sequence[Step]) -> list[str]:
+    """A card step name per step: its role, then role-2, role-3 for the same role again."""
+    seen: dict[str, int] = {}
+    names = []
+    for step in steps:
+        seen[step.role] = seen.get(step.role, 0) + 1
+        names.append(step.role if seen[step.role] == 1 else f"{step.role}-{seen[step.role]}")
+    return names
+
+
+Segment = tuple[str, str]  # ("text", literal) or ("var", name)
+
+
+def assemble(segments: Sequence[Segment], where: Callable[[int], Problem]) -> tuple[str, list[str]]:
+    """A promptlane text from literal text and variables, and the variables in order of first use.
+    A literal that promptlane would read as a placeholder (a ``{{ x }}`` the source writes out
+    as text) cannot be kept: ``where(index)`` places the refusal at that segment."""
+    parts: list[str] = []
+    offsets: list[int] = []
+    var_starts: set[int] = set()
+    used: list[str] = []
+    position = 0
+    for kind, value in segments:
+        offsets.append(position)
+        piece = "{{ " + value + " }}" if kind == "var" else value
+        if kind == "var":
+            var_starts.add(position)
+            used += [] if value in used else [value]
+        parts.append(piece)
+        position += len(piece)
+    text = "".join(parts)
+    for match in CARD_PLACEHOLDER.finditer(text):
+        if match.start() not in var_starts:
+            raise Refused([where(bisect.bisect_right(offsets, match.start()) - 1)])
+    return text, used
+
+
+def split_text(text: str) -> list[Segment]:
+    """A promptlane text as literal runs and the runtime's placeholders, for an export."""
+    segments: list[Segment] = []
+    last = 0
+    for match in RUNTIME_PLACEHOLDER.finditer(text):
+        if match.start() > last:
+            segments.append(("text", text[last:match.start()]))
+        segments.append(("var", match[1]))
+        last = match.end()
+    if last < len(text):
+        segments.append(("text", text[last:]))
+    return segments
+
+
+def params_in(options: Mapping[str, Any], table: Mapping[str, str]) -> dict[str, Any]:
+    """A format's model options as card params: known names translated, any other kept as it is."""
+    return {table.get(key, key): value for key, value in options.items()}
+
+
+def params_out(params: Mapping[str, Any], table: Mapping[str, str]) -> dict[str, Any]:
+    back = {card: theirs for theirs, card in table.items()}
+    return {back.get(key, key): value for key, value in params.items()}
+
+
+def yaml_scalar(value: Any) -> str:
+    """A value written as YAML that reads back as the same value (JSON is YAML's flow syntax)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def yaml_map(value: Mapping[str, Any]) -> str:
+    return "{" + ", ".join(f"{yaml_scalar(k)}: {yaml_scalar(v)}" for k, v in value.items()) + "}"
+
+
+def provider_and_name(model: Any) -> tuple[str, str] | None:
+    """``provider/name`` (Dotprompt's and GitHub Models' model reference) split at the first '/'."""
+    if not isinstance(model, str) or "/" not in model:
+        return None
+    provider, name = model.split("/", 1)
+    return (provider, name) if provider and name else None
