@@ -298,6 +298,10 @@ def _check(served: Served, index: int, step: dict[str, str], last: bool, found: 
     if _bad_backslash(text):
         found.append(served.problem("PL821", f"{name} has a backslash before '{{{{' that Handlebars would read as an "
                                     "escape; reword it", *where))
+    segments = split_text(text)
+    if any(kind == "text" and value.endswith("{") and index + 1 < len(segments) for index, (kind, value) in enumerate(segments)):
+        found.append(served.problem("PL821", f"{name} has a '{{' right before a placeholder, which Handlebars would read "
+                                    "as '{{{': put a space between them", *where))
     if last and text != text.rstrip():
         found.append(served.problem("PL821", f"{name} ends with whitespace, which Dotprompt strips from the end of a "
                                     "template; remove it", *where))

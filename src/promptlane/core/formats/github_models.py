@@ -21,7 +21,8 @@ from promptlane.core.problems import Problem
 
 PARAMETERS = {"maxTokens": "max_tokens", "temperature": "temperature", "topP": "top_p"}
 # What gh-models fills is an exact ``{{key}}``; a spaced ``{{ name }}`` (it stays as text there,
-# promptlane would fill it) and ``{{other-key}}`` (no card variable) are refused; the rest is text.
+# promptlane would fill it) and a ``{{other-key}}`` testData fills (no card variable) are
+# refused; the rest is text.
 TAG = re.compile(r"\{\{(\s*[A-Za-z_][A-Za-z0-9_]*\s*|[^{}\s]+)\}\}")
 KEYS = ("name", "description", "model", "modelParameters", "messages", "testData", "evaluators",
         "responseFormat", "jsonSchema")
@@ -94,7 +95,7 @@ def _messages(source: Source, data: dict[str, Any], at: Callable[..., Problem], 
                             "or assistant", "messages", index, "role"))
             continue
         place = at("PL805", "", "messages", index, "content")
-        segments = _segments(source.text, message["content"], place, found)
+        segments = _segments(source.text, message["content"], place, _test_keys(data), found)
         if segments is None:
             continue
         text, names = assemble(segments, _refusal(place))
@@ -110,12 +111,20 @@ def _refusal(place: Problem) -> Callable[[int], Problem]:
     return refuse
 
 
-def _segments(text: str, content: str, place: Problem, found: list[Problem]) -> list[tuple[str, str]] | None:
+def _test_keys(data: dict[str, Any]) -> set[str]:
+    items = data.get("testData")
+    return {str(key) for item in items if isinstance(item, dict) for key in item} if isinstance(items, list) else set()
+
+
+def _segments(text: str, content: str, place: Problem, filled: set[str], found: list[Problem]) -> list[tuple[str, str]] | None:
+    """The content as text and variables; ``filled``: the keys testData gives values to."""
     segments: list[tuple[str, str]] = []
     position, before = 0, len(found)
     for match in TAG.finditer(content):
-        segments.append(("text", content[position:match.start()]))
         inner = match[1]
+        if not NAME.match(inner.strip()) and inner not in filled:
+            continue  # gh-models leaves it as it is: text
+        segments.append(("text", content[position:match.start()]))
         if NAME.match(inner):
             segments.append(("var", inner))
         else:

@@ -276,7 +276,15 @@ def _message(served: Served, index: int, step: dict[str, str], found: list[Probl
             found.append(served.problem("PL821", f"steps[{index}] ({step['name']}) line {number}: {line.strip()!r} would start "
                                         "a new message in Prompty; reword that line", *where))
     out = []
-    for kind, value in split_text(text):
-        # A '{' that Jinja would read as the start of a tag is written as the expression {{ '{' }}.
-        out.append("{{" + value + "}}" if kind == "var" else re.sub(r"\{(?=[{%#])", "{{ '{' }}", value))
+    segments = split_text(text)
+    for index, (kind, value) in enumerate(segments):
+        if kind == "var":
+            out.append("{{" + value + "}}")
+            continue
+        # A '{' that Jinja would read as the start of a tag is written as the expression {{ '{' }};
+        # so is a last '{' before a placeholder, whose own '{{' would make it one.
+        escaped = re.sub(r"\{(?=[{%#])", "{{ '{' }}", value)
+        if escaped.endswith("{") and index + 1 < len(segments):
+            escaped = escaped[:-1] + "{{ '{' }}"
+        out.append(escaped)
     return f"{step['role']}:\n" + "".join(out)
