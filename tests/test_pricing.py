@@ -121,3 +121,11 @@ def test_check_imports_genai_prices_only_when_a_budget_needs_it(tmp_path, budget
                          capture_output=True, text=True, check=True)
     result = json.loads(run.stdout.splitlines()[-1])
     assert result == {"code": 1, "imported": imported}  # 1: the card is not synced yet (PL153), budgets checked
+
+
+@pytest.mark.parametrize("pinned,day", [("2027-03-04T05:06:07Z", date(2027, 3, 4)), ("not a time", None)])
+def test_prices_are_of_the_day_promptlane_now_pins(monkeypatch, pinned, day):
+    from promptlane.commands.check import price_day
+
+    monkeypatch.setenv("PROMPTLANE_NOW", pinned)
+    assert price_day() == (day or datetime.now(timezone.utc).date())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import cast
 
 from promptlane.commands.arguments import ids_from, open_repo, repo_rel
@@ -164,7 +164,10 @@ def price_day() -> date:
     """The day whose prices a budget uses: today in UTC, or PROMPTLANE_NOW's day (tests, demos)."""
     from promptlane.store.context import now
 
-    return date.fromisoformat(now()[:10])
+    try:
+        return date.fromisoformat(now()[:10])
+    except ValueError:  # a PROMPTLANE_NOW that is not an ISO time: prices need only a day, the clock's
+        return datetime.now(timezone.utc).date()
 
 
 def registry_problems(repo: Repo, card: Card) -> list[Problem]:
