@@ -465,7 +465,7 @@ def test_export_refuses_what_a_format_cannot_carry_and_writes_nothing(gov, capsy
 # Pieces that each format must escape or would misread, and plain ones.
 PIECES = st.sampled_from(["{{", "}}", "{%", "%}", "{#", "#}", "{", "}", "\\", "\\\\", "~", "'", '"', " ", "\t", "\n",
                           "\n\n", "user:", "system:", "#", "<<<dotprompt:role:user>>>", "{{ x }}", "{{x}}", "{{{x}}}",
-                          "{{ '{' }}", "a", "b c", "é", "---", "+++", "<b>", "&", "@"])
+                          "{{ '{' }}", "a", "b c", "é", "---", "+++", "<b>", "&", "@", "\u2028"])
 TEXTS = st.lists(PIECES, min_size=1, max_size=12).map("".join)
 STEPS = st.lists(st.tuples(st.sampled_from(["system", "user", "assistant"]), TEXTS), min_size=1, max_size=3)
 
@@ -547,3 +547,59 @@ def test_any_exported_text_imports_back_to_the_same_steps_model_and_variables(st
             want = [(role, _blank_lines_trimmed(t)) for role, t in want]
         assert got == want, (ending, text)
         assert back.model == served.payload["model"] and sorted(back.variables) == served.payload["variables"]
+
+
+# Pieces of a source file's body: role lines, placeholders, escapes, logic, plain text.
+BODY = st.lists(st.sampled_from([
+    "\nsystem:\n", "\nuser:\n", "\nassistant:\n", "{{ x }}", "{{x}}", "{{ y }}", "{{ '{' }}", "{{ \"}}\" }}", "{%", "{#",
+    "{", "}", "}}", "\\", "\\{{x}}", "\\\\{{y}}", "{{role \"user\"}}", "{{role \"model\" ~}}", "{{~role \"system\"}}",
+    "{{{x}}}", "{{#if x}}", "{{/if}}", "{{! c }}", "%", "#", "~", "\n", "\n\n", "  ", "a", "b c", "é", "<x> & y",
+]), min_size=1, max_size=14).map("".join)
+
+
+def _rendered(imported, inputs: dict) -> list[tuple[str, str]]:
+    from promptlane.runtime.prompt import Prompt, Step
+
+    steps = tuple(Step(f"s{i}", s.role, s.text) for i, s in enumerate(imported.steps))
+    return [(m["role"], m["content"]) for m in Prompt("p", "1.0.0", "", "dev", {}, steps, tuple(imported.variables)).render(**inputs)]
+
+
+JINJA_BODY = st.lists(st.sampled_from([
+    "\nsystem:\n", "\nuser:\n", "\n  # assistant :  \n", "\nUser:\n", "user: hi", "{{ x }}", "{{x}}", "{{ y }}",
+    "{{ '{' }}", '{{ "}" }}', "{{ '{{ x }}' }}", "{{- x }}", "{{ x|e }}", "{%", "%}", "{#", "#}", "{", "}", "}}", "\\",
+    "%", "#", "~", "\n", "\n\n", "  ", "\t", "a", "b c", "é", "<x> & y", "---", "+++", "\u2028", "\f",
+]), min_size=1, max_size=14).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=JINJA_BODY)
+def test_any_prompty_body_imports_to_what_prompty_renders_or_is_refused(tmp_path, body):
+    from promptlane.core.formats import prompty as pt
+    from promptlane.core.formats.common import Refused, Source
+
+    text = "---\nmodel: {id: gpt-4o-mini, provider: openai}\n---\n" + body
+    try:
+        imported = pt.read(Source("p.prompty", text))
+    except Refused as refused:
+        assert all(p.code.startswith("PL8") for p in refused.problems)
+        return
+    path = tmp_path / "p.prompty"
+    path.write_text(text, encoding="utf-8")
+    inputs = {name: f"<{name}>" for name in imported.variables}
+    assert _rendered(imported, inputs) == prompty_messages(path, inputs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=BODY)
+def test_any_dotprompt_body_imports_to_what_dotprompt_renders_or_is_refused(body):
+    from promptlane.core.formats import dotprompt as dp
+    from promptlane.core.formats.common import Refused, Source
+
+    text = "---\nmodel: openai/gpt-4o-mini\n---\n" + body
+    try:
+        imported = dp.read(Source("p.prompt", text))
+    except Refused as refused:
+        assert all(p.code.startswith("PL8") for p in refused.problems)
+        return
+    inputs = {name: f"<{name}>" for name in imported.variables}
+    assert _rendered(imported, inputs) == trimmed(dotprompt_messages(text, inputs))

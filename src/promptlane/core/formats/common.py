@@ -192,8 +192,10 @@ def params_out(params: Mapping[str, Any], table: Mapping[str, str]) -> dict[str,
 
 
 def yaml_scalar(value: Any) -> str:
-    """A value written as YAML that reads back as the same value (JSON is YAML's flow syntax)."""
-    return json.dumps(value, ensure_ascii=False)
+    """A value written as YAML that reads back as the same value (JSON is YAML's flow syntax;
+    the characters YAML reads as line breaks, which JSON leaves as they are, are escaped)."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text.replace("\x85", "\\u0085").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def yaml_map(value: Mapping[str, Any]) -> str:

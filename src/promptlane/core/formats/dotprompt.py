@@ -138,14 +138,14 @@ def _steps(source: Source, start: int, body: str, found: list[Problem]) -> list[
             messages[-1][1].append((kind, value))
         elif "".join(v for k, v in messages[-1][1] if k == "text").strip() or any(k == "var" for k, _ in messages[-1][1]):
             messages.append((value, [], where))
-        else:
-            messages[-1] = (value, messages[-1][1], where)
+        else:  # only whitespace so far: Dotprompt drops it, and the marker only changes the role
+            messages[-1] = (value, [], where)
     if len(found) > before:
         return []
     steps = []
     for role, segments, where in messages:
-        if not segments:
-            continue
+        if all(kind == "text" and not value.strip() for kind, value in segments):
+            continue  # Dotprompt drops whitespace between markers: no message (a marker at the end, two in a row)
         text, _ = assemble(_trimmed(segments), _refusal(source, where))
         steps.append(Step(role, text))
     return steps
@@ -160,50 +160,86 @@ def _refusal(source: Source, where: int) -> Callable[[int], Problem]:
 def _trimmed(segments: list[Segment]) -> list[Segment]:
     """Without the blank lines (and the marker's line break) at the message's ends."""
     out = [(kind, value) for kind, value in segments if value or kind == "var"]
+    if all(kind == "text" and not value.strip() for kind, value in out):
+        return []  # only whitespace: an empty text
     if out and out[0][0] == "text":
-        out[0] = ("text", re.sub(r"\A(?:[ \t]*\n)+", "", out[0][1]))
+        out[0] = ("text", re.sub(r"\A(?:[^\S\n]*\n)+", "", out[0][1]))
     if out and out[-1][0] == "text":
-        out[-1] = ("text", re.sub(r"(?:\n[ \t]*)+\Z", "", out[-1][1]))
+        out[-1] = ("text", re.sub(r"(?:\n[^\S\n]*)+\Z", "", out[-1][1]))
     return [(kind, value) for kind, value in out if value or kind == "var"]
 
 
 def _tokens(source: Source, start: int, body: str, found: list[Problem]) -> list[tuple[str, str, int]]:
-    """The body as ("text", literal), ("var", name) and ("role", role) tokens, each with its offset.
-    Handlebars' escapes: ``\\{{`` is a literal ``{{``, ``\\\\{{`` a backslash before a tag."""
+    """The body as ("text", literal), ("var", name) and ("role", role) tokens, each with its offset,
+    read by Handlebars' rules as dotpromptz-handlebars applies them: ``\\{{`` is a literal ``{{``;
+    two or more backslashes are one fewer before a tag; ``{{{x}}}`` closes at ``}}}``; ``~``
+    strips the whitespace of the text next to the tag."""
     tokens: list[tuple[str, str, int]] = []
+    strips: list[tuple[bool, bool]] = []  # per token: (strip the text before, strip the text after)
     position = 0
-    strip_next = False
-    while True:
+    while position < len(body):
         index = body.find("{{", position)
-        literal = body[position:index if index >= 0 else len(body)]
-        if index >= 0 and body[index - 1:index] == "\\" and body[index - 2:index] != "\\\\":
-            tokens.append(("text", _lstrip(literal[:-1], strip_next) + "{{", start + position))
-            strip_next, position = False, index + 2
-            continue
-        if index >= 0 and body[index - 2:index] == "\\\\":
-            literal = literal[:-1]
         if index < 0:
-            tokens.append(("text", _lstrip(literal, strip_next), start + position))
-            return tokens
-        end = body.find("}}", index + 2)
-        if end < 0:
-            found.append(source.at(start + index, "PL802", "'{{' is never closed with '}}'"))
-            return tokens
-        close = end + 3 if body.startswith("}}}", end) and body.startswith("{{{", index) else end + 2
-        tag = body[index:close]
-        inner = tag.strip("{}")
-        if inner.startswith("~"):
-            literal = literal.rstrip()
-        tokens.append(("text", _lstrip(literal, strip_next), start + position))
-        strip_next = inner.endswith("~")
-        token = _tag(source, start + index, tag, inner.strip("~").strip(), found)
+            tokens.append(("text", body[position:], start + position))
+            strips.append((False, False))
+            break
+        slashes = len(body[position:index]) - len(body[position:index].rstrip("\\"))
+        if slashes == 1:
+            tokens.append(("text", body[position:index - 1] + "{{", start + position))
+            strips.append((False, False))
+            position = index + 2
+            continue
+        tokens.append(("text", body[position:index - slashes] + "\\" * max(slashes - 1, 0), start + position))
+        strips.append((False, False))
+        tag = _tag_at(source, start, body, index, found)
+        if tag is None:
+            return []
+        text, inner, before, after = tag
+        token = _tag(source, start + index, text, inner, found)
         if token is not None:
             tokens.append((*token, start + index))
-        position = close
+            strips.append((before, after))
+        position = index + len(text)
+    return _stripped(tokens, strips)
 
 
-def _lstrip(text: str, strip: bool) -> str:
-    return text.lstrip() if strip else text
+def _tag_at(source: Source, start: int, body: str, index: int, found: list[Problem]) -> tuple[str, str, bool, bool] | None:
+    """The tag at ``index``: its text, its inner words, and whether it strips before and after
+    (None, with a problem, when it is a raw block or never closed)."""
+    if body.startswith("{{{{", index):
+        found.append(source.at(start + index, "PL804", "'{{{{': a raw block has no place in a card; write its text"))
+        return None
+    triple = body.startswith("{{{", index) or body.startswith("{{~{", index)
+    if triple:
+        opened = index + (4 if body.startswith("{{~{", index) else 3)
+        ends = [(at, closer) for at, closer in ((body.find("}}}", opened), 3), (body.find("}~}}", opened), 4)) if at >= 0]
+    else:
+        opened = index + 2
+        ends = [(at, 2) for at in (body.find("}}", opened),) if at >= 0]
+    if not ends:
+        found.append(source.at(start + index, "PL802", f"{body[index:index + 3]!r} is never closed with "
+                               f"{'}}}' if triple else '}}'}"))
+        return None
+    end, closer = min(ends)
+    inner = body[opened:end]
+    before = body.startswith("{{~", index)
+    after = closer == 4 or (not triple and inner.endswith("~"))
+    inner = inner[1:] if before and not triple else inner
+    inner = inner[:-1] if after and not triple else inner
+    return body[index:end + closer], inner.strip(), before, after
+
+
+def _stripped(tokens: list[tuple[str, str, int]], strips: list[tuple[bool, bool]]) -> list[tuple[str, str, int]]:
+    """The text next to a tag with ``~`` on that side, without its whitespace."""
+    out = list(tokens)
+    for index, (before, after) in enumerate(strips):
+        if before and index and out[index - 1][0] == "text":
+            kind, value, where = out[index - 1]
+            out[index - 1] = (kind, value.rstrip(), where)
+        if after and index + 1 < len(out) and out[index + 1][0] == "text":
+            kind, value, where = out[index + 1]
+            out[index + 1] = (kind, value.lstrip(), where)
+    return out
 
 
 def _tag(source: Source, where: int, tag: str, inner: str, found: list[Problem]) -> tuple[str, str] | None:
@@ -281,7 +317,7 @@ def _escaped(text: str) -> str:
             continue
         value = value.replace("{{", "\\{{")
         if index + 1 < len(segments) and value.endswith("\\"):
-            value += "\\"  # '\\{{' is a backslash, then the tag
+            value += "\\"  # before a tag, N + 1 backslashes are N
         out.append(value)
     return "".join(out)
 
@@ -308,15 +344,6 @@ def _check(served: Served, index: int, step: dict[str, str], last: bool, found: 
 
 
 def _bad_backslash(text: str) -> bool:
-    """A backslash run before '{{' that _escaped cannot write: more than one before a placeholder,
-    or any before a literal '{{'."""
-    segments = split_text(text)
-    for index, (kind, value) in enumerate(segments):
-        if kind != "text":
-            continue
-        if re.search(r"\\\{\{", value):
-            return True
-        run = len(value) - len(value.rstrip("\\"))
-        if index + 1 < len(segments) and run > 1:
-            return True
-    return False
+    """A backslash before a literal '{{', which Handlebars cannot write: one backslash makes
+    the '{{' an escape, more make it a tag."""
+    return any(kind == "text" and "\\{{" in value for kind, value in split_text(text))

@@ -25,6 +25,8 @@ ROLE_LINE = re.compile(r"^\s*#?\s*(system|user|assistant|developer)(\[.*\])?\s*:
 OPTIONS = {"temperature": "temperature", "maxOutputTokens": "max_tokens", "topP": "top_p", "topK": "top_k",
            "seed": "seed", "frequencyPenalty": "frequency_penalty", "presencePenalty": "presence_penalty",
            "stopSequences": "stop", "reasoningEffort": "reasoning_effort"}
+# What str.splitlines (Prompty's parser) breaks lines at besides \n (and \r, made \n on reading).
+LINE_BREAKS = "\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 TEXT_KINDS = ("", "string", "number", "integer", "float")
 RICH_KINDS = ("thread", "image", "file", "audio")
 JINJA_TAG = re.compile(r"\{[{%#]")
@@ -145,7 +147,16 @@ def _steps(source: Source, body_start: int, found: list[Problem]) -> list[tuple[
     """The messages: text before any role line is a system message, as Prompty reads it."""
     sections: list[tuple[str, int, list[tuple[str, int]]]] = []
     offset = body_start
-    for line in source.text[body_start:].split("\n"):
+    body = source.text[body_start:]
+    odd = next((index for index, char in enumerate(body) if char in LINE_BREAKS), None)
+    if odd is not None:
+        found.append(source.at(body_start + odd, "PL802", f"{body[odd]!r} is a line break to Prompty (str.splitlines) but "
+                               "not to promptlane; remove it"))
+        return []
+    lines = body.split("\n")
+    if body.endswith("\n"):
+        lines.pop()  # as str.splitlines reads the rendered text: no line after the last break
+    for line in lines:
         match = ROLE_LINE.match(line)
         if match:
             role = match[1].lower()
@@ -160,10 +171,10 @@ def _steps(source: Source, body_start: int, found: list[Problem]) -> list[tuple[
             sections[-1][2].append((line, offset))
         offset += len(line) + 1
     steps = []
-    for role, where, lines in sections:
-        if not lines:
+    for role, where, content in sections:
+        if not content:
             continue  # a role line straight after another makes no message
-        segments = _segments(source, lines, found)
+        segments = _segments(source, content, found)
         if segments is not None:
             text, _ = assemble(segments, _refusal(source, where))
             steps.append((Step(role, text), where))
@@ -271,6 +282,10 @@ def _message(served: Served, index: int, step: dict[str, str], found: list[Probl
     if text.startswith("\n"):
         found.append(served.problem("PL821", f"steps[{index}] ({step['name']}) starts with a blank line, which Prompty "
                                     "drops from a message; remove it (in the prompt's text) and promote again", *where))
+    odd = [char for char in LINE_BREAKS if char in text]
+    if odd:
+        found.append(served.problem("PL821", f"steps[{index}] ({step['name']}) holds {odd[0]!r}, a line break to Prompty "
+                                    "but not to promptlane; remove it", *where))
     for number, line in enumerate(text.split("\n"), 1):
         if ROLE_LINE.match(line):
             found.append(served.problem("PL821", f"steps[{index}] ({step['name']}) line {number}: {line.strip()!r} would start "
