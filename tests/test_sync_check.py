@@ -57,7 +57,8 @@ def test_sync_keeps_comments_and_key_order(repo):
     (lambda r: edit(r, "prompts/support-reply/system.md", "polite", "friendly"), "1.0.1", "patch"),
     (lambda r: (r / "prompts/support-reply/user.md").write_text(USER.replace("\n", "\r\n") + "\n\n"), None, None),
     (lambda r: edit(r, CARD_REL, "temperature: 0.2", "temperature: 0.4"), "1.1.0", "minor"),
-    (lambda r: edit(r, CARD_REL, "name: gpt-4o-mini", "name: gpt-4o"), "1.1.0", "minor"),
+    # gpt-4.1-mini: a call (400 output tokens) stays within the card's $0.002 budget; gpt-4o's would not (PL302)
+    (lambda r: edit(r, CARD_REL, "name: gpt-4o-mini", "name: gpt-4.1-mini"), "1.1.0", "minor"),
     (lambda r: edit(r, CARD_REL, "role: system, file", "role: assistant, file"), "1.1.0", "minor"),
     (lambda r: (edit(r, CARD_REL, "[customer_name, question]", "[customer_name, question, tone]"),
                 edit(r, "prompts/support-reply/user.md", "asks:", "asks ({{ tone }}):")), "2.0.0", "major"),
