@@ -1,4 +1,4 @@
-"""The template's eval gate workflow (plan -> matrix of evals -> gate) and its eval fixtures:
+"""The template's eval gate workflow (plan -> matrix of evals -> gate -> comment) and its eval fixtures:
 the rendered workflow validates against GitHub's schema, and a fresh scaffold has no budget
 or PII findings (its deliberate test data carries the allow comment)."""
 from __future__ import annotations
@@ -33,7 +33,7 @@ def test_both_workflow_copies_are_identical_and_valid(rendered):
 def test_plan_then_matrix_evals_then_gate(rendered):
     workflow = yaml.safe_load((rendered / "ci/eval-gate.yml").read_text())
     jobs = workflow["jobs"]
-    assert list(jobs) == ["plan", "eval", "gate"]
+    assert list(jobs) == ["plan", "eval", "gate", "comment"]
     plan_steps = " ".join(step.get("run", "") for step in jobs["plan"]["steps"])
     assert "promptlane eval plan" in plan_steps and "GITHUB_OUTPUT" in plan_steps
     assert jobs["plan"]["outputs"]["matrix"] == "${{ steps.plan.outputs.matrix }}"
@@ -47,6 +47,9 @@ def test_plan_then_matrix_evals_then_gate(rendered):
     gate_runs = [step.get("run", "") for step in gate["steps"]]
     assert any(r.startswith("pre-commit run --all-files") for r in gate_runs)
     assert any(step.get("uses", "").startswith("actions/download-artifact") for step in gate["steps"])
+    report = next(step for step in gate["steps"] if "promptlane report --markdown" in step.get("run", ""))
+    assert '>> "$GITHUB_STEP_SUMMARY"' in report["run"]  # the report where reviewers look
+    assert jobs["comment"]["needs"] == "gate"
 
 
 def test_a_fresh_scaffold_has_no_budget_or_pii_findings(rendered, capsys):

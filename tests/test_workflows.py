@@ -6,7 +6,10 @@
   variable reaches the workflow; every action is pinned to a commit of a node24 release.
 - Slow: the workflow's own steps run here (tests/workflow_runner.py) for a pull request that
   changes a prompt: plan -> eval (real pip installs from a wheel of this checkout, real `npm ci`
-  of the lock, real promptfoo) -> gate (pre-commit on every file, audit verify --base).
+  of the lock, real promptfoo) -> gate (the report in the job summary, pre-commit on every file,
+  audit verify --base) -> comment (the report posted on the pull request through real HTTP to a
+  recording stand-in for GitHub's API, tests/github_stub.py; a second run edits that comment).
+  Fast: the comment job is skipped for a fork's pull request and for a push.
 
 The pins below were read from the actions' own repositories (tags -> commits, and each
 commit's action.yml `runs.using: node24`); bump them together with the workflow.
@@ -26,9 +29,11 @@ import pytest
 import yaml
 
 from conftest import BIN, ROOT, git
+from github_stub import GitHubStub
 from promptlane.cli import main as cli_main
 from promptlane.commands.init import init
-from workflow_runner import Runner, Unsupported, condition, evaluate, expand
+from promptlane.core.prcomment import MARKER
+from workflow_runner import JobRun, Runner, Unsupported, condition, evaluate, expand
 
 WORKFLOWS = ("ci/eval-gate.yml", ".github/workflows/eval-gate.yml")
 PINS = {  # action: (commit, the release it is), checked against each repository's tags
@@ -106,7 +111,8 @@ def test_it_installs_exactly_requirements_txt_and_the_promptfoo_lock(rendered):
     assert installs == ["python -m pip install -r requirements.txt",
                         "python -m pip install -r requirements.txt",
                         "npm ci --prefix evals/promptfoo --omit=optional --ignore-scripts --no-audit --no-fund",
-                        "python -m pip install -r requirements.txt"]
+                        "python -m pip install -r requirements.txt",
+                        "python -m pip install -r requirements.txt"]  # the comment job: the base branch's
     text = (rendered / WORKFLOWS[0]).read_text(encoding="utf-8")
     assert not re.search(r"git\+|https?://|PROMPTLANE_SPEC|hooks_re(po|v)", text)
     requirements = (rendered / "requirements.txt").read_text(encoding="utf-8")
@@ -132,9 +138,10 @@ def test_least_privilege_and_no_credentials_kept(rendered):
     workflow = _workflow(rendered)
     assert workflow["permissions"] == {}
     for job_id, job in workflow["jobs"].items():
-        assert job["permissions"] == {"contents": "read"}, job_id
+        if job_id != "comment":  # below: the one job that may write
+            assert job["permissions"] == {"contents": "read"}, job_id
     checkouts = [step for _, step in _steps(workflow) if step.get("uses", "").startswith("actions/checkout@")]
-    assert len(checkouts) == 3 and all(step["with"]["persist-credentials"] is False for step in checkouts)
+    assert len(checkouts) == 4 and all(step["with"]["persist-credentials"] is False for step in checkouts)
     for job_id, step in _steps(workflow):
         assert "${{" not in step.get("run", ""), (job_id, step.get("name"))  # expressions reach scripts via env only
         assert "secrets." not in json.dumps(step)
@@ -146,6 +153,34 @@ def test_least_privilege_and_no_credentials_kept(rendered):
     assert download["with"]["path"] == "${{ runner.temp }}/ci-results/"  # outside the checkout, never over the committed results
 
 
+def test_only_the_comment_job_may_write_and_it_runs_no_code_of_the_pull_request(rendered):
+    workflow = _workflow(rendered)
+    comment = workflow["jobs"]["comment"]
+    # pull-requests: write for the comment; contents: read only to check out the base branch (a private repository)
+    assert comment["permissions"] == {"contents": "read", "pull-requests": "write"}
+    writers = [job_id for job_id, job in workflow["jobs"].items() if "write" in job["permissions"].values()]
+    assert writers == ["comment"]
+    assert comment["needs"] == "gate"
+    # a fork's pull request has a read-only token: skipped, not failed; a failed gate still gets its comment
+    assert comment["if"] == ("${{ !cancelled() && github.event_name == 'pull_request' && needs.gate.result != 'skipped' "
+                             "&& github.event.pull_request.head.repo.full_name == github.repository }}")
+    uses = [step.get("uses", "").split("@")[0] or step["run"] for step in comment["steps"]]
+    assert uses == ["actions/checkout", "actions/setup-python", "python -m pip install -r requirements.txt",
+                    "actions/download-artifact", 'promptlane report --comment "$RUNNER_TEMP/pr-report/report.md"']
+    checkout, download, post = comment["steps"][0], comment["steps"][3], comment["steps"][4]
+    assert checkout["with"] == {"persist-credentials": False, "ref": "${{ github.event.pull_request.base.sha }}"}
+    assert download["with"] == {"name": "pr-report", "path": "${{ runner.temp }}/pr-report/"}  # data, outside the checkout
+    assert post["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}  # the token reaches this step alone
+    tokens = [(job_id, step.get("name")) for job_id, step in _steps(workflow) if "github.token" in json.dumps(step)]
+    assert tokens == [("comment", "Post or update the report comment")]
+    kept = next(step for step in workflow["jobs"]["gate"]["steps"] if step.get("name") == "Keep the report for the comment job")
+    assert kept["with"]["name"] == "pr-report" and kept["with"]["path"] == "${{ runner.temp }}/pr-report/"  # the report alone
+    gate = [step.get("name") for step in workflow["jobs"]["gate"]["steps"]]
+    # the report is written and kept before the hooks, so a failing gate still has it
+    assert gate.index("Report for reviewers (job summary)") < gate.index("Keep the report for the comment job") \
+        < gate.index("promptlane hooks on every file")
+
+
 def test_the_runners_expressions_behave_like_githubs():
     context = {"github": {"event_name": "push", "base_ref": ""}, "needs": {"plan": {"result": "success"}}, "vars": {}}
     base = "${{ github.event_name == 'pull_request' && format('origin/{0}', github.base_ref) || '' }}"
@@ -154,6 +189,9 @@ def test_the_runners_expressions_behave_like_githubs():
     assert condition("!cancelled() && needs.plan.result == 'SUCCESS'", context) is True
     assert expand("${{ fromJSON('{\"include\": []}') }}", context) == {"include": []}
     assert expand("x-${{ vars.UNSET }}", context) == "x-"
+    push = {**context, "github": {"event": {"ref": "refs/heads/main"}, "repository": "o/r"}}
+    assert condition("github.event.pull_request.head.repo.full_name == github.repository", push) is False  # null.x is null
+    assert condition("github.event.pull_request.number == ''", push) is True  # null and '' are both 0 to GitHub
     for unknown in ("always()", "env.X", "needs.plan.outputs.cont", "github.event_name == 1", "github.ref[0]"):
         with pytest.raises(Unsupported):
             evaluate(unknown, {**context, "needs": {"plan": {"outputs": {"count": "1"}}}})
@@ -218,6 +256,7 @@ def _pull_request(tmp_path: Path, promote: bool = False, forged: bool = False) -
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
     git(work, "remote", "add", "origin", str(origin))
     git(work, "push", "-q", "origin", "main")
+    base = git(work, "rev-parse", "main").stdout.strip()
     git(work, "checkout", "-q", "-b", "shorter-replies")
     system = work / "prompts/support-reply/system.md"
     text = system.read_text(encoding="utf-8")
@@ -235,7 +274,12 @@ def _pull_request(tmp_path: Path, promote: bool = False, forged: bool = False) -
     merge = git(work, "rev-parse", "HEAD").stdout.strip()
     git(work, "push", "-q", "origin", "HEAD:refs/pull/1/merge")
     github = {"event_name": "pull_request", "ref": "refs/pull/1/merge", "sha": merge, "base_ref": "main",
-              "head_ref": "shorter-replies", "workflow": "eval-gate", "repository": "team-prompts/governed"}
+              "head_ref": "shorter-replies", "workflow": "eval-gate", "repository": "team-prompts/governed",
+              "server_url": "https://github.com", "run_id": "8001", "api_url": "https://api.github.invalid",
+              "token": "ghs_job-token",
+              "event": {"action": "synchronize",
+                        "pull_request": {"number": 1, "base": {"ref": "main", "sha": base},
+                                         "head": {"ref": "shorter-replies", "repo": {"full_name": "team-prompts/governed"}}}}}
     return origin, github
 
 
@@ -253,11 +297,77 @@ def _base_env(tmp_path: Path) -> dict:
     return env
 
 
-def _run_workflow(tmp_path: Path, wheel: Path, origin: Path, github: dict) -> dict:
+def _runner(tmp_path: Path, wheel: Path | None, origin: Path, github: dict, runs: str = "runs") -> Runner:
     workflow = yaml.safe_load((ROOT / "{{cookiecutter.project}}" / WORKFLOWS[0]).read_text(encoding="utf-8"))
     machine_links = os.environ.get("PIP_FIND_LINKS", "")
-    variables = {"PIP_FIND_LINKS": f"{wheel} {machine_links}".strip()}  # a repository variable, as a team would set it
-    return Runner(workflow, github, variables, origin, tmp_path / "runs", _base_env(tmp_path)).run()
+    variables = {"PIP_FIND_LINKS": f"{wheel or ''} {machine_links}".strip()}  # a repository variable, as a team would set it
+    return Runner(workflow, github, variables, origin, tmp_path / runs, _base_env(tmp_path))
+
+
+def _run_workflow(tmp_path: Path, wheel: Path, origin: Path, github: dict) -> dict:
+    return _runner(tmp_path, wheel, origin, github).run()
+
+
+@pytest.fixture
+def github_api():
+    """A recording stand-in for GitHub's API on 127.0.0.1 (tests/github_stub.py)."""
+    stub = GitHubStub()
+    stub.url = stub.start()
+    yield stub
+    stub.stop()
+
+
+GATED = {"plan": JobRun("plan", "success"), "eval": JobRun("eval", "skipped"), "gate": JobRun("gate", "success")}
+
+
+def _comment_job(runner: Runner, report: str) -> JobRun:
+    """The comment job alone, after a gate that kept ``report`` as the artifact pr-report."""
+    (runner.artifacts / "pr-report").mkdir()
+    (runner.artifacts / "pr-report/report.md").write_text(report, encoding="utf-8")
+    return runner.run(done=dict(GATED))["comment"]
+
+
+@pytest.mark.parametrize("event", ["fork", "push"])
+def test_the_comment_job_is_skipped_for_a_fork_and_a_push(tmp_path, github_api, event):
+    """A fork's pull request gets a read-only token (and a push has no pull request): the job is
+    skipped, not failed, and GitHub is never asked; the report stays in the gate's summary."""
+    github = {"event_name": "pull_request", "ref": "refs/pull/3/merge", "sha": "0" * 40, "base_ref": "main",
+              "repository": "team-prompts/governed", "api_url": github_api.url, "token": "ghs_read-only",
+              "event": {"pull_request": {"number": 3, "base": {"sha": "1" * 40},
+                                         "head": {"repo": {"full_name": "someone/governed-fork"}}}}}
+    if event == "push":
+        github.update(event_name="push", ref="refs/heads/main", base_ref="", event={"ref": "refs/heads/main"})
+    comment = _comment_job(_runner(tmp_path, None, tmp_path / "no-origin.git", github), "## promptlane: 1 prompt(s)\n")
+    assert comment.result == "skipped" and comment.steps == []
+    assert github_api.requests == []
+
+
+@pytest.mark.slow
+def test_the_comment_job_posts_the_report_once_then_edits_it(tmp_path, wheel, github_api):
+    """The comment job as shipped: the base branch checked out (never the pull request's code),
+    its requirements.txt installed, the gate's report downloaded and posted with the job's token;
+    the next run of the workflow finds that comment by its marker and edits it."""
+    origin, github = _pull_request(tmp_path)
+    github["api_url"] = github_api.url
+    first = "## promptlane: 1 prompt(s) changed since `origin/main`\n\nthe first push\n"
+    comment = _comment_job(_runner(tmp_path, wheel, origin, github, "run-1"), first)
+    assert comment.result == "success", [step.output for step in comment.steps]
+    base = github["event"]["pull_request"]["base"]["sha"]
+    assert git(comment.workspaces[0], "rev-parse", "HEAD").stdout.strip() == base
+    listed, posted = github_api.requests
+    assert (listed.method, listed.path) == ("GET", "/repos/team-prompts/governed/issues/1/comments?per_page=100&page=1")
+    assert (posted.method, posted.path) == ("POST", "/repos/team-prompts/governed/issues/1/comments")
+    assert all(r.headers["authorization"] == "Bearer ghs_job-token" for r in github_api.requests)
+    assert posted.body == {"body": f"{MARKER}\n{first}"}
+    assert "Posted the report on pull request #1" in comment.steps[-1].output
+
+    second = first.replace("the first push", "the second push")
+    again = _comment_job(_runner(tmp_path, wheel, origin, github, "run-2"), second)
+    assert again.result == "success", [step.output for step in again.steps]
+    relisted, patched = github_api.requests[2:]
+    assert relisted.method == "GET"
+    assert (patched.method, patched.path) == ("PATCH", f"/repos/team-prompts/governed/issues/comments/{github_api.comments[1][0]['id']}")
+    assert [c["body"] for c in github_api.comments[1]] == [f"{MARKER}\n{second}"]  # one comment, edited
 
 
 def _needs_node_and_promptfoo() -> None:
@@ -266,12 +376,13 @@ def _needs_node_and_promptfoo() -> None:
 
 
 @pytest.mark.slow
-def test_the_workflow_runs_as_shipped_on_a_pull_request(tmp_path, wheel):
+def test_the_workflow_runs_as_shipped_on_a_pull_request(tmp_path, wheel, github_api):
     """An honest pull request: a changed prompt, evaluated for real, approved and promoted to
     staging. CI evaluates the promoted version again, although its results are committed,
     and the gate judges the promotion on CI's own results: it passes."""
     _needs_node_and_promptfoo()
     origin, github = _pull_request(tmp_path, promote=True)
+    github["api_url"] = github_api.url
     started = time.monotonic()
     jobs = _run_workflow(tmp_path, wheel, origin, github)
     took = time.monotonic() - started
@@ -303,6 +414,17 @@ def test_the_workflow_runs_as_shipped_on_a_pull_request(tmp_path, wheel):
     gate_ws = gate.workspaces[0]
     assert git(gate_ws, "rev-parse", "refs/remotes/origin/main").returncode == 0
     assert git(gate_ws, "config", "--get-regexp", "extraheader", check=False).stdout == ""  # no token kept
+
+    # the report where reviewers look: the gate's job summary, and one comment on the pull request
+    summary = gate.summary
+    assert summary.startswith("## promptlane: 1 prompt(s) changed since `origin/main`"), summary
+    assert "| support-reply | 1.0.0 → 1.0.1 | patch | dev: 1.0.0 → 1.0.1; staging: — → 1.0.1" in summary, summary
+    assert (tmp_path / "runs/artifacts/pr-report/report.md").read_text(encoding="utf-8") == summary
+    assert jobs["comment"].result == "success"
+    assert [(r.method, r.path) for r in github_api.requests] == [
+        ("GET", "/repos/team-prompts/governed/issues/1/comments?per_page=100&page=1"),
+        ("POST", "/repos/team-prompts/governed/issues/1/comments")]
+    assert github_api.requests[1].body == {"body": f"{MARKER}\n{summary}"}
     print(f"workflow emulated in {took:.0f} s")
 
 

@@ -3,10 +3,12 @@
 Jobs run in `needs` order, a matrix job once per `include` entry, each in a fresh workspace.
 Every `run:` script runs as GitHub runs it (`bash --noprofile --norc -eo pipefail`) in the
 workflow's, job's and step's `env:` merged, with GITHUB_OUTPUT read back into the step's
-outputs. The `uses:` steps are emulated minimally: checkout fetches from the 'origin' repository
-as actions/checkout does (the PR's merge commit, detached; every branch with fetch-depth 0);
+outputs and GITHUB_STEP_SUMMARY kept as the job's summary; the ``github`` context's ``event``
+is the file GITHUB_EVENT_PATH names, and ``github.token`` reaches a step only through `env:`. The `uses:` steps are emulated minimally: checkout fetches from the 'origin' repository
+as actions/checkout does (the PR's merge commit, or the commit `ref:` names, detached; every
+branch with fetch-depth 0);
 setup-python makes a fresh venv; setup-node uses this machine's Node.js; upload- and
-download-artifact copy folders.
+download-artifact copy folders (by pattern, or one by name).
 
 Only what the workflow uses is known: an expression, function, context, key or action input
 outside it fails (`Unsupported`), so the workflow cannot outgrow what this runner checks.
@@ -108,6 +110,10 @@ class _Parser:
         if self.peek() in ("==", "!="):
             op = self.take()[1]
             right = self.unary()
+            if None in (left, right) and {type(left), type(right)} <= {type(None), str}:
+                # GitHub coerces both to numbers: null is 0, '' is 0, any other text NaN
+                same = (left or "") == (right or "")
+                return same if op == "==" else not same
             if type(left) is not type(right):
                 raise Unsupported(f"{self.expr!r} compares a {type(left).__name__} with a {type(right).__name__}")
             same = left.casefold() == right.casefold() if isinstance(left, str) else left == right
@@ -148,9 +154,13 @@ class _Parser:
             self.take()
             name = self.take()[1]
             path += f".{name}"
+            if value is None and path.startswith("github.event."):  # null.x is null, as on GitHub
+                continue
             if not isinstance(value, dict):
                 raise Unsupported(f"{path} in {self.expr!r}: not an object")
-            if name not in value and token != "vars":  # an unset variable is empty; anything else is a typo
+            # an unset variable is empty, and so is a property the event's payload lacks (a push has no
+            # pull_request); anything else is a typo
+            if name not in value and token != "vars" and not path.startswith("github.event."):
                 raise Unsupported(f"{path} in {self.expr!r} does not exist here (known: {sorted(value)})")
             value = value.get(name)
         return value
@@ -190,11 +200,11 @@ def condition(value: Any, context: dict) -> bool:
 JOB_KEYS = {"name", "needs", "if", "runs-on", "timeout-minutes", "permissions", "outputs", "strategy", "steps"}
 STEP_KEYS = {"name", "id", "if", "uses", "with", "run", "env"}
 ACTION_INPUTS = {
-    "actions/checkout": {"persist-credentials", "fetch-depth"},
+    "actions/checkout": {"persist-credentials", "fetch-depth", "ref"},
     "actions/setup-python": {"python-version"},
     "actions/setup-node": {"node-version", "package-manager-cache"},
     "actions/upload-artifact": {"name", "path", "if-no-files-found", "retention-days"},
-    "actions/download-artifact": {"pattern", "path", "merge-multiple"},
+    "actions/download-artifact": {"pattern", "name", "path", "merge-multiple"},
 }
 PINNED = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+)@(?P<sha>[0-9a-f]{40})$")
 
@@ -213,6 +223,7 @@ class JobRun:
     outputs: dict = field(default_factory=dict)
     workspaces: list[Path] = field(default_factory=list)
     steps: list[StepRun] = field(default_factory=list)
+    summary: str = ""  # what its steps wrote to GITHUB_STEP_SUMMARY
 
 
 class Runner:
@@ -226,13 +237,16 @@ class Runner:
         self.artifacts.mkdir(parents=True)
         self.jobs: dict[str, JobRun] = {}
 
-    def run(self) -> dict[str, JobRun]:
+    def run(self, done: dict[str, JobRun] | None = None) -> dict[str, JobRun]:
+        """Every job in order; ``done``: jobs taken as already run (their result and outputs), to run only the rest."""
+        self.jobs.update(done or {})
         unknown = set(self.workflow) - {"name", "on", True, "permissions", "concurrency", "env", "jobs"}
         if unknown:  # PyYAML reads the key `on` as True
             raise Unsupported(f"workflow keys {sorted(map(str, unknown))}")
         expand(self.workflow.get("concurrency", {}), {"github": self.github})
         for job_id in self._order():
-            self.jobs[job_id] = self._job(job_id, self.workflow["jobs"][job_id])
+            if job_id not in self.jobs:
+                self.jobs[job_id] = self._job(job_id, self.workflow["jobs"][job_id])
         return self.jobs
 
     def _order(self) -> list[str]:
@@ -280,9 +294,12 @@ class Runner:
         temp.mkdir()
         context["runner"] = {"temp": str(temp), "os": "Linux"}  # the runner context: outside the checkout
         job_env = {**self.base_env, **{k: _text(expand(v, context)) for k, v in self.workflow.get("env", {}).items()}}
+        event = temp / "event.json"
+        event.write_text(json.dumps(self.github.get("event", {})))
         job_env.update({"CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(workspace),
-                        "RUNNER_TEMP": str(temp), "RUNNER_OS": "Linux", "GITHUB_JOB": job_id,
-                        **{f"GITHUB_{k.upper()}": v for k, v in self.github.items()}})
+                        "RUNNER_TEMP": str(temp), "RUNNER_OS": "Linux", "GITHUB_JOB": job_id, "GITHUB_EVENT_PATH": str(event),
+                        # as GitHub sets them: github.x as GITHUB_X, but never the token (a step is given it by env:)
+                        **{f"GITHUB_{k.upper()}": v for k, v in self.github.items() if isinstance(v, str) and k != "token"}})
         timeout = 60 * float(job.get("timeout-minutes", 360))
         for number, step in enumerate(job["steps"]):
             if set(step) - STEP_KEYS:
@@ -296,6 +313,7 @@ class Runner:
                 outputs: dict = {}
             else:
                 output, outputs = self._script(job_id, number, step["run"], env, workspace, temp, timeout)
+                result.summary += (temp / f"github_step_summary-{number}").read_text()
             result.steps.append(StepRun(str(name), output, outputs))
             if "id" in step:
                 context["steps"][step["id"]] = {"outputs": outputs, "outcome": "success", "conclusion": "success"}
@@ -303,7 +321,7 @@ class Runner:
     def _script(self, job_id, number, script, env, workspace, temp, timeout) -> tuple[str, dict]:
         if "${{" in script:
             raise Unsupported(f"job {job_id} step {number}: an expression inside `run:` (template injection)")
-        files = {name: temp / f"{name.lower()}-{number}" for name in ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH")}
+        files = {name: temp / f"{name.lower()}-{number}" for name in ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY")}
         for path in files.values():
             path.write_text("")
         (temp / f"step-{number}.sh").write_text(script)
@@ -349,9 +367,15 @@ class Runner:
         """What actions/checkout fetches (src/ref-helper.ts) and checks out for a pull request."""
         assert str(inputs.get("persist-credentials")).lower() == "false", "checkout must not keep the token in .git"
         ref, sha = self.github["ref"], self.github["sha"]
-        if not ref.startswith("refs/pull/"):
+        if "ref" in inputs:  # a commit named by the workflow (the base branch's): checked out detached
+            sha = str(inputs["ref"])
+            if not re.fullmatch(r"[0-9a-f]{40}", sha):
+                raise Unsupported(f"checkout of ref {sha!r}: only a commit SHA is emulated")
+            target = "refs/remotes/origin/checked-out"
+        elif not ref.startswith("refs/pull/"):
             raise Unsupported(f"checkout of {ref}: only pull requests are emulated")
-        target = f"refs/remotes/pull/{ref[len('refs/pull/'):]}"
+        else:
+            target = f"refs/remotes/pull/{ref[len('refs/pull/'):]}"
         depth = int(inputs.get("fetch-depth", 1))
         specs = ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"] if depth <= 0 else []
         fetch = ["fetch", "--prune", "--no-recurse-submodules"] + ([] if depth <= 0 else ["--no-tags", f"--depth={depth}"])
@@ -374,6 +398,11 @@ class Runner:
         return f"uploaded {len(files)} file(s) as {inputs['name']}"
 
     def _download(self, inputs: dict, workspace: Path) -> str:
+        if "name" in inputs:  # one artifact, into path itself; a missing one fails the step, as on GitHub
+            if not (self.artifacts / inputs["name"]).is_dir():
+                raise AssertionError(f"artifact {inputs['name']} not found")
+            shutil.copytree(self.artifacts / inputs["name"], workspace / inputs["path"], dirs_exist_ok=True)
+            return f"downloaded {inputs['name']}"
         names = sorted(p.name for p in self.artifacts.iterdir() if fnmatch.fnmatchcase(p.name, inputs["pattern"]))
         merge = str(inputs.get("merge-multiple")).lower() == "true"
         for name in names:
