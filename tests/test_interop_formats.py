@@ -603,3 +603,30 @@ def test_any_dotprompt_body_imports_to_what_dotprompt_renders_or_is_refused(body
         return
     inputs = {name: f"<{name}>" for name in imported.variables}
     assert _rendered(imported, inputs) == trimmed(dotprompt_messages(text, inputs))
+
+
+CONTENT = st.lists(st.sampled_from(["{{x}}", "{{y}}", "{{ x }}", "{{x-y}}", "{{%}}", "{{", "}}", "{", "}", "\\", "\n",
+                                    "  ", "a", "b c", "é", "'", '"', ": ", "#", "- ", "|", "\u2028", "\t"]),
+                   min_size=1, max_size=10).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(contents=st.lists(st.tuples(st.sampled_from(["system", "user", "assistant", "User"]), CONTENT), min_size=1, max_size=3))
+def test_any_github_models_messages_import_to_what_gh_models_sends_or_are_refused(contents):
+    from promptlane.core.formats import github_models as gm
+    from promptlane.core.formats.common import Refused, Source, yaml_scalar
+    from promptlane.core.hashing import normalise_text
+
+    text = "model: openai/gpt-4o-mini\nmessages:\n" + "".join(
+        f"  - role: {role}\n    content: {yaml_scalar(content)}\n" for role, content in contents)
+    text += "testData:\n  - {x: X1, y: Y2, x-y: XY}\nevaluators:\n  - {name: e, string: {contains: a}}\n"
+    try:
+        imported = gm.read(Source("p.prompt.yml", text))
+    except Refused as refused:
+        assert all(p.code.startswith("PL8") for p in refused.problems)
+        return
+    inputs = {name: {"x": "X1", "y": "Y2"}[name] for name in imported.variables}
+    for step in imported.steps:  # as sync stores the texts (a card's trailing line breaks are not kept)
+        step.text = normalise_text(step.text)
+    judged = [(role, normalise_text(content)) for role, content in github_messages(text, {**inputs, "x-y": "XY"})]
+    assert _rendered(imported, inputs) == judged
