@@ -54,6 +54,17 @@ def _git_identity(monkeypatch, tmp_path_factory):
     monkeypatch.delenv("PROMPTLANE_FAULT_AT", raising=False)
 
 
+@pytest.fixture
+def fresh_runtime(monkeypatch):
+    """No default source or cached load of the runtime SDK leaks from one test into another."""
+    from promptlane import runtime
+
+    monkeypatch.setattr(runtime, "_default_source", None)
+    for name in (runtime.SOURCE_ENV, "PROMPTLANE_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    runtime.clear_cache()
+
+
 def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=check)
 

@@ -328,3 +328,12 @@ class Attack:
             commit(self.root, "mallory's change")
         code, out = ci_check(self.root, self.capsys)
         return code, "\n".join([*self.refusals, out])
+
+
+def refused(attack: Attack, *codes: str) -> str:
+    """CI refuses the attack, naming each of ``codes`` (regular expressions of problem codes)."""
+    code, out = attack.verdict()
+    assert code != 0, f"CI passed the attack\n{out}"
+    for wanted in codes:
+        assert re.search(rf"\b(?:{wanted})\b", out), f"no {wanted} reported\n{out}"
+    return out

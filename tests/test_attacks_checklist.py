@@ -14,7 +14,7 @@ import shutil
 import pytest
 
 from governed import PID, commit, lock
-from signing import (MALLORY, POLICY, REVIEWER_OF, V1, Attack, approve, changed_files, edit_policy, open_branch, run,
+from signing import (MALLORY, POLICY, REVIEWER_OF, V1, Attack, approve, changed_files, edit_policy, open_branch, refused, run,
                      scratch_copy)
 from conftest import snapshot_tree
 from test_attacks import base, keys  # noqa: F401  the honest main and its reviewers' keys
@@ -43,13 +43,6 @@ def answered_in_part(base, monkeypatch, capsys, keys) -> Attack:
     assert PM_ITEMS[1] in out and PM_ITEMS[2] in out
     return Attack(root, capsys, keys)
 
-
-def refused(attack: Attack, *codes: str) -> str:
-    code, out = attack.verdict()
-    assert code != 0, f"CI passed the attack\n{out}"
-    for wanted in codes:
-        assert re.search(rf"\b(?:{wanted})\b", out), f"no {wanted} reported\n{out}"
-    return out
 
 
 def test_the_boxes_ticked_by_hand_in_a_signed_form_break_its_signature(answered_in_part):

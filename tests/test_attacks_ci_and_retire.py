@@ -14,7 +14,7 @@ import pytest
 
 from conftest import git
 from governed import LOCK, PID, card, commit, write_results
-from signing import BASE, MALLORY, REVIEWER_OF, Attack, Keys, ci_check, edit_policy, open_branch, release, run, setup_base
+from signing import BASE, MALLORY, REVIEWER_OF, Attack, Keys, ci_check, edit_policy, open_branch, refused, release, run, setup_base
 from test_attacks_results import STAND_IN, eval_run, new_version, promote, promptfoo  # noqa: F401
 from test_attacks import base, keys  # the honest main and its reviewers' keys
 from test_retire import RETIRE_AT, bound_results
@@ -151,13 +151,6 @@ def released(gov, keys, capsys, monkeypatch):
     commit(gov, "released 1.0.1")
     return Attack(open_branch(gov, monkeypatch, RETIRE_AT), capsys, keys)
 
-
-def refused(attack: Attack, *codes: str) -> str:
-    code, out = attack.verdict()
-    assert code != 0, f"CI passed the attack\n{out}"
-    for wanted in codes:
-        assert re.search(rf"\b(?:{wanted})\b", out), f"no {wanted}\n{out}"
-    return out
 
 
 def test_served_prompt_folder_and_its_lock_deleted(released, capsys):

@@ -20,13 +20,7 @@ from governed import PID, cli
 VARS = {"customer_name": "Ana", "question": "How do I reset my password?"}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_runtime(monkeypatch):
-    """No default source or cached load leaks from one test into another."""
-    monkeypatch.setattr(runtime, "_default_source", None)
-    for name in (runtime.SOURCE_ENV, "PROMPTLANE_ENV"):
-        monkeypatch.delenv(name, raising=False)
-    runtime.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_runtime")  # conftest: no source or cache leaks between tests
 
 
 @pytest.fixture(scope="session")

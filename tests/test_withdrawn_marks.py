@@ -46,12 +46,7 @@ def rolled_back(gov, capsys, monkeypatch):
     return root
 
 
-@pytest.fixture(autouse=True)
-def _fresh_runtime(monkeypatch):
-    monkeypatch.setattr(runtime, "_default_source", None)
-    for name in (runtime.SOURCE_ENV, "PROMPTLANE_ENV"):
-        monkeypatch.delenv(name, raising=False)
-    runtime.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_runtime")  # conftest: no source or cache leaks between tests
 
 
 # ---------------------------------------------------------------- status
