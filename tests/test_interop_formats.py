@@ -291,6 +291,18 @@ def test_a_refused_file_among_several_writes_none_of_them(gov, capsys, tmp_path)
     assert snapshot_tree(gov) == before
 
 
+def test_several_files_import_in_one_run(gov, capsys, tmp_path):
+    (tmp_path / "order.prompty").write_text(PROMPTY, encoding="utf-8")
+    (tmp_path / "blurb.prompt").write_text(DOTPROMPT, encoding="utf-8")
+    out = imported(gov, capsys, tmp_path / "order.prompty", str(tmp_path / "blurb.prompt"))
+    assert "as prompts/order" in out and "as prompts/blurb" in out
+    assert pl(gov, capsys, "sync")[0] == 1
+    code, out = pl(gov, capsys, "check")
+    assert code == 0, out
+    code, out = pl(gov, capsys, "import", str(tmp_path / "order.prompty"), str(tmp_path / "blurb.prompt"), "--id", "x")
+    assert code == 2 and "--id names one prompt" in out
+
+
 def test_an_id_that_is_taken_or_invalid_is_refused(gov, capsys, tmp_path):
     source = tmp_path / "x.prompty"
     source.write_text(PROMPTY, encoding="utf-8")
@@ -324,6 +336,12 @@ REFUSALS = [
      "4:1: PL809", "the 'developer' role"),
     ("frontless.prompty", "system:\nBe brief.\n", "1:1: PL801", "has no front matter"),
     ("noprovider.prompty", "---\nmodel:\n  id: gpt-4o\n---\nuser:\nhi\n", "3:3: PL811", "model.provider: missing"),
+    ("mustache.prompty", "---\nmodel: {id: m, provider: openai}\ntemplate: {format: {kind: mustache}, parser: {kind: prompty}}\n"
+     "---\nuser:\nhi\n", "3:20: PL803", "'mustache' is not supported"),
+    ("env.prompty", "---\nmodel:\n  id: ${env:MODEL}\n  provider: openai\n---\nuser:\nhi\n", "3:7: PL811",
+     "is resolved where the file runs"),
+    ("boolean.prompt", "---\nmodel: openai/gpt-4o\ninput:\n  schema:\n    flag: boolean\n    name: string\n---\nHi {{name}}\n",
+     "5:5: PL810", "type 'boolean' is not text"),
     ("if.prompt", "---\nmodel: openai/gpt-4o\n---\n{{role \"user\"}}\n{{#if vip}}Dear VIP{{/if}}\n",
      "5:1: PL804", "template logic (blocks"),
     ("each.prompt", "---\nmodel: openai/gpt-4o\n---\nItems:\n  {{#each items}}- {{this}}\n{{/each}}\n",
