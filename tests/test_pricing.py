@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import genai_prices
 import pytest
@@ -14,6 +15,7 @@ from genai_prices import Usage, calc_price
 from genai_prices.data import providers
 
 from conftest import CARD, write_prompt
+from promptlane.store.pricecache import data_identity
 from promptlane.core.pricing import WINDOW_FLOORS, CallTokens, Price, Unpriced, context_window, genai_price
 
 DAY = date(2026, 12, 1)
@@ -129,3 +131,51 @@ def test_prices_are_of_the_day_promptlane_now_pins(monkeypatch, pinned, day):
 
     monkeypatch.setenv("PROMPTLANE_NOW", pinned)
     assert price_day() == (day or datetime.now(timezone.utc).date())
+
+
+CHECK_OUTPUT_AND_IMPORT = """
+import contextlib, io, json, sys
+from promptlane.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    code = main(["-C", sys.argv[1], "check", "--all"])
+print(json.dumps({"code": code, "imported": "genai_prices" in sys.modules, "out": out.getvalue()}))
+"""
+
+
+def _check_in_own_process(root) -> dict:
+    run = subprocess.run([sys.executable, "-c", CHECK_OUTPUT_AND_IMPORT, str(root)], capture_output=True, text=True, check=True)
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+def _over_budget_card(root):
+    (root / "prompts").mkdir()
+    card = CARD.replace("budget: {max_input_tokens: 1200, max_cost_per_call_usd: 0.002}",
+                        "budget: {max_input_tokens: 200000, max_cost_per_call_usd: 0.0001}")
+    write_prompt(root, card=card)
+
+
+def test_the_next_check_prices_from_the_cache_without_importing_genai_prices(tmp_path):
+    _over_budget_card(tmp_path)
+    first = _check_in_own_process(tmp_path)
+    assert first["imported"] and "PL302" in first["out"] and "PL174" in first["out"]
+    cache = json.loads((tmp_path / ".promptlane/cache/prices.json").read_text())
+    data = Path(genai_prices.__file__).with_name("data.py")
+    assert cache["format"] == "promptlane-prices-cache/1"
+    assert cache["data"] == f"{data}:{data.stat().st_size}:{data.stat().st_mtime_ns}" == data_identity()
+    second = _check_in_own_process(tmp_path)
+    assert second == {**first, "imported": False}  # the same problems, word for word
+
+
+@pytest.mark.parametrize("damage", [
+    lambda cache: {**cache, "data": "/elsewhere/genai_prices/data.py:1:2"},  # another genai-prices install
+    lambda cache: {**cache, "entries": {key: {"model": 3} for key in cache["entries"]}},  # entries it cannot read
+    lambda cache: "not a cache",
+])
+def test_a_cache_of_other_data_or_damaged_is_not_used(tmp_path, damage):
+    _over_budget_card(tmp_path)
+    first = _check_in_own_process(tmp_path)
+    path = tmp_path / ".promptlane/cache/prices.json"
+    path.write_text(json.dumps(damage(json.loads(path.read_text()))))
+    assert _check_in_own_process(tmp_path) == first  # looked up again: imported, the same problems
+    assert json.loads(path.read_text())["format"] == "promptlane-prices-cache/1"  # and cached again

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
-from typing import cast
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from promptlane.commands.arguments import ids_from, open_repo, repo_rel
 from promptlane.commands.output import report
@@ -25,6 +26,9 @@ from promptlane.store.cards import read_card
 from promptlane.store.fsio import pending_problem
 from promptlane.store.registry import read_lock
 from promptlane.store.repo import Repo
+
+if TYPE_CHECKING:
+    from promptlane.store.pricecache import CachedPrices
 
 
 
@@ -56,6 +60,8 @@ def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: Sequenc
             card = read_card(repo, prompt_id)  # rare: read again only to place the problem
             problems.append(card.problem("PL122", f"id '{declared}' is also used by {seen_ids[declared]}; ids must be unique", "id"))
         seen_ids.setdefault(declared, rel)
+    if repo.root in _prices:
+        _prices.pop(repo.root).save()  # what this run looked up: the next one need not import genai-prices
     return problems
 
 
@@ -157,7 +163,19 @@ def content_problems(repo: Repo, card: Card, tests: Loaded | None = None) -> lis
     """Offline budgets (PL301/302, PL172-PL175) and PII or secrets in the texts and eval fixtures (PL310)."""
     from promptlane.core.budget import budget_problems
 
-    return budget_problems(card, price_day()) + pii_problems(card, tests)
+    return budget_problems(card, price_day(), prices_of(repo)) + pii_problems(card, tests)
+
+
+_prices: dict[Path, CachedPrices] = {}  # one per repository and run: saved once, at the end of check
+
+
+def prices_of(repo: Repo) -> CachedPrices:
+    """Prices and context windows for budgets, from .promptlane/cache/prices.json where it has them."""
+    from promptlane.store.pricecache import CachedPrices
+
+    if repo.root not in _prices:
+        _prices[repo.root] = CachedPrices(repo)
+    return _prices[repo.root]
 
 
 def price_day() -> date:

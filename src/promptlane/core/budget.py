@@ -22,7 +22,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
-from promptlane.core.pricing import CallTokens, Price, Unpriced, context_window, declared_price, genai_price, snapshot
+from promptlane.core.pricing import CallTokens, Price, Prices, Unpriced, context_window, declared_price
 from promptlane.core.problems import Problem
 
 if TYPE_CHECKING:
@@ -55,18 +55,19 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
-def budget_problems(card: Card, on: date) -> list[Problem]:
-    """The card's ``budget:`` against its steps and model, priced as of day ``on`` (the card must
-    be sound: ``card.ok``)."""
+def budget_problems(card: Card, on: date, prices: Prices | None = None) -> list[Problem]:
+    """The card's ``budget:`` against its steps and model, priced as of day ``on`` by ``prices``
+    (default: genai-prices; the card must be sound: ``card.ok``)."""
+    prices = prices or Prices()
     budget: dict[str, Any] = card.data.get("budget") or {}
     max_tokens: int | None = budget.get("max_input_tokens")
     max_cost: float | None = budget.get("max_cost_per_call_usd")
     payload = cast("dict[str, Any]", card.payload)  # set: the card is sound (see the docstring)
     model, steps = payload["model"], payload["steps"]
-    found = window_problems(card, model, max_tokens)
+    found = window_problems(card, model, max_tokens, prices)
     price: Price | None = None
     if max_cost is not None:
-        priced = _price(budget, model, on)
+        priced = _price(budget, model, on, prices)
         if isinstance(priced, Unpriced):
             found.append(card.problem(priced.code, priced.message, "model", priced.key))
         else:
@@ -98,23 +99,23 @@ def budget_problems(card: Card, on: date) -> list[Problem]:
     return found
 
 
-def window_problems(card: Card, model: dict[str, Any], max_tokens: int | None) -> list[Problem]:
+def window_problems(card: Card, model: dict[str, Any], max_tokens: int | None, prices: Prices) -> list[Problem]:
     """PL174: a max_input_tokens the model cannot take (when genai-prices knows its context window)."""
-    over = context_window(model["provider"], model["name"], max_tokens) if max_tokens is not None else None
+    over = context_window(model["provider"], model["name"], max_tokens, prices) if max_tokens is not None else None
     if over is None:
         return []
     window, matched = over
     return [card.problem(
         "PL174", f"budget.max_input_tokens: {_n(cast(int, max_tokens))} is more than {matched} takes: its context "
-                 f"window is {_n(window)} tokens ({snapshot()}); lower it to {_n(window)} or less",
+                 f"window is {_n(window)} tokens ({prices.snapshot()}); lower it to {_n(window)} or less",
         "budget", "max_input_tokens")]
 
 
-def _price(budget: dict[str, Any], model: dict[str, Any], on: date) -> Price | Unpriced:
+def _price(budget: dict[str, Any], model: dict[str, Any], on: date, prices: Prices) -> Price | Unpriced:
     # The card's own price comes first: a negotiated, fine-tuned or local model's.
     if "price" in budget:
         return declared_price(budget["price"], model["provider"], model["name"])
-    return genai_price(model["provider"], model["name"], on)
+    return prices.price(model["provider"], model["name"], on)
 
 
 def _cost_text(price: Price, cost: Decimal, limit: float, total: int, output: int) -> str:

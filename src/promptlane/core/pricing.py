@@ -4,7 +4,8 @@ genai-prices ships its data as Python (``genai_prices/data.py``): the lookup is 
 the same on every machine with the same genai-prices. promptlane never calls its
 ``UpdatePrices`` (that fetches newer prices from GitHub), so a price always names the installed
 snapshot: "genai-prices 0.2.3". Importing it costs ~130 ms (its data and pydantic), so it is
-imported lazily, only for a card whose budget needs a price or a context window.
+imported lazily, only for a card whose budget needs a price or a context window, and
+store/pricecache.py keeps what was looked up so that the next run need not import it at all.
 
 A card may declare its own price (``budget.price``): then genai-prices is not asked for the
 price at all (a local, fine-tuned or negotiated-price model).
@@ -108,16 +109,37 @@ def genai_price(provider: str, model_name: str, on: date) -> Price | Unpriced:
                  flat=charged.keys() <= FLAT_KEYS and all(isinstance(rate, Decimal) for rate in charged.values()))
 
 
-def context_window(provider: str, model_name: str, max_input_tokens: int) -> tuple[int, str] | None:
-    """(the model's context window, the model as matched) when ``max_input_tokens`` exceeds it;
-    None when it fits or genai-prices does not know the model's window."""
-    if max_input_tokens <= WINDOW_FLOORS.get(provider.lower(), 0):
-        return None  # within every window of the provider: no import needed
+def model_window(provider: str, model_name: str) -> tuple[int, str] | None:
+    """(the model's context window, the model as matched), or None when genai-prices does not know it."""
     found = _provider(provider)
     model = _model(found, model_name) if found is not None else None
     if found is None or model is None or model.context_window is None:
         return None
-    return (model.context_window, f"{found.id} {model.id}") if max_input_tokens > model.context_window else None
+    return model.context_window, f"{found.id} {model.id}"
+
+
+class Prices:
+    """Where budgets look prices and context windows up: genai-prices itself. A store keeps what
+    one run looked up (store/pricecache.py), so the next commit need not import genai-prices."""
+
+    def price(self, provider: str, model_name: str, on: date) -> Price | Unpriced:
+        return genai_price(provider, model_name, on)
+
+    def window(self, provider: str, model_name: str) -> tuple[int, str] | None:
+        return model_window(provider, model_name)
+
+    def snapshot(self) -> str:
+        return snapshot()
+
+
+def context_window(provider: str, model_name: str, max_input_tokens: int,
+                   prices: Prices | None = None) -> tuple[int, str] | None:
+    """(the model's context window, the model as matched) when ``max_input_tokens`` exceeds it;
+    None when it fits or genai-prices does not know the model's window."""
+    if max_input_tokens <= WINDOW_FLOORS.get(provider.lower(), 0):
+        return None  # within every window of the provider: nothing to look up
+    known = (prices or Prices()).window(provider, model_name)
+    return known if known is not None and max_input_tokens > known[0] else None
 
 
 _HOW_TO_DECLARE = ("declare the price on the card: budget: {price: {input_per_1m_usd: 0.5, output_per_1m_usd: 1.5}} "
