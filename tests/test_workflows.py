@@ -142,9 +142,16 @@ def test_least_privilege_and_no_credentials_kept(rendered):
             assert job["permissions"] == {"contents": "read"}, job_id
     checkouts = [step for _, step in _steps(workflow) if step.get("uses", "").startswith("actions/checkout@")]
     assert len(checkouts) == 4 and all(step["with"]["persist-credentials"] is False for step in checkouts)
+    model_keys = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY"}
     for job_id, step in _steps(workflow):
         assert "${{" not in step.get("run", ""), (job_id, step.get("name"))  # expressions reach scripts via env only
-        assert "secrets." not in json.dumps(step)
+        if job_id == "eval" and step.get("name", "").startswith("Run the evals"):
+            # the one step with secrets: the model keys, each its own, from the `evals` environment
+            assert {k: v for k, v in step["env"].items() if "secrets." in v} == {k: f"${{{{ secrets.{k} }}}}" for k in model_keys}
+            continue
+        assert "secrets." not in json.dumps(step), (job_id, step.get("name"))
+    assert [job_id for job_id, job in workflow["jobs"].items() if "environment" in job] == ["eval"]
+    assert workflow["jobs"]["eval"]["environment"] == "evals"
     upload = next(step for _, step in _steps(workflow) if step.get("uses", "").startswith("actions/upload-artifact@"))
     # CI's own results, outside the checkout: never the committed evals/results/, never a file the PR commits
     assert upload["with"]["path"] == "${{ runner.temp }}/ci-results/"

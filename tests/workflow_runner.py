@@ -41,7 +41,7 @@ FUNCTIONS = {
     "fromJSON": lambda text: json.loads(text),
     "cancelled": lambda: False,  # nothing here is ever cancelled
 }
-CONTEXTS = ("github", "vars", "needs", "matrix", "steps", "runner")
+CONTEXTS = ("github", "vars", "secrets", "needs", "matrix", "steps", "runner")
 
 
 def _tokens(expr: str) -> list[tuple[str, str]]:
@@ -158,9 +158,9 @@ class _Parser:
                 continue
             if not isinstance(value, dict):
                 raise Unsupported(f"{path} in {self.expr!r}: not an object")
-            # an unset variable is empty, and so is a property the event's payload lacks (a push has no
+            # an unset variable or secret is empty, and so is a property the event's payload lacks (a push has no
             # pull_request); anything else is a typo
-            if name not in value and token != "vars" and not path.startswith("github.event."):
+            if name not in value and token not in ("vars", "secrets") and not path.startswith("github.event."):
                 raise Unsupported(f"{path} in {self.expr!r} does not exist here (known: {sorted(value)})")
             value = value.get(name)
         return value
@@ -197,7 +197,7 @@ def condition(value: Any, context: dict) -> bool:
 
 # ---------------------------------------------------------------- the runner
 
-JOB_KEYS = {"name", "needs", "if", "runs-on", "timeout-minutes", "permissions", "outputs", "strategy", "steps"}
+JOB_KEYS = {"name", "needs", "if", "runs-on", "timeout-minutes", "environment", "permissions", "outputs", "strategy", "steps"}
 STEP_KEYS = {"name", "id", "if", "uses", "with", "run", "env"}
 ACTION_INPUTS = {
     "actions/checkout": {"persist-credentials", "fetch-depth", "ref"},
@@ -230,8 +230,10 @@ class Runner:
     """Runs one workflow for one event: ``github`` (the github context), ``vars``, ``origin``
     (the repository to check out from) and a ``base_env`` every step starts from."""
 
-    def __init__(self, workflow: dict, github: dict, vars: dict, origin: Path, work: Path, base_env: dict):
+    def __init__(self, workflow: dict, github: dict, vars: dict, origin: Path, work: Path, base_env: dict,
+                 secrets: dict | None = None):
         self.workflow, self.github, self.vars, self.origin, self.work = workflow, github, vars, origin, work
+        self.secrets = secrets or {}  # none, as for a pull request from a fork, unless a test gives some
         self.base_env = base_env
         self.artifacts = work / "artifacts"
         self.artifacts.mkdir(parents=True)
@@ -262,7 +264,7 @@ class Runner:
         if set(job) - JOB_KEYS:
             raise Unsupported(f"job {job_id}: keys {sorted(set(job) - JOB_KEYS)}")
         needs = {n: {"result": self.jobs[n].result, "outputs": self.jobs[n].outputs} for n in _needs(job)}
-        context = {"github": self.github, "vars": self.vars, "needs": needs}
+        context = {"github": self.github, "vars": self.vars, "secrets": self.secrets, "needs": needs}
         if "if" in job:
             run_it = condition(job["if"], context)
         else:
