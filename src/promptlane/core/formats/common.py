@@ -107,6 +107,17 @@ class Source:
 
         return loaded, problem
 
+    def mapping(self, start: int, end: int, shape: str) -> tuple[dict[str, Any], Callable[..., Problem]]:
+        """The YAML between two offsets as a mapping (``shape`` names its keys when it is not
+        one), and ``yaml``'s function that places a problem at a key; refused when unreadable."""
+        loaded, at = self.yaml(start, end)
+        if loaded.problems:
+            raise Refused(loaded.problems)
+        data = loaded.data if loaded.data is not None else {}
+        if not isinstance(data, dict):
+            raise Refused([at("PL802", f"must be a YAML mapping: {shape}")])
+        return data, at
+
 
 def inside_scalar(text: str, line: int, col: int, value: str, offset: int) -> tuple[int, int]:
     """Where ``value[offset:]`` is in ``text``, for the YAML scalar ``value`` that starts at
@@ -200,6 +211,24 @@ def yaml_scalar(value: Any) -> str:
 
 def yaml_map(value: Mapping[str, Any]) -> str:
     return "{" + ", ".join(f"{yaml_scalar(k)}: {yaml_scalar(v)}" for k, v in value.items()) + "}"
+
+
+def slash_model(data: Mapping[str, Any], at: Callable[..., Problem], found: list[Problem], options_key: str,
+                options_hint: str, table: Mapping[str, str], keep: Callable[[str], bool] = lambda key: True,
+                owner: str = "provider") -> dict[str, Any]:
+    """A card's model from ``model: provider/name`` and the mapping of options under
+    ``options_key`` (Dotprompt's config, a .prompt.yml's modelParameters), translated by ``table``."""
+    split = provider_and_name(data.get("model"))
+    if split is None:
+        where = ["model"] if "model" in data else []
+        found.append(at("PL811", f"model: {data.get('model')!r} is not {owner}/name; write e.g. model: openai/gpt-4o-mini", *where))
+        split = ("", "")
+    options = data.get(options_key) or {}
+    if not isinstance(options, dict):
+        found.append(at("PL802", f"{options_key} must be a mapping ({options_hint})", options_key))
+        options = {}
+    kept = {key: value for key, value in options.items() if keep(key)}
+    return {"provider": split[0], "name": split[1], "params": params_in(kept, table)}
 
 
 def provider_and_name(model: Any) -> tuple[str, str] | None:

@@ -15,8 +15,8 @@ import re
 from typing import Any, Callable
 
 from promptlane.core.formats.common import (
-    NAME, Imported, Refused, Segment, Served, Source, Step, assemble, params_in, params_out,
-    provider_and_name, split_text, yaml_map, yaml_scalar,
+    NAME, Imported, Refused, Segment, Served, Source, Step, assemble, params_out,
+    slash_model, split_text, yaml_map, yaml_scalar,
 )
 from promptlane.core.problems import Problem
 
@@ -37,12 +37,7 @@ def read(source: Source) -> Imported:
     if match is None:
         raise Refused([source.at(0, "PL801", "has no front matter: promptlane needs its model; start the file with "
                                  "'---', model: provider/name, '---'")])
-    loaded, at = source.yaml(match.start(1), match.end(1))
-    if loaded.problems:
-        raise Refused(loaded.problems)
-    data = loaded.data if loaded.data is not None else {}
-    if not isinstance(data, dict):
-        raise Refused([at("PL802", "the front matter must be a YAML mapping (model, config, input)")])
+    data, at = source.mapping(match.start(1), match.end(1), "the front matter's model, config, input")
     problems = _unsupported(data, at)
     model = _model(data, at, problems)
     declared = _schema(data, at, problems)
@@ -82,16 +77,7 @@ def _unsupported(data: dict[str, Any], at: Callable[..., Problem]) -> list[Probl
 
 
 def _model(data: dict[str, Any], at: Callable[..., Problem], found: list[Problem]) -> dict[str, Any]:
-    split = provider_and_name(data.get("model"))
-    if split is None:
-        where = ["model"] if "model" in data else []
-        found.append(at("PL811", f"model: {data.get('model')!r} is not provider/name; write e.g. model: openai/gpt-4o-mini", *where))
-        split = ("", "")
-    config = data.get("config") or {}
-    if not isinstance(config, dict):
-        found.append(at("PL802", "config must be a mapping (temperature, maxOutputTokens, ...)", "config"))
-        config = {}
-    return {"provider": split[0], "name": split[1], "params": params_in(config, CONFIG)}
+    return slash_model(data, at, found, "config", "temperature, maxOutputTokens, ...", CONFIG)
 
 
 def _schema(data: dict[str, Any], at: Callable[..., Problem], found: list[Problem]) -> list[str]:

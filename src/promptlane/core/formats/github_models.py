@@ -14,8 +14,8 @@ import re
 from typing import Any, Callable
 
 from promptlane.core.formats.common import (
-    NAME, ROLES, Imported, Refused, Served, Source, Step, assemble, inside_scalar, params_in, params_out,
-    provider_and_name, split_text, yaml_map, yaml_scalar,
+    NAME, ROLES, Imported, Refused, Served, Source, Step, assemble, inside_scalar, params_out,
+    slash_model, split_text, yaml_map, yaml_scalar,
 )
 from promptlane.core.problems import Problem
 
@@ -30,12 +30,7 @@ DEFAULT_CATEGORY = "accuracy"  # what a string evaluator checks: the reply says 
 
 
 def read(source: Source) -> Imported:
-    loaded, at = source.yaml(0, len(source.text))
-    if loaded.problems:
-        raise Refused(loaded.problems)
-    data = loaded.data
-    if not isinstance(data, dict):
-        raise Refused([at("PL802", "must be a YAML mapping: name, model, messages (and testData, evaluators)")])
+    data, at = source.mapping(0, len(source.text), "name, model, messages (and testData, evaluators)")
     problems = _unsupported(data, at)
     model = _model(data, at, problems)
     steps, used = _messages(source, data, at, problems)
@@ -65,17 +60,8 @@ def _unsupported(data: dict[str, Any], at: Callable[..., Problem]) -> list[Probl
 
 
 def _model(data: dict[str, Any], at: Callable[..., Problem], found: list[Problem]) -> dict[str, Any]:
-    split = provider_and_name(data.get("model"))
-    if split is None:
-        where = ["model"] if "model" in data else []
-        found.append(at("PL811", f"model: {data.get('model')!r} is not publisher/name; write e.g. model: openai/gpt-4o-mini", *where))
-        split = ("", "")
-    parameters = data.get("modelParameters") or {}
-    if not isinstance(parameters, dict):
-        found.append(at("PL802", "modelParameters must be a mapping (maxTokens, temperature, topP)", "modelParameters"))
-        parameters = {}
-    kept = {key: value for key, value in parameters.items() if key in PARAMETERS}
-    return {"provider": split[0], "name": split[1], "params": params_in(kept, PARAMETERS)}
+    return slash_model(data, at, found, "modelParameters", "maxTokens, temperature, topP", PARAMETERS,
+                       keep=lambda key: key in PARAMETERS, owner="publisher")
 
 
 def _messages(source: Source, data: dict[str, Any], at: Callable[..., Problem], found: list[Problem]) -> tuple[list[Step], list[str]]:

@@ -40,12 +40,7 @@ def read(source: Source) -> Imported:
     if not source.text.lstrip().startswith(("---", "+++")) or match is None:
         raise Refused([source.at(0, "PL801", "has no front matter: a .prompty file starts with a '---' line, "
                                  "its YAML (model, inputs), a '---' line, then the messages")])
-    loaded, at = source.yaml(match.start(1), match.end(1))
-    if loaded.problems:
-        raise Refused(loaded.problems)
-    data = loaded.data if loaded.data is not None else {}
-    if not isinstance(data, dict):
-        raise Refused([at("PL802", "the front matter must be a YAML mapping (model, inputs, template)")])
+    data, at = source.mapping(match.start(1), match.end(1), "the front matter's model, inputs, template")
     problems = _unsupported(data, at) + _template_problems(data, at)
     model = _model(data, at, problems)
     inputs = _inputs(data, at, problems)
