@@ -908,6 +908,10 @@ CASES = [
       "import h.prompt", 1, ("h.prompt:4:7: PL804", "helpers have no place")),
     C("import-dotprompt-media", lambda c: c.write("m.prompt", "---\nmodel: openai/gpt-4o\n---\nSee {{media url=photo}}\n"),
       "import m.prompt", 1, ("m.prompt:4:5: PL808", "media, history and sections")),
+    C("import-prompty-1-model", lambda c: c.write("v1.prompty", "---\nmodel:\n  api: chat\n  configuration:\n    type: openai\n"
+                                                "    name: gpt-4o-mini\n  parameters:\n    max_tokens: 300\n---\nuser:\nhi\n"),
+      "import v1.prompty", 1, ("v1.prompty:5:5: PL811", "Prompty 1's spelling, which Prompty 2 no longer reads; write "
+                               "model: {id: gpt-4o-mini, provider: openai, options: {maxOutputTokens: 300}}")),
     C("import-prompty-tools", lambda c: c.write("t.prompty", "---\nmodel: {id: gpt-4o, provider: openai}\ntools:\n"
                                                  "  - {name: lookup, kind: function}\n---\nuser:\nhi\n"),
       "import t.prompty", 1, ("t.prompty:4:3: PL803", "a card has no tools")),

@@ -92,6 +92,9 @@ def _model(data: dict[str, Any], at: Callable[..., Problem], found: list[Problem
     if not isinstance(model, dict):
         found.append(at("PL811", "model: missing; add model: {id: gpt-4o-mini, provider: openai}", *(["model"] if "model" in data else [])))
         return {}
+    if "configuration" in model or "parameters" in model:
+        found.append(at("PL811", _prompty_1_model(model), "model", "configuration" if "configuration" in model else "parameters"))
+        return {}
     for key, example in (("id", "gpt-4o-mini"), ("provider", "openai")):
         value = model.get(key)
         if not isinstance(value, str) or not value.strip():
@@ -298,3 +301,16 @@ def _message(served: Served, index: int, step: dict[str, str], found: list[Probl
             escaped = escaped[:-1] + "{{ '{' }}"
         out.append(escaped)
     return f"{step['role']}:\n" + "".join(out)
+
+
+def _prompty_1_model(model: dict[str, Any]) -> str:
+    """What to write instead of Prompty 1's model block (configuration:, parameters:), which
+    Prompty 2 (and so promptlane) no longer reads, with the file's own values where it has them."""
+    configuration = model.get("configuration") if isinstance(model.get("configuration"), dict) else {}
+    name = configuration.get("name") or configuration.get("azure_deployment") or "gpt-4o-mini"
+    provider = configuration.get("type") or "openai"
+    parameters = model.get("parameters") if isinstance(model.get("parameters"), dict) else {}
+    theirs = {card: option for option, card in OPTIONS.items()}  # max_tokens -> maxOutputTokens, ...
+    options = ", ".join(f"{theirs.get(key, key)}: {value}" for key, value in parameters.items())
+    return (f"model: configuration: and parameters: are Prompty 1's spelling, which Prompty 2 no longer reads; write "
+            f"model: {{id: {name}, provider: {provider}" + (f", options: {{{options}}}" if options else "") + "}")
