@@ -54,6 +54,13 @@ def test_the_flat_rate_arithmetic_is_calc_price_for_every_model_it_prices():
     assert flat > 1500  # most models: the arithmetic is what check runs
 
 
+def test_an_embedding_model_is_priced_by_its_input_alone():
+    price = genai_price("openai", "text-embedding-3-small", DAY)
+    assert isinstance(price, Price) and price.output_per_1m == 0
+    judge = calc_price(Usage(input_tokens=5_000), "text-embedding-3-small", provider_id="openai", genai_request_timestamp=NOON)
+    assert price.cost(CallTokens(5_000), DAY) == judge.total_price > 0
+
+
 def test_the_rates_shown_are_genai_prices_own():
     price = genai_price("OpenAI", "gpt-4o-mini-2024-07-18", DAY)
     assert price == Price("openai gpt-4o-mini", f"genai-prices {genai_prices.__version__}", Decimal("0.15"),
@@ -74,6 +81,7 @@ def test_a_declared_price_counts_cached_tokens_at_its_cached_rate():
     ("openai", "my-fine-tune", "PL172", "name", "does not know openai model 'my-fine-tune'; declare"),
     ("ollama", "llama3.1:8b", "PL173", "provider", "has no prices for provider 'ollama'; declare"),
     ("opneai", "gpt-4o", "PL173", "provider", "provider 'opneai' (did you mean 'openai'?)"),
+    ("openai", "whisper-1", "PL175", "name", "has no per-token input price for openai whisper-1; declare"),
 ])
 def test_no_price_says_why_and_how_to_declare_one(provider, model, code, key, phrase):
     found = genai_price(provider, model, DAY)

@@ -97,14 +97,16 @@ def genai_price(provider: str, model_name: str, on: date) -> Price | Unpriced:
         return Unpriced("PL172", "name", f"{name} does not know {found.id} model '{model_name}'"
                         f"{did_you_mean(model_name, _model_ids(found))}; {_HOW_TO_DECLARE}")
     rates = model.get_prices(_noon(on))
-    if rates.input_mtok is None or rates.output_mtok is None:
-        return Unpriced("PL175", "name", f"{name} has no per-token input and output price for "
+    if rates.input_mtok is None:  # priced by audio seconds, images, requests: not by the tokens counted here
+        return Unpriced("PL175", "name", f"{name} has no per-token input price for "
                         f"{found.id} {model.id}; {_HOW_TO_DECLARE}")
     cached = rates.cache_read_mtok
     charged = {key: rate for key, rate in vars(rates).items() if rate is not None}
-    return Price(f"{found.id} {model.id}", name, _base(rates.input_mtok), _base(rates.output_mtok),
+    # No output price: the model bills no output tokens (an embedding model).
+    output = Decimal(0) if rates.output_mtok is None else _base(rates.output_mtok)
+    return Price(f"{found.id} {model.id}", name, _base(rates.input_mtok), output,
                  None if cached is None else _base(cached),
-                 tiered=any(not isinstance(r, Decimal) for r in (rates.input_mtok, rates.output_mtok)),
+                 tiered=any(r is not None and not isinstance(r, Decimal) for r in (rates.input_mtok, rates.output_mtok)),
                  ref=(found.id, model.id),
                  flat=charged.keys() <= FLAT_KEYS and all(isinstance(rate, Decimal) for rate in charged.values()))
 
