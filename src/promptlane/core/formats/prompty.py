@@ -306,11 +306,15 @@ def _message(served: Served, index: int, step: dict[str, str], found: list[Probl
 def _prompty_1_model(model: dict[str, Any]) -> str:
     """What to write instead of Prompty 1's model block (configuration:, parameters:), which
     Prompty 2 (and so promptlane) no longer reads, with the file's own values where it has them."""
-    configuration = model.get("configuration") if isinstance(model.get("configuration"), dict) else {}
+    configuration = _mapping(model.get("configuration"))
     name = configuration.get("name") or configuration.get("azure_deployment") or "gpt-4o-mini"
     provider = configuration.get("type") or "openai"
-    parameters = model.get("parameters") if isinstance(model.get("parameters"), dict) else {}
+    parameters = _mapping(model.get("parameters"))
     theirs = {card: option for option, card in OPTIONS.items()}  # max_tokens -> maxOutputTokens, ...
     options = ", ".join(f"{theirs.get(key, key)}: {value}" for key, value in parameters.items())
     return (f"model: configuration: and parameters: are Prompty 1's spelling, which Prompty 2 no longer reads; write "
             f"model: {{id: {name}, provider: {provider}" + (f", options: {{{options}}}" if options else "") + "}")
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
