@@ -112,6 +112,15 @@ def test_diff_marks_the_withdrawn_side(rolled_back, capsys):
     assert code == 0 and "withdrawn" not in out  # neither side was withdrawn: no mark, no row
 
 
+def test_export_of_a_withdrawn_version_says_so(rolled_back, capsys, tmp_path):
+    out_file = tmp_path / "staging.prompt.yml"
+    code, out = pl(rolled_back, capsys, "export", PID, "--format", "github-models", "--env", "staging", "-o", str(out_file))
+    assert code == 0 and out_file.is_file(), out
+    assert f"note: {PID} 1.0.2 is {MARK}; the file holds a withdrawn version" in out
+    code, out = pl(rolled_back, capsys, "export", PID, "--format", "github-models", "-o", str(tmp_path / "prod.prompt.yml"))
+    assert code == 0 and "note:" not in out  # prod serves 1.0.1, which nothing withdrew
+
+
 # ---------------------------------------------------------------- the runtime
 
 

@@ -26,7 +26,7 @@ from promptlane.core.formats import dotprompt, github_models, prompty
 from promptlane.core.formats.common import Imported, Refused, Served, Source, step_names
 from promptlane.core.layout import CARD, is_prompt_id
 from promptlane.core.problems import EXIT_OK, Problem, PromptlaneError, UsageError
-from promptlane.core.registry import LockError, snapshot_mismatch
+from promptlane.core.registry import LockError, snapshot_mismatch, withdrawal_text
 from promptlane.core.suggest import did_you_mean
 from promptlane.core.yamltext import decode, load
 from promptlane.evals.config import tests_rel
@@ -193,13 +193,17 @@ def _card_notes(repo: "Repo", prompt_id: str, rel: str, text: str, texts: list[s
 
 def cmd_export(args) -> int:
     repo = open_repo(args)
-    served = _served(repo, args.id, args.env)
+    served, withdrawn = _served(repo, args.id, args.env)
     try:
         text = EXPORTS[args.format].write(served)
     except Refused as exc:
         raise PromptlaneError(f"{args.id} {served.version} cannot be written as {args.format}; nothing was written",
                               exc.problems) from None
     summary = f"{args.id} {served.version} as {served.environment} serves it, as {args.format}"
+    if withdrawn:  # as status marks it: the file is what that environment serves, withdrawn or not
+        print(f"note: {args.id} {served.version} is {withdrawal_text(withdrawn)}; the file holds a withdrawn version "
+              f"(`promptlane rollback {args.id} --env {served.environment} --reason ...` stops serving it there)",
+              file=sys.stderr)
     if args.out in (None, "-"):
         sys.stdout.write(text)
         print(f"Exported {summary}", file=sys.stderr)
@@ -210,7 +214,8 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
-def _served(repo: "Repo", prompt_id: str, env: str | None) -> Served:
+def _served(repo: "Repo", prompt_id: str, env: str | None) -> tuple[Served, dict | None]:
+    """What ``env`` serves of the prompt, read from its snapshot, and its withdrawal mark if it has one."""
     environments = repo.environments
     env = env or environments[-1]
     if env not in environments:
@@ -238,5 +243,6 @@ def _served(repo: "Repo", prompt_id: str, env: str | None) -> Served:
         raise PromptlaneError("the registry is inconsistent; nothing was exported", [Problem(
             rel, 1, 1, "PL157" if snapshot is None else "PL210", f"{why}; run `promptlane sync` or restore it from git")])
     title = (snapshot.get("card") or {}).get("title")
-    return Served(prompt_id, version, snapshot["hash"], env, title if isinstance(title, str) else prompt_id,
-                  snapshot["payload"], rel, (repo.root / rel).read_text(encoding="utf-8"))
+    served = Served(prompt_id, version, snapshot["hash"], env, title if isinstance(title, str) else prompt_id,
+                    snapshot["payload"], rel, (repo.root / rel).read_text(encoding="utf-8"))
+    return served, lock.withdrawals_in_force().get(version)
