@@ -192,6 +192,14 @@ def split_text(text: str) -> list[Segment]:
     return segments
 
 
+def written(text: str, escape: Callable[[str, bool], str]) -> str:
+    """A step text in a format's syntax: each placeholder as ``{{name}}``, each run of literal
+    text through ``escape(run, a_placeholder_follows)``, the format's own escaping."""
+    segments = split_text(text)
+    return "".join("{{" + value + "}}" if kind == "var" else escape(value, index + 1 < len(segments))
+                   for index, (kind, value) in enumerate(segments))
+
+
 def params_in(options: Mapping[str, Any], table: Mapping[str, str]) -> dict[str, Any]:
     """A format's model options as card params: known names translated, any other kept as it is."""
     return {table.get(key, key): value for key, value in options.items()}

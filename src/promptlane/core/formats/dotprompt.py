@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from promptlane.core.formats.common import (
     NAME, Imported, Refused, Segment, Served, Source, Step, assemble, params_out,
-    slash_model, split_text, yaml_map, yaml_scalar,
+    slash_model, split_text, written, yaml_map, yaml_scalar,
 )
 from promptlane.core.problems import Problem
 
@@ -295,17 +295,14 @@ def _body(steps: list[dict[str, str]]) -> str:
 
 
 def _escaped(text: str) -> str:
-    out = []
-    segments = split_text(text)
-    for index, (kind, value) in enumerate(segments):
-        if kind == "var":
-            out.append("{{" + value + "}}")
-            continue
-        value = value.replace("{{", "\\{{")
-        if index + 1 < len(segments) and value.endswith("\\"):
-            value += "\\"  # before a tag, N + 1 backslashes are N
-        out.append(value)
-    return "".join(out)
+    return written(text, _literal)
+
+
+def _literal(value: str, before_placeholder: bool) -> str:
+    value = value.replace("{{", "\\{{")
+    if before_placeholder and value.endswith("\\"):
+        value += "\\"  # before a tag, N + 1 backslashes are N
+    return value
 
 
 def _check(served: Served, index: int, step: dict[str, str], last: bool, found: list[Problem]) -> None:

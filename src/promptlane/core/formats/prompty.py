@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from promptlane.core.formats.common import (
     NAME, ROLES, Imported, Refused, Segment, Served, Source, Step, assemble, params_in, params_out,
-    split_text, yaml_scalar,
+    written, yaml_scalar,
 )
 from promptlane.core.problems import Problem
 
@@ -288,19 +288,16 @@ def _message(served: Served, index: int, step: dict[str, str], found: list[Probl
         if ROLE_LINE.match(line):
             found.append(served.problem("PL821", f"steps[{index}] ({step['name']}) line {number}: {line.strip()!r} would start "
                                         "a new message in Prompty; reword that line", *where))
-    out = []
-    segments = split_text(text)
-    for index, (kind, value) in enumerate(segments):
-        if kind == "var":
-            out.append("{{" + value + "}}")
-            continue
-        # A '{' that Jinja would read as the start of a tag is written as the expression {{ '{' }};
-        # so is a last '{' before a placeholder, whose own '{{' would make it one.
-        escaped = re.sub(r"\{(?=[{%#])", "{{ '{' }}", value)
-        if escaped.endswith("{") and index + 1 < len(segments):
-            escaped = escaped[:-1] + "{{ '{' }}"
-        out.append(escaped)
-    return f"{step['role']}:\n" + "".join(out)
+    return f"{step['role']}:\n" + written(text, _literal)
+
+
+def _literal(value: str, before_placeholder: bool) -> str:
+    # A '{' that Jinja would read as the start of a tag is written as the expression {{ '{' }};
+    # so is a last '{' before a placeholder, whose own '{{' would make it one.
+    escaped = re.sub(r"\{(?=[{%#])", "{{ '{' }}", value)
+    if escaped.endswith("{") and before_placeholder:
+        escaped = escaped[:-1] + "{{ '{' }}"
+    return escaped
 
 
 def _prompty_1_model(model: dict[str, Any]) -> str:
