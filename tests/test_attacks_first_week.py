@@ -1,0 +1,338 @@
+"""Attacks on what changed in the first week: the approval checklist prod requires, sync's
+refusal of hand-edited managed fields, and `promptlane report --comment`.
+
+mallory (write access, no key on any list, reviews nothing) works on her pull request branch.
+An attack that CI (`check --all --base main`, `audit verify --full --base main`) refuses is a
+passing test; a hole is a strict xfail (it passes while the hole is open, and fails the day it
+is closed, so the marker is dropped then).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from github_stub import GitHubStub
+from governed import PID, card, commit, lock, pl
+from signing import CARD, MALLORY, REVIEWER_OF, V1, Attack, approve, open_branch, refused, run, sign
+from test_attacks import base, keys  # noqa: F401  the honest main and its reviewers' keys
+from promptlane.core.prcomment import MARKER
+
+PM = REVIEWER_OF["PM"]
+FORM = f"reviews/{PID}/{V1}/pm-pm.md"
+TEMPLATE = "HITL_Approval_Template.md"
+PM_ITEMS = ("The prompt does what the product needs, for the users it serves.",
+            "Tone, language and length suit the audience.",
+            "The eval cases cover the situations that matter to users.")
+
+
+def _others_approve(root, capsys, keys) -> None:
+    for role, reviewer in REVIEWER_OF.items():
+        if role != "PM":
+            code, out = approve(root, capsys, role, reviewer, keys.private(reviewer))
+            assert code == 0, out
+
+
+def _edit(root: Path, rel: str, old: str, new: str) -> None:
+    path = root / rel
+    text = path.read_text(encoding="utf-8")
+    assert old in text, text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+# ---------------------------------------------------------------- 1. the checklist
+
+
+@pytest.fixture
+def branch(base, monkeypatch):
+    return open_branch(base, monkeypatch)
+
+
+@pytest.mark.xfail(strict=True, reason="hole: the form's checklist is rendered from the working tree's "
+                   "HITL_Approval_Template.md and judged by its own items only; a PR's template with "
+                   "pre-ticked items gives a half-answered form that counts for prod")
+def test_a_template_with_pre_ticked_items_makes_a_half_answered_form_count(branch, capsys, keys):
+    root = branch
+    for item in PM_ITEMS[1:]:
+        _edit(root, TEMPLATE, f"- [ ] {item}", f"- [x] {item}")
+    commit(root, "template wording")  # mallory's commit; the PM then reviews on her branch
+    _others_approve(root, capsys, keys)
+    code, out = approve(root, capsys, "PM", PM, keys.private(PM), "--confirm", "1")  # the PM answers one item
+    assert code == 0, out
+    attack = Attack(root, capsys, keys)
+    attack.promote("staging", "prod")
+    refused(attack, "PL53\\d|PL4\\d\\d")
+
+
+@pytest.mark.xfail(strict=True, reason="hole: a PR's template that drops checklist items leaves fewer "
+                   "to answer; nothing compares a form's items with the base's template")
+def test_a_template_with_items_removed_asks_fewer_answers(branch, capsys, keys):
+    root = branch
+    for item in PM_ITEMS[1:]:
+        _edit(root, TEMPLATE, f"- [ ] {item}\n", "")
+    commit(root, "a shorter checklist")
+    _others_approve(root, capsys, keys)
+    code, out = approve(root, capsys, "PM", PM, keys.private(PM))  # --all-confirmed: of one item
+    assert code == 0, out
+    attack = Attack(root, capsys, keys)
+    attack.promote("staging", "prod")
+    refused(attack, "PL53\\d|PL4\\d\\d")
+
+
+@pytest.mark.xfail(strict=True, reason="hole: an item written in other list markdown ('* [ ]', indented) "
+                   "renders as a checkbox but is not an item (_ITEM only matches '- [ ] '), so it needs no answer")
+def test_a_template_item_in_other_markdown_is_not_counted(branch, capsys, keys):
+    root = branch
+    for item in PM_ITEMS[1:]:
+        _edit(root, TEMPLATE, f"- [ ] {item}", f"* [ ] {item}")
+    commit(root, "list style")
+    _others_approve(root, capsys, keys)
+    code, out = approve(root, capsys, "PM", PM, keys.private(PM), "--confirm", "1")
+    assert code == 0, out
+    assert "unanswered" not in out  # the command itself sees one item, answered
+    attack = Attack(root, capsys, keys)
+    attack.promote("staging", "prod")
+    refused(attack, "PL53\\d|PL4\\d\\d")
+
+
+@pytest.fixture
+def half_answered(branch, capsys, keys) -> Attack:
+    """Honest template; the PM confirms item 1 of 3 (signed); staging reached; prod refused."""
+    root = branch
+    _others_approve(root, capsys, keys)
+    code, out = approve(root, capsys, "PM", PM, keys.private(PM), "--confirm", "1")
+    assert code == 0, out
+    code, out = run(root, capsys, "promote", PID, "--to", "staging")
+    assert code == 0, out
+    return Attack(root, capsys, keys)
+
+
+@pytest.mark.parametrize("box", ["[X]", "[x ]", "[*]", "[✓]"])
+def test_other_tick_markdown_in_a_signed_form_breaks_its_signature(half_answered, box):
+    attack = half_answered
+    path = attack.root / FORM
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(f"- [ ] {PM_ITEMS[1]}", f"- {box} {PM_ITEMS[1]}").replace(
+        f"- [ ] {PM_ITEMS[2]}", f"- {box} {PM_ITEMS[2]}"), encoding="utf-8")
+    attack.promote("prod")
+    refused(attack, "PL521|PL532")
+
+
+@pytest.mark.parametrize("change", ["drop", "duplicate", "reword", "heading"])
+def test_a_signed_form_edited_to_need_fewer_answers_is_refused(half_answered, change):
+    attack = half_answered
+    path = attack.root / FORM
+    text = path.read_text(encoding="utf-8")
+    ticked = f"- [x] {PM_ITEMS[0]}"
+    assert ticked in text, text
+    if change == "drop":
+        text = text.replace(f"- [ ] {PM_ITEMS[1]}\n", "").replace(f"- [ ] {PM_ITEMS[2]}\n", "")
+    elif change == "duplicate":
+        text = text.replace(f"- [ ] {PM_ITEMS[1]}", ticked).replace(f"- [ ] {PM_ITEMS[2]}", ticked)
+    elif change == "reword":
+        text = text.replace(f"- [ ] {PM_ITEMS[1]}", f"- [ ]{PM_ITEMS[1]}").replace(f"- [ ] {PM_ITEMS[2]}", f"-  [ ] {PM_ITEMS[2]}")
+    else:
+        text = text.replace("## Checklist: PM", "## Checklist: P M (notes)")
+    path.write_text(text, encoding="utf-8")
+    attack.promote("prod")
+    refused(attack, "PL521|PL531|PL532")
+
+
+def test_a_hand_edited_form_re_signed_with_her_own_key_is_refused(half_answered):
+    attack = half_answered
+    path = attack.root / FORM
+    path.write_text(path.read_text(encoding="utf-8").replace("- [ ] ", "- [x] "), encoding="utf-8")
+    sign(path, attack.keys.private(MALLORY))
+    attack.promote("prod")
+    refused(attack, "PL52\\d")
+
+
+def test_a_half_answered_form_is_not_counted_by_syncs_hand_promotion(half_answered, capsys):
+    """environment: raised to prod in the card and committed; sync (or CI) judges the promotion."""
+    attack = half_answered
+    _edit(attack.root, CARD, "environment: staging", "environment: prod")
+    attack.attempt("sync", PID)
+    assert lock(attack.root)["environments"].get("prod") != V1
+    refused(attack, "PL532|PL6\\d\\d|PL160")
+
+
+# ---------------------------------------------------------------- 2. managed fields edited by hand
+
+
+@pytest.fixture
+def two_versions(base, monkeypatch, capsys, keys):
+    """1.0.1 (dev) and a second issued version 1.0.2 of new texts, both by dana; card at 1.0.2."""
+    from governed import new_version
+
+    root = open_branch(base, monkeypatch)
+    second = new_version(root, capsys)
+    assert second != V1
+    commit(root, f"{PID} {second}")
+    return root, second
+
+
+def _set_managed(root: Path, **fields: str) -> None:
+    import re
+
+    path = root / CARD
+    text = path.read_text(encoding="utf-8")
+    for name, value in fields.items():
+        text, found = re.subn(rf"(?m)^{name}: .*$", f"{name}: {value}", text, count=1)
+        assert found == 1, text
+    path.write_text(text, encoding="utf-8")
+
+
+def _logs(root: Path) -> tuple[bytes, ...]:
+    return tuple((root / rel).read_bytes() for rel in ("schemas/prompt-change-log.yml", f"registry/{PID}.lock.json"))
+
+
+def test_version_hash_and_author_of_another_issued_version_write_no_false_log(two_versions, capsys, keys):
+    """The card (1.0.2's texts) claims 1.0.1 with 1.0.1's hash and author: sync logs no
+    'return' to 1.0.1, and CI refuses the card."""
+    root, second = two_versions
+    entry = next(v for v in lock(root)["versions"] if v["version"] == V1)
+    before = _logs(root)
+    _set_managed(root, version=V1, hash=entry["hash"], author=entry["author"])
+    attack = Attack(root, capsys, keys)
+    attack.attempt("sync", PID)
+    assert _logs(root) == before
+    assert lock(root)["environments"]["dev"] == second
+    refused(attack, "PL15\\d|PL16\\d")
+
+
+@pytest.mark.xfail(strict=True, reason="hole (consistency): with version+hash+author set to another issued "
+                   "version's, sync exits 0 and changes nothing, while check says PL150 'run promptlane sync': "
+                   "sync neither refuses the hand edit (by_hand) nor repairs it")
+def test_sync_refuses_or_repairs_another_versions_managed_block(two_versions, capsys, keys):
+    root, second = two_versions
+    entry = next(v for v in lock(root)["versions"] if v["version"] == V1)
+    _set_managed(root, version=V1, hash=entry["hash"], author=entry["author"])
+    code, out = run(root, capsys, "sync", PID)
+    if code == 0:
+        code, out = run(root, capsys, "check", "--all")
+        assert code == 0, out
+
+
+def test_version_set_back_to_an_earlier_issued_version_writes_no_false_log(two_versions, capsys, keys):
+    """The card at 1.0.2 (served in dev) edited to say version: 1.0.1 (hash left): no demotion logged."""
+    root, second = two_versions
+    before = _logs(root)
+    _set_managed(root, version=V1)
+    attack = Attack(root, capsys, keys)
+    attack.attempt("sync", PID)
+    assert _logs(root) == before
+    refused(attack, "PL15\\d|PL16\\d")
+
+
+def test_environment_raised_to_a_level_a_withdrawn_or_unserved_version_never_reached(two_versions, capsys, keys):
+    """environment: prod for 1.0.2 (no approvals): sync's hand promotion goes through the gates."""
+    root, second = two_versions
+    before = _logs(root)
+    _set_managed(root, environment="prod")
+    attack = Attack(root, capsys, keys)
+    attack.attempt("sync", PID)
+    assert _logs(root) == before
+    refused(attack, "PL16\\d|PL6\\d\\d")
+
+
+# ---------------------------------------------------------------- 3. report --comment
+
+
+@pytest.fixture
+def github(monkeypatch, tmp_path):
+    stub = GitHubStub()
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"action": "synchronize", "pull_request": {"number": 7}}), encoding="utf-8")
+    for name, value in {"GITHUB_API_URL": stub.start(), "GITHUB_TOKEN": "ghs_job-token",
+                        "GITHUB_REPOSITORY": "team-prompts/governed", "GITHUB_EVENT_PATH": str(event)}.items():
+        monkeypatch.setenv(name, value)
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+def report(gov, capsys) -> Path:
+    out = gov.parent / "pr-report" / "report.md"
+    code, printed = pl(gov, capsys, "report", "--markdown", str(out))
+    assert code == 0, printed
+    return out
+
+
+@pytest.mark.xfail(strict=True, reason="hole: marked_comment takes the first comment starting with the "
+                   "marker whoever wrote it; mallory's own comment is PATCHed with the report (under her "
+                   "name, hers to edit later) instead of the bot posting its own")
+def test_a_marked_comment_by_mallory_is_not_taken_for_ours(gov, github, report, capsys):
+    github.add(7, f"{MARKER}\nall green, ship it", login="mallory")
+    code, out = pl(gov, capsys, "report", "--comment", str(report))
+    assert code == 0, out
+    assert not any(r.method == "PATCH" for r in github.requests), "her comment was edited as ours"
+
+
+@pytest.mark.xfail(strict=True, reason="hole: urllib follows a redirect to another host with the "
+                   "Authorization header (it is a plain header, not an unredirected one): the token leaves "
+                   "GITHUB_API_URL's host")
+def test_a_redirect_does_not_carry_the_token_to_another_host(gov, github, report, capsys, monkeypatch):
+    seen: list[dict] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            data = b"[]"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    target = f"http://localhost:{other.server_address[1]}/list"
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    api = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{api.server_address[1]}")
+    try:
+        pl(gov, capsys, "report", "--comment", str(report))
+    finally:
+        api.shutdown()
+        other.shutdown()
+        api.server_close()
+        other.server_close()
+    assert seen, "the redirect was not followed at all"
+    assert all("authorization" not in headers for headers in seen), seen
+
+
+@pytest.mark.parametrize("repository", [pytest.param("../..", marks=pytest.mark.xfail(strict=True, reason="hardening (GITHUB_REPOSITORY is the runner's, not mallory's): dot segments pass the OWNER/NAME check and reach the API path")),
+                                        pytest.param("a/..", marks=pytest.mark.xfail(strict=True, reason="hardening (GITHUB_REPOSITORY is the runner's, not mallory's): dot segments pass the OWNER/NAME check and reach the API path")),
+                                        "team-prompts/governed/../../other/repo", "a/b?x=1"])
+def test_a_repository_that_walks_out_of_its_path_is_refused(gov, github, report, capsys, monkeypatch, repository):
+    monkeypatch.setenv("GITHUB_REPOSITORY", repository)
+    code, out = pl(gov, capsys, "report", "--comment", str(report))
+    assert code == 2 or not github.requests, out
+
+
+@pytest.mark.parametrize("number", ["7/../../8", "\"8\"", "true", "-1", "7.5"])
+def test_a_pull_request_number_that_is_not_an_integer_posts_nothing(gov, github, report, capsys, tmp_path, monkeypatch, number):
+    event = tmp_path / "bad-event.json"
+    event.write_text('{"pull_request": {"number": %s}}' % json.dumps(number) if "/" in number else
+                     '{"pull_request": {"number": %s}}' % number, encoding="utf-8")
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    code, out = pl(gov, capsys, "report", "--comment", str(report))
+    assert code == 2 and not github.requests, out
