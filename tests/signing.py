@@ -177,6 +177,16 @@ def release(root: Path, capsys, keys: Keys, envs: tuple[str, ...] = ("staging", 
         assert code == 0, out
 
 
+def released_base(root: Path, keys: Keys, capsys) -> Path:
+    """The honest main with 1.0.1 served in dev, staging and prod: setup_base, eval results
+    bound to the current inputs, the five roles' own signed approvals, both promotions, committed."""
+    setup_base(root, keys, capsys)
+    write_results(root, BASE_TIME)
+    release(root, capsys, keys)
+    commit(root, "released 1.0.1")
+    return root
+
+
 def edit_policy(root: Path, change) -> None:
     """Rewrite the policy file with ``change(doc)`` applied (comments are lost; rules are not)."""
     path = root / POLICY

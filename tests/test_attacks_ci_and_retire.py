@@ -14,10 +14,11 @@ import pytest
 
 from conftest import git
 from governed import LOCK, PID, card, commit, write_results
-from signing import BASE, MALLORY, REVIEWER_OF, Attack, Keys, ci_check, edit_policy, open_branch, refused, release, run, setup_base
+from signing import (BASE, MALLORY, REVIEWER_OF, Attack, Keys, ci_check, edit_policy, open_branch, refused, released_base,
+                     run)
 from test_attacks_results import STAND_IN, eval_run, new_version, promote, promptfoo  # noqa: F401
 from test_attacks import base, keys  # the honest main and its reviewers' keys
-from test_retire import RETIRE_AT, bound_results
+from test_retire import RETIRE_AT
 
 FOLDER = f"prompts/{PID}"
 GOVERNANCE = REVIEWER_OF["Governance"]
@@ -145,10 +146,7 @@ def test_card_model_naming_a_code_runner_is_accepted_as_the_cards_own_model(base
 
 @pytest.fixture
 def released(gov, keys, capsys, monkeypatch):
-    setup_base(gov, keys, capsys)
-    bound_results(gov)
-    release(gov, capsys, keys)
-    commit(gov, "released 1.0.1")
+    released_base(gov, keys, capsys)
     return Attack(open_branch(gov, monkeypatch, RETIRE_AT), capsys, keys)
 
 
@@ -198,10 +196,7 @@ def test_a_step_file_replaced_by_a_symlink_to_the_same_text_elsewhere(released):
 
 
 def test_retired_prompt_revived_by_deleting_its_lock_and_syncing_again(gov, keys, capsys, monkeypatch):
-    setup_base(gov, keys, capsys)
-    bound_results(gov)
-    release(gov, capsys, keys)
-    commit(gov, "released 1.0.1")
+    released_base(gov, keys, capsys)
     open_branch(gov, monkeypatch, RETIRE_AT)
     git(gov, "switch", "-q", "main")
     code, out = run(gov, capsys, "approve", PID, "--retire", "--role", "Governance", "--key", str(keys.private(GOVERNANCE)),

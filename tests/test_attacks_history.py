@@ -29,6 +29,13 @@ def verify_full(root, capsys, *extra):
     return run(root, capsys, "audit", "verify", "--full", *extra)
 
 
+def honest_then_branch(root, capsys, monkeypatch):
+    """The base as set up verifies in full; mallory's branch starts from it at ATTACK_TIME."""
+    code, out = verify_full(root, capsys)
+    assert code == 0, out
+    return open_branch(root, monkeypatch, ATTACK_TIME)
+
+
 def fails_with(code_out, *codes):
     code, out = code_out
     assert "Traceback" not in out, out
@@ -52,10 +59,7 @@ def withdrawn_v2(served, keys, capsys, monkeypatch):
     commit(served, f"{PID} {two} rolled back")
     assert lock(served)["environments"]["prod"] == "1.0.1"
     assert two in lock(served)["withdrawn"]
-    code, out = verify_full(served, capsys)
-    assert code == 0, out
-    open_branch(served, monkeypatch, ATTACK_TIME)
-    return served, two
+    return honest_then_branch(served, capsys, monkeypatch), two
 
 
 # ---------------------------------------------------------------- A1. rollback "forward" to a withdrawn version
@@ -138,10 +142,7 @@ def staged_v2(served, keys, capsys, monkeypatch):
     code, out = run(served, capsys, "promote", PID, "--to", "staging")
     assert code == 0, out
     commit(served, f"{PID} {two} in staging")
-    code, out = verify_full(served, capsys)
-    assert code == 0, out
-    open_branch(served, monkeypatch, ATTACK_TIME)
-    return served, two
+    return honest_then_branch(served, capsys, monkeypatch), two
 
 
 def test_a_forged_risk_event_lets_the_pm_alone_promote_to_prod(staged_v2, capsys):

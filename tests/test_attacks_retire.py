@@ -20,9 +20,9 @@ import pytest
 
 from conftest import git, snapshot_tree
 from governed import LOCK, PID, commit
-from signing import (BASE, MALLORY, REVIEWER_OF, Attack, Keys, changed_files, edit_policy, open_branch, release, run,
-                     scratch_copy, setup_base)
-from test_retire import RETIRE_AT, bound_results
+from signing import (BASE, MALLORY, REVIEWER_OF, Attack, Keys, changed_files, edit_policy, open_branch, released_base,
+                     run, scratch_copy)
+from test_retire import RETIRE_AT
 
 EXPECTED = {
     "served-prompt-deleted-by-hand": ("PL124",),
@@ -46,10 +46,7 @@ def keys(tmp_path_factory) -> Keys:
 @pytest.fixture
 def base(gov, keys, capsys, monkeypatch):
     """The honest main: 1.0.1 served in dev, staging and prod (five reviewers' signed approvals)."""
-    setup_base(gov, keys, capsys)
-    bound_results(gov)
-    release(gov, capsys, keys)
-    commit(gov, "released 1.0.1")
+    released_base(gov, keys, capsys)
     return gov
 
 

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from conftest import BIN, git, snapshot_tree
-from governed import AUDIT, CHANGELOG, LOCK, PID, changelog, commit, lock, pl, write_results
-from signing import BASE, REVIEWER_OF, Keys, edit_policy, open_branch, release, run, setup_base
+from governed import AUDIT, CHANGELOG, LOCK, PID, changelog, commit, lock, pl
+from signing import BASE, REVIEWER_OF, Keys, edit_policy, open_branch, released_base, run
 
 GOVERNANCE = REVIEWER_OF["Governance"]
 
@@ -32,19 +32,10 @@ def keys(tmp_path_factory) -> Keys:
     return Keys(tmp_path_factory.mktemp("keys"))
 
 
-def bound_results(root, when: str = "2026-12-01T09:00:00Z") -> None:
-    """Eval results for the card's hash at ``when``; governed.write_results binds them to the
-    repository's current eval inputs, as `promptlane eval run` does."""
-    write_results(root, when)
-
-
 @pytest.fixture
 def served(gov, keys, capsys, monkeypatch):
     """main: support-reply 1.0.1 released to staging and prod by five reviewers, committed."""
-    setup_base(gov, keys, capsys)
-    bound_results(gov)
-    release(gov, capsys, keys)
-    commit(gov, "released 1.0.1")
+    released_base(gov, keys, capsys)
     monkeypatch.setenv("PROMPTLANE_NOW", RETIRE_AT)
     return gov
 
