@@ -336,3 +336,54 @@ def test_a_pull_request_number_that_is_not_an_integer_posts_nothing(gov, github,
     monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
     code, out = pl(gov, capsys, "report", "--comment", str(report))
     assert code == 2 and not github.requests, out
+
+
+# ---------------------------------------------------------------- 2b. a withdrawn version
+
+
+@pytest.fixture
+def rolled_back(gov, capsys, monkeypatch):
+    """1.0.1 then 1.0.2 promoted to staging and prod (tests/test_withdrawn_marks.py's story);
+    prod rolled back to 1.0.1: 1.0.2 is withdrawn from prod, dev and staging still serve it."""
+    from governed import clock, new_version, ready_for
+
+    root = gov
+    for day, text in (("01", "Keep replies short."), ("02", "Never promise refunds.")):
+        clock(monkeypatch, f"2026-12-{day}T09:00:00Z")
+        new_version(root, capsys, text)
+        clock(monkeypatch, f"2026-12-{day}T10:00:00Z")
+        ready_for(root, capsys, monkeypatch, "staging", f"2026-12-{day}T09:30:00Z")
+        assert pl(root, capsys, "promote", PID, "--to", "staging")[0] == 0
+        ready_for(root, capsys, monkeypatch, "prod", f"2026-12-{day}T09:40:00Z")
+        assert pl(root, capsys, "promote", PID, "--to", "prod")[0] == 0
+        commit(root, f"day {day}")
+    clock(monkeypatch, "2026-12-03T08:00:00Z")
+    code, out = pl(root, capsys, "rollback", PID, "--env", "prod", "--reason", "INC-1")
+    assert code == 0, out
+    commit(root, "rollback")
+    assert lock(root)["environments"] == {"dev": "1.0.2", "staging": "1.0.2", "prod": "1.0.1"}
+    clock(monkeypatch, "2026-12-03T09:00:00Z")
+    return root
+
+
+@pytest.mark.parametrize("edit", ["staging", "dev", "withdrawn-block"])
+def test_a_hand_edit_toward_the_withdrawn_version_logs_nothing(rolled_back, capsys, keys, edit):
+    """The card (1.0.1, prod) edited by hand: environment: staging or dev (where the withdrawn
+    1.0.2 is served), or the whole block set to 1.0.2's version, hash and author at staging.
+    sync writes no changelog or audit line, and CI refuses the card."""
+    from conftest import git
+
+    root = rolled_back
+    git(root, "switch", "-q", "-c", "release/feature")
+    assert card(root)["version"] == V1 and card(root)["environment"] == "prod"
+    before = _logs(root)
+    if edit == "withdrawn-block":
+        entry = next(v for v in lock(root)["versions"] if v["version"] == "1.0.2")
+        _set_managed(root, version="1.0.2", hash=entry["hash"], author=entry["author"], environment="staging")
+    else:
+        _set_managed(root, environment=edit)
+    attack = Attack(root, capsys, keys)
+    attack.attempt("sync", PID)
+    assert _logs(root) == before
+    assert lock(root)["environments"] == {"dev": "1.0.2", "staging": "1.0.2", "prod": "1.0.1"}
+    refused(attack, "PL1[56]\\d")
