@@ -261,9 +261,7 @@ def report(gov, capsys) -> Path:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="hole: marked_comment takes the first comment starting with the "
-                   "marker whoever wrote it; mallory's own comment is PATCHed with the report (under her "
-                   "name, hers to edit later) instead of the bot posting its own")
+# was a hole (fixed: core.prcomment.POSTER / store.githubapi's unredirected token)
 def test_a_marked_comment_by_mallory_is_not_taken_for_ours(gov, github, report, capsys):
     github.add(7, f"{MARKER}\nall green, ship it", login="mallory")
     code, out = pl(gov, capsys, "report", "--comment", str(report))
@@ -271,9 +269,7 @@ def test_a_marked_comment_by_mallory_is_not_taken_for_ours(gov, github, report, 
     assert not any(r.method == "PATCH" for r in github.requests), "her comment was edited as ours"
 
 
-@pytest.mark.xfail(strict=True, reason="hole: urllib follows a redirect to another host with the "
-                   "Authorization header (it is a plain header, not an unredirected one): the token leaves "
-                   "GITHUB_API_URL's host")
+# was a hole (fixed: core.prcomment.POSTER / store.githubapi's unredirected token)
 def test_a_redirect_does_not_carry_the_token_to_another_host(gov, github, report, capsys, monkeypatch):
     seen: list[dict] = []
 

@@ -78,7 +78,7 @@ def test_the_first_run_posts_one_comment_and_the_next_updates_it(gov, github, re
 def test_the_marked_comment_is_found_on_a_later_page(gov, github, report, capsys):
     for n in range(130):
         github.add(7, f"review remark {n}")
-    ours = github.add(7, f"{MARKER}\nan older report")
+    ours = github.add(7, f"{MARKER}\nan older report", login="github-actions[bot]")  # what the job's token posted
     github.add(7, f"> {MARKER}\n> quoted by a reviewer: not ours")
     code, out = pl(gov, capsys, "report", "--comment", str(report))
     assert code == 0, out
@@ -157,7 +157,10 @@ def test_a_report_too_long_for_a_comment_is_cut_at_a_line_with_a_note():
 
 
 def test_only_a_comment_that_starts_with_the_marker_is_ours():
-    assert marked_comment([{"id": 1, "body": "hi"}, {"id": 2, "body": f"> {MARKER}"}, {"id": 3, "body": MARKER + "\nx"}]) == (3, MARKER + "\nx")
+    bot = {"login": "github-actions[bot]"}  # who posts with the job's token
+    assert marked_comment([{"id": 1, "body": "hi", "user": bot}, {"id": 2, "body": f"> {MARKER}", "user": bot},
+                           {"id": 3, "body": MARKER + "\nx", "user": bot}]) == (3, MARKER + "\nx")
+    assert marked_comment([{"id": 4, "body": MARKER + "\nx", "user": {"login": "mallory"}}]) is None  # not ours to edit
     assert marked_comment([{"id": 1, "body": None}, "junk", {"id": True, "body": MARKER}]) is None
     assert pull_request_number({"pull_request": {"number": 12}}) == 12
     for event in ({}, {"pull_request": {"number": "12"}}, {"pull_request": {"number": 0}}, [], {"pull_request": None}):

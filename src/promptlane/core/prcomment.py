@@ -10,6 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 MARKER = "<!-- promptlane-report -->"
+# Who posts with a GitHub Actions job's token. Only a marked comment by this login is ours: anyone
+# may write a comment that starts with the marker, and editing theirs would put the report under
+# their name, theirs to change afterwards.
+POSTER = "github-actions[bot]"
 COMMENT_LIMIT = 65536  # GitHub's maximum for an issue comment's body, in characters
 
 
@@ -30,15 +34,21 @@ def comment_body(report: str, run_url: str | None = None) -> str:
     return kept + note
 
 
-def marked_comment(comments: list[Any]) -> tuple[int, str] | None:
-    """The id and body of the first comment whose body starts with the marker (None: there is
-    none yet). Starts with, not contains: a reviewer quoting the report (``> <!-- ...``) is not ours."""
+def marked_comment(comments: list[Any], poster: str = POSTER) -> tuple[int, str] | None:
+    """The id and body of the first comment by ``poster`` whose body starts with the marker (None:
+    there is none yet). Starts with, not contains: a reviewer quoting the report (``> <!-- ...``)
+    is not ours; nor is a marked comment someone else wrote."""
     for comment in comments:
-        if isinstance(comment, dict) and str(comment.get("body") or "").startswith(MARKER):
+        if isinstance(comment, dict) and _login(comment) == poster and str(comment.get("body") or "").startswith(MARKER):
             found = comment.get("id")
             if isinstance(found, int) and not isinstance(found, bool):
                 return found, str(comment["body"])
     return None
+
+
+def _login(comment: dict[str, Any]) -> str | None:
+    user = comment.get("user")
+    return user.get("login") if isinstance(user, dict) else None
 
 
 def pull_request_number(event: Any) -> int | None:

@@ -28,6 +28,8 @@ class GitHubAPI:
         request = urllib.request.Request(self.api_url + path, method=method,  # noqa: S310 (scheme checked in __init__)
                                          data=None if body is None else json.dumps(body).encode("utf-8"),
                                          headers=self._headers(body is not None))
+        # Unredirected: urllib copies plain headers onto a redirect, which may lead to another host.
+        request.add_unredirected_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310 (http(s) only)
                 text = answer.read().decode("utf-8", "replace")
@@ -44,7 +46,7 @@ class GitHubAPI:
                                   f"({self.api_url}) GitHub's API?") from None
 
     def _headers(self, has_body: bool) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/vnd.github+json",
+        headers = {"Accept": "application/vnd.github+json",
                    "X-GitHub-Api-Version": API_VERSION, "User-Agent": f"promptlane/{__version__}"}
         return {**headers, "Content-Type": "application/json"} if has_body else headers
 
