@@ -1,11 +1,17 @@
 """The payload hash: what changes a prompt's behaviour, and nothing else.
 
-Canonical form (docs/hashing.md, vectors in tests/vectors/payload-hash.json):
+Canonical form (docs/hashing.md, vectors in tests/vectors/payload-hash.json), one model call:
 
     {"format": "promptlane-payload/1",
      "model": {"provider": str, "name": str, "params": {...}},
-     "steps": [{"name": str, "role": str, "text": str}, ...],   # in chain order
+     "steps": [{"name": str, "role": str, "text": str}, ...],   # in order
      "variables": [str, ...]}                                    # sorted, unique
+
+or a chain of calls (tests/vectors/chain-hash.json), each call's model resolved:
+
+    {"format": "promptlane-chain/1",
+     "calls": [{"name": str, "model": {...}, "steps": [...]}, ...],   # in the order they run
+     "variables": [str, ...]}
 
 serialised with RFC 8785 (JSON Canonicalization Scheme) and hashed with SHA-256.
 Texts: a leading BOM is dropped, CRLF and CR become LF, trailing newlines are removed.
@@ -20,6 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import rfc8785
 
 PAYLOAD_FORMAT = "promptlane-payload/1"
+CHAIN_FORMAT = "promptlane-chain/1"
 HASH_PREFIX = "sha256:"
 
 
@@ -51,6 +58,42 @@ def build_payload(
     }
 
 
+def resolve_model(card_model: Mapping[str, Any], call: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A call's model: provider and name from the call's ``model`` or else the card's; params
+    are the card's ``model.params`` updated key by key with the call's ``params``."""
+    own = (call or {}).get("model") or {}
+    return {
+        "provider": own.get("provider", card_model["provider"]),
+        "name": own.get("name", card_model["name"]),
+        "params": {**(card_model.get("params") or {}), **((call or {}).get("params") or {})},
+    }
+
+
+def build_chain_payload(
+    card_model: Mapping[str, Any],
+    calls: Sequence[Mapping[str, Any]],
+    texts_per_call: Sequence[Sequence[str]],
+    variables: Iterable[str],
+) -> dict[str, Any]:
+    """The canonical payload of a chain card (``calls:``) whose texts have been read: one list
+    of texts per call, in step order."""
+    return {
+        "format": CHAIN_FORMAT,
+        "calls": [
+            {
+                "name": call["name"],
+                "model": resolve_model(card_model, call),
+                "steps": [
+                    {"name": step["name"], "role": step["role"], "text": normalise_text(text)}
+                    for step, text in zip(call["steps"], texts, strict=False)
+                ],
+            }
+            for call, texts in zip(calls, texts_per_call, strict=False)
+        ],
+        "variables": sorted(set(variables)),
+    }
+
+
 def _plain(value: Any) -> bool:
     """True when json.dumps writes ``value`` exactly as RFC 8785 does.
 
@@ -72,13 +115,31 @@ def _plain(value: Any) -> bool:
     return False
 
 
-def _is_payload(value: Any) -> bool:
-    """Built by build_payload: only model params can hold numbers or arbitrary keys."""
-    return (isinstance(value, dict) and value.get("format") == PAYLOAD_FORMAT and set(value) == {"format", "model", "steps", "variables"}
-            and isinstance(value["model"], dict) and isinstance(value["model"].get("params"), dict)
+def _is_call(value: Any) -> bool:
+    """A model and steps as build_payload writes them: only model params can hold numbers or
+    arbitrary keys."""
+    return (isinstance(value.get("model"), dict) and isinstance(value["model"].get("params"), dict)
             and all(isinstance(v, str) for k, v in value["model"].items() if k != "params")
-            and all(isinstance(step, dict) and all(isinstance(x, str) for x in step.values()) for step in value["steps"])
-            and all(isinstance(v, str) for v in value["variables"]))
+            and isinstance(value.get("steps"), list)
+            and all(isinstance(step, dict) and all(isinstance(x, str) for x in step.values()) for step in value["steps"]))
+
+
+def _is_payload(value: Any) -> bool:
+    """Built by build_payload or build_chain_payload, so only params need a closer look."""
+    if not isinstance(value, dict) or not isinstance(value.get("variables"), list) \
+            or not all(isinstance(v, str) for v in value["variables"]):
+        return False
+    if value.get("format") == PAYLOAD_FORMAT:
+        return set(value) == {"format", "model", "steps", "variables"} and _is_call(value)
+    return (value.get("format") == CHAIN_FORMAT and set(value) == {"format", "calls", "variables"}
+            and isinstance(value["calls"], list)
+            and all(isinstance(call, dict) and set(call) == {"name", "model", "steps"} and isinstance(call["name"], str)
+                    and _is_call(call) for call in value["calls"]))
+
+
+def _params_of(payload: Mapping[str, Any]) -> list[Any]:
+    calls = payload["calls"] if payload["format"] == CHAIN_FORMAT else [payload]
+    return [call["model"]["params"] for call in calls]
 
 
 def canonical_bytes(payload: Mapping[str, Any]) -> bytes:
@@ -86,7 +147,7 @@ def canonical_bytes(payload: Mapping[str, Any]) -> bytes:
     Python rfc8785 package); anything where the two could differ goes to rfc8785."""
     import json
 
-    if _plain(payload.get("model", {}).get("params", {}) if _is_payload(payload) else payload):
+    if _plain(_params_of(payload) if _is_payload(payload) else payload):
         try:
             return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
