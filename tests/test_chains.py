@@ -101,3 +101,119 @@ def test_behaviour_changes_change_the_chain_hash(change):
 def test_a_call_that_restates_the_card_model_hashes_as_one_that_inherits_it():
     restated = [CALLS[0], {**CALLS[1], "model": {"provider": "openai", "name": "gpt-4o"}, "params": {"max_tokens": 500, "temperature": 0.2}}]
     assert hashing.payload_hash(chain_payload(chain=restated)) == hashing.payload_hash(chain_payload())
+
+
+# --- a chain card on disk: check and sync report each problem at its file:line:col ------------
+
+CHAIN_CARD = """\
+# A chain (test fixture)
+id: support-chain
+title: Support reply, in two calls
+owner: team-support
+risk: medium
+model:
+  provider: openai
+  name: gpt-4o-mini
+  params: {temperature: 0.2, max_tokens: 300}
+variables: [customer_name, message]
+calls:
+  - name: extract
+    steps:
+      - {name: system, role: system, file: extract-system.md}
+      - {name: user, role: user, file: extract-user.md}
+  - name: draft
+    model: {name: gpt-4o}
+    params: {max_tokens: 500}
+    steps:
+      - {name: system, role: system, file: draft-system.md}
+      - {name: user, role: user, file: draft-user.md}
+"""
+CHAIN_TEXTS = {
+    "extract-system.md": "List the facts of the customer's message.\n",
+    "extract-user.md": "{{ message }}\n",
+    "draft-system.md": "Write a short, polite reply to {{ customer_name }}.\n",
+    "draft-user.md": "Facts:\n{{ extract.output }}\n",
+}
+CHAIN_FILE = "prompts/support-chain/card.yml"
+
+
+def chain_card(old: str = "", new: str = "") -> str:
+    assert old in CHAIN_CARD, old
+    return CHAIN_CARD.replace(old, new, 1)
+
+
+def texts(**changed: str) -> dict[str, str]:
+    return {**CHAIN_TEXTS, **{name.replace("_", "-") + ".md": text for name, text in changed.items()}}
+
+
+def write_chain(root, card: str = CHAIN_CARD, files: dict | None = None):
+    folder = root / "prompts" / "support-chain"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "card.yml").write_text(card, encoding="utf-8")
+    for name, text in (CHAIN_TEXTS if files is None else files).items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+# (name, card text, texts, expected "path:line:col: CODE" prefix, a phrase of the message)
+CHAIN_CATALOGUE = [
+    ("one-call", CHAIN_CARD.split("  - name: draft")[0], None,
+     f"{CHAIN_FILE}:12:3: PL103", "write the steps of one call under steps:"),
+    ("steps-and-calls", chain_card("calls:", "steps:\n  - {name: s, role: system, file: extract-system.md}\ncalls:"), None,
+     f"{CHAIN_FILE}:13:1: PL103", "never both"),
+    ("neither", CHAIN_CARD.split("calls:")[0], None,
+     f"{CHAIN_FILE}:2:1: PL106", "missing required key 'steps' (or 'calls' for a chain)"),
+    ("bad-call-name", chain_card("name: draft", "name: Draft-2"), None,
+     f"{CHAIN_FILE}:16:11: PL103", "is not a call name"),
+    ("unknown-call-key", chain_card("    params: {max_tokens: 500}", "    parms: {max_tokens: 500}"), None,
+     f"{CHAIN_FILE}:18:5: PL105", "unknown key 'parms'"),
+    ("call-model-key", chain_card("model: {name: gpt-4o}", "model: {name: gpt-4o, temperature: 1}"), None,
+     f"{CHAIN_FILE}:17:27: PL105", "calls[1].model: unknown key 'temperature'"),
+    ("bad-call-param", chain_card("params: {max_tokens: 500}", "params: {max_tokens: 0}"), None,
+     f"{CHAIN_FILE}:18:26: PL103", "calls[1].params.max_tokens"),
+    ("call-without-steps", chain_card("    steps:\n      - {name: system, role: system, file: draft-system.md}\n"
+                                      "      - {name: user, role: user, file: draft-user.md}\n", ""), None,
+     f"{CHAIN_FILE}:16:5: PL106", "calls[1]: missing required key 'steps'"),
+    ("duplicate-call-name", chain_card("name: draft", "name: extract"), None,
+     f"{CHAIN_FILE}:16:11: PL136", "call 'extract' appears twice"),
+    ("call-named-like-a-variable", chain_card("name: draft", "name: message"), None,
+     f"{CHAIN_FILE}:16:11: PL137", "'message' is also a variable"),
+    ("duplicate-step-in-a-call", chain_card("{name: user, role: user, file: draft-user.md}",
+                                            "{name: system, role: user, file: draft-user.md}"), None,
+     f"{CHAIN_FILE}:21:16: PL134", "calls[1].steps[1].name: step 'system' appears twice in call 'draft'"),
+    ("same-step-names-in-two-calls-are-fine-but-a-text-is-missing", CHAIN_CARD,
+     {k: v for k, v in CHAIN_TEXTS.items() if k != "draft-user.md"},
+     f"{CHAIN_FILE}:21:40: PL130", "calls[1].steps[1].file: 'draft-user.md' does not exist"),
+    ("text-outside-the-folder", chain_card("file: draft-user.md", "file: ../x/draft-user.md"), None,
+     f"{CHAIN_FILE}:21:40: PL131", "calls[1].steps[1].file: '../x/draft-user.md' points outside"),
+    ("reference-to-a-later-call", CHAIN_CARD, texts(extract_user="{{ message }}\nsee {{ draft.output }}\n"),
+     "prompts/support-chain/extract-user.md:2:5: PL143", "call 'draft' runs after it"),
+    ("reference-to-itself", CHAIN_CARD, texts(draft_user="{{- draft.output -}}\n{{ extract.output }}\n"),
+     "prompts/support-chain/draft-user.md:1:1: PL143", "is its own output"),
+    ("reference-to-an-unknown-call", CHAIN_CARD, texts(draft_user="Facts: {{ extrct.output }}\n"),
+     "prompts/support-chain/draft-user.md:1:8: PL142", "did you mean {{ extract.output }}?"),
+    ("reference-in-the-first-call", CHAIN_CARD, texts(extract_system="{{ prior.output }}\n"),
+     "prompts/support-chain/extract-system.md:1:1: PL142", "'extract' is the first call"),
+    ("not-output", CHAIN_CARD, texts(draft_user="Facts: {{ extract.output }} {{ extract.text }}\n"),
+     "prompts/support-chain/draft-user.md:1:29: PL144", "write {{ extract.output }}"),
+    ("call-used-as-a-variable", CHAIN_CARD, texts(draft_user="Facts: {{ extract }}\n"),
+     "prompts/support-chain/draft-user.md:1:8: PL141", "'extract' is a call: its output is {{ extract.output }}"),
+    ("undeclared-variable-in-the-second-call", CHAIN_CARD, texts(draft_system="Reply to {{ custmer_name }}. {{ customer_name }}\n"),
+     "prompts/support-chain/draft-system.md:1:10: PL141", "did you mean 'customer_name'?"),
+    ("variable-no-call-uses", chain_card("[customer_name, message]", "[customer_name, message, tone]"), None,
+     f"{CHAIN_FILE}:10:37: PL140", "'tone' is declared but no step text uses"),
+]
+
+
+@pytest.mark.parametrize("name,card,files,expected,phrase", CHAIN_CATALOGUE, ids=[c[0] for c in CHAIN_CATALOGUE])
+@pytest.mark.parametrize("command", ["check", "sync"])
+def test_a_bad_chain_card_is_reported_at_its_line_and_nothing_changes(tmp_path, capsys, name, card, files, expected, phrase, command):
+    from conftest import run_cli, snapshot_tree
+
+    root = tmp_path / "repo"
+    write_chain(root, card, files)
+    before = snapshot_tree(root)
+    code, out = run_cli(root, command, capsys=capsys)
+    assert code == 1, out
+    assert any(line.startswith(expected) and phrase in line for line in out.splitlines()), out
+    assert snapshot_tree(root) == before

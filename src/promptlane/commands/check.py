@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, cast
 from promptlane.commands.arguments import ids_from, open_repo, repo_rel
 from promptlane.commands.output import report
 from promptlane.core.layout import prompt_id_of
-from promptlane.core.card import Card
+from promptlane.core.card import Card, step_entries
 from promptlane.core.pii import text_problems
 from promptlane.core.problems import EXIT_FAILED, EXIT_OK, Problem
 from promptlane.core.managed import RUN_SYNC, managed_findings
@@ -91,13 +91,13 @@ def _trust_checks(rels: list[str] | None, based: bool = False) -> list[str]:
     and whenever a base is set (CI on a pull request): what changed since the base is found by
     git, not by the file list, which never holds a deleted file or (pre-commit's default
     `types: [file]`) a symbolic link."""
-    from promptlane.core.reviews import REVIEWERS
+    from promptlane.core.reviews import REVIEWERS, TEMPLATE
     from promptlane.core.signatures import ALLOWED_SIGNERS
 
     if rels is None or based:
         return list(TRUST_CHECKS)
     which = []
-    if any(rel in (REVIEWERS, ALLOWED_SIGNERS) for rel in rels):
+    if any(rel in (REVIEWERS, ALLOWED_SIGNERS, TEMPLATE) for rel in rels):
         which.append("files")
     if any(rel.startswith("prompts/") and rel.endswith("/card.yml") for rel in rels):
         which.append("risk")
@@ -225,8 +225,8 @@ def registry_problems(repo: Repo, card: Card) -> list[Problem]:
 def pii_problems(card: Card, tests: Loaded | None) -> list[Problem]:
     """A sound card's step texts and its eval fixture file, evals/tests/<id>.yml (read by the caller)."""
     found: list[Problem] = []
-    for step, text in zip(card.data["steps"], card.texts or [], strict=False):
-        found.extend(text_problems(text, f"prompts/{card.prompt_id}/{step['file']}"))
+    for entry, text in zip(step_entries(card.data), card.texts or [], strict=False):  # every call's, in a chain
+        found.extend(text_problems(text, f"prompts/{card.prompt_id}/{entry.step['file']}"))
     if tests is not None and tests.text:  # an undecodable fixture is PL110, from its reading
         found.extend(text_problems(tests.text, tests.path))
     return found

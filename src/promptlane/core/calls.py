@@ -57,9 +57,10 @@ def calls_of(payload: Mapping[str, Any]) -> list[Call]:
     raise ValueError(f"not a promptlane payload (format {fmt!r}); expected {PAYLOAD_FORMAT} or {CHAIN_FORMAT}")
 
 
-def first_matches(pattern: re.Pattern[str], text: str) -> dict[str, tuple[int, int]]:
-    """Group 1 of each match of ``pattern`` -> (line, column) of its first match; the column
-    counts characters from 1, as an editor does. Linear in the text."""
+def first_matches(pattern: re.Pattern[str], text: str, groups: int = 1) -> dict[str, tuple[int, int]]:
+    """Group 1 of each match of ``pattern`` (groups 1 to ``groups`` joined by ".") ->
+    (line, column) of its first match; the column counts characters from 1, as an editor
+    does. Linear in the text."""
     found: dict[str, tuple[int, int]] = {}
     line, counted, line_start = 1, 0, 0
     for match in pattern.finditer(text):
@@ -68,7 +69,7 @@ def first_matches(pattern: re.Pattern[str], text: str) -> dict[str, tuple[int, i
             line += newlines
             line_start = text.rindex("\n", counted, match.start()) + 1
         counted = match.start()
-        found.setdefault(match[1], (line, match.start() - line_start + 1))
+        found.setdefault(".".join(match.groups()[:groups]), (line, match.start() - line_start + 1))
     return found
 
 

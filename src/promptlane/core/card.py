@@ -1,6 +1,10 @@
 """A prompt card (pure): the model of ``prompts/<id>/card.yml``, its schema, identity and
 variable checks, and its payload hash once the step texts are read.
 
+A card is one model call (``steps:``) or a chain (``calls:``, each call with its own steps;
+a call's texts may use ``{{ <call>.output }}`` of an earlier call). ``step_entries`` lists the
+steps of either kind with their YAML paths, so readers of texts need no second loop.
+
 ``parse_card`` and ``complete_card`` never raise for bad input: the ``Card`` they fill has
 ``problems`` that say what is wrong, each at a file and line. ``payload``/``hash`` are set
 only when the card and all its texts are sound, so no hash is ever computed from half-read
@@ -10,9 +14,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from promptlane.core import hashing
+from promptlane.core.calls import DOTTED, first_matches, references
 from promptlane.core.layout import RESERVED_IDS, is_prompt_id
 from promptlane.core.problems import Problem
 from promptlane.core.schema import card_problems
@@ -22,6 +27,44 @@ from promptlane.core.yamltext import Loaded, locate
 MAX_TEXT_BYTES = 1 << 20  # 1 MiB: larger "prompts" are almost always a mistaken file
 PLACEHOLDER = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|[^}]*)?-?\}\}")
 MANAGED_KEYS = ("version", "hash", "author", "environment")
+
+
+class StepAt(NamedTuple):
+    """A step of a card and where it is: ``path`` is its YAML path (``("steps", 1)`` or
+    ``("calls", 0, "steps", 1)``), ``call`` the index of its call in a chain (None otherwise)."""
+
+    path: tuple[Any, ...]
+    step: dict[str, Any]
+    call: int | None
+
+    @property
+    def dotted(self) -> str:
+        """The path as messages write it: ``steps[1]``, ``calls[0].steps[1]``."""
+        return ".".join(f"{part}" if isinstance(part, str) else f"[{part}]" for part in self.path).replace(".[", "[")
+
+
+def is_chain_card(data: Any) -> bool:
+    return isinstance(data, dict) and "calls" in data and "steps" not in data
+
+
+def step_entries(data: Any) -> list[StepAt]:
+    """Every well-shaped step of a card (``steps:`` or all calls' ``steps:``), in the order the
+    texts are read and hashed. Shapes the schema refuses are skipped (it reports them)."""
+    if not isinstance(data, dict):
+        return []
+    groups: list[tuple[tuple[Any, ...], Any, int | None]] = [(("steps",), data.get("steps"), None)]
+    if is_chain_card(data):
+        calls = data["calls"] if isinstance(data["calls"], list) else []
+        groups = [(("calls", i, "steps"), call.get("steps"), i) for i, call in enumerate(calls) if isinstance(call, dict)]
+    return [StepAt((*at, j), step, call) for at, steps, call in groups if isinstance(steps, list)
+            for j, step in enumerate(steps) if isinstance(step, dict)]
+
+
+def call_names(data: Any) -> list[Any]:
+    """The ``name`` of each call of a chain card, as written ([] for a card with ``steps:``)."""
+    if not is_chain_card(data) or not isinstance(data["calls"], list):
+        return []
+    return [call.get("name") if isinstance(call, dict) else None for call in data["calls"]]
 
 
 @dataclass
@@ -93,42 +136,85 @@ def _identity_problems(card: Card) -> list[Problem]:
     elif declared in RESERVED_IDS:
         found.append(card.problem("PL121", f"id '{declared}' is reserved (promptlane names folders after ids, and "
                                   f"'{declared}' already has a meaning there); rename the prompt and its folder", "id"))
-    steps = card.data.get("steps")
     # Only well-shaped steps are compared; the schema has already reported any other shape.
-    names = [s.get("name") for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            found.append(card.problem("PL134", f"steps[{index}].name: step '{name}' appears twice; step names must be unique", "steps", index, "name"))
+    seen: dict[Any, set[Any]] = {}
+    for entry in step_entries(card.data):
+        name, names = entry.step.get("name"), seen.setdefault(entry.call, set())
+        if name in names:
+            within = "" if entry.call is None else f" in call '{card.data['calls'][entry.call].get('name')}'"
+            found.append(card.problem("PL134", f"{entry.dotted}.name: step '{name}' appears twice{within}; step names must be "
+                                      f"unique{'' if entry.call is None else ' within a call'}", *entry.path, "name"))
+        names.add(name)
+    calls = call_names(card.data)
+    variables = card.data["variables"] if isinstance(card.data.get("variables"), list) else []
+    for index, name in enumerate(calls):
+        if not isinstance(name, str):
+            continue
+        if name in calls[:index]:
+            found.append(card.problem("PL136", f"calls[{index}].name: call '{name}' appears twice; call names must be unique "
+                                      f"(texts name a call's output as {{{{ {name}.output }}}})", "calls", index, "name"))
+        if name in variables:
+            found.append(card.problem("PL137", f"calls[{index}].name: '{name}' is also a variable; {{{{ {name} }}}} and "
+                                      f"{{{{ {name}.output }}}} would be confused: rename the call or the variable",
+                                      "calls", index, "name"))
     return found
 
 
 def placeholders(text: str) -> dict[str, tuple[int, int]]:
     """Variable name -> (line, column) of the first ``{{ name }}`` placeholder that uses it;
-    the column counts characters from 1, as an editor does."""
-    found: dict[str, tuple[int, int]] = {}
-    line, counted, line_start = 1, 0, 0
-    for match in PLACEHOLDER.finditer(text):
-        newlines = text.count("\n", counted, match.start())  # counted as we go: linear in the text
-        if newlines:
-            line += newlines
-            line_start = text.rindex("\n", counted, match.start()) + 1
-        counted = match.start()
-        found.setdefault(match[1], (line, match.start() - line_start + 1))
+    the column counts characters from 1, as an editor does. ``{{ call.output }}`` is not one
+    (core/calls.references finds those)."""
+    return first_matches(PLACEHOLDER, text)
+
+
+def _reference_problems(card: Card) -> list[Problem]:
+    """In a chain, each ``{{ x.output }}`` must name a call that runs before the text's own."""
+    names = [str(name) for name in call_names(card.data)]
+    found = []
+    for entry, text in zip(step_entries(card.data), card.texts or [], strict=False):
+        if entry.call is None:
+            continue
+        own, earlier = names[entry.call], names[:entry.call]
+        shown = f"prompts/{card.prompt_id}/{entry.step['file']}"
+        for name, (line, col) in references(text).items():
+            ref = f"{{{{ {name}.output }}}}"
+            if name == own:
+                found.append(Problem(shown, line, col, "PL143", f"{ref} in call '{own}' is its own output, which does not exist "
+                                     f"while it runs; a call uses only outputs of calls before it"
+                                     f"{' (' + ', '.join(earlier) + ')' if earlier else ''}"))
+            elif name in names:
+                found.append(Problem(shown, line, col, "PL143", f"{ref} in call '{own}': call '{name}' runs after it "
+                                     f"(calls[{names.index(name)}]); a call uses only outputs of calls before it: move "
+                                     f"'{name}' before '{own}' in {card.rel}"))
+            elif name not in earlier:
+                close = closest(name, earlier)
+                fix = f"did you mean {{{{ {close}.output }}}}?" if close else \
+                    (f"calls before '{own}': {', '.join(earlier)}" if earlier else f"'{own}' is the first call: no output comes before it")
+                found.append(Problem(shown, line, col, "PL142", f"{ref}: no call is named '{name}'; {fix}"))
+        for dotted, (line, col) in first_matches(DOTTED, text, groups=2).items():
+            name, attribute = dotted.split(".")
+            if name in names and attribute != "output":
+                found.append(Problem(shown, line, col, "PL144", f"{{{{ {dotted} }}}}: a call has only .output; "
+                                     f"write {{{{ {name}.output }}}}"))
     return found
 
 
 def _variable_problems(card: Card) -> list[Problem]:
     declared = list(card.data["variables"])
     used: dict[str, tuple[str, int, int]] = {}
-    for step, text in zip(card.data["steps"], card.texts or [], strict=False):
+    for entry, text in zip(step_entries(card.data), card.texts or [], strict=False):
         for name, (line, col) in placeholders(text).items():
-            used.setdefault(name, (f"prompts/{card.prompt_id}/{step['file']}", line, col))
-    found = []
+            used.setdefault(name, (f"prompts/{card.prompt_id}/{entry.step['file']}", line, col))
+    calls = set(map(str, call_names(card.data)))
+    found = _reference_problems(card)
     for name in sorted(set(used) - set(declared)):
         shown, line, col = used[name]
         close = closest(name, declared)
         fix = f"add '{name}' to variables: in {card.rel}"
-        fix = f"did you mean '{close}'? (or {fix})" if close else fix
+        if name in calls:
+            fix = f"'{name}' is a call: its output is {{{{ {name}.output }}}} (or {fix})"
+        elif close:
+            fix = f"did you mean '{close}'? (or {fix})"
         found.append(Problem(shown, line, col, "PL141", f"uses {{{{ {name} }}}} but the card does not declare it; {fix}"))
     for index, name in enumerate(declared):
         if name not in used:
@@ -166,11 +252,19 @@ def complete_card(card: Card, texts: list[str]) -> None:
     card.problems.extend(_variable_problems(card))
     if card.problems:
         return
-    payload = hashing.build_payload(card.data["model"], card.data["steps"], texts, card.data["variables"])
+    if is_chain_card(card.data):
+        calls, per_call, start = card.data["calls"], [], 0
+        for call in calls:
+            per_call.append(texts[start:start + len(call["steps"])])
+            start += len(call["steps"])
+        payload = hashing.build_chain_payload(card.data["model"], calls, per_call, card.data["variables"])
+    else:
+        payload = hashing.build_payload(card.data["model"], card.data["steps"], texts, card.data["variables"])
     try:
         card.hash = hashing.payload_hash(payload)
     except ValueError as exc:  # e.g. .inf or .nan in params: JSON (and so the hash) has no such number
-        card.problems.append(card.problem("PL103", f"model.params: cannot be hashed ({exc}); use finite numbers", "model", "params"))
+        where = "model.params or a call's params" if is_chain_card(card.data) else "model.params"
+        card.problems.append(card.problem("PL103", f"{where}: cannot be hashed ({exc}); use finite numbers", "model", "params"))
         return
     card.payload = payload
 

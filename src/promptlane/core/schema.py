@@ -107,7 +107,20 @@ def _to_problem(error: Any, text: str, shown_as: str) -> Problem:
         loc = locate(text, path)
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return Problem(shown_as, loc.line, loc.col, "PL106", f"{where}: missing required key '{missing}'")
+    if error.validator == "oneOf" and not path and isinstance(error.instance, dict):  # the card's steps:/calls: choice
+        if "steps" in error.instance:
+            loc = locate(text, [], key="calls")
+            return Problem(shown_as, loc.line, loc.col, "PL103", "(card): has both steps: and calls:; a card is one model "
+                           "call (steps:) or a chain of calls (calls:), never both")
+        loc = locate(text, path)
+        return Problem(shown_as, loc.line, loc.col, "PL106", "(card): missing required key 'steps' (or 'calls' for a chain)")
     loc = locate(text, path)
+    if error.validator == "minItems" and path == ["calls"]:
+        return Problem(shown_as, loc.line, loc.col, "PL103", f"calls: a chain has at least two calls; write the steps of "
+                       f"one call under steps: instead{' (calls: is empty)' if not error.instance else ''}")
+    if error.validator == "pattern" and len(path) == 3 and path[0] == "calls" and path[2] == "name":
+        return Problem(shown_as, loc.line, loc.col, "PL103", f"{where}: {error.instance!r} is not a call name: lower-case "
+                       "letters, digits and '_', not starting with a digit (texts use it as {{ name.output }})")
     if error.validator == "type":
         expected: str | list[str] = error.validator_value  # a "type" keyword: a name or a list of them
         names = " or ".join(_TYPE_NAMES.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))

@@ -1,4 +1,5 @@
-"""Reading one prompt card from disk: the card file and its step texts (core/card.py judges them).
+"""Reading one prompt card from disk: the card file and its step texts, of its one call or of
+every call of a chain (core/card.py judges them).
 
 ``read_card`` never raises for bad input: it returns a ``Card`` whose ``problems`` say what
 is wrong, each at a file and line. ``payload``/``hash`` are set only when the card and all
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 
-from promptlane.core.card import MAX_TEXT_BYTES, Card, complete_card, parse_card
+from promptlane.core.card import MAX_TEXT_BYTES, Card, StepAt, complete_card, parse_card, step_entries
 from promptlane.core.layout import CARD
 from promptlane.core.problems import Problem
 from promptlane.core.yamltext import decode
@@ -45,9 +46,8 @@ def _read_texts(repo: Repo, card: Card) -> None:
         card.problems.append(card.problem("PL131", f"prompts/{card.prompt_id} is a link to a folder outside prompts/; keep prompts inside the repository", "id"))
         return
     texts = []
-    for index, step in enumerate(card.data["steps"]):
-        text = _read_step(repo, card, folder, index, step["file"])
-        texts.append(text)
+    for entry in step_entries(card.data):
+        texts.append(_read_step(repo, card, folder, entry))
     read = [text for text in texts if text is not None]
     if len(read) == len(texts):
         card.texts = read
@@ -70,22 +70,22 @@ def _inside(folder: str, name: str) -> tuple[str, bool]:
     return real, real.startswith(folder + os.sep)
 
 
-def _read_step(repo: Repo, card: Card, folder: str, index: int, name: str) -> str | None:
-    at = ("steps", index, "file")
+def _read_step(repo: Repo, card: Card, folder: str, entry: StepAt) -> str | None:
+    at, where, name = (*entry.path, "file"), f"{entry.dotted}.file", entry.step["file"]
     shown = f"prompts/{card.prompt_id}/{name}"
     real, inside = _inside(folder, name)
     if not inside:
-        card.problems.append(card.problem("PL131", f"steps[{index}].file: '{name}' points outside prompts/{card.prompt_id}/; keep step texts in the card's folder", *at))
+        card.problems.append(card.problem("PL131", f"{where}: '{name}' points outside prompts/{card.prompt_id}/; keep step texts in the card's folder", *at))
         return None
     try:
         info = os.stat(real)
     except OSError:
         info = None
     if info is None or not stat.S_ISREG(info.st_mode):
-        card.problems.append(card.problem("PL130", f"steps[{index}].file: '{name}' does not exist; create {shown} or fix the file name", *at))
+        card.problems.append(card.problem("PL130", f"{where}: '{name}' does not exist; create {shown} or fix the file name", *at))
         return None
     if info.st_size > MAX_TEXT_BYTES:
-        card.problems.append(card.problem("PL135", f"steps[{index}].file: '{name}' is {info.st_size} bytes, over the {MAX_TEXT_BYTES}-byte limit for a prompt text", *at))
+        card.problems.append(card.problem("PL135", f"{where}: '{name}' is {info.st_size} bytes, over the {MAX_TEXT_BYTES}-byte limit for a prompt text", *at))
         return None
     with open(real, "rb") as handle:
         raw = handle.read()
