@@ -7,6 +7,7 @@ import pytest
 from promptlane.core import hashing
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "payload-hash.json").read_text(encoding="utf-8"))
+CHAIN_VECTORS = json.loads((Path(__file__).parent / "vectors" / "chain-hash.json").read_text(encoding="utf-8"))
 MODEL = {"provider": "openai", "name": "gpt-4o-mini", "params": {"temperature": 0.2, "max_tokens": 400}}
 STEPS = [{"name": "system", "role": "system"}, {"name": "user", "role": "user"}]
 
@@ -18,6 +19,14 @@ def payload(texts, model=MODEL, variables=("question",)):
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
 def test_vectors(vector):
     built = hashing.build_payload(vector["model"], vector["steps"], vector["texts"], vector["variables"])
+    assert hashing.canonical_bytes(built).decode("utf-8") == vector["canonical"]
+    assert hashing.payload_hash(built) == vector["hash"]
+
+
+@pytest.mark.parametrize("vector", CHAIN_VECTORS["vectors"], ids=lambda v: v["name"])
+def test_chain_vectors(vector):
+    built = hashing.build_chain_payload(vector["model"], vector["calls"], [call["texts"] for call in vector["calls"]],
+                                        vector["variables"])
     assert hashing.canonical_bytes(built).decode("utf-8") == vector["canonical"]
     assert hashing.payload_hash(built) == vector["hash"]
 
@@ -65,12 +74,18 @@ const fs = require('fs');
 const sortKeys = (v) => Array.isArray(v) ? v.map(sortKeys)
   : (v && typeof v === 'object') ? Object.fromEntries(Object.keys(v).sort().map(k => [k, sortKeys(v[k])])) : v;
 const norm = (t) => t.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n').replace(/\n+$/, '');
+const steps = (list, texts) => list.map((s, i) => ({name: s.name, role: s.role, text: norm(texts[i])}));
+// A chain call's model: provider and name from the call or the card, params merged key by key.
+const resolved = (card, call) => ({provider: (call.model || {}).provider ?? card.provider,
+  name: (call.model || {}).name ?? card.name, params: {...(card.params || {}), ...(call.params || {})}});
 const doc = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 for (const v of doc.vectors) {
-  const payload = {format: 'promptlane-payload/1',
-    model: {provider: v.model.provider, name: v.model.name, params: v.model.params || {}},
-    steps: v.steps.map((s, i) => ({name: s.name, role: s.role, text: norm(v.texts[i])})),
-    variables: [...new Set(v.variables)].sort()};
+  const variables = [...new Set(v.variables)].sort();
+  const payload = doc.format === 'promptlane-chain/1'
+    ? {format: 'promptlane-chain/1', variables,
+       calls: v.calls.map(c => ({name: c.name, model: resolved(v.model, c), steps: steps(c.steps, c.texts)}))}
+    : {format: 'promptlane-payload/1', variables, steps: steps(v.steps, v.texts),
+       model: {provider: v.model.provider, name: v.model.name, params: v.model.params || {}}};
   const canonical = JSON.stringify(sortKeys(payload));
   const hash = 'sha256:' + crypto.createHash('sha256').update(canonical, 'utf8').digest('hex');
   console.log(v.name + ' ' + hash);
@@ -78,7 +93,8 @@ for (const v of doc.vectors) {
 """
 
 
-def test_vectors_reproduce_in_javascript(tmp_path):
+@pytest.mark.parametrize("name, vectors", [("payload-hash.json", VECTORS), ("chain-hash.json", CHAIN_VECTORS)])
+def test_vectors_reproduce_in_javascript(tmp_path, name, vectors):
     import shutil
     import subprocess
 
@@ -87,10 +103,10 @@ def test_vectors_reproduce_in_javascript(tmp_path):
         pytest.skip("node is not installed")
     script = tmp_path / "reference.js"
     script.write_text(NODE_REFERENCE, encoding="utf-8")
-    done = subprocess.run([node, str(script), str(Path(__file__).parent / "vectors" / "payload-hash.json")],
+    done = subprocess.run([node, str(script), str(Path(__file__).parent / "vectors" / name)],
                           capture_output=True, text=True, check=True)
     got = dict(line.split(" ", 1) for line in done.stdout.splitlines())
-    assert got == {v["name"]: v["hash"] for v in VECTORS["vectors"]}
+    assert got == {v["name"]: v["hash"] for v in vectors["vectors"]}
 
 
 from hypothesis import given, settings, strategies as st
