@@ -44,14 +44,14 @@ def approve(repo: "Repo", prompt_id: str, role_name: str, decision: str = "appro
     role = _role(repo, reviewers, role_name)
     who = actor(repo.root)
     _refuse_reviewer(reviewers, role, who, card, lock, DECISIONS[decision])
-    template = repo.root / TEMPLATE
-    if not template.is_file():
-        raise UsageError(f"{TEMPLATE} is missing; restore it from the promptlane template")
+    template = rules.template(repo)  # the base's, with a base: its checklists are the ones judged
+    if template is None:
+        raise UsageError(f"{TEMPLATE} is missing from {rules.source(repo)}; restore it from the promptlane template")
     values = {"prompt": prompt_id, "version": str(card.version), "hash": payload_hash, "reviewer": who, "role": role,
               "decision": DECISIONS[decision], "date": now(), "note": note}
     summary = eval_summary(prompt_id, payload_hash, load_results(repo, prompt_id, payload_hash), results_rel(prompt_id, payload_hash))
     rel, previous = _form_rel(repo, prompt_id, str(card.version), role, who)
-    text = render_form(template.read_text(encoding="utf-8"), values, summary, role)
+    text = render_form(template, values, summary, role)
     text, unanswered = _answer_checklist(repo, text, rel, role, decision, confirm or [], all_confirmed)
     signed = _write_signed(repo, rel, text.encode("utf-8"), who, values["date"], key)
     lines = [f"Wrote {rel}{signed}: {values['decision']} as {role} for {prompt_id} {card.version} ({payload_hash[:19]}...)."]
@@ -77,7 +77,8 @@ def _answer_checklist(repo: "Repo", text: str, rel: str, role: str, decision: st
         return text, []
     if requiring and not items:
         raise UsageError(f"the policy requires the checklist for {', '.join(requiring)} (require_checklist), but "
-                         f"{TEMPLATE} has no '## Checklist: {role}' items ('- [ ] ...'); add them to the template")
+                         f"{TEMPLATE} ({rules.source(repo)}) has no '## Checklist: {role}' items ('- [ ] ...'); add them "
+                         "to the template (a governed change: PL413)")
     if all_confirmed:
         lines = {item.line for item in items}
     elif confirm:
@@ -238,6 +239,12 @@ def _subject(repo: "Repo", subject: str) -> tuple[str, dict[str, str], list[str]
         data, text = load_policy(repo.root)
         old = base_policy(repo.root, rules.compared_with(repo))
         return governance.file_digest(text), {}, [what for _, what in (loosened(old, data) if old and data else [])]
+    if subject == TEMPLATE:
+        path = repo.root / subject
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        before = git.show(repo.root, rules.compared_with(repo), subject) or ""
+        return governance.checklist_digest(text), {}, governance.checklist_changes(before, text) or [
+            f"the checklists of {subject} as they are now"]
     if subject in governance.GOVERNED_FILES:
         path = repo.root / subject
         text = path.read_text(encoding="utf-8") if path.is_file() else ""

@@ -30,6 +30,8 @@ class Panel:
     require_signatures: bool = True
     source: str = "the working tree"
     require_checklist: bool = False   # an approval counts only with every item of its role's checklist answered
+    template: str | None = None       # HITL_Approval_Template.md in force, whose items a checklist answers
+                                      # ("": none there; None: unknown, the form's own items are judged)
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def _judge(review: Review, card: Card, version: Version, panel: Panel, now: date
     if signature_problem:
         found.append(signature_problem)
     if panel.require_checklist and data["decision"] == "approved":
-        unanswered = checklist_problem(review, card.prompt_id)
+        unanswered = checklist_problem(review, card.prompt_id, panel.template, panel.source)
         if unanswered:
             found.append(unanswered)
     if key and version.author and data["decision"] == "approved" and key in panel.signers.fingerprints_of(version.author):

@@ -5,7 +5,11 @@ audit row binds that mapping by its digest::
 
     {"results": "sha256:...",                 # the eval results file of this hash, as read
      "forms": [{"path": "reviews/...md", "form": "sha256:...", "sig": "sha256:..." | null}],
-     "policy": "sha256:...", "reviewers": "sha256:..." | null, "allowed_signers": "sha256:..." | null}
+     "policy": "sha256:...", "reviewers": "sha256:..." | null, "allowed_signers": "sha256:..." | null,
+     "template": "sha256:..." | null}         # HITL_Approval_Template.md: the checklists a form answers
+
+A record made before the evidence named the template has no ``template`` key: its forms'
+checklists are judged by their own items, as they were then (``null``: there was none).
 
 The bytes are kept in ``audit/evidence/<2 hex>/<64 hex>`` (content-addressed: the name is the
 sha256 of the file, so the store only grows and a blob is never rewritten). ``judge`` asks the
@@ -29,7 +33,7 @@ if TYPE_CHECKING:
     from promptlane.core.signatures import Signers
 
 EVIDENCE = "audit/evidence"
-RULE_FILES = ("policy", "reviewers", "allowed_signers")
+RULE_FILES = ("policy", "reviewers", "allowed_signers", "template")
 
 
 def blob_rel(digest: str) -> str:
@@ -91,7 +95,7 @@ def shape_problem(evidence: Any) -> str | None:
         return "names no evidence (a promotion records the digests of its results, forms and rules)"
     if not is_digest(evidence.get("results")) or not is_digest(evidence.get("policy")):
         return "names no results or policy digest"
-    for name in ("reviewers", "allowed_signers"):
+    for name in ("reviewers", "allowed_signers", "template"):
         if evidence.get(name) is not None and not is_digest(evidence.get(name)):
             return f"names a {name} that is not a digest"
     forms = evidence.get("forms")
@@ -105,10 +109,10 @@ def shape_problem(evidence: Any) -> str | None:
 def rule_paths() -> dict[str, str]:
     """Each rules file the evidence names: its key -> its repository path."""
     from promptlane.core.layout import POLICY
-    from promptlane.core.reviews import REVIEWERS
+    from promptlane.core.reviews import REVIEWERS, TEMPLATE
     from promptlane.core.signatures import ALLOWED_SIGNERS
 
-    return {"policy": POLICY, "reviewers": REVIEWERS, "allowed_signers": ALLOWED_SIGNERS}
+    return {"policy": POLICY, "reviewers": REVIEWERS, "allowed_signers": ALLOWED_SIGNERS, "template": TEMPLATE}
 
 
 def rule_files(evidence: dict[str, Any]) -> list[tuple[str, str]]:
@@ -211,11 +215,13 @@ def _inputs(promotion: Logged, snapshot: dict[str, Any], lock: Any, evidence: di
     reviewers: Reviewers | None = None
     signers: Signers | None = None
     forms: list[Review] = []
+    template: str | None = None
     if gates.needs_approvals(policy, promotion.env, card):
         reviewers, signers, forms = _panel_inputs(evidence, blobs, parsed)
+        template = _template(evidence, blobs)
     results = _results(blobs[evidence["results"]])
     found = gates.Evidence(results, [], reviewers, forms, None, moment, signers=signers,
-                           rules_source="the rules the event names", branch_known=False)
+                           rules_source="the rules the event names", branch_known=False, template=template)
     return card, as_then, policy, found
 
 
@@ -257,6 +263,15 @@ def _reviewers(raw: bytes) -> "Reviewers":
         return parse_reviewers(load(_text(raw, REVIEWERS), REVIEWERS))
     except Exception as exc:  # noqa: BLE001 - a reviewers file that cannot be read is a problem, not a crash
         raise ValueError(f"the reviewers file it names cannot be read ({exc})") from None
+
+
+def _template(evidence: dict[str, Any], blobs: dict[str, bytes]) -> str | None:
+    """The HITL template the event names ("" when it names none in force; None: a record made
+    before the evidence named the template, whose forms' own items are judged)."""
+    if "template" not in evidence:
+        return None
+    digest = evidence["template"]
+    return _text(blobs[digest], "HITL template") if digest else ""
 
 
 def _signers(raw: bytes) -> "Signers":

@@ -1,11 +1,13 @@
 """Filling a HITL form (pure): the template's front matter set for one decision, the eval
-summary of the hash under review, and only the reviewer's own checklist."""
+summary of the hash under review, and only the reviewer's own checklist, every item of it
+unanswered (a box ticked in the template answers nothing: only the reviewer's answers tick)."""
 from __future__ import annotations
 
 import json
 import re
 from typing import Any
 
+from promptlane.core.checklist import unticked
 from promptlane.core.problems import UsageError
 from promptlane.core.reviews import SUMMARY_MARKER, TEMPLATE, slug, split_front_matter
 
@@ -78,5 +80,5 @@ def render_form(template: str, values: dict[str, str], summary: list[str], role:
     if parts is None:
         raise UsageError(f"{TEMPLATE} has no front matter between '---' lines; restore it from the promptlane template")
     front, body = parts
-    body = _keep_checklist(_replace_summary(body, summary), role)
+    body = unticked(_keep_checklist(_replace_summary(body, summary), role))
     return "---\n" + _fill_front(front, values) + "---\n" + body

@@ -47,6 +47,8 @@ class Evidence:
     inputs: dict[str, Any] | None = None        # the repository's current eval inputs (store/evalinputs); None: not judged
     results_from: str | None = None             # where the results were read when not evals/results/ (CI's own run)
     contradicted: list[Problem] = field(default_factory=list)  # committed results CI's own run contradicts (PL640)
+    template: str | None = None                 # HITL_Approval_Template.md in force, with reviewers ("": absent;
+                                                # None: unknown, a record made before its evidence named it)
 
 
 @dataclass
@@ -262,7 +264,7 @@ def _approval_gates(ctx: _Ctx, risk: RiskRule, rule: EnvRule) -> None:
             known.append(role)
     entry = ctx.lock.entry(str(ctx.card.version)) or {}
     panel = Panel(reviewers, ctx.evidence.signers or Signers(), rule.require_signatures, ctx.evidence.rules_source,
-                  rule.require_checklist)
+                  rule.require_checklist, ctx.evidence.template)
     decision = decide(ctx.card, Version(entry.get("author"), entry.get("created")), tuple(known), panel,
                       ctx.evidence.forms, ctx.evidence.now, risk.min_reviewers)
     ctx.result.problems.extend(decision.problems)

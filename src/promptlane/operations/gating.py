@@ -47,11 +47,12 @@ def gather(repo: Repo, card: Card, env: str, policy: Policy, branch: str | None 
     found = _ci_results(repo, card, ci_required) if repo.ci_results is not None else None
     results, problems = found[:2] if found else _results(repo, card)
     inputs, inputs_problems = _inputs(repo, card)
-    reviewers, signers, forms = None, None, []
+    reviewers, signers, forms, template = None, None, [], None
     if gates.needs_approvals(policy, env, card):
         reviewers = rules.reviewers(repo)  # UsageError (exit 2) when it is missing or malformed
         signers = rules.signers(repo)
         forms = read_forms(repo, card.prompt_id, str(card.version))
+        template = rules.template(repo) or ""  # the checklists a form must answer, as the rules in force have them
     unborn = None
     if branch is None:
         branch = context.branch(repo)
@@ -59,7 +60,8 @@ def gather(repo: Repo, card: Card, env: str, policy: Policy, branch: str | None 
     refused = git.refusal(repo.root) if branch is None and unborn is None else None  # say why git said nothing
     return gates.Evidence(results, problems or inputs_problems, reviewers, forms, branch, parse_time(now or context.now()),
                           unborn, refused, signers, rules.source(repo), inputs=inputs,
-                          results_from=found[2] if found else None, contradicted=found[3] if found else [])
+                          results_from=found[2] if found else None, contradicted=found[3] if found else [],
+                          template=template)
 
 
 def _inputs(repo: Repo, card: Card) -> tuple[dict | None, list[Problem]]:
@@ -126,7 +128,7 @@ def _results(repo: Repo, card: Card) -> tuple[dict | None, list[Problem]]:
 def collect(repo: Repo, card: Card, env: str, policy: Policy | None = None) -> Collected:
     """The evidence a promotion of ``card`` to ``env`` stands on, by digest: the results file
     the eval gate read, the forms the approval gate read (with their signatures), and the
-    policy, reviewers and allowed_signers in force. Called once its gates pass."""
+    policy, reviewers, allowed_signers and HITL template in force. Called once its gates pass."""
     from promptlane.core.evidence import rule_paths
 
     policy = policy or rules.policy(repo)

@@ -3,6 +3,7 @@ with the base (``--base`` / ``$PROMPTLANE_BASE``) or, without one, with git HEAD
 
 - the policy file: its schema; each loosening no signed Governance approval covers (PL410);
 - reviews/reviewers.yml and reviews/allowed_signers: any change without one (PL411);
+- HITL_Approval_Template.md: its checklist sections changed without one (PL413);
 - a card's ``risk:`` lowered without one (PL412);
 - the review history: a committed form or signature changed or removed (PL530);
 - forms new since then: their signatures, checked now rather than at the promotion (PL520-523).
@@ -20,7 +21,7 @@ from promptlane.core.gates import DEFAULT_RISK
 from promptlane.core.layout import POLICY, REVIEWS
 from promptlane.core.policy import POLICY_REVIEW_ROLE, loosened
 from promptlane.core.problems import Problem, UsageError
-from promptlane.core.reviews import REVIEWERS
+from promptlane.core.reviews import REVIEWERS, TEMPLATE
 from promptlane.core.signatures import ALLOWED_SIGNERS, SIGNATURE_SUFFIX
 from promptlane.store import context, git, rules
 from promptlane.store.policyfile import base_policy, load_policy, read_rules
@@ -109,12 +110,13 @@ def _policy_presence(repo: "Repo", what: str) -> list[Problem]:
 
 def file_problems(repo: "Repo") -> list[Problem]:
     """PL411: reviews/reviewers.yml or reviews/allowed_signers differ from the base with no
-    approval; PL410: the policy removed or added; any governance file a symbolic link."""
+    approval; PL410: the policy removed or added; PL413: the template's checklists changed;
+    any governance file a symbolic link."""
     found: list[Problem] = []
     compare = rules.compared_with(repo)
     for rel in governance.GOVERNED_FILES:
         if (repo.root / rel).is_symlink():
-            found.append(Problem(rel, 1, 1, "PL411" if rel != POLICY else "PL410", "is a symbolic link; governance "
+            found.append(Problem(rel, 1, 1, {POLICY: "PL410", TEMPLATE: "PL413"}.get(rel, "PL411"), "is a symbolic link; governance "
                                  "files must be regular files (git stores a link's target as its content)"))
     policy_then = git.show_bytes(repo.root, compare, POLICY)
     if policy_then is not None and not (repo.root / POLICY).exists():
@@ -137,7 +139,37 @@ def file_problems(repo: "Repo") -> list[Problem]:
             found += problems
             found.append(Problem(rel, 1, 1, "PL411", f"{what} since {rules.compared_name(repo)} (who may decide is a governed "
                                  f"input); {_ask(rel, digest, rules.source(repo))}"))
-    return found
+    return found + template_problems(repo, compare)
+
+
+def template_problems(repo: "Repo", compare: str) -> list[Problem]:
+    """PL413: HITL_Approval_Template.md's checklist sections (the items each role's approval
+    answers) differ from the base's (or HEAD's), with no Governance approval of the new ones.
+    The rest of the template is the form's wording, and free to change."""
+    from promptlane.core.checklist import checklist_lines, checklist_text
+
+    path = repo.root / TEMPLATE
+    if path.is_symlink():
+        return []  # reported by file_problems
+    raw = git.show_bytes(repo.root, compare, TEMPLATE)
+    if raw is None and not git.commit_exists(repo.root, compare):
+        return []  # no history at all (a fresh repository): nothing to compare with
+    old = (raw or b"").decode("utf-8", errors="replace")
+    new = path.read_bytes().decode("utf-8", errors="replace") if path.is_file() else ""
+    if checklist_text(old) == checklist_text(new):
+        return []
+    digest = governance.checklist_digest(new)
+    approved, problems = _approved(repo, TEMPLATE, digest)
+    if approved:
+        return []
+    changes = governance.checklist_changes(old, new)
+    was = [line for _, line in checklist_lines(old)]
+    now = checklist_lines(new)
+    line = next((number for i, (number, text) in enumerate(now) if i >= len(was) or text != was[i]), now[-1][0] if now else 1)
+    what = "removed" if not path.is_file() else "added" if raw is None else "changed"
+    return problems + [Problem(TEMPLATE, line, 1, "PL413", f"checklists {what} since {rules.compared_name(repo)} "
+                               f"({'; '.join(changes)}): the items each role's approval answers are a governed input; "
+                               f"{_ask(TEMPLATE, digest, rules.source(repo))}")]
 
 
 def signers_file_problems(repo: "Repo") -> list[Problem]:

@@ -1,5 +1,5 @@
-"""The rules in force: the policy, reviewers and allowed signers that judge approvals,
-promotions and governance changes.
+"""The rules in force: the policy, reviewers, allowed signers and HITL template (whose
+checklists an approval answers) that judge approvals, promotions and governance changes.
 
 With a base (``--base REF`` or ``$PROMPTLANE_BASE``, what the rendered CI passes on a pull
 request) they are REF's files, as git has them: a branch cannot make itself a reviewer, or
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from promptlane.core.layout import DEFAULT_ENVIRONMENTS, POLICY
 from promptlane.core.policy import Policy, policy_problems, rules_of
 from promptlane.core.problems import UsageError
-from promptlane.core.reviews import REVIEWERS, Reviewers, parse_reviewers
+from promptlane.core.reviews import REVIEWERS, TEMPLATE, Reviewers, parse_reviewers
 from promptlane.core.signatures import ALLOWED_SIGNERS, Signers, parse_allowed_signers
 from promptlane.core.yamltext import decode, load
 
@@ -127,6 +127,12 @@ def signers(repo: "Repo") -> Signers:
         return found
 
     return _memo(repo, "signers", read)
+
+
+def template(repo: "Repo") -> str | None:
+    """HITL_Approval_Template.md in force (None when absent): the form ``approve`` renders, and
+    the checklist items each role's approval must answer where a rule requires the checklist."""
+    return _memo(repo, "template", lambda: _text(repo, TEMPLATE))
 
 
 def panel(repo: "Repo", require_signatures: bool | None = None) -> "Panel":
