@@ -51,9 +51,9 @@ def branch(base, monkeypatch):
     return open_branch(base, monkeypatch)
 
 
-@pytest.mark.xfail(strict=True, reason="hole: the form's checklist is rendered from the working tree's "
-                   "HITL_Approval_Template.md and judged by its own items only; a PR's template with "
-                   "pre-ticked items gives a half-answered form that counts for prod")
+# was a hole: the form was rendered with the PR's pre-ticked boxes, and judged by its own items.
+# Closed: approve renders every item unanswered; the base's template decides the items (PL53x),
+# and a change to the template's checklists is a governed change (PL413).
 def test_a_template_with_pre_ticked_items_makes_a_half_answered_form_count(branch, capsys, keys):
     root = branch
     for item in PM_ITEMS[1:]:
@@ -62,13 +62,16 @@ def test_a_template_with_pre_ticked_items_makes_a_half_answered_form_count(branc
     _others_approve(root, capsys, keys)
     code, out = approve(root, capsys, "PM", PM, keys.private(PM), "--confirm", "1")  # the PM answers one item
     assert code == 0, out
+    assert "2 of 3 checklist items unanswered" in out, out  # the template's ticks answered nothing
+    assert f"- [ ] {PM_ITEMS[1]}" in (root / FORM).read_text(encoding="utf-8")
     attack = Attack(root, capsys, keys)
     attack.promote("staging", "prod")
-    refused(attack, "PL53\\d|PL4\\d\\d")
+    assert attack.refusals and "PL532" in attack.refusals[-1]  # the command refuses prod ...
+    out = refused(attack, "PL532", "PL630", "PL413")  # ... and CI refuses her hand-written record and template
+    assert f"{TEMPLATE}:" in out
 
 
-@pytest.mark.xfail(strict=True, reason="hole: a PR's template that drops checklist items leaves fewer "
-                   "to answer; nothing compares a form's items with the base's template")
+# was a hole: nothing compared a form's items with the base's template. Closed: PL531 in CI.
 def test_a_template_with_items_removed_asks_fewer_answers(branch, capsys, keys):
     root = branch
     for item in PM_ITEMS[1:]:
@@ -78,12 +81,13 @@ def test_a_template_with_items_removed_asks_fewer_answers(branch, capsys, keys):
     code, out = approve(root, capsys, "PM", PM, keys.private(PM))  # --all-confirmed: of one item
     assert code == 0, out
     attack = Attack(root, capsys, keys)
-    attack.promote("staging", "prod")
-    refused(attack, "PL53\\d|PL4\\d\\d")
+    attack.promote("staging", "prod")  # her working tree's template asks one item: the command lets it through
+    out = refused(attack, "PL531", "PL630", "PL413")
+    assert "2 missing after line" in out and f"'{PM_ITEMS[1]}' ({TEMPLATE}:" in out, out  # the base's items
 
 
-@pytest.mark.xfail(strict=True, reason="hole: an item written in other list markdown ('* [ ]', indented) "
-                   "renders as a checkbox but is not an item (_ITEM only matches '- [ ] '), so it needs no answer")
+# was a hole: an item written in other list markdown ('* [ ]', indented) renders as a checkbox but
+# was no item (only '- [ ] ' was). Closed: every task-list line of a checklist section is an item.
 def test_a_template_item_in_other_markdown_is_not_counted(branch, capsys, keys):
     root = branch
     for item in PM_ITEMS[1:]:
@@ -92,10 +96,11 @@ def test_a_template_item_in_other_markdown_is_not_counted(branch, capsys, keys):
     _others_approve(root, capsys, keys)
     code, out = approve(root, capsys, "PM", PM, keys.private(PM), "--confirm", "1")
     assert code == 0, out
-    assert "unanswered" not in out  # the command itself sees one item, answered
+    assert "2 of 3 checklist items unanswered" in out, out  # the command itself sees all three items
     attack = Attack(root, capsys, keys)
     attack.promote("staging", "prod")
-    refused(attack, "PL53\\d|PL4\\d\\d")
+    assert attack.refusals and "PL532" in attack.refusals[-1]
+    refused(attack, "PL53\\d", "PL630", "PL413")
 
 
 @pytest.fixture
