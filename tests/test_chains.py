@@ -217,3 +217,151 @@ def test_a_bad_chain_card_is_reported_at_its_line_and_nothing_changes(tmp_path, 
     assert code == 1, out
     assert any(line.startswith(expected) and phrase in line for line in out.splitlines()), out
     assert snapshot_tree(root) == before
+
+
+# --- bumps (core/semver.py) ------------------------------------------------------------------
+
+def test_classify_change_of_chains():
+    from promptlane.core.semver import classify_change
+
+    base = chain_payload()
+    single = hashing.build_payload(MODEL, CALLS[0]["steps"], TEXTS[0], ["message", "customer_name"])
+    third = {"name": "polish", "steps": [{"name": "user", "role": "user"}]}
+    cases = {
+        "patch": [chain_payload(texts=[TEXTS[0], ["Write to {{ customer_name }}!", TEXTS[1][1]]])],
+        "minor": [
+            chain_payload(chain=[*CALLS, third], texts=[*TEXTS, ["Polish {{ draft.output }}"]]),   # a call added
+            chain_payload(chain=CALLS[:1] + [{**CALLS[1], "name": "write"}]),                    # renamed
+            chain_payload(chain=[CALLS[1], CALLS[0]], texts=[TEXTS[1], TEXTS[0]]),               # re-ordered
+            chain_payload(chain=[CALLS[0], {**CALLS[1], "params": {"max_tokens": 501}}]),        # a call's params
+            chain_payload(model={**MODEL, "params": {"temperature": 0.3, "max_tokens": 300}}),   # the card's params
+            chain_payload(chain=[CALLS[0], {**CALLS[1], "model": {"name": "gpt-4.1"}}]),          # a call's model
+            chain_payload(chain=[{**CALLS[0], "steps": CALLS[0]["steps"][::-1]}, CALLS[1]],
+                          texts=[TEXTS[0][::-1], TEXTS[1]]),                                     # steps re-ordered
+            chain_payload(chain=[{**CALLS[0], "steps": [CALLS[0]["steps"][0], {"name": "user", "role": "assistant"}]},
+                                 CALLS[1]]),                                                     # a role
+            single,                                                                              # calls: -> steps:
+        ],
+        "major": [chain_payload(variables=("message",)),
+                  hashing.build_payload(MODEL, CALLS[0]["steps"], TEXTS[0], ["message"])],
+    }
+    for kind, changed in cases.items():
+        for payload in changed:
+            assert classify_change(base, payload) == kind, payload
+            assert classify_change(payload, base) == kind, payload
+    assert classify_change(base, chain_payload()) is None
+
+
+# --- end to end: sync versions a chain, and bumps it as docs/hashing.md says ----------------------
+
+def test_sync_versions_a_chain_and_bumps_it(tmp_path, capsys):
+    import json
+
+    import yaml
+    from conftest import git, run_cli
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    folder = write_chain(root)
+    code, out = run_cli(root, "sync", capsys=capsys)
+    assert code == 1, out
+    card = yaml.safe_load((folder / "card.yml").read_text())
+    first = card["version"]
+    assert card["hash"].startswith("sha256:")
+    snapshot = json.loads((root / f"registry/store/support-chain/{first}.json").read_text())
+    assert snapshot["payload"]["format"] == "promptlane-chain/1"
+    assert [c["model"]["name"] for c in snapshot["payload"]["calls"]] == ["gpt-4o-mini", "gpt-4o"]
+    assert snapshot["payload"]["calls"][1]["model"]["params"] == {"temperature": 0.2, "max_tokens": 500}
+    assert run_cli(root, "check", capsys=capsys)[0] == 0
+
+    def step(edit) -> str:
+        edit()
+        code, out = run_cli(root, "sync", capsys=capsys)
+        assert code == 1, out
+        assert run_cli(root, "check", capsys=capsys)[0] == 0
+        return yaml.safe_load((folder / "card.yml").read_text())["version"]
+
+    def edit_card(old: str, new: str):
+        text = (folder / "card.yml").read_text()
+        assert old in text, old
+        (folder / "card.yml").write_text(text.replace(old, new, 1))
+
+    major, minor, patch = map(int, first.split("."))
+    assert step(lambda: (folder / "draft-system.md").write_text("Write a polite reply to {{ customer_name }}.\n")) == \
+        f"{major}.{minor}.{patch + 1}"
+    assert step(lambda: edit_card("params: {max_tokens: 500}", "params: {max_tokens: 600}")) == f"{major}.{minor + 1}.0"
+
+    def add_call():
+        (folder / "polish-user.md").write_text("Make this shorter:\n{{ draft.output }}\n")
+        (folder / "card.yml").write_text((folder / "card.yml").read_text().replace(
+            "      - {name: user, role: user, file: draft-user.md}\n",
+            "      - {name: user, role: user, file: draft-user.md}\n"
+            "  - name: polish\n    steps:\n      - {name: user, role: user, file: polish-user.md}\n"))
+    assert step(add_call) == f"{major}.{minor + 2}.0"
+
+    def add_input():
+        edit_card("[customer_name, message]", "[customer_name, message, tone]")
+        (folder / "polish-user.md").write_text("Make this shorter, {{ tone }}:\n{{ draft.output }}\n")
+    assert step(add_input) == f"{major + 1}.0.0"
+    lock = json.loads((root / "registry/support-chain.lock.json").read_text())
+    assert [v["bump"] for v in lock["versions"][1:]] == ["patch", "minor", "minor", "major"]
+
+
+def test_a_card_going_from_steps_to_calls_is_a_minor_bump(tmp_path, capsys):
+    import yaml
+    from conftest import git, run_cli
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    single = CHAIN_CARD.split("calls:")[0] + "steps:\n  - {name: user, role: user, file: draft-user.md}\n"
+    folder = write_chain(root, single, {"draft-user.md": "{{ customer_name }}: {{ message }}\n"})
+    assert run_cli(root, "sync", capsys=capsys)[0] == 1
+    first = yaml.safe_load((folder / "card.yml").read_text())["version"]
+    (folder / "extract-user.md").write_text("{{ message }}\n")
+    (folder / "draft-user.md").write_text("{{ customer_name }}: {{ extract.output }}\n")
+    (folder / "card.yml").write_text(CHAIN_CARD.split("calls:")[0] + "calls:\n"
+                                     "  - {name: extract, steps: [{name: user, role: user, file: extract-user.md}]}\n"
+                                     "  - {name: draft, steps: [{name: user, role: user, file: draft-user.md}]}\n")
+    code, out = run_cli(root, "sync", capsys=capsys)
+    assert code == 1, out
+    major, minor, _ = map(int, first.split("."))
+    assert yaml.safe_load((folder / "card.yml").read_text())["version"] == f"{major}.{minor + 1}.0"
+
+
+def test_a_chain_budget_is_refused_by_check_until_budgets_know_chains(tmp_path, capsys):
+    from conftest import run_cli
+
+    root = tmp_path / "repo"
+    write_chain(root, CHAIN_CARD + "budget: {max_input_tokens: 1200}\n")
+    code, out = run_cli(root, "check", capsys=capsys)
+    assert code == 1
+    assert f"{CHAIN_FILE}:22:9: PL303 budget: budgets of a chain (calls:) are not checked yet" in out, out
+
+
+def test_a_chain_in_a_scaffolded_repository(gov, capsys):
+    """The template's repository: a chain passes check, sync versions it, the commit hook's
+    check passes on the result, and a bad reference is reported at the text's line."""
+    import json
+
+    from conftest import git
+    from governed import pl
+
+    folder = write_chain(gov)
+    code, out = pl(gov, capsys, "check", "prompts/support-chain/card.yml")
+    assert code == 1 and "PL153" in out  # sound, only not versioned yet
+    code, out = pl(gov, capsys, "sync", *[f"prompts/support-chain/{name}" for name in ["card.yml", *CHAIN_TEXTS]])
+    assert code == 1 and "support-chain" in out, out
+    git(gov, "add", "-A")
+    git(gov, "commit", "-q", "-m", "a chain")
+    code, out = pl(gov, capsys, "check", "--all")
+    assert code == 0, out
+    snapshot = json.loads(next((gov / "registry/store/support-chain").glob("*.json")).read_text())
+    assert snapshot["card"]["calls"][1]["name"] == "draft" and "steps" not in snapshot["card"]
+    assert pl(gov, capsys, "audit", "verify")[0] == 0
+    (folder / "draft-user.md").write_text("Facts:\n\n  {{ extrcat.output }}\n")
+    code, out = pl(gov, capsys, "check", "prompts/support-chain/draft-user.md")
+    assert code == 1
+    assert "prompts/support-chain/draft-user.md:3:3: PL142 {{ extrcat.output }}: no call is named 'extrcat'; " \
+           "did you mean {{ extract.output }}?" in out, out

@@ -178,6 +178,8 @@ def _reference_problems(card: Card) -> list[Problem]:
         shown = f"prompts/{card.prompt_id}/{entry.step['file']}"
         for name, (line, col) in references(text).items():
             ref = f"{{{{ {name}.output }}}}"
+            if name in earlier:
+                continue
             if name == own:
                 found.append(Problem(shown, line, col, "PL143", f"{ref} in call '{own}' is its own output, which does not exist "
                                      f"while it runs; a call uses only outputs of calls before it"
@@ -186,7 +188,7 @@ def _reference_problems(card: Card) -> list[Problem]:
                 found.append(Problem(shown, line, col, "PL143", f"{ref} in call '{own}': call '{name}' runs after it "
                                      f"(calls[{names.index(name)}]); a call uses only outputs of calls before it: move "
                                      f"'{name}' before '{own}' in {card.rel}"))
-            elif name not in earlier:
+            else:
                 close = closest(name, earlier)
                 fix = f"did you mean {{{{ {close}.output }}}}?" if close else \
                     (f"calls before '{own}': {', '.join(earlier)}" if earlier else f"'{own}' is the first call: no output comes before it")

@@ -126,7 +126,7 @@ def snapshot_json(prompt_id: str, version: str, payload_hash: str, card: dict[st
         "id": prompt_id,
         "version": version,
         "hash": payload_hash,
-        "card": {key: card[key] for key in ("title", "risk", "model", "variables", "steps", "budget") if key in card},
+        "card": {key: card[key] for key in ("title", "risk", "model", "variables", "steps", "calls", "budget") if key in card},
         "payload": payload,
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
