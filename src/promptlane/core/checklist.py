@@ -169,11 +169,11 @@ def _mismatch(review: Review, role: str, items: list[Item], wanted: list[Item], 
         template_line = f"{TEMPLATE}:{wanted[index].line}" if index < len(wanted) else ""
         if item.text in have[:index]:
             why = f"'{item.text}' (line {item.line}) is there twice"
-        elif item.text not in want:
-            why = f"'{item.text}' (line {item.line}) is not an item of the template" + (
-                f" (item {index + 1} there is '{want[index]}', {template_line})" if index < len(want) else "")
         elif index >= len(want):
             why = f"'{item.text}' (line {item.line}) is one more than the template's {len(want)}"
+        elif item.text not in want:
+            why = (f"'{item.text}' (line {item.line}) is not an item of the template (item {index + 1} there is "
+                   f"'{want[index]}', {template_line})")
         elif want[index] not in have:
             why = f"item {index + 1} of the template, '{want[index]}' ({template_line}), is missing"
         else:
