@@ -173,6 +173,17 @@ def _messages(error) -> list[tuple[list, str]]:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = set(error.schema.get("properties", {}))
         return [(path + [name], "is not a field of the trace schema") for name in sorted(set(error.instance) - known)]
+    if error.validator == "dependentRequired" and isinstance(error.instance, dict):
+        return [(path + [name], f"needs {', '.join(d for d in needs if d not in error.instance)} too")
+                for name, needs in error.validator_value.items()
+                if name in error.instance and any(d not in error.instance for d in needs)]
+    schema_path = list(error.absolute_schema_path)
+    if error.validator == "not" and "dependentSchemas" in schema_path and isinstance(error.instance, dict):
+        # {"dependentSchemas": {owner: {"not": {"anyOf": [{"required": [field]}, ...]}}}}: fields owner excludes
+        owner = schema_path[schema_path.index("dependentSchemas") + 1]
+        excluded = [name for sub in error.validator_value.get("anyOf", [error.validator_value])
+                    for name in sub.get("required", []) if name in error.instance]
+        return [(path + [name], f"is not allowed in a record with {owner}") for name in excluded]
     # Python reprs in jsonschema messages read oddly in a JSON file: None is null there.
     return [(path, re.sub(r"^None is", "null is", error.message))]
 
