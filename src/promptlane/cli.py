@@ -136,7 +136,8 @@ def _add_promotion_commands(sub) -> None:
                    help="approve the current policy file instead of a prompt (Governance; see docs/promotion.md)")
     p.add_argument("--governance", metavar="FILE", default=None,
                    help="approve the new content of a governance file instead of a prompt (Governance): the policy "
-                        "file, reviews/reviewers.yml, reviews/allowed_signers, or prompts/ID/card.yml for its risk:")
+                        "file, reviews/reviewers.yml, reviews/allowed_signers, HITL_Approval_Template.md for its "
+                        "checklists, or prompts/ID/card.yml for its risk:")
     p.add_argument("--retire", action="store_true",
                    help="approve retiring prompt ID (as it serves now) instead of a version: the policy's retire: "
                         "roles sign these (see `promptlane retire`)")
