@@ -8,13 +8,17 @@
     with runtime.trace(prompt, inputs={...}, sink="logs/trace.jsonl") as call:
         call.finish(my_model(messages), input_tokens=..., output_tokens=...)
 
+    chain = runtime.get("support-triage")        # a card with calls: (prompt.is_chain)
+    result = runtime.run(chain, my_client, {...}, sink="logs/trace.jsonl")  # every call traced
+    result.output, result.outputs                # my_client(messages, model) -> str | Reply
+
 Standard library plus promptlane.hashing (rfc8785, pure Python): importing this never
 pulls in jsonschema, ruamel.yaml or cookiecutter. See docs/runtime.md.
 """
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from promptlane.runtime.errors import (
     IntegrityError,
@@ -26,13 +30,17 @@ from promptlane.runtime.errors import (
     UnknownPromptError,
     WithdrawnError,
 )
+from promptlane.runtime.chains import CallResult, ChainResult, Reply
+from promptlane.runtime.chains import run as _run
 from promptlane.runtime.loader import Registry, clear_cache, default_env
 from promptlane.runtime.loader import load as _load
-from promptlane.runtime.prompt import Prompt, Step, Withdrawal
+from promptlane.runtime.prompt import CallSpec, Prompt, Step, Withdrawal
+from promptlane.runtime.records import Redactor, Sink
 from promptlane.runtime.tracing import Call, Clock, Trace, trace
 
 __all__ = [
-    "load", "get", "render", "trace", "Registry", "Prompt", "Step", "Withdrawal", "Call", "Clock", "Trace",
+    "load", "get", "render", "run", "trace", "Registry", "Prompt", "Step", "CallSpec", "Withdrawal", "Call", "Clock",
+    "Trace", "Reply", "CallResult", "ChainResult",
     "RuntimeSDKError", "SourceError", "UnknownPromptError", "NotServedError", "RetiredError", "WithdrawnError",
     "IntegrityError",
     "RenderError", "clear_cache", "default_env", "SOURCE_ENV",
@@ -75,3 +83,17 @@ def render(prompt: Prompt | str, /, **variables: Any) -> list[dict[str, str]]:
     if isinstance(prompt, str):
         prompt = get(prompt)
     return prompt.render(**variables)
+
+
+def run(prompt: Prompt | str, call_model: Callable[[list, dict], str | Reply], inputs: Mapping[str, Any], *,
+        sink: Sink | None = None, clock: Clock | None = None, redact: bool | Redactor = True) -> ChainResult:
+    """Run ``prompt`` (a Prompt, or an id served by the default environment): its calls in
+    order, ``call_model(messages, model)`` once each, every output fed to the calls after it.
+
+    Traced to ``sink`` (a JSON Lines path or a callable; default $PROMPTLANE_TRACE_LOG): one
+    record per call and, for a chain, one for the chain that the call records point to. Missing
+    or unknown inputs raise RenderError before any call; an exception in a call stops the
+    chain, is recorded and re-raised. ``redact`` as for ``trace``. See docs/runtime.md#chains."""
+    if isinstance(prompt, str):
+        prompt = get(prompt)
+    return _run(prompt, call_model, inputs, sink=sink, clock=clock, redact=redact)

@@ -16,7 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from promptlane.core.hashing import PAYLOAD_FORMAT, payload_hash
+from promptlane.core.calls import CALL_NAME, Call, calls_of
+from promptlane.core.hashing import CHAIN_FORMAT, PAYLOAD_FORMAT, payload_hash
 from promptlane.core.registry import withdrawals_in_force
 from promptlane.core.suggest import did_you_mean
 from promptlane.runtime.errors import (
@@ -27,7 +28,7 @@ from promptlane.runtime.errors import (
     UnknownPromptError,
     WithdrawnError,
 )
-from promptlane.runtime.prompt import Prompt, Step, Withdrawal
+from promptlane.runtime.prompt import CallSpec, Prompt, Step, Withdrawal
 
 BUNDLE_FORMAT = "promptlane-bundle/1"
 LOCK_FORMAT = "promptlane-lock/1"
@@ -139,17 +140,59 @@ def _withdrawal(entry: dict, version: str) -> Withdrawal | None:
 def _prompt(where: str, prompt_id: str, version: str, digest: str, env: str, payload: dict) -> Prompt:
     """The payload's hash matched; still refuse a shape the renderer cannot use."""
     try:
-        if payload.get("format") != PAYLOAD_FORMAT:
-            raise ValueError(f"format is {payload.get('format')!r}, not {PAYLOAD_FORMAT}")
-        model = payload["model"]
-        steps = tuple(Step(s["name"], s["role"], s["text"]) for s in payload["steps"])
-        if not all(isinstance(v, str) for s in steps for v in (s.name, s.role, s.text)):
-            raise ValueError("a step's name, role or text is not a string")
+        fmt = payload.get("format")
+        if fmt not in (PAYLOAD_FORMAT, CHAIN_FORMAT):
+            raise ValueError(f"format is {fmt!r}, not {PAYLOAD_FORMAT} or {CHAIN_FORMAT}")
+        calls = calls_of(payload)  # core.calls: a single call is one Call named None
+        if fmt == CHAIN_FORMAT:
+            variables = _variables(payload["variables"])
+            chain = _chain(calls, variables)
+            return Prompt(prompt_id, version, digest, env, chain[-1].model, (), variables, calls=chain)
+        model = calls[0].model
+        steps = _steps(calls[0].steps)
         variables = tuple(payload["variables"])
         model = {"provider": model["provider"], "name": model["name"], "params": dict(model.get("params") or {})}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise IntegrityError(f"{where}: malformed payload ({exc}); refusing to serve it") from None
     return Prompt(prompt_id, version, digest, env, model, steps, variables)
+
+
+def _steps(raw: Any) -> tuple[Step, ...]:
+    steps = tuple(Step(s["name"], s["role"], s["text"]) for s in raw)
+    if not all(isinstance(v, str) for s in steps for v in (s.name, s.role, s.text)):
+        raise ValueError("a step's name, role or text is not a string")
+    return steps
+
+
+def _variables(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+        raise ValueError("variables is not a list of names")
+    return tuple(raw)
+
+
+def _chain(raw: list[Call], variables: tuple[str, ...]) -> tuple[CallSpec, ...]:
+    """A chain's calls (promptlane-chain/1): at least two, each named once, each model
+    resolved, each using only the outputs of calls before it."""
+    if len(raw) < 2:
+        raise ValueError("a chain has at least 2 calls")
+    calls: list[CallSpec] = []
+    for entry in raw:
+        name, model = entry.name, entry.model
+        if not isinstance(name, str) or not CALL_NAME.match(name):
+            raise ValueError(f"call name {name!r} is not an identifier [a-z_][a-z0-9_]*")
+        if name in variables or any(call.name == name for call in calls):
+            raise ValueError(f"call name {name!r} is used twice (by another call or a variable)")
+        if not (isinstance(model["provider"], str) and isinstance(model["name"], str) and isinstance(model["params"], dict)):
+            raise ValueError(f"call {name}: model is not {{provider, name, params}}")
+        steps = _steps(entry.steps)
+        if not steps:
+            raise ValueError(f"call {name} has no steps")
+        call = CallSpec(name, {"provider": model["provider"], "name": model["name"], "params": dict(model["params"])}, steps)
+        later = [used for used in call.uses if all(earlier.name != used for earlier in calls)]
+        if later:
+            raise ValueError(f"call {name} uses the output of {later[0]!r}, which is not a call before it")
+        calls.append(call)
+    return tuple(calls)
 
 
 # ---------------------------------------------------------------- readers

@@ -15,96 +15,29 @@ process should never need a second pass. ``redact=False`` turns it off, a callab
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
-import json
-import os
-import re
 import threading
-import time
-import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Union
+from datetime import datetime
+from typing import Any, Callable, Literal, Mapping
 
 from promptlane.runtime.prompt import Prompt
+from promptlane.runtime.records import (
+    MAX_ERROR_CHARS,
+    SINK_ENV,
+    SYSTEM_CLOCK,
+    Clock,
+    Redactor,
+    Sink,
+    default_redactor,
+    error_text,
+    file_sink,
+    record,
+    redactor,
+    resolve_sink,
+)
 
-Sink = Union[str, os.PathLike, Callable[[dict], None]]
-Redactor = Callable[[str], str]
-SINK_ENV = "PROMPTLANE_TRACE_LOG"
-MAX_ERROR_CHARS = 2000
-
-
-@dataclass(frozen=True)
-class Clock:
-    """Time and ids; a fixed clock makes records reproducible (tests, the template's sample)."""
-
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
-    perf: Callable[[], float] = time.perf_counter
-    new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
-
-
-SYSTEM_CLOCK = Clock()
-
-
-# ---------------------------------------------------------------- redaction
-
-
-def _fallback_redact(text: str) -> str:
-    # Used only when promptlane.core.pii cannot be imported: e-mails and long digit runs.
-    text = re.sub(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "[REDACTED:email]", text)
-    return re.sub(r"\+?\d[\d -]{6,}\d", "[REDACTED:number]", text)
-
-
-def default_redactor() -> Redactor:
-    try:  # import_module honours sys.modules, so a missing or blocked module really falls back
-        pii = importlib.import_module("promptlane.core.pii")
-    except ImportError:
-        return _fallback_redact
-    return pii.redact
-
-
-def _redact_value(value: Any, redact: Redactor) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, Mapping):
-        return {str(k): _redact_value(v, redact) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_redact_value(v, redact) for v in value]
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    return redact(repr(value))  # anything else is logged as text, redacted like text
-
-
-# ---------------------------------------------------------------- sinks
-
-
-_file_locks: dict[str, threading.Lock] = {}
-_file_locks_guard = threading.Lock()
-
-
-def file_sink(path: str | os.PathLike) -> Callable[[dict], None]:
-    """Append each record as one JSON line; one write per record, serialised per file."""
-    target = Path(path)
-    with _file_locks_guard:
-        lock = _file_locks.setdefault(str(target.resolve()), threading.Lock())
-
-    def write(record: dict) -> None:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        with lock:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "a", encoding="utf-8") as handle:
-                handle.write(line)
-
-    return write
-
-
-def _resolve_sink(sink: Sink | None) -> Callable[[dict], None]:
-    sink = sink if sink is not None else os.environ.get(SINK_ENV)
-    if sink is None or sink == "":
-        raise ValueError(f"trace: no sink; pass sink=PATH or a callable, or set {SINK_ENV}")
-    return sink if callable(sink) else file_sink(sink)
+__all__ = ["Call", "Clock", "Trace", "trace", "build_record", "Sink", "Redactor", "SINK_ENV", "SYSTEM_CLOCK",
+           "MAX_ERROR_CHARS", "default_redactor", "file_sink"]
 
 
 # ---------------------------------------------------------------- one call
@@ -149,45 +82,13 @@ class Call:
                     output_tokens=get("output_tokens"), cost_usd=get("cost_usd"))
 
 
-def _timestamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _as_output(output: Any) -> str | None:
-    # The schema wants text: structured output (JSON mode, tool calls) is logged as JSON text.
-    if output is None or isinstance(output, str):
-        return output
-    return json.dumps(output, ensure_ascii=False, default=repr)
-
-
-def _error_text(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text[:MAX_ERROR_CHARS]
-
-
 def build_record(call: Call, started: datetime, latency_ms: float, error: BaseException | None,
                  redact: Redactor | None) -> dict:
     """The schema's record for a finished call (redacted when ``redact`` is given)."""
-    scrub = (lambda value: _redact_value(value, redact)) if redact else (lambda value: value)
-    p = call.prompt
-    return {
-        "trace_id": call.trace_id,
-        "timestamp": _timestamp(started),
-        "prompt_id": p.id,
-        "version": p.version,
-        "hash": p.hash,
-        "environment": p.environment,
-        "model": {"provider": call.model["provider"], "name": call.model["name"],
-                  "params": dict(call.model.get("params") or {})},
-        "inputs": scrub(call.inputs),
-        "output": None if error is not None else scrub(_as_output(call.output)),
-        "usage": {"input_tokens": int(call.input_tokens), "output_tokens": int(call.output_tokens),
-                  "total_tokens": int(call.input_tokens) + int(call.output_tokens)},
-        "cost_usd": float(call.cost_usd),
-        "latency_ms": round(max(latency_ms, 0.0), 1),
-        "status": "error" if error is not None else "ok",
-        "error": scrub(_error_text(error)) if error is not None else None,
-    }
+    return record(call.prompt, trace_id=call.trace_id, started=started, model=call.model, inputs=call.inputs,
+                  output=call.output, input_tokens=call.input_tokens, output_tokens=call.output_tokens,
+                  cost_usd=call.cost_usd, latency_ms=latency_ms,
+                  error=error_text(error) if error is not None else None, redact=redact)
 
 
 # ---------------------------------------------------------------- trace()
@@ -202,8 +103,8 @@ class Trace:
         self.inputs = inputs
         self.model = model
         self.clock = clock
-        self._sink = _resolve_sink(sink)
-        self._redact: Redactor | None = (default_redactor() if redact is True else (redact or None))
+        self._sink = resolve_sink(sink)
+        self._redact: Redactor | None = redactor(redact)
         self._active = threading.local()
 
     # -- context manager: one Call per `with`, kept per thread so a Trace may be reused.
@@ -281,6 +182,10 @@ class Trace:
         if not prompt.environment:
             raise ValueError(f"trace: {prompt.id} {prompt.version} was not obtained with get(id, env); "
                              "a trace record names the environment that served the prompt")
+        if prompt.is_chain:
+            raise ValueError(f"trace: {prompt.id} {prompt.version} is a chain of calls ({', '.join(prompt.call_names)}); "
+                             "run it with runtime.run(prompt, call_model, inputs, sink=...), which records each "
+                             "call and the chain, linked")
         return Call(prompt, inputs, self.model, self.clock.new_id())
 
     def _emit(self, call: Call, started: datetime, t0: float, error: BaseException | None) -> None:
