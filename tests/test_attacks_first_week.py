@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from github_stub import GitHubStub
+from conftest import snapshot_tree
 from governed import PID, card, commit, lock, pl
 from signing import CARD, MALLORY, REVIEWER_OF, V1, Attack, approve, open_branch, refused, run, sign
 from test_attacks import base, keys  # noqa: F401  the honest main and its reviewers' keys
@@ -202,23 +203,64 @@ def test_version_hash_and_author_of_another_issued_version_write_no_false_log(tw
     before = _logs(root)
     _set_managed(root, version=V1, hash=entry["hash"], author=entry["author"])
     attack = Attack(root, capsys, keys)
-    attack.attempt("sync", PID)
+    assert not attack.attempt("sync", CARD)  # the card's path, as the hook passes it (an id is no path)
     assert _logs(root) == before
     assert lock(root)["environments"]["dev"] == second
-    refused(attack, "PL15\\d|PL16\\d")
+    refused(attack, "PL164")
 
 
-@pytest.mark.xfail(strict=True, reason="hole (consistency): with version+hash+author set to another issued "
-                   "version's, sync exits 0 and changes nothing, while check says PL150 'run promptlane sync': "
-                   "sync neither refuses the hand edit (by_hand) nor repairs it")
-def test_sync_refuses_or_repairs_another_versions_managed_block(two_versions, capsys, keys):
+# was a hole (consistency): sync exited 0 while check said PL150 'run promptlane sync'; with the
+# card's path, sync logged a 'return' to 1.0.2 that never happened. Fixed: core.managed's PL164.
+@pytest.mark.parametrize("environment", [None, "staging"])
+def test_sync_and_check_refuse_another_versions_managed_block_and_name_the_values(two_versions, capsys, keys, environment):
+    """version+hash+author set to 1.0.1's (and, the second time, environment: staging, which
+    serves nothing): check and sync both refuse it at the card's version line, naming every
+    value to put back; sync writes and logs nothing; once they are put back, both pass."""
     root, second = two_versions
     entry = next(v for v in lock(root)["versions"] if v["version"] == V1)
-    _set_managed(root, version=V1, hash=entry["hash"], author=entry["author"])
-    code, out = run(root, capsys, "sync", PID)
-    if code == 0:
-        code, out = run(root, capsys, "check", "--all")
+    issued = next(v for v in lock(root)["versions"] if v["version"] == second)
+    edits = {"version": V1, "hash": entry["hash"], "author": entry["author"]}
+    if environment:
+        edits["environment"] = environment
+    _set_managed(root, **edits)
+    before = snapshot_tree(root)
+    fix = f"set version back to {second}, hash to {issued['hash']}, author to {issued['author']}"
+    if environment:
+        fix += ", environment to dev"
+    line = next(i for i, text in enumerate((root / CARD).read_text(encoding="utf-8").splitlines(), 1)
+                if text.startswith("version: "))
+    for command in (("sync", CARD), ("sync",), ("check", "--all"), ("promote", PID, "--to", "staging")):
+        code, out = run(root, capsys, *command)
+        assert code == 1, out
+        assert f"{CARD}:{line}:10: PL164 version: {V1} and hash: are {V1}'s" in out, out
+        assert fix in out, out
+        assert "PL150" not in out and "run `promptlane sync`" not in out, out
+        assert snapshot_tree(root) == before, f"`promptlane {' '.join(command)}` refused but changed files"
+    _set_managed(root, version=second, hash=issued["hash"], author=issued["author"], environment="dev")
+    for command in (("sync", CARD), ("check", "--all")):
+        code, out = run(root, capsys, *command)
         assert code == 0, out
+    assert snapshot_tree(root) == before | {CARD: snapshot_tree(root)[CARD]}
+
+
+def test_texts_set_back_to_an_earlier_version_are_still_a_return_sync_records(two_versions, capsys):
+    """Not a hand edit: the card at 1.0.2 (dev serves it), its texts set back to 1.0.1's
+    (the block left as sync wrote it): sync returns it to 1.0.1 and logs so; check then passes."""
+    root, second = two_versions
+    code, out = run(root, capsys, "sync", CARD)
+    assert code == 0, out
+    system = root / f"prompts/{PID}/system.md"
+    text = system.read_text(encoding="utf-8")
+    assert text.endswith("Keep replies short.\n"), text  # governed.new_version's edit made 1.0.2
+    system.write_text(text[: -len("Keep replies short.\n")], encoding="utf-8")
+    assert card(root)["version"] == second
+    code, out = run(root, capsys, "check", "--all")
+    assert code == 1 and "PL150" in out and "PL164" not in out, out
+    code, out = run(root, capsys, "sync", CARD)
+    assert code == 1 and f"returned -> {V1}" in out, out
+    assert card(root)["version"] == V1 and lock(root)["environments"]["dev"] == V1
+    code, out = run(root, capsys, "check", "--all")
+    assert code == 0, out
 
 
 def test_version_set_back_to_an_earlier_issued_version_writes_no_false_log(two_versions, capsys, keys):
@@ -227,7 +269,7 @@ def test_version_set_back_to_an_earlier_issued_version_writes_no_false_log(two_v
     before = _logs(root)
     _set_managed(root, version=V1)
     attack = Attack(root, capsys, keys)
-    attack.attempt("sync", PID)
+    assert not attack.attempt("sync", CARD)
     assert _logs(root) == before
     refused(attack, "PL15\\d|PL16\\d")
 
@@ -238,7 +280,7 @@ def test_environment_raised_to_a_level_a_withdrawn_or_unserved_version_never_rea
     before = _logs(root)
     _set_managed(root, environment="prod")
     attack = Attack(root, capsys, keys)
-    attack.attempt("sync", PID)
+    assert not attack.attempt("sync", CARD)
     assert _logs(root) == before
     refused(attack, "PL16\\d|PL6\\d\\d")
 

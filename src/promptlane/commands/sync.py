@@ -7,7 +7,8 @@ updated in one transaction. A consistent prompt is left byte-for-byte alone, unl
 `environment:` was raised by hand: then the promotion gates run (operations/promotion.py)
 and, if they pass, the promotion is recorded exactly as `promptlane promote` records it.
 A managed field edited by hand (a version never issued or issued for another hash, a hash or
-author the lock did not issue, an environment skipped or below what serves the version) is
+author the lock did not issue, an environment skipped or below what serves the version, the
+whole block set to another issued version's while the texts are a served version's) is
 refused with the value to put back, as `promptlane check` reports it (core/managed.py), and
 nothing of that prompt is written or logged.
 """

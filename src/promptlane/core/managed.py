@@ -45,7 +45,7 @@ def managed_findings(data: Mapping[str, Any], payload_hash: str, lock: Lock, env
     if not issued_pair:
         return found + _block(version, recorded, payload_hash, lock)
     if not consistent:
-        return found + [_changed(version, payload_hash)]
+        return found + [_another_version(data, payload_hash, lock, envs) or _changed(version, payload_hash)]
     found += _author(data, lock, version)
     if not found and lock.retired is None:  # a retired prompt is refused as such (PL125)
         found += _environment(data, lock, envs, version)
@@ -55,6 +55,33 @@ def managed_findings(data: Mapping[str, Any], payload_hash: str, lock: Lock, env
 def _changed(version: str, payload_hash: str) -> Finding:
     return Finding("PL150", "hash", f"hash: does not match the texts and model ({payload_hash[:19]}...); "
                    f"the prompt changed since {version}; {RUN_SYNC}", False)
+
+
+def _another_version(data: Mapping[str, Any], payload_hash: str, lock: Lock, envs: Sequence[str]) -> Finding | None:
+    """``version:`` and ``hash:`` are an issued pair, but the texts and model are those of
+    another issued version that the lock serves, while the card's environment does not serve
+    the card's version (and does not ask to promote it): the block was set by hand to that
+    other version's values, not left as sync wrote it. Left to sync, it would log a "return"
+    that never happened. None when the card's environment serves its version (the texts were
+    set back to another version's: a return sync records) or no environment serves the
+    version of the texts."""
+    version, env = str(data["version"]), data["environment"]
+    texts_of = lock.version_of(payload_hash)
+    serving = [e for e in envs if lock.environments.get(e) == texts_of]
+    if texts_of is None or not serving or lock.environments.get(env) == version:
+        return None
+    if raised(envs, env, version, lock) and any(lock.environments.get(e) == version for e in envs):
+        return None  # a promotion asked for, with a change of the texts: sync versions the change
+    entry = lock.entry(texts_of) or {}
+    where = f"{env} serving {texts_of}"
+    if env not in serving:
+        where = f"{serving[-1]} serving {texts_of} and {env} serving {lock.environments.get(env) or 'nothing'}"
+    back = f"set version back to {texts_of}, hash to {payload_hash}, author to {entry.get('author', 'unknown')}"
+    if env not in serving:
+        back += f", environment to {serving[-1]}"
+    return Finding("PL164", "version", f"version: {version} and hash: are {version}'s, but the texts and model are "
+                   f"{texts_of}'s and registry/{lock.prompt_id}.lock.json has {where}: the managed block was set by "
+                   f"hand to another version's; {back}", True)
 
 
 def _unknown_environment(data: Mapping[str, Any], lock: Lock, envs: Sequence[str], by_hand: bool) -> list[Finding]:
