@@ -362,13 +362,32 @@ def test_a_redirect_does_not_carry_the_token_to_another_host(gov, github, report
     assert all("authorization" not in headers for headers in seen), seen
 
 
-@pytest.mark.parametrize("repository", [pytest.param("../..", marks=pytest.mark.xfail(strict=True, reason="hardening (GITHUB_REPOSITORY is the runner's, not mallory's): dot segments pass the OWNER/NAME check and reach the API path")),
-                                        pytest.param("a/..", marks=pytest.mark.xfail(strict=True, reason="hardening (GITHUB_REPOSITORY is the runner's, not mallory's): dot segments pass the OWNER/NAME check and reach the API path")),
-                                        "team-prompts/governed/../../other/repo", "a/b?x=1"])
+# was hardening (GITHUB_REPOSITORY is the runner's, not mallory's): dot segments passed the
+# OWNER/NAME check and reached the API path. Now refused; each part is percent-encoded too.
+@pytest.mark.parametrize("repository", ["../..", "a/..", "../b", "./x", "a/.", "a/...", "team-prompts/governed/../../other/repo",
+                                        "a/b?x=1", "a/b#c", "a%2e%2e/b", "a/%2F", "a", "a/", "/b", "a b/c"])
 def test_a_repository_that_walks_out_of_its_path_is_refused(gov, github, report, capsys, monkeypatch, repository):
     monkeypatch.setenv("GITHUB_REPOSITORY", repository)
     code, out = pl(gov, capsys, "report", "--comment", str(report))
-    assert code == 2 or not github.requests, out
+    assert code == 2 and not github.requests, out
+    assert f"GITHUB_REPOSITORY {repository!r} is not OWNER/NAME (GitHub Actions sets it" in out, out
+    assert "e.g. team-prompts/governed" in out and "neither part only dots" in out, out
+
+
+@pytest.mark.parametrize("repository", ["team-prompts/.github", "a.b/c..d", "a_b/-c.", "o/...x"])
+def test_a_repository_with_dots_inside_its_parts_is_posted_to_as_one_segment_each(gov, github, report, capsys,
+                                                                                  monkeypatch, repository):
+    monkeypatch.setenv("GITHUB_REPOSITORY", repository)
+    code, out = pl(gov, capsys, "report", "--comment", str(report))
+    assert code == 0, out
+    assert {r.path.split("/issues/")[0] for r in github.requests} == {f"/repos/{repository}"}
+
+
+def test_each_part_of_the_repository_is_percent_encoded_in_the_api_path():
+    from promptlane.commands.prcomment import _repo_path
+
+    assert _repo_path("team-prompts/governed") == "/repos/team-prompts/governed"
+    assert _repo_path("a b/c?d#e%") == "/repos/a%20b/c%3Fd%23e%25"  # were one to pass the check
 
 
 @pytest.mark.parametrize("number", ["7/../../8", "\"8\"", "true", "-1", "7.5"])

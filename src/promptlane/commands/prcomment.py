@@ -14,6 +14,7 @@ import json
 import os
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 from promptlane.core.prcomment import comment_body, marked_comment, pull_request_number
 from promptlane.core.problems import EXIT_OK, Problem, PromptlaneError, UsageError
@@ -32,13 +33,13 @@ def post_comment(file: Path, shown: str) -> int:
     body = comment_body(report, _run_url(repository))
     found = _find_ours(api, repository, number)
     if found is None:
-        made = api.call("POST", f"/repos/{repository}/issues/{number}/comments", f"comment on pull request #{number}",
+        made = api.call("POST", f"{_repo_path(repository)}/issues/{number}/comments", f"comment on pull request #{number}",
                         {"body": body})
         print(f"Posted the report on pull request #{number}: {_url(made)}")
     elif found[1] == body:  # a run that changed nothing the report shows (a re-run, an edited title)
         print(f"The report on pull request #{number} is unchanged (comment {found[0]})")
     else:
-        made = api.call("PATCH", f"/repos/{repository}/issues/comments/{found[0]}",
+        made = api.call("PATCH", f"{_repo_path(repository)}/issues/comments/{found[0]}",
                         f"update the report comment {found[0]} of pull request #{number}", {"body": body})
         print(f"Updated the report on pull request #{number}: {_url(made)}")
     return EXIT_OK
@@ -47,7 +48,7 @@ def post_comment(file: Path, shown: str) -> int:
 def _find_ours(api: GitHubAPI, repository: str, number: int) -> tuple[int, str] | None:
     """The comment an earlier run posted (its marker), page by page."""
     for page in range(1, MAX_PAGES + 1):
-        comments = api.call("GET", f"/repos/{repository}/issues/{number}/comments?per_page={PAGE}&page={page}",
+        comments = api.call("GET", f"{_repo_path(repository)}/issues/{number}/comments?per_page={PAGE}&page={page}",
                             f"list the comments of pull request #{number}")
         if not isinstance(comments, list):
             raise PromptlaneError(f"GitHub's list of comments of pull request #{number} is not a list; "
@@ -83,10 +84,23 @@ def _required(name: str) -> str:
 
 
 def _repository() -> str:
+    """GITHUB_REPOSITORY, refused unless it is OWNER/NAME: two parts, neither only dots (``..``
+    would walk out of /repos/OWNER/NAME/ in the API path and the run's link)."""
     repository = _required("GITHUB_REPOSITORY")
-    if not REPOSITORY.match(repository):
-        raise UsageError(f"GITHUB_REPOSITORY {repository!r} is not OWNER/NAME")
+    if not REPOSITORY.match(repository) or any(set(part) == {"."} for part in repository.split("/")):
+        raise UsageError(f"GITHUB_REPOSITORY {repository!r} is not OWNER/NAME (GitHub Actions sets it to the "
+                         "repository the run is for, e.g. team-prompts/governed: letters, digits, '-', '_' and '.', "
+                         "neither part only dots); outside Actions, set it to your repository's OWNER/NAME")
     return repository
+
+
+def _repo_path(repository: str) -> str:
+    return f"/repos/{_encoded(repository)}"
+
+
+def _encoded(repository: str) -> str:
+    """OWNER/NAME with each part percent-encoded (``quote(part, safe="")``): one path segment each."""
+    return "/".join(quote(part, safe="") for part in repository.split("/"))
 
 
 def _pull_request() -> int:
@@ -110,7 +124,9 @@ def _pull_request() -> int:
 
 def _run_url(repository: str) -> str | None:
     server, run = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_RUN_ID")
-    return f"{server.rstrip('/')}/{repository}/actions/runs/{run}" if server and run else None
+    if not (server and run):
+        return None
+    return f"{server.rstrip('/')}/{_encoded(repository)}/actions/runs/{quote(run, safe='')}"
 
 
 def _url(comment: object) -> str:
