@@ -1,7 +1,11 @@
 """Chains (issue 19): a card with ``calls:``, its payload and hash, its checks and bumps."""
 from __future__ import annotations
 
+import copy
+
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from promptlane.core import calls, hashing
 
@@ -365,3 +369,44 @@ def test_a_chain_in_a_scaffolded_repository(gov, capsys):
     assert code == 1
     assert "prompts/support-chain/draft-user.md:3:3: PL142 {{ extrcat.output }}: no call is named 'extrcat'; " \
            "did you mean {{ extract.output }}?" in out, out
+
+
+# --- any one value of a chain card replaced: problems, never a crash -------------------------------
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, prefix + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, prefix + (index,))
+
+
+VALID_CHAIN = yaml.safe_load(CHAIN_CARD)
+SCALARS = st.none() | st.booleans() | st.integers() | st.text(max_size=8) | \
+    st.sampled_from(["extract", "draft", "message", "x.output", "../x", "draft-user.md"])
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                      max_leaves=8)
+REFERENCES = st.text(max_size=60) | st.sampled_from(
+    ["{{ draft.output }}", "{{ extract.output }}{{ extract.x }}", "{{ message.output }}", "{{- nope.output -}}"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from([p for p in _paths(VALID_CHAIN) if p]), value=VALUES, text=REFERENCES)
+def test_any_value_of_a_chain_card_replaced_gives_problems_not_a_crash(tmp_path, path, value, text):
+    from promptlane.core.problems import Problem
+    from promptlane.store.cards import read_card
+    from promptlane.store.repo import Repo
+
+    card = copy.deepcopy(VALID_CHAIN)
+    node = card
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    folder = write_chain(tmp_path, yaml.safe_dump(card, allow_unicode=True), texts(draft_user=text))
+    result = read_card(Repo(tmp_path), "support-chain")
+    assert all(isinstance(p, Problem) and p.line >= 1 and p.col >= 1 for p in result.problems), result.problems
+    assert result.ok == (not result.problems)
+    for name in folder.iterdir():
+        name.unlink()

@@ -137,14 +137,14 @@ def _identity_problems(card: Card) -> list[Problem]:
         found.append(card.problem("PL121", f"id '{declared}' is reserved (promptlane names folders after ids, and "
                                   f"'{declared}' already has a meaning there); rename the prompt and its folder", "id"))
     # Only well-shaped steps are compared; the schema has already reported any other shape.
-    seen: dict[Any, set[Any]] = {}
+    seen: dict[Any, list[Any]] = {}  # lists: a name the schema refuses may be unhashable ([], {})
     for entry in step_entries(card.data):
-        name, names = entry.step.get("name"), seen.setdefault(entry.call, set())
+        name, names = entry.step.get("name"), seen.setdefault(entry.call, [])
         if name in names:
             within = "" if entry.call is None else f" in call '{card.data['calls'][entry.call].get('name')}'"
             found.append(card.problem("PL134", f"{entry.dotted}.name: step '{name}' appears twice{within}; step names must be "
                                       f"unique{'' if entry.call is None else ' within a call'}", *entry.path, "name"))
-        names.add(name)
+        names.append(name)
     calls = call_names(card.data)
     variables = card.data["variables"] if isinstance(card.data.get("variables"), list) else []
     for index, name in enumerate(calls):
