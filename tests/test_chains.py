@@ -334,16 +334,6 @@ def test_a_card_going_from_steps_to_calls_is_a_minor_bump(tmp_path, capsys):
     assert yaml.safe_load((folder / "card.yml").read_text())["version"] == f"{major}.{minor + 1}.0"
 
 
-def test_a_chain_budget_is_refused_by_check_until_budgets_know_chains(tmp_path, capsys):
-    from conftest import run_cli
-
-    root = tmp_path / "repo"
-    write_chain(root, CHAIN_CARD + "budget: {max_input_tokens: 1200}\n")
-    code, out = run_cli(root, "check", capsys=capsys)
-    assert code == 1
-    assert f"{CHAIN_FILE}:22:9: PL303 budget: budgets of a chain (calls:) are not checked yet" in out, out
-
-
 def test_a_chain_in_a_scaffolded_repository(gov, capsys):
     """The template's repository: a chain passes check, sync versions it, the commit hook's
     check passes on the result, and a bad reference is reported at the text's line."""
