@@ -25,12 +25,14 @@ import math
 import re
 from typing import Any, Iterator
 
+from promptlane.core.calls import calls_of, is_chain
 from promptlane.core.hashing import digest_of, json_digest
 
 EVALS = "evals"
 EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
 CARRIED = ("providers", "defaultTest", "evaluateOptions")
 INPUT_KEYS = ("config", "tests", "providers")
+CHAIN_CALLS = "calls"  # a chain's card_provider: each call's own provider
 CARD_MODEL = "card"  # in accept_providers: the provider the card's own model gives (card_provider)
 _CODE_FILE = re.compile(r"^(.*\.(?:py|js|mjs|cjs|ts))(?::[A-Za-z_][\w.]*)?$")
 _PROVIDER_IDS = {
@@ -45,12 +47,27 @@ def tests_rel(prompt_id: str) -> str:
     return f"{EVALS}/tests/{prompt_id}.yml"
 
 
-def card_provider(card: Any) -> dict[str, Any]:
-    """A promptfoo provider for the card's model, e.g. ``openai:chat:gpt-4o-mini`` + its params."""
-    model = card.payload["model"]
+def model_provider(model: Any) -> dict[str, Any]:
+    """A promptfoo provider for a resolved model, e.g. ``openai:chat:gpt-4o-mini`` + its params."""
     template = _PROVIDER_IDS.get(model["provider"].lower(), model["provider"] + ":{name}")
     provider_id = template.format(name=model["name"])
     return {"id": provider_id, "label": provider_id, "config": dict(model["params"])}
+
+
+def card_provider(card: Any) -> dict[str, Any]:
+    """A promptfoo provider for the card's model, e.g. ``openai:chat:gpt-4o-mini`` + its params.
+
+    A chain's is named by its calls' models: the one id when every call has the same
+    provider, else each call's in order joined by " > "; its ``config`` holds each call's
+    own provider under CHAIN_CALLS, which the chain provider runs (evals/config.py)."""
+    calls = calls_of(card.payload)
+    if not is_chain(card.payload):
+        return model_provider(calls[0].model)
+    per_call = {str(call.name): model_provider(call.model) for call in calls}
+    ids = [entry["id"] for entry in per_call.values()]
+    name = ids[0] if len(set(ids)) == 1 else " > ".join(ids)
+    return {"id": name, "label": name, "config": {CHAIN_CALLS: {call: {"id": entry["id"], "config": entry["config"]}
+                                                               for call, entry in per_call.items()}}}
 
 
 def labelled(provider: Any) -> Any:
@@ -182,7 +199,8 @@ PROGRAM_PROVIDERS = ("exec", "python", "file", "script", "golang", "ruby", "java
 def accepted_providers(accept: tuple[str, ...], card: Any) -> list[str]:
     """The provider ids a rule's ``accept_providers`` names, ``card`` read as the card's own model
     (none when the card's model provider is a local program: PROGRAM_PROVIDERS)."""
-    program = card.payload and str(card.payload["model"]["provider"]).lower().split(":")[0] in PROGRAM_PROVIDERS
+    program = card.payload and any(str(call.model["provider"]).lower().split(":")[0] in PROGRAM_PROVIDERS
+                                   for call in calls_of(card.payload))
     own: str | None = str(card_provider(card)["id"]) if card.payload and not program else None
     names = [own if name == CARD_MODEL else name for name in accept]
     return list(dict.fromkeys(name for name in names if name is not None))

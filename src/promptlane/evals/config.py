@@ -8,6 +8,14 @@
 - tests:     evals/tests/<id>.yml, each with ``metadata.category``; plus ``defaultTest`` and
              ``evaluateOptions`` of the repository config.
 
+A chain card (``calls:``) runs the whole chain in each test: its prompt is every call rendered
+at once (``render_calls`` + ``calls.json``), and every test's ``provider`` is the chain provider
+(``chain.mjs``), which runs the calls in order through the model provider: the test's own
+``provider:`` (or defaultTest's) when it has one, else the provider under evaluation (the eval
+config's), else, running each card's own model, each call's own model (one provider per call
+in its ``config.calls``; the run's one provider is then the chain provider, labelled as
+``card_provider`` names the chain's models). A single-call card's config is as it always was.
+
 promptfoo resolves relative ``file://`` paths against its config's folder, which here is the
 temp folder, so every relative ``file://`` in the carried parts is made absolute against evals/
 (the folder the repository's own config resolves them against). Each one must exist: promptfoo
@@ -26,6 +34,7 @@ from promptlane.core.evalinputs import (  # noqa: F401  (EVAL_CONFIG, CARRIED, t
     EVAL_CONFIG,
     EVALS,
     NOT_PATHS,
+    CHAIN_CALLS,
     card_provider,
     labelled,
     PROVIDER_KEYS,
@@ -37,15 +46,18 @@ from promptlane.core.evalinputs import (  # noqa: F401  (EVAL_CONFIG, CARRIED, t
     strings,
     tests_rel,
 )
+from promptlane.core.calls import calls_of, is_chain
 from promptlane.core.problems import Problem, UsageError
 from promptlane.core.evaltests import tests_problems
 from promptlane.core.suggest import did_you_mean
 from promptlane.core.yamltext import locate
-from promptlane.evals.render import STEPS_FILE
+from promptlane.evals.render import CALLS_FILE, STEPS_FILE
 from promptlane.store.yamlfile import load_file
 
 CONFIG_NAME = "promptfooconfig.json"
 PROMPT_NAME = "prompt.py"
+CHAIN_NAME = "chain.mjs"  # the chain provider (a copy of this package's chain.mjs)
+CHAIN_LABEL = "promptlane-chain"
 
 
 class EvalSetupError(UsageError):
@@ -56,19 +68,46 @@ def build(repo, card, workdir: Path) -> Path:
     """Write the config, the prompt function and the steps into ``workdir``; return the config path."""
     carried = repo_parts(repo)
     tests = _tests(repo, card, carried.get("defaultTest"))
-    providers = carried.pop("providers", None) or provider_list(None, card)
+    chain = is_chain(card.payload)
+    configured = carried.pop("providers", None)
+    providers = configured or provider_list(None, card)
     prompt = {
-        "id": f"file://{workdir / PROMPT_NAME}:render",
+        "id": f"file://{workdir / PROMPT_NAME}:{'render_calls' if chain else 'render'}",
         "label": card.prompt_id,
         "config": {"promptlane_prompt": card.prompt_id, "promptlane_hash": card.hash},
     }
+    if chain:
+        providers, tests = _chained(workdir, None if configured else providers[0], providers, tests, carried.get("defaultTest"))
     doc = {"description": f"promptlane {card.prompt_id} {card.hash[:19]}", "prompts": [prompt],
            "providers": providers, "tests": tests, **carried}
     shutil.copyfile(Path(__file__).with_name("render.py"), workdir / PROMPT_NAME)
-    (workdir / STEPS_FILE).write_text(json.dumps(card.payload["steps"], ensure_ascii=False), encoding="utf-8")
+    if chain:
+        shutil.copyfile(Path(__file__).with_name(CHAIN_NAME), workdir / CHAIN_NAME)
+        calls = [{"name": call.name, "steps": call.steps} for call in calls_of(card.payload)]
+        (workdir / CALLS_FILE).write_text(json.dumps(calls, ensure_ascii=False), encoding="utf-8")
+    else:
+        (workdir / STEPS_FILE).write_text(json.dumps(card.payload["steps"], ensure_ascii=False), encoding="utf-8")
     path = workdir / CONFIG_NAME
     path.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def _chained(workdir: Path, own_model: dict | None, providers: list, tests: list, default_test: Any) -> tuple[list, list]:
+    """A chain's providers and tests: each test's provider is the chain provider (module
+    docstring). ``own_model``: the card's own provider (card_provider) when no eval config
+    names providers, whose config holds one provider per call."""
+    wrapper = f"file://{workdir / CHAIN_NAME}"
+    per_call = None
+    if own_model is not None:
+        per_call = own_model["config"][CHAIN_CALLS]
+        providers = [{"id": wrapper, "label": own_model["label"], "config": {"calls": per_call}}]
+    fallback = default_test.get("provider") if isinstance(default_test, dict) else None
+    chained = []
+    for test in tests:
+        own = test.get("provider") or fallback
+        config = {"provider": own} if own else {"calls": per_call} if per_call else {}
+        chained.append({**test, "provider": {"id": wrapper, "label": CHAIN_LABEL, "config": config}})
+    return providers, chained
 
 
 def _load_yaml(repo, rel: str):

@@ -1,12 +1,20 @@
-"""promptfoo prompt function for `promptlane eval run`: a card's steps as chat messages.
+"""promptfoo prompt functions for `promptlane eval run`: a card's steps as chat messages.
 
 Standard library only: the runner copies this file into the run's temp folder beside
-``steps.json`` (the card's steps, texts exactly as hashed), and promptfoo runs it with
-PROMPTFOO_PYTHON. The same ``messages`` function verifies imported results, so what a run
-sends and what an import is compared with cannot drift apart.
+``steps.json`` (a single-call card's steps, texts exactly as hashed) or ``calls.json`` (a
+chain's calls: name and steps), and promptfoo runs it with PROMPTFOO_PYTHON. The same
+functions verify imported results, so what a run sends and what an import is compared with
+cannot drift apart.
 
 Substitution: ``{{ name }}`` (also ``{{- name -}}``; a ``| filter`` is ignored) becomes the
 test's value; a variable the test does not give is an error, never an empty string.
+
+A chain (``render_calls``) renders every call at once, its variables filled, as one JSON
+document ``{"promptlane_chain": [{"call": name, "messages": [...]}, ...]}``. Where a text uses
+an earlier call's output, ``{{ extract.output }}``, the message's content is a list of parts:
+strings and ``{"output": "extract"}``, which the chain provider (chain.mjs) replaces by that
+call's output when it runs the call. Variables and outputs are thus substituted in one pass
+over the text: a value that reads ``{{ x }}`` is inserted as it is.
 """
 from __future__ import annotations
 
@@ -14,27 +22,66 @@ import json
 import re
 from pathlib import Path
 
-# Same pattern as promptlane.card.PLACEHOLDER (a test keeps them equal).
+# Same patterns as promptlane.core.card.PLACEHOLDER and promptlane.core.calls.REFERENCE (a
+# test keeps them equal).
 PLACEHOLDER = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|[^}]*)?-?\}\}")
+REFERENCE = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\.output\s*(?:\|[^}]*)?-?\}\}")
+_EITHER = re.compile(f"(?:{PLACEHOLDER.pattern})|(?:{REFERENCE.pattern})")
 STEPS_FILE = "steps.json"
+CALLS_FILE = "calls.json"
+CHAIN_KEY = "promptlane_chain"
+
+
+def _value(variables: dict, name: str, where: str) -> str:
+    if not isinstance(variables, dict) or name not in variables:  # vars: 5 gives no value either
+        raise KeyError(f"{where}: the test gives no value for {{{{ {name} }}}}")
+    return str(variables[name])
 
 
 def fill(text: str, variables: dict, where: str = "prompt") -> str:
-    def value(match: re.Match) -> str:
-        name = match.group(1)
-        if not isinstance(variables, dict) or name not in variables:  # vars: 5 gives no value either
-            raise KeyError(f"{where}: the test gives no value for {{{{ {name} }}}}")
-        return str(variables[name])
-
-    return PLACEHOLDER.sub(value, text)
+    return PLACEHOLDER.sub(lambda match: _value(variables, match.group(1), where), text)
 
 
 def messages(steps: list, variables: dict) -> list:
-    """``steps``: [{name, role, text}, ...] in chain order (the payload's steps)."""
+    """``steps``: [{name, role, text}, ...] in order (the payload's steps)."""
     return [{"role": step["role"], "content": fill(step["text"], variables, f"step '{step['name']}'")} for step in steps]
+
+
+def parts(text: str, variables: dict, where: str = "prompt") -> str | list:
+    """``text`` with its variables filled, in one pass; each ``{{ call.output }}`` kept as
+    ``{"output": call}``. A text without such a reference is a string (what ``fill`` gives)."""
+    out: list = []
+    literal, done = [], 0
+    for match in _EITHER.finditer(text):
+        literal.append(text[done:match.start()])
+        done = match.end()
+        if match.group(1) is not None:
+            literal.append(_value(variables, match.group(1), where))
+        else:
+            out += ["".join(literal), {"output": match.group(2)}]
+            literal = []
+    literal.append(text[done:])
+    if not out:
+        return "".join(literal)
+    return [part for part in [*out, "".join(literal)] if part != ""]
+
+
+def chain_prompt(calls: list, variables: dict) -> dict:
+    """``calls``: [{name, steps}, ...] in the order they run (the chain payload's calls)."""
+    return {CHAIN_KEY: [
+        {"call": call["name"],
+         "messages": [{"role": step["role"], "content": parts(step["text"], variables, f"call '{call['name']}' step '{step['name']}'")}
+                      for step in call["steps"]]}
+        for call in calls]}
 
 
 def render(context: dict) -> str:
     steps = json.loads(Path(__file__).with_name(STEPS_FILE).read_text(encoding="utf-8"))
     # A JSON list of messages is promptfoo's chat format: chat providers send it as is.
     return json.dumps(messages(steps, (context or {}).get("vars") or {}), ensure_ascii=False)
+
+
+def render_calls(context: dict) -> str:
+    calls = json.loads(Path(__file__).with_name(CALLS_FILE).read_text(encoding="utf-8"))
+    # Read by the chain provider, which sends each call's messages as promptfoo's chat format.
+    return json.dumps(chain_prompt(calls, (context or {}).get("vars") or {}), ensure_ascii=False)
