@@ -4,6 +4,12 @@ The card is the single source of truth, so the eval always runs the steps the ca
 in order, with the texts that are hashed, instead of a copy kept in the eval config.
 Which prompt: the PROMPTLANE_PROMPT environment variable (set by `promptlane eval run`),
 else the `prompt` key of this prompt's `config` in eval-config.promptfoo.yml.
+
+A chain card (`calls:`) renders as every call at once, as promptlane's own eval run renders it:
+{"promptlane_chain": [{"call": name, "messages": [...]}, ...]}, where a text that uses an
+earlier call's output ({{ extract.output }}) is a list of parts, strings and {"output": name}.
+Such a prompt needs the chain provider, providers/chain.mjs, in front of the model provider:
+it runs the calls in order through it (see eval-config.promptfoo.yml).
 """
 from __future__ import annotations
 
@@ -14,6 +20,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+# A chain's texts, filled in one pass as promptlane fills them: {{ name }} and {{ call.output }}
+# (also {{- ... -}}; a | filter is ignored).
+CHAIN_PLACEHOLDER = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|[^}]*)?-?\}\}"
+                               r"|\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\.output\s*(?:\|[^}]*)?-?\}\}")
 
 
 def load_card(prompt_id: str) -> dict:
@@ -47,10 +57,42 @@ def messages(prompt_id: str, variables: dict) -> list[dict]:
     return out
 
 
+def parts(text: str, variables: dict, where: str):
+    """A chain text with its variables filled; each {{ call.output }} kept as {"output": call}."""
+    out, literal, done = [], [], 0
+    for match in CHAIN_PLACEHOLDER.finditer(text):
+        literal.append(text[done:match.start()])
+        done = match.end()
+        if match.group(1) is not None:
+            if match.group(1) not in variables:
+                raise KeyError(f"{where}: the test gives no value for {{{{ {match.group(1)} }}}}")
+            literal.append(str(variables[match.group(1)]))
+        else:
+            out += ["".join(literal), {"output": match.group(2)}]
+            literal = []
+    literal.append(text[done:])
+    if not out:
+        return "".join(literal)
+    return [part for part in [*out, "".join(literal)] if part != ""]
+
+
+def chain(prompt_id: str, card: dict, variables: dict) -> dict:
+    folder = REPO / "prompts" / prompt_id
+    return {"promptlane_chain": [
+        {"call": call["name"],
+         "messages": [{"role": step["role"], "content": parts(
+             (folder / step["file"]).read_text(encoding="utf-8"), variables, f"prompts/{prompt_id}/{step['file']}")}
+             for step in call["steps"]]}
+        for call in card["calls"]]}
+
+
 def render(context: dict) -> str:
     config = context.get("config") or {}
     prompt_id = os.environ.get("PROMPTLANE_PROMPT") or config.get("prompt")
     if not prompt_id:
         raise ValueError("no prompt: set PROMPTLANE_PROMPT or `config: {prompt: ID}` in the eval config")
+    card = load_card(prompt_id)
+    if "calls" in card:  # a chain: run by providers/chain.mjs
+        return json.dumps(chain(prompt_id, card, context.get("vars") or {}), ensure_ascii=False)
     # A JSON list of messages is promptfoo's chat format: real chat providers send it as is.
     return json.dumps(messages(prompt_id, context.get("vars") or {}), ensure_ascii=False)

@@ -2,7 +2,11 @@
 
 It answers any prompt. A prompt that works from the help centre (the example support-reply
 prompt: its texts name https://help.example.com/) is answered from a few canned articles
-chosen by keyword, never repeating the customer's text; any other prompt gets a short reply
+chosen by keyword, never repeating the customer's text. The calls of a chain get answers a
+later call can build on: a prompt whose system message asks for JSON gets triage notes of its
+last message as a JSON object (topic: the article its keywords point to, or "other"; urgent;
+a short, redacted summary), and a prompt whose last message holds such notes (an earlier
+call's output) gets the reply e-mail for their topic. Any other prompt gets a short reply
 that restates its last message, with e-mail addresses and long digit runs redacted (so
 personal data in a test cannot leak into the reply; a link's digits are kept, so the reply's
 links are the prompt's). Token usage and cost are reported like a
@@ -127,6 +131,58 @@ def restate(prompt: str) -> str:
     return f"Thank you. You wrote: \"{text}\". Here is a short, careful answer to that request."
 
 
+URGENT = ("urgent", "asap", "immediately", "right now", "twice")
+SUMMARY_CHARS = 120
+
+
+def system_text(prompt: str) -> str:
+    return " ".join(as_text(m.get("content")) for m in messages_of(prompt) if m.get("role") == "system")
+
+
+def last_message(prompt: str) -> str:
+    return next((as_text(m.get("content")) for m in reversed(messages_of(prompt)) if m.get("role") != "system"), "")
+
+
+def triage(text: str) -> dict:
+    """Notes of a customer's message: its topic, whether it is urgent, a short redacted summary.
+    A first line that only labels the message ("Customer message:") is not summarised."""
+    lines = text.strip().splitlines()
+    if len(lines) > 1 and lines[0].rstrip().endswith(":"):
+        lines = lines[1:]
+    body = " ".join(" ".join(lines).split())
+    lowered = body.lower()
+    topic = next((article for keywords, _, article in ARTICLES if any(word in lowered for word in keywords)), "other")
+    summary = redact(body)
+    if len(summary) > SUMMARY_CHARS:
+        summary = summary[:SUMMARY_CHARS].rsplit(" ", 1)[0] + " ..."
+    return {"topic": topic, "urgent": any(word in lowered for word in URGENT), "summary": summary}
+
+
+def notes_in(text: str) -> dict | None:
+    """The first JSON object with a "topic" in ``text`` (triage notes an earlier call wrote)."""
+    decoder, at = json.JSONDecoder(), text.find("{")
+    while at != -1:
+        try:
+            value, _ = decoder.raw_decode(text, at)
+        except ValueError:
+            value = None
+        if isinstance(value, dict) and isinstance(value.get("topic"), str):
+            return value
+        at = text.find("{", at + 1)
+    return None
+
+
+def reply_from_notes(customer_name: str, notes: dict) -> str:
+    """The reply e-mail for triage notes: the article of their topic (a specialist for any other)."""
+    found = next(((answer, article) for _, answer, article in ARTICLES if article == notes["topic"]), None)
+    body, link = found if found else (FALLBACK, "contact")
+    if notes.get("urgent") is True:
+        body += " We have marked your request as urgent."
+    greeting = f"Hi {customer_name}," if customer_name else "Hello,"
+    return (f"{greeting}\n\nThank you for getting in touch. {body}\n\nMore help: {HELP_CENTRE + link}\n\n"
+            "Best regards,\nCustomer Support")
+
+
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -144,6 +200,10 @@ def call_api(prompt, options: dict, context: dict) -> dict:
     variables = _mapping(_mapping(context).get("vars"))
     if "help.example.com" in prompt:  # the example support prompt: answer from the help centre
         output = reply(str(variables.get("customer_name", "")), str(variables.get("question", "")))
+    elif "JSON" in system_text(prompt):  # a chain's first call: notes an answer can be built on
+        output = json.dumps(triage(last_message(prompt)), ensure_ascii=False)
+    elif (notes := notes_in(last_message(prompt))) is not None:  # a later call, given those notes
+        output = reply_from_notes(str(variables.get("customer_name", "")), notes)
     else:
         output = restate(prompt)
     prompt_tokens, completion_tokens = estimate_tokens(prompt), estimate_tokens(output)
