@@ -161,12 +161,6 @@ def _check_in_worker(prompt_id: str):
 
 def content_problems(repo: Repo, card: Card, tests: Loaded | None = None) -> list[Problem]:
     """Offline budgets (PL301/302, PL172-PL175) and PII or secrets in the texts and eval fixtures (PL310)."""
-    from promptlane.core.calls import is_chain
-
-    if is_chain(cast(dict, card.payload)):  # core/budget.py prices one call: a chain's budget is not checked yet
-        refused = [card.problem("PL303", "budget: budgets of a chain (calls:) are not checked yet; remove budget: "
-                                "from this card (or write it as one call under steps:)", "budget")]
-        return (refused if "budget" in card.data else []) + pii_problems(card, tests)
     from promptlane.core.budget import budget_problems
 
     return budget_problems(card, price_day(), prices_of(repo)) + pii_problems(card, tests)
