@@ -228,7 +228,8 @@ def test_step_diffs_of_added_removed_and_recast_steps():
     from promptlane.commands.diff import step_diffs
 
     def snap(version, steps):
-        return {"version": version, "payload": {"steps": [{"name": n, "role": r, "text": t} for n, r, t in steps]}}
+        return {"version": version, "payload": {"format": "promptlane-payload/1", "model": {},
+                                                "steps": [{"name": n, "role": r, "text": t} for n, r, t in steps]}}
 
     old = snap("1.0.0", [("system", "system", "a\nb"), ("old", "user", "gone")])
     new = snap("2.0.0", [("system", "user", "a\nc"), ("new", "user", "fresh")])
