@@ -1,9 +1,10 @@
 """``promptlane report``: the state of a governed repository for people.
 
 ``--html OUT``: one self-contained page (inline CSS, no script, no network asset) with what
-each environment serves, each prompt's version history with eval pass rates and approvals,
-and the audit timeline. ``--markdown``: a pull-request summary for a CI job summary; only
-``--base REF`` asks git, for what changed since REF. ``--comment FILE`` posts such a summary
+each environment serves, each prompt's version history with eval pass rates and approvals
+(a chain's calls and their models above it), and the audit timeline. ``--markdown``: a
+pull-request summary for a CI job summary (a chain's calls beside its id); only ``--base REF``
+asks git, for what changed since REF. ``--comment FILE`` posts such a summary
 on the pull request of a GitHub Actions run (commands/prcomment.py). The data is operations/history.py.
 """
 from __future__ import annotations
@@ -167,7 +168,16 @@ def _prompt_section(prompt: PromptInfo) -> list[str]:
     if prompt.problem:
         return out + [f"<p class=\"bad\">{_e(prompt.problem)}</p></section>"]
     out.append(f"<p class=\"meta\">risk: {_e(prompt.risk or '?')} · {len(prompt.versions)} version(s)</p>")
-    return out + _versions_table(prompt) + ["</section>"]
+    return out + _calls_line(prompt) + _versions_table(prompt) + ["</section>"]
+
+
+def _calls_line(prompt: PromptInfo) -> list[str]:
+    """A chain's calls in order, each with its model (as its latest version runs them)."""
+    if not prompt.calls:
+        return []
+    latest = prompt.latest()
+    calls = " → ".join(f"<code>{_e(name)}</code> {_e(model)}" for name, model in prompt.calls)
+    return [f"<p class=\"calls\">chain of {len(prompt.calls)} calls in {_e(latest.version if latest else '?')}: {calls}</p>"]
 
 
 def _audit_section(report: RepoReport) -> list[str]:
@@ -295,7 +305,8 @@ def _markdown_row(prompt: PromptInfo, old: dict | None, compared: bool, gate: di
     if latest.version in prompt.withdrawn:
         version += " ⚠️ withdrawn"
     gate_cell, detail = _gate_cell(prompt.id, latest.version, gate)
-    return (f"| {_md(prompt.id)} | {_md(version)} | {bump} | {_md(_env_change(old, compared, prompt, envs))} | "
+    chain = f" (chain: {' → '.join(f'{name} {model}' for name, model in prompt.calls)})" if prompt.calls else ""
+    return (f"| {_md(prompt.id + chain)} | {_md(version)} | {bump} | {_md(_env_change(old, compared, prompt, envs))} | "
             f"{_md(eval_text(latest))} | {_md(approvals)} | {gate_cell} |"), _withdrawn_detail(prompt, latest, envs) + detail
 
 

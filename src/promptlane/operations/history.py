@@ -52,6 +52,7 @@ class PromptInfo:
     versions: list[VersionInfo] = field(default_factory=list)   # in issue order
     problem: str = ""                                           # lock missing or unreadable
     withdrawn: dict[str, dict] = field(default_factory=dict)    # version -> mark still in force (core.registry)
+    calls: list[tuple[str, str]] = field(default_factory=list)  # a chain's latest version: (call, provider/model), in order
 
     def latest(self) -> VersionInfo | None:
         from promptlane.core.semver import parse
@@ -161,7 +162,21 @@ def _prompt_info(repo: "Repo", prompt_id: str) -> PromptInfo:
     snapshot = read_snapshot(repo, prompt_id, latest.version) if latest else None
     card = (snapshot or {}).get("card") or {}
     info.title, info.risk = str(card.get("title", "")), str(card.get("risk", ""))
+    info.calls = chain_calls((snapshot or {}).get("payload"))
     return info
+
+
+def chain_calls(payload: Any) -> list[tuple[str, str]]:
+    """(name, provider/model) of each call of a chain payload, in order; [] for a single call
+    (and for what is no readable payload: the report shows the rest as it is)."""
+    from promptlane.core.calls import calls_of, is_chain
+
+    if not isinstance(payload, dict) or not is_chain(payload):
+        return []
+    try:
+        return [(str(call.name), f"{call.model.get('provider')}/{call.model.get('name')}") for call in calls_of(payload)]
+    except (KeyError, TypeError, AttributeError):
+        return []
 
 
 def report_prompt_ids(repo: "Repo") -> list[str]:
