@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from promptlane.core.calls import Call, calls_of
 from promptlane.core.card import PLACEHOLDER as CARD_PLACEHOLDER
 from promptlane.core.problems import Problem
 from promptlane.core.yamltext import Loaded, load, locate
@@ -63,14 +64,32 @@ class Served:
         where = locate(self.text, list(path))
         return Problem(self.rel, where.line, where.col, code, message)
 
+    def one_call(self, kind: str = "Prompty, Dotprompt or .prompt.yml") -> Call:
+        """The served version's model call. The three formats hold one model call each, so a
+        chain (``promptlane-chain/1``, core/calls.py) is refused (PL823): ``kind`` names the
+        format in the message."""
+        found = calls_of(self.payload)
+        if len(found) == 1:
+            return found[0]
+        names = ", ".join(str(call.name) for call in found)
+        raise Refused([self.problem("PL823", (
+            f"{self.prompt_id} {self.version} is a chain of {len(found)} model calls ({names}); a {kind} file holds "
+            "one model call, so the chain cannot be written as one. Keep it in promptlane (the runtime runs it: "
+            "prompt.run(call_model, ...)), or copy each call's texts into a file of its own by hand"), "payload", "calls")])
+
+    @property
+    def model(self) -> dict[str, Any]:
+        model: dict[str, Any] = self.one_call().model
+        return model
+
     @property
     def steps(self) -> list[dict[str, str]]:
-        steps: list[dict[str, str]] = self.payload["steps"]
+        steps: list[dict[str, str]] = self.one_call().steps
         return steps
 
     @property
     def params(self) -> dict[str, Any]:
-        params: dict[str, Any] = self.payload["model"].get("params") or {}
+        params: dict[str, Any] = self.model.get("params") or {}
         return params
 
     def stamp(self) -> str:

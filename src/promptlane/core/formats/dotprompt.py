@@ -262,13 +262,14 @@ def _tag(source: Source, where: int, tag: str, inner: str, found: list[Problem])
 
 
 def write(served: Served) -> str:
+    served.one_call('Dotprompt')  # a chain is refused (PL823): the file holds one model call
     problems: list[Problem] = []
     steps = served.steps
     for index, step in enumerate(steps):
         _check(served, index, step, last=index == len(steps) - 1, found=problems)
     if problems:
         raise Refused(problems)
-    model = served.payload["model"]
+    model = served.model
     lines = ["---", f"name: {yaml_scalar(served.prompt_id)}", f"version: {yaml_scalar(served.version)}",
              f"description: {yaml_scalar(served.stamp())}",
              f"model: {yaml_scalar(model['provider'] + '/' + model['name'])}"]

@@ -226,12 +226,13 @@ def tests_text(prompt_id: str, source_name: str, tests: list[dict[str, Any]]) ->
 
 
 def write(served: Served) -> str:
+    served.one_call('GitHub Models (.prompt.yml)')  # a chain is refused (PL823): the file holds one model call
     unknown = [key for key in served.params if key not in PARAMETERS.values()]
     if unknown:
         raise Refused([served.problem("PL822", f"model.params.{key}: a .prompt.yml carries maxTokens, temperature and topP "
                                       "only (gh-models sends nothing else); export another format", "payload", "model", "params", key)
                        for key in unknown])
-    model = served.payload["model"]
+    model = served.model
     lines = [f"name: {yaml_scalar(served.title)}", f"description: {yaml_scalar(served.stamp())}",
              f"model: {yaml_scalar(model['provider'] + '/' + model['name'])}"]
     if served.params:

@@ -245,11 +245,12 @@ def _variables(inputs: dict[str, Any], steps: list[tuple[Step, int]], at: Callab
 
 
 def write(served: Served) -> str:
+    served.one_call('Prompty')  # a chain is refused (PL823): the file holds one model call
     problems: list[Problem] = []
     body = [_message(served, index, step, problems) for index, step in enumerate(served.steps)]
     if problems:
         raise Refused(problems)
-    model = served.payload["model"]
+    model = served.model
     options = params_out(served.params, OPTIONS)
     known = {key: value for key, value in options.items() if key in OPTIONS}
     extra = {key: value for key, value in options.items() if key not in OPTIONS}
