@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from promptlane.commands.arguments import open_repo
 from promptlane.core import hashing
+from promptlane.core.calls import calls_of, is_chain
 from promptlane.core.card import Card
 from promptlane.core.changelog import ChangelogError
 from promptlane.core.events import Event
@@ -111,22 +112,30 @@ def pick_target(lock: "Lock", history: list[str], current: str, env: str, prompt
 
 
 def _restore_card(repo: "Repo", txn: "Transaction", card: "Card", snapshot: dict, target: str, author: str, env: str) -> None:
-    """Texts and card model/variables/steps of ``target`` from its snapshot (no git history)."""
-    saved = snapshot["card"]
-    texts = [step["text"] for step in snapshot["payload"]["steps"]]
-    rebuilt = hashing.payload_hash(hashing.build_payload(saved["model"], saved["steps"], texts, saved["variables"]))
+    """Texts and card model/variables/steps (a chain's calls) of ``target`` from its snapshot (no git history)."""
+    saved, payload = snapshot["card"], snapshot["payload"]
+    chain = is_chain(payload)
+    texts = [call.texts for call in calls_of(payload)]
+    if chain:
+        rebuilt = hashing.payload_hash(hashing.build_chain_payload(saved["model"], saved["calls"], texts, saved["variables"]))
+        steps = [step for call in saved["calls"] for step in call["steps"]]
+    else:
+        rebuilt = hashing.payload_hash(hashing.build_payload(saved["model"], saved["steps"], texts[0], saved["variables"]))
+        steps = saved["steps"]
     if rebuilt != snapshot["hash"]:
         raise PromptlaneError("corrupt snapshot", [Problem(repo.snapshot_rel(card.prompt_id, target), 1, 1, "PL621",
                               f"does not rebuild to its hash {snapshot['hash'][:19]}...; restore it from git")])
-    for step, text in zip(saved["steps"], texts, strict=False):
+    for step, text in zip(steps, [text for call in texts for text in call], strict=False):
         name = step["file"]
         if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
             raise PromptlaneError("unsafe snapshot", [Problem(repo.snapshot_rel(card.prompt_id, target), 1, 1, "PL621",
                                   f"step file '{name}' points outside prompts/{card.prompt_id}/")])
         txn.write(f"prompts/{card.prompt_id}/{name}", text + "\n")
-    values = {"model": saved["model"], "variables": saved["variables"], "steps": saved["steps"],
+    form = "calls" if chain else "steps"  # a card has one or the other: the restored version's
+    values = {"model": saved["model"], "variables": saved["variables"], form: saved[form],
               "version": target, "hash": snapshot["hash"], "author": author, "environment": env}
-    txn.write(card.rel, update_card(card.text, values))
+    other = "steps" if chain else "calls"
+    txn.write(card.rel, update_card(card.text, values, remove=(other,), instead={form: other}))
 
 
 def _rollback_plan(repo: "Repo", prompt_id: str, env: str, to: str | None):

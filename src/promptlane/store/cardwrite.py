@@ -26,15 +26,42 @@ def round_trip_yaml():
     return yaml
 
 
-def update_card(text: str, values: Mapping[str, object], remove: tuple[str, ...] = ()) -> str:
-    """``text`` with ``values`` set (added at the end, under the managed comment, if new)."""
-    edited = edit_in_place(text, values, remove, comment=MANAGED_COMMENT)
-    return edited if edited is not None else _round_trip(text, values, remove)
+def update_card(text: str, values: Mapping[str, object], remove: tuple[str, ...] = (),
+                instead: Mapping[str, str] | None = None) -> str:
+    """``text`` with ``values`` set (added at the end, under the managed comment, if new).
+    ``instead``: {new key: old key}, a new key put where the old one was, which goes (a
+    rollback between a card's ``steps:`` and a chain's ``calls:``)."""
+    swaps = {new: old for new, old in (instead or {}).items() if new in values and old in remove}
+    edited = None if swaps and _has_keys(text, swaps.values()) else edit_in_place(text, values, remove, comment=MANAGED_COMMENT)
+    return edited if edited is not None else _round_trip(text, values, remove, swaps)
 
 
-def _round_trip(text: str, values: Mapping[str, object], remove: tuple[str, ...]) -> str:
+def _dumped(yaml: Any, doc: Any) -> str:
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    return out.getvalue()
+
+
+def _has_keys(text: str, keys: Any) -> bool:
+    """Whether the card's top level has any of ``keys``."""
+    from promptlane.core.yamltext import load
+
+    data = load(text, "card").data
+    return isinstance(data, dict) and any(key in data for key in keys)
+
+
+def _round_trip(text: str, values: Mapping[str, object], remove: tuple[str, ...],
+                swaps: Mapping[str, str] | None = None) -> str:
     yaml = round_trip_yaml()
     doc = yaml.load(text)
+    for new, old in (swaps or {}).items():
+        if old in doc and new not in doc:
+            keys = list(doc)
+            after = keys[keys.index(old) + 1] if keys.index(old) + 1 < len(keys) else None
+            doc.insert(keys.index(old), new, _compact(values[new]))
+            del doc[old]  # the comments after its last line go with it: the managed block's is put back
+            if after is not None and MANAGED_COMMENT in text and MANAGED_COMMENT not in _dumped(yaml, doc):
+                doc.yaml_set_comment_before_after_key(after, before=MANAGED_COMMENT)
     missing = [key for key in values if key not in doc]
     for key in remove:
         if key in doc and key not in values:
@@ -67,6 +94,21 @@ def _merge(container: Any, key: Any, value: Any) -> None:
             _merge(old, index, item)
     else:
         container[key] = _styled_like(old, value)
+
+
+def _compact(value: Any) -> Any:
+    """``value`` as ruamel nodes in a card's usual style: a mapping or list of scalars on one
+    line (``{name: system, role: system, file: system.md}``), anything that holds more in blocks."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if not isinstance(value, (Mapping, list)):
+        return value
+    items = value.values() if isinstance(value, Mapping) else value
+    node: Any = (CommentedMap((k, _compact(v)) for k, v in value.items()) if isinstance(value, Mapping)
+                 else CommentedSeq(_compact(v) for v in value))
+    if not any(isinstance(item, (Mapping, list)) for item in items):
+        node.fa.set_flow_style()
+    return node
 
 
 def _has(container: Any, key: Any) -> bool:
