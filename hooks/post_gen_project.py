@@ -93,7 +93,7 @@ def next_steps(committed: bool) -> str:
         "python -m pip install -r requirements.txt   # the pinned promptlane and pre-commit",
         "pre-commit install",
         "git add -A                   # pre-commit checks tracked files only",
-        "pre-commit run --all-files   # passes untouched: the example prompt is already versioned",
+        "pre-commit run --all-files   # passes untouched: the example prompts are already versioned",
     ]
     if not committed:
         steps.append("git commit -m 'Scaffold governed prompt repository'")

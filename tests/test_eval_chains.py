@@ -1,6 +1,7 @@
 """Evals of a chain card (issue 19): every test runs the whole chain through the configured
 provider, with the real, pinned promptfoo (its own providers, the template's offline stand-in,
-an OpenAI-compatible server on 127.0.0.1); the fixture chain is tests/fixtures/chain-example/.
+an OpenAI-compatible server on 127.0.0.1); the chain is the template's own example,
+prompts/triage-reply (with evals/tests/triage-reply.yml), as a scaffold holds it.
 
 What a run must show: each call sent in order with the earlier outputs put in, the last
 call's output judged as `output`, each call's output as `context.metadata.outputs.<call>`,
@@ -34,10 +35,8 @@ from promptlane.store.repo import Repo
 from promptlane.store.results import load_results
 
 PID = "triage-reply"
-FIXTURE = ROOT / "tests/fixtures/chain-example"
 TEMPLATE = ROOT / "{{cookiecutter.project}}"
-CARD = FIXTURE / f"prompts/{PID}/card.yml"
-FIXTURE_TESTS = 5
+FIXTURE_TESTS = 5  # evals/tests/triage-reply.yml
 EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
 
 
@@ -59,17 +58,10 @@ def promptfoo(monkeypatch) -> str:
     return found
 
 
-def add_chain(root: Path, capsys) -> object:
-    """The fixture chain copied into a rendered repository as a user would add it (the card's
-    cookiecutter owner rendered as the template renders it), synced; its card."""
-    folder = root / "prompts" / PID
-    shutil.copytree(FIXTURE / "prompts" / PID, folder)
-    card_yml = folder / "card.yml"
-    card_yml.write_text(card_yml.read_text(encoding="utf-8").replace('"{{ cookiecutter.owner }}"', "team-prompts"), encoding="utf-8")
-    shutil.copyfile(FIXTURE / f"evals/tests/{PID}.yml", root / f"evals/tests/{PID}.yml")
-    run_cli(root, "sync", capsys=capsys)
+def the_chain(root: Path) -> object:
+    """The template's example chain, as a scaffold holds it: synced, a chain; its card."""
     card = read_card(Repo(root), PID)
-    assert card.ok and core_calls.is_chain(card.payload), card.problems
+    assert card.ok and core_calls.is_chain(card.payload) and card.data["hash"] == card.hash, card.problems
     return card
 
 
@@ -127,12 +119,12 @@ def test_a_missing_variable_names_the_call_and_step():
         render.chain_prompt(CALLS, {"message": "hi"})
 
 
-def test_the_template_renders_a_chain_as_eval_run_does(tmp_path, monkeypatch):
-    shutil.copytree(FIXTURE / "prompts", tmp_path / "prompts")
+def test_the_template_renders_a_chain_as_eval_run_does(rendered_template, tmp_path, monkeypatch):
+    shutil.copytree(rendered_template / "prompts", tmp_path / "prompts")
     module = load_module(TEMPLATE / "evals/render_chain.py", "render_chain_under_test")
     monkeypatch.setattr(module, "REPO", tmp_path)
     variables = {"customer_name": "Ana", "message": "I forgot my password {{ x }}"}
-    card = yaml.safe_load(CARD.read_text(encoding="utf-8").replace('"{{ cookiecutter.owner }}"', "o"))
+    card = yaml.safe_load((tmp_path / f"prompts/{PID}/card.yml").read_text(encoding="utf-8"))
     folder = tmp_path / "prompts" / PID
     payload_calls = [{"name": call["name"], "steps": [{**step, "text": (folder / step["file"]).read_text(encoding="utf-8").rstrip("\n")}
                                                      for step in call["steps"]]} for call in card["calls"]]
@@ -158,8 +150,8 @@ def test_the_template_ships_promptlanes_chain_provider():
 
 
 @pytest.fixture
-def chain_repo(gov, capsys):
-    add_chain(gov, capsys)
+def chain_repo(gov):
+    the_chain(gov)
     return gov
 
 
@@ -235,7 +227,7 @@ def test_the_stand_in_answers_a_chains_calls_from_each_other(echo):
 
 
 @pytest.mark.slow
-def test_eval_run_of_the_fixture_chain_passes_offline_and_binds_the_chain_hash(chain_repo, promptfoo, capsys):
+def test_eval_run_of_the_example_chain_passes_offline_and_binds_the_chain_hash(chain_repo, promptfoo, capsys):
     card = read_card(Repo(chain_repo), PID)
     code, out = run_cli(chain_repo, "eval", "run", PID, capsys=capsys)
     assert code == 0, out

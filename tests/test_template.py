@@ -34,6 +34,11 @@ DESIGN_PATHS = [
     "prompts/support-reply/card.yml",
     "prompts/support-reply/system.md",
     "prompts/support-reply/user.md",
+    "prompts/triage-reply/card.yml",
+    "prompts/triage-reply/extract-system.md",
+    "prompts/triage-reply/extract-user.md",
+    "prompts/triage-reply/draft-system.md",
+    "prompts/triage-reply/draft-user.md",
     "schemas/prompt-card.example.yml",
     "schemas/prompt-card.schema.json",
     "schemas/prompt-version-schema.yml",
@@ -43,6 +48,7 @@ DESIGN_PATHS = [
     "evals/render_chain.py",
     "evals/results/.gitkeep",
     "evals/tests/support-reply.yml",
+    "evals/tests/triage-reply.yml",
     "ci/eval-gate.yml",
     ".github/workflows/eval-gate.yml",
     "logs/prompt-log-schema.json",
@@ -233,6 +239,27 @@ def test_cards_validate_and_match_their_texts(case):
     assert [s["role"] for s in live["steps"]] == ["system", "user"]
 
 
+def test_the_example_chain_validates_and_is_versioned_as_the_first_one(case):
+    """prompts/triage-reply, the second example: a chain of two calls, at 1.0.0 in the first
+    environment; its hash is true (`check --all` below proves it), its texts use its inputs."""
+    ctx, project = case
+    chain = load_yaml(project / "prompts/triage-reply/card.yml")
+    assert list(card_validator().iter_errors(chain)) == []
+    assert chain["owner"] == ctx.get("owner", "team-prompts") and "steps" not in chain
+    assert (chain["version"], chain["author"], chain["environment"]) == ("1.0.0", "promptlane init", envs_of(ctx)[0])
+    assert [call["name"] for call in chain["calls"]] == ["extract", "draft"]
+    used, outputs = set(), set()
+    for call in chain["calls"]:
+        for step in call["steps"]:
+            text = (project / "prompts/triage-reply" / step["file"]).read_text(encoding="utf-8")
+            used |= set(re.findall(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", text))
+            outputs |= set(re.findall(r"\{\{\s*([a-z_][a-z0-9_]*)\.output\s*\}\}", text))
+    assert used == set(chain["variables"]) == {"customer_name", "message"} and outputs == {"extract"}
+    lock = json.loads((project / "registry/triage-reply.lock.json").read_text(encoding="utf-8"))
+    assert lock["environments"] == {env: ("1.0.0" if i == 0 else None) for i, env in enumerate(envs_of(ctx))}
+    assert [v["hash"] for v in lock["versions"]] == [chain["hash"]]
+
+
 def test_policy_follows_the_environments(case):
     ctx, project = case
     envs, roles = envs_of(ctx), roles_of(ctx)
@@ -273,15 +300,16 @@ def test_append_only_files_hold_the_first_version_only(rendered):
     project = rendered["defaults"]
     entries = yaml.safe_load((project / "schemas/prompt-change-log.yml").read_text())
     assert [(e["event"], e["prompt"], e["version"], e["environments"]) for e in entries] == [
-        ("version", "support-reply", "1.0.0", {"dev": "1.0.0"})]
+        ("version", "support-reply", "1.0.0", {"dev": "1.0.0"}), ("version", "triage-reply", "1.0.0", {"dev": "1.0.0"})]
     audit = (project / "audit/artifact-audit-log.md").read_text()
     lines = audit.splitlines()
     assert lines[0] == "# Artifact audit log"
-    assert lines[-3:-1] == [
+    assert lines[-4:-2] == [
         "| seq | time | event | prompt | version | hash | actor | detail | prev | row |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    assert lines[-1].startswith("| 1 | ") and verify_text(audit) == []
+    assert lines[-2].startswith("| 1 | ") and "| triage-reply | 1.0.0 |" in lines[-1]
+    assert lines[-1].startswith("| 2 | ") and verify_text(audit) == []
 
 
 def test_init_without_a_terminal_takes_the_defaults(tmp_path):
