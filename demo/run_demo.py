@@ -1,4 +1,4 @@
-"""The promptlane demo: one prompt from edit to prod and back, offline, with no API keys.
+"""The promptlane demo: prompts from edit to prod and back, offline, with no API keys.
 
     make demo                 (or: .venv/bin/python demo/run_demo.py [--keep DIR])
 
@@ -7,8 +7,10 @@ git commits go through the real pre-commit hooks (the installed promptlane), eva
 pinned promptfoo against the template's local provider, five reviewers sign their approvals
 with throwaway SSH keys of their own (ssh-keygen, registered in reviews/allowed_signers), a
 forged approval (the right name, the wrong key) is refused, and the prompt is promoted,
-changed, and rolled back. It stops at the first
-command that does not do what the step says.
+changed, and rolled back. Then the template's second example, triage-reply, a chain of two
+model calls, goes the same way from an edit to prod, and an application (demo/triage_app.py)
+runs it from the exported bundle with the runtime SDK. It stops at the first command that
+does not do what the step says.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PROMPT = "support-reply"
+CHAIN = "triage-reply"
 AUTHOR = "dana@example.com"
 REVIEWERS = {"PM": "pm@example.com", "Tech Lead": "tech-lead@example.com", "QA": "qa@example.com",
              "Security": "security@example.com", "Governance": "governance@example.com"}
@@ -65,13 +68,13 @@ class Demo:
             raise SystemExit(f"demo: `{' '.join(args)}` exited {done.returncode}, expected {allowed}")
         return output
 
-    def card(self) -> dict:
+    def card(self, prompt: str = PROMPT) -> dict:
         import yaml
 
-        return yaml.safe_load((self.repo / f"prompts/{PROMPT}/card.yml").read_text())
+        return yaml.safe_load((self.repo / f"prompts/{prompt}/card.yml").read_text())
 
-    def serving(self) -> dict:
-        return json.loads((self.repo / f"registry/{PROMPT}.lock.json").read_text())["environments"]
+    def serving(self, prompt: str = PROMPT) -> dict:
+        return json.loads((self.repo / f"registry/{prompt}.lock.json").read_text())["environments"]
 
     def edit_text(self, line: str) -> None:
         path = self.repo / f"prompts/{PROMPT}/system.md"
@@ -96,10 +99,10 @@ class Demo:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", email, "-f", str(path)], check=True)
         return path
 
-    def approve_all(self, roles) -> None:
+    def approve_all(self, roles, prompt: str = PROMPT) -> None:
         for role in roles:
             email = REVIEWERS[role]
-            self.run("promptlane", "approve", PROMPT, "--role", role, "--note", "reviewed in the demo",
+            self.run("promptlane", "approve", prompt, "--role", role, "--note", "reviewed in the demo",
                      "--all-confirmed", "--key", str(self.key(email)), actor=email)
 
 
@@ -158,15 +161,15 @@ def edit_and_version(demo: Demo) -> None:
     print(f"card: version {card['version']}, {card['hash'][:23]}..., environment {card['environment']}")
 
 
-def eval_and_promote(demo: Demo, env: str, roles) -> None:
-    demo.step(f"Evaluate, approve and promote to {env}",
+def eval_and_promote(demo: Demo, env: str, roles, prompt: str = PROMPT) -> None:
+    demo.step(f"Evaluate, approve and promote {prompt} to {env}",
               "Eval results and approvals belong to the payload hash. promptfoo runs offline against the "
               "template's local provider; reviewers sign their approvals with their own keys; `promote` checks every "
               "gate of the policy for this hash, then updates card, registry, changelog and audit in one step.")
-    demo.run("promptlane", "eval", "run", PROMPT, expect=(0, 1))
-    demo.approve_all(roles)
-    demo.run("promptlane", "promote", PROMPT, "--to", env, "--reason", f"demo: ready for {env}")
-    demo.commit(f"Promote {PROMPT} to {env}")
+    demo.run("promptlane", "eval", "run", prompt, expect=(0, 1))
+    demo.approve_all(roles, prompt)
+    demo.run("promptlane", "promote", prompt, "--to", env, "--reason", f"demo: ready for {env}")
+    demo.commit(f"Promote {prompt} to {env}")
 
 
 def refused_promotion(demo: Demo) -> None:
@@ -194,6 +197,65 @@ def rollback(demo: Demo, previous: str) -> None:
     demo.commit(f"Roll back {PROMPT} in prod")
     print(f"serving: {demo.serving()}")
     assert demo.serving()["prod"] == previous, "prod should serve the previous version again"
+
+
+def chain_edit(demo: Demo) -> None:
+    demo.step("The second example, a chain: edit its draft call and commit",
+              f"prompts/{CHAIN} is two model calls in one card: `extract` reads the customer's message into "
+              "triage notes (JSON), `draft` writes the reply from them, its user text using extract's output. "
+              "The whole chain has one hash over both calls; changing one call's text is a patch of the chain, "
+              "and the same sync hook versions it.")
+    card = demo.card(CHAIN)
+    for call in card["calls"]:
+        print(f"  call {call['name']}: " + ", ".join(step["file"] for step in call["steps"]))
+    draft_user = (demo.repo / f"prompts/{CHAIN}/draft-user.md").read_text()
+    print(f"  prompts/{CHAIN}/draft-user.md:\n" + textwrap.indent(draft_user.rstrip(), "    | "))
+    line = "- Thank the customer for their patience when the request is urgent."
+    path = demo.repo / f"prompts/{CHAIN}/draft-system.md"
+    path.write_text(path.read_text() + line + "\n")
+    print(f"(edit) appended to prompts/{CHAIN}/draft-system.md: {line!r}")
+    demo.commit("Triage reply: thank urgent customers for their patience")
+    card = demo.card(CHAIN)
+    print(f"card: version {card['version']}, {card['hash'][:23]}..., environment {card['environment']}")
+
+
+def chain_eval_and_promote(demo: Demo) -> None:
+    demo.step(f"Evaluate the whole chain, then promote {CHAIN} to staging and prod",
+              "`eval run` runs every test through both calls with promptfoo (the chain provider sends extract, "
+              "then draft with extract's output in it); assertions judge the reply and, through "
+              "context.metadata.outputs.extract, the notes. The results bind to the chain's hash, and the "
+              "same gates as for any prompt decide each promotion.")
+    out = demo.run("promptlane", "eval", "run", CHAIN)
+    if f"{CHAIN} ... 5/5 passed" not in out:
+        raise SystemExit(f"demo: every test of {CHAIN} should pass")
+    demo.approve_all(["PM"], CHAIN)
+    demo.run("promptlane", "promote", CHAIN, "--to", "staging", "--reason", "demo: the chain is ready for staging")
+    demo.commit(f"Promote {CHAIN} to staging")
+    demo.approve_all(list(REVIEWERS), CHAIN)
+    demo.run("promptlane", "promote", CHAIN, "--to", "prod", "--reason", "demo: the chain is ready for prod")
+    demo.commit(f"Promote {CHAIN} to prod")
+    print(f"serving {CHAIN}: {demo.serving(CHAIN)}")
+
+
+def chain_runtime(demo: Demo) -> None:
+    demo.step("An application runs the chain prod serves",
+              "`registry export json` writes the bundle an application ships with. demo/triage_app.py loads it "
+              "with promptlane.runtime, gets the version prod serves (hash verified), and runs it with "
+              "prompt.run(call_model, **inputs): one call_model per call, in order, extract's output put into "
+              "draft's text. Its call_model is local and deterministic (the repository's offline stand-in). "
+              "Each call and the chain are traced, linked and PII-redacted; `log validate` checks the records.")
+    demo.run("promptlane", "registry", "export", "json", "registry.json")
+    trace_log = demo.work / "trace.jsonl"
+    demo.run(sys.executable, str(ROOT / "demo/triage_app.py"), "registry.json", str(trace_log))
+    text = trace_log.read_text()
+    for record in map(json.loads, text.splitlines()):
+        kind = f"call {record['call']} (parent {record['parent_id'][:8]})" if record.get("call") else \
+            f"chain of {', '.join(record['calls'])} (id {record['trace_id'][:8]})"
+        print(f"  trace: {record['prompt_id']} {record['version']} {record['environment']}, {kind}, {record['status']}")
+    if "ben@example.com" in text:
+        raise SystemExit("demo: the customer's e-mail address reached the trace log")
+    print("  the customer's e-mail address is redacted in every record")
+    demo.run("promptlane", "log", "validate", str(trace_log))
 
 
 def audit(demo: Demo) -> None:
@@ -246,6 +308,9 @@ def main(argv=None) -> int:
     eval_and_promote(demo, "staging", ["PM"])
     eval_and_promote(demo, "prod", list(REVIEWERS))
     rollback(demo, first_prod)
+    chain_edit(demo)
+    chain_eval_and_promote(demo)
+    chain_runtime(demo)
     audit(demo)
     seal(demo)
     print(f"\nDone. The governed repository is in {demo.repo}; explore it with `promptlane status`.")

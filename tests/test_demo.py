@@ -1,4 +1,4 @@
-"""The README's first command: the demo walks a prompt from edit to prod and back."""
+"""The README's first command: the demo walks a prompt from edit to prod and back, then a chain to prod."""
 from __future__ import annotations
 
 import subprocess
@@ -24,3 +24,8 @@ def test_demo_runs_from_edit_to_prod_and_back(tmp_path):
     assert "audit log: chain intact" in out
     assert "sqlite served: support-reply prod -> 1.0.1" in out
     assert "rows into audit/archive/0001/" in out and out.rstrip().count("audit log: chain intact") >= 2
+    # The second example, a chain of two calls: edited, evaluated whole, promoted, run from the bundle.
+    assert "triage-reply: patch -> 1.0.1" in out and "triage-reply ... 5/5 passed" in out
+    assert "Promoted triage-reply 1.0.1" in out and "sqlite served: triage-reply prod -> 1.0.1" in out
+    assert "served by prod; a chain: True, calls: extract, draft" in out
+    assert "3 trace record(s) in 1 file(s) match the trace schema" in out
