@@ -270,6 +270,56 @@ def test_a_misspelled_file_checks_nothing_and_says_so(gov, capsys):
     assert "no such file" in out and "did you mean prompts/support-reply/card.yml?" in out
 
 
+@pytest.mark.parametrize("command", ["sync", "check"])
+def test_a_prompts_bare_id_means_that_prompt(gov, capsys, command):
+    """`promptlane sync support-reply`, as a person types it: the prompt is synced (or checked),
+    not silently skipped because no file is named support-reply."""
+    edit_text(gov)
+    code, out = pl(gov, capsys, command, PID)
+    if command == "sync":
+        assert code == 1 and f"promptlane sync: {PID}: " in out and card(gov)["version"] != "1.0.0", out
+        code, out = pl(gov, capsys, "check", PID)
+        assert code == 0, out
+    else:
+        assert code == 1 and "PL150" in out, out
+
+
+@pytest.mark.parametrize("below", [None, "prompts", f"prompts/{PID}"])
+@pytest.mark.parametrize("name", [PID, f"{PID}/"])
+def test_a_bare_id_is_the_prompt_from_any_folder(gov, capsys, below, name):
+    edit_text(gov)
+    code, out = pl(gov / below if below else gov, capsys, "sync", name)
+    assert code == 1 and f"promptlane sync: {PID}: " in out, out
+
+
+@pytest.mark.parametrize("command", ["sync", "check"])
+@pytest.mark.parametrize("name, hint", [("suport-reply", "suport-reply (no such prompt either; did you mean support-reply?)"),
+                                        ("Support-Reply", "did you mean support-reply?"),
+                                        ("billing", f"billing (no such prompt either; the prompts are {PID}")])
+def test_a_word_that_names_no_file_and_no_prompt_is_refused(gov, capsys, command, name, hint):
+    from conftest import snapshot_tree
+
+    edit_text(gov)
+    before = snapshot_tree(gov)
+    code, out = pl(gov, capsys, command, PID, name)
+    assert code == 2, out
+    assert "no such file: " in out and hint in out and "nothing was checked or changed" in out, out
+    assert snapshot_tree(gov) == before
+
+
+@pytest.mark.parametrize("name", ["README.md", "schemas", "missing.md", "docs/missing.md"])
+def test_names_of_no_prompt_are_still_ignored(gov, capsys, name):
+    """What pre-commit passes for files that are no prompt's (a README, a folder), and file
+    names of no prompt (a dot or a folder in them): ignored, as before; sync exits 0."""
+    from conftest import snapshot_tree
+
+    edit_text(gov)
+    before = snapshot_tree(gov)
+    code, out = pl(gov, capsys, "sync", name)
+    assert code == 0 and out == "", out
+    assert snapshot_tree(gov) == before
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to give the clone to someone else")
 def test_a_repository_git_refuses_is_explained_not_misread(gov, capsys):
     shutil.chown(gov, "nobody")

@@ -66,9 +66,9 @@ def _add_hook_commands(sub) -> None:
     p.set_defaults(handler="new:cmd_new")
 
     _files_command(sub, "sync", "fixer: hash, bump, demote, snapshot, changelog, audit",
-                   "changed files (default: every prompt)", "sync:cmd_sync")
+                   "changed files, or prompt ids (default: every prompt)", "sync:cmd_sync")
     _files_command(sub, "check", "validate cards, texts, variables and the registry",
-                   "files to check (default: every prompt)", "check:cmd_check")
+                   "files or prompt ids to check (default: every prompt)", "check:cmd_check")
     sub.choices["check"].add_argument(
         "--deleted", action="store_true",
         help="also check the prompts with a file deleted since git HEAD (a deleted served prompt is PL124), and, "

@@ -59,16 +59,25 @@ def repo_rel(repo: Repo, name: str) -> str:
 
 
 def ids_from(repo: Repo, files: Sequence[str], all_flag: bool) -> list[str]:
-    """Prompt ids for the given paths (any file under prompts/<id>/ or its registry files)."""
+    """Prompt ids for the given names: any file under prompts/<id>/ or its registry files, a
+    folder (every prompt inside it, or the one it is in), or a prompt's bare id
+    (``promptlane sync support-reply``) where no file of that name exists."""
     if all_flag or not files:
         return repo.prompt_ids()
-    _refuse_missing(repo, files)
+    known = repo.prompt_ids()
+    _refuse_missing(repo, files, known)
     ids: set[str] = set()
     for name in files:
         rel = repo_rel(repo, name)
-        if os.path.isdir(os.path.join(repo.root, rel)):
-            # A folder (".", "prompts", "prompts/<id>"): every prompt inside it, or the one it is in.
-            ids.update(i for i in repo.prompt_ids() if _within(f"prompts/{i}", rel) or _within(rel, f"prompts/{i}"))
+        path = os.path.join(repo.root, rel)
+        if _typed_id(name) and not os.path.lexists(path):
+            ids.add(_word(name))  # a prompt's id (_refuse_missing refused any other word)
+            continue
+        if os.path.isdir(path):
+            # A folder (".", "prompts", "prompts/<id>"): every prompt inside it, or the one it is in;
+            # a folder of none named like a prompt (`sync evals` for a prompt named evals): that prompt.
+            inside = {i for i in known if _within(f"prompts/{i}", rel) or _within(rel, f"prompts/{i}")}
+            ids.update(inside or ({_word(name)} if _typed_id(name) and _word(name) in known else set()))
             continue
         prompt_id = prompt_id_of(rel)
         if prompt_id and (repo.root / "prompts" / prompt_id).is_dir():
@@ -76,20 +85,47 @@ def ids_from(repo: Repo, files: Sequence[str], all_flag: bool) -> list[str]:
     return sorted(ids)
 
 
-def _refuse_missing(repo: Repo, files: Sequence[str]) -> None:
-    """A file of a prompt that does not exist (a typo: prompts/suport-reply/card.yml) would
-    otherwise check nothing and pass: refuse it, with the closest prompt. Other names (a README)
-    are no prompt's and are ignored, as before. Hooks pass only files that exist."""
-    missing = [name for name in files if prompt_id_of(repo_rel(repo, name)) is not None
-               and not os.path.lexists(repo.root / repo_rel(repo, name))]
-    if not missing:
-        return
+def _typed_id(name: str) -> bool:
+    """A word as a person types a prompt's id (a trailing "/" allowed): no folder separator
+    inside and no dot, so no file name (README.md, prompts/x/card.yml) and no "." or ".."."""
+    word = _word(name)
+    return bool(word) and not any(sep and sep in word for sep in ("/", os.sep, os.altsep)) and "." not in word
+
+
+def _word(name: str) -> str:
+    return name.rstrip("/" + os.sep + (os.altsep or ""))
+
+
+def _refuse_missing(repo: Repo, files: Sequence[str], known: Sequence[str]) -> None:
+    """Names that would otherwise check nothing and pass, refused with the closest prompt: a
+    file of a prompt that does not exist (a typo: prompts/suport-reply/card.yml), and a word that
+    is neither a file nor a prompt's id (suport-reply). Other names (a README) are no prompt's
+    and are ignored, as before. Hooks pass only files that exist, so they are never refused."""
     hints = []
-    for name in missing:
-        parts = repo_rel(repo, name).split("/")
-        close = closest(parts[1], repo.prompt_ids()) if len(parts) > 1 and parts[0] == "prompts" else None
-        hints.append(f"{name} (did you mean {'/'.join([parts[0], close, *parts[2:]])}?)" if close else name)
-    raise UsageError(f"no such file: {', '.join(hints)}; nothing was checked or changed")
+    for name in files:
+        rel = repo_rel(repo, name)
+        if os.path.lexists(repo.root / rel):
+            continue
+        if _typed_id(name):
+            if _word(name) not in known:
+                hints.append(_unknown_id(repo, _word(name), known))
+        elif prompt_id_of(rel) is not None:
+            parts = rel.split("/")
+            close = closest(parts[1], known) if len(parts) > 1 and parts[0] == "prompts" else None
+            hints.append(f"{name} (did you mean {'/'.join([parts[0], close, *parts[2:]])}?)" if close else name)
+    if hints:
+        raise UsageError(f"no such file: {', '.join(hints)}; nothing was checked or changed")
+
+
+def _unknown_id(repo: Repo, name: str, known: Sequence[str]) -> str:
+    """A word that names no file and no prompt, with what it may have meant."""
+    close = closest(name, known)
+    if close:
+        return f"{name} (no such prompt either; did you mean {close}?)"
+    if (repo.root / "registry" / f"{name}.lock.json").is_file():
+        return f"{name} (no prompts/{name}/ folder: registry/{name}.lock.json names it, retired or deleted)"
+    listed = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+    return f"{name} (no such prompt either; the prompts are {listed})" if known else f"{name} (no prompt exists yet)"
 
 
 def _within(path: str, folder: str) -> bool:
