@@ -221,6 +221,32 @@ def test_files_map_to_their_prompt(path, expected):
     assert prompt_id_of(path) == expected
 
 
+# Texts set back to 1.0.1's (served by prod) while the block says 1.0.2 at an environment that
+# serves 1.0.2: a return sync records (the block as sync or a promotion wrote it), unless 1.0.2
+# was withdrawn and the block sits above the first environment: a withdrawn version comes back
+# to a card only through sync, in dev, so that block was written by hand (PL164).
+@pytest.mark.parametrize("environment, withdrawn, expected", [
+    ("staging", False, ("PL150", False)), ("dev", False, ("PL150", False)),
+    ("dev", True, ("PL150", False)), ("staging", True, ("PL164", True)),
+])
+def test_a_return_from_a_withdrawn_versions_block_above_dev_is_a_hand_edit(environment, withdrawn, expected):
+    from promptlane.core.managed import managed_findings
+    from promptlane.core.registry import Lock
+
+    old, new = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    lock = Lock("a-b", versions=[{"version": "1.0.1", "hash": old, "author": "dana@example.com"},
+                                 {"version": "1.0.2", "hash": new, "author": "erin@example.com"}],
+                environments={"dev": "1.0.2", "staging": "1.0.2", "prod": "1.0.1"},
+                withdrawn={"1.0.2": {"env": "prod", "time": "2026-12-03T08:00:00Z", "reason": "INC-1"}} if withdrawn else {})
+    data = {"version": "1.0.2", "hash": new, "author": "erin@example.com", "environment": environment}
+    found = managed_findings(data, old, lock, ("dev", "staging", "prod"))
+    assert [(f.code, f.by_hand) for f in found] == [expected]
+    if expected[0] == "PL164":
+        assert "1.0.2 was withdrawn from prod on 2026-12-03T08:00:00Z" in found[0].message
+        assert found[0].message.endswith(f"set version back to 1.0.1, hash to {old}, author to dana@example.com, "
+                                         "environment to prod")
+
+
 def test_check_reads_the_policy_only_when_it_is_among_the_files(repo, capsys):
     policy = repo / "workflows/policy-as-code-example.yml"
     policy.parent.mkdir(parents=True, exist_ok=True)

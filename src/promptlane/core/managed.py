@@ -68,8 +68,10 @@ def _another_version(data: Mapping[str, Any], payload_hash: str, lock: Lock, env
     version, env = str(data["version"]), data["environment"]
     texts_of = lock.version_of(payload_hash)
     serving = [e for e in envs if lock.environments.get(e) == texts_of]
-    if texts_of is None or not serving or lock.environments.get(env) == version:
+    if texts_of is None or not serving:
         return None
+    if lock.environments.get(env) == version:
+        return _withdrawn_block(data, payload_hash, lock, envs, texts_of, serving[-1])
     if raised(envs, env, version, lock) and any(lock.environments.get(e) == version for e in envs):
         return None  # a promotion asked for, with a change of the texts: sync versions the change
     entry = lock.entry(texts_of) or {}
@@ -82,6 +84,28 @@ def _another_version(data: Mapping[str, Any], payload_hash: str, lock: Lock, env
     return Finding("PL164", "version", f"version: {version} and hash: are {version}'s, but the texts and model are "
                    f"{texts_of}'s and registry/{lock.prompt_id}.lock.json has {where}: the managed block was set by "
                    f"hand to another version's; {back}", True)
+
+
+def _withdrawn_block(data: Mapping[str, Any], payload_hash: str, lock: Lock, envs: Sequence[str], texts_of: str,
+                     back_env: str) -> Finding | None:
+    """The block is a withdrawn version's at an environment above the first that still serves
+    it, the texts another served version's. A rollback set the card to its target, and a
+    withdrawn version comes back to a card only through sync, in the first environment: so the
+    block was set by hand (to the card's own version before the rollback, say), not left as
+    sync wrote it. Left to sync, it would log a return to the texts' version and a demotion
+    from an environment the card was never in. None otherwise: texts set back while the block
+    is what sync or a promotion wrote are a return sync records."""
+    version, env = str(data["version"]), data["environment"]
+    mark = lock.withdrawals_in_force().get(version)
+    if mark is None or env == envs[0]:
+        return None
+    entry = lock.entry(texts_of) or {}
+    return Finding("PL164", "version", f"version: {version} and hash: are {version}'s, but the texts and model are "
+                   f"{texts_of}'s, and {version} was withdrawn from {mark.get('env')} on {mark.get('time')} "
+                   f"(registry/{lock.prompt_id}.lock.json has {back_env} serving {texts_of}): a withdrawn version "
+                   f"returns to a card only through sync, in {envs[0]}, so the managed block was set by hand to "
+                   f"{version}'s; set version back to {texts_of}, hash to {payload_hash}, author to "
+                   f"{entry.get('author', 'unknown')}, environment to {back_env}", True)
 
 
 def _unknown_environment(data: Mapping[str, Any], lock: Lock, envs: Sequence[str], by_hand: bool) -> list[Finding]:
