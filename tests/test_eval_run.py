@@ -79,7 +79,7 @@ def use_provider(root: Path, name: str, code: str) -> None:
 
 def test_run_writes_results_for_the_current_hash(governed, capsys):
     card = card_of(governed)
-    code, out = run_cli(governed, "eval", "run", capsys=capsys)
+    code, out = run_cli(governed, "eval", "run", "support-reply", capsys=capsys)
     rel = results_rel("support-reply", card.hash)
     assert (code, out) == (0, f"support-reply ... 6/6 passed -> {rel}\n")
     doc = load_results(governed, "support-reply", card.hash)
@@ -88,14 +88,16 @@ def test_run_writes_results_for_the_current_hash(governed, capsys):
     assert (doc["version"], doc["provider"], doc["promptfoo_version"]) == ("1.0.0", "local-echo", "0.121.20")
     assert doc["tokens"]["total"] == doc["tokens"]["prompt"] + doc["tokens"]["completion"] > 0
     assert 0 < doc["cost_usd"] < 0.01 and doc["failures"] == []
-    assert run_cli(governed, "eval", "plan", capsys=capsys) == (0, '{"include": []}\n')
+    chain = {"prompt": "triage-reply", "hash": read_card(Repo(governed), "triage-reply").hash}  # the other example, never run
+    code, out = run_cli(governed, "eval", "plan", capsys=capsys)
+    assert json.loads(out) == {"include": [chain]}
     # A changed prompt owes results again; the old ones never count for it.
     (governed / "prompts/support-reply/system.md").write_text("You are terse. Write to {{ customer_name }}.\n")
     run_cli(governed, "sync", capsys=capsys)
     changed = card_of(governed)
     assert load_results(governed, "support-reply", changed.hash) is None
     code, out = run_cli(governed, "eval", "plan", capsys=capsys)
-    assert json.loads(out) == {"include": [{"prompt": "support-reply", "hash": changed.hash}]}
+    assert json.loads(out) == {"include": [{"prompt": "support-reply", "hash": changed.hash}, chain]}
 
 
 def test_a_failing_eval_exits_1_and_records_the_reason(governed, capsys):
@@ -103,7 +105,7 @@ def test_a_failing_eval_exits_1_and_records_the_reason(governed, capsys):
         tests.write("\n- description: promises a free pony\n  metadata: {category: accuracy}\n"
                     "  vars: {customer_name: Gus, question: Where is my invoice?}\n"
                     "  assert:\n    - type: contains\n      value: free pony\n")
-    code, out = run_cli(governed, "eval", "run", capsys=capsys)
+    code, out = run_cli(governed, "eval", "run", "support-reply", capsys=capsys)
     assert code == 1 and "6/7 passed, 1 failed" in out
     doc = load_results(governed, "support-reply", card_of(governed).hash)
     assert doc["categories"]["accuracy"] == {"tests": 3, "passed": 2, "pass_rate": 0.666667}
@@ -121,7 +123,7 @@ PONY = ("\n- description: promises a free pony\n  metadata: {category: accuracy}
 def test_each_failing_test_is_shown_with_its_assertions_reasons_and_output(governed, capsys):
     with (governed / "evals/tests/support-reply.yml").open("a", encoding="utf-8") as tests:
         tests.write(PONY)
-    code, out = run_cli(governed, "eval", "run", capsys=capsys)
+    code, out = run_cli(governed, "eval", "run", "support-reply", capsys=capsys)
     rel = results_rel("support-reply", card_of(governed).hash)
     first, *shown = out.splitlines()
     assert (code, first) == (1, f"support-reply ... 6/7 passed, 1 failed -> {rel}")
@@ -137,7 +139,7 @@ def test_each_failing_test_is_shown_with_its_assertions_reasons_and_output(gover
         shown[5]]
     assert shown[5].startswith('    output: "Hi Gus,\\n\\nThank you for getting in touch.') and shown[5].endswith('..."')
     assert len(shown) == 6
-    code, out = run_cli(governed, "eval", "run", "--force", "--json", capsys=capsys)
+    code, out = run_cli(governed, "eval", "run", "support-reply", "--force", "--json", capsys=capsys)
     (prompt,) = json.loads(out)["prompts"]  # stdout is the JSON document alone
     assert code == 1 and {k: prompt[k] for k in ("prompt", "outcome", "kept", "results", "tests", "passed", "failed", "errors")} == {
         "prompt": "support-reply", "outcome": "failed", "kept": False, "results": rel, "tests": 7, "passed": 6, "failed": 1, "errors": 0}
@@ -155,7 +157,7 @@ def test_each_failing_test_is_shown_with_its_assertions_reasons_and_output(gover
 
 def test_an_erroring_provider_counts_errors(governed, capsys):
     use_provider(governed, "broken", "def call_api(prompt, options, context):\n    raise RuntimeError('model unavailable')\n")
-    code, out = run_cli(governed, "eval", "run", capsys=capsys)
+    code, out = run_cli(governed, "eval", "run", "support-reply", capsys=capsys)
     assert code == 1 and "0/6 passed, 6 errors" in out
     doc = load_results(governed, "support-reply", card_of(governed).hash)
     assert (doc["errors"], doc["failed"], doc["pass_rate"]) == (6, 0, 0.0)
@@ -170,7 +172,7 @@ def test_an_erroring_provider_counts_errors(governed, capsys):
 def test_a_hanging_provider_times_out_and_writes_nothing(governed, capsys):
     use_provider(governed, "slow", "import time\n\ndef call_api(prompt, options, context):\n    time.sleep(60)\n    return {'output': 'late'}\n")
     started = time.monotonic()
-    code, _ = run_cli(governed, "eval", "run", "--timeout", "5")
+    code, _ = run_cli(governed, "eval", "run", "support-reply", "--timeout", "5")
     elapsed = time.monotonic() - started
     captured = capsys.readouterr()
     assert code == 1 and elapsed < 20

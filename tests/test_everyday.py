@@ -59,7 +59,7 @@ def test_status_json_and_eval_plan_from_a_prompt_folder_keep_stdout_clean(gov):
         assert inside.stdout == at_root.stdout and inside.stdout.strip(), inside.stderr
         assert inside.stderr == using(gov) + at_root.stderr
         assert "using the repository" not in at_root.stderr
-    assert [row["prompt"] for row in json.loads(run(sub, "status", "--json").stdout)["prompts"]] == [PID]
+    assert [row["prompt"] for row in json.loads(run(sub, "status", "--json").stdout)["prompts"]] == [PID, "triage-reply"]
 
 
 def test_sync_and_check_from_a_subfolder_take_file_names_relative_to_it(gov, capsys):
@@ -99,7 +99,7 @@ def test_a_prompt_named_prompts_does_not_make_its_folder_a_repository(gov, capsy
                                     encoding="utf-8")
     code, out, err = run_in(gov / "prompts", capsys, "status", "--json")
     assert code == 0, out + err
-    assert sorted(row["prompt"] for row in json.loads(out)["prompts"]) == ["prompts", PID]
+    assert sorted(row["prompt"] for row in json.loads(out)["prompts"]) == ["prompts", PID, "triage-reply"]
     assert err == using(gov)
 
 

@@ -134,7 +134,7 @@ def test_edit_commit_is_refused_with_the_fixers_message_then_lands_with_a_patch_
     assert [(e["event"], e["version"], e["bump"]) for e in entries][-1] == ("version", "1.0.1", "patch")
     assert entries[-1]["hash"] == card["hash"]
     audit = (project / "audit/artifact-audit-log.md").read_text().splitlines()
-    assert audit[-1].startswith("| 2 | ") and card["hash"] in audit[-1]
+    assert audit[-1].startswith("| 3 | ") and card["hash"] in audit[-1]  # after the two examples' first versions
     lock = json.loads((project / "registry/support-reply.lock.json").read_text())
     assert lock["environments"]["dev"] == "1.0.1"
     assert _run(["git", "status", "--porcelain"], project, env).stdout == ""

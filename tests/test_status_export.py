@@ -36,7 +36,8 @@ def test_status_json(in_prod, capsys):
     assert code == 0
     doc = json.loads(out)
     assert doc["environments"] == ["dev", "staging", "prod"]
-    (row,) = doc["prompts"]
+    assert [r["prompt"] for r in doc["prompts"]] == [PID, "triage-reply"]  # the template's two examples
+    row = doc["prompts"][0]
     assert row["serves"] == {"dev": "1.0.2", "staging": "1.0.1", "prod": "1.0.1"}
     assert (row["version"], row["environment"], row["next"]) == ("1.0.2", "dev", "staging")
     assert [item.split()[0] for item in row["lacks"]] == ["PL603", "PL608"]
@@ -59,7 +60,7 @@ def test_status_of_an_unsynced_prompt(gov, capsys):
 def test_sqlite_export_answers_what_prod_serves(in_prod, capsys, tmp_path):
     out_file = tmp_path / "out" / "registry.sqlite"
     code, out = pl(in_prod, capsys, "registry", "export", "sqlite", str(out_file))
-    assert code == 0 and "Exported 3 served row(s)" in out
+    assert code == 0 and "Exported 4 served row(s)" in out
     db = sqlite3.connect(out_file)
     try:
         version, payload_hash, payload = db.execute(
