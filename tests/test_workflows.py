@@ -255,8 +255,13 @@ def _pull_request(tmp_path: Path, promote: bool = False, forged: bool = False) -
     ``promote``: the branch also promotes its version to staging (``_promote_to_staging``)."""
     from keys import KNOWN, register
 
+    from governed import write_results
+
     work = _render(tmp_path, "governed")
     register(work, *KNOWN)  # the reviewers' own keys, as a team sets them up
+    # The other example (triage-reply) evaluated on main already, as after a first pull request:
+    # CI owes evals for what this one changes, support-reply, alone.
+    write_results(work, "2026-11-30T09:00:00Z", prompt_id="triage-reply")
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "scaffold")
     origin = tmp_path / "origin.git"
