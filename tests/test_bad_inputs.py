@@ -39,6 +39,13 @@ AUDIT = "audit/artifact-audit-log.md"
 CHANGELOG = "schemas/prompt-change-log.yml"
 TESTS = f"evals/tests/{PID}.yml"
 EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
+_EVAL_CONFIG_LINES = (Path(__file__).resolve().parent.parent / "{{cookiecutter.project}}" / EVAL_CONFIG).read_text().splitlines()
+
+
+def config_line(text: str) -> int:
+    """The line of the template's eval config that holds ``text`` (its comments grow; the rows should not care)."""
+    (found,) = [number for number, line in enumerate(_EVAL_CONFIG_LINES, 1) if text in line]
+    return found
 EXAMPLE = "schemas/prompt-card.example.yml"
 JOURNAL = ".promptlane/journal.json"
 OTHER_HASH = "sha256:" + "ab" * 32
@@ -562,14 +569,14 @@ CASES = [
     C("check-eval-tests-named-yaml", lambda c: (c.root / TESTS).rename(c.root / f"evals/tests/{PID}.yaml"),
       f"check evals/tests/{PID}.yaml", 1, (f"evals/tests/{PID}.yaml:1:1: PL344", "is not read: `promptlane eval run` reads evals/tests/support-reply.yml")),
     C("eval-config-yaml-syntax", lambda c: (fake_promptfoo(c), c.edit(EVAL_CONFIG, "maxConcurrency: 2", "maxConcurrency: [2")),
-      f"eval run {PID}", 2, (f"{EVAL_CONFIG}:37:1: PL100", "YAML syntax error")),
+      f"eval run {PID}", 2, (f"{EVAL_CONFIG}:{config_line('maxConcurrency') + 1}:1: PL100", "YAML syntax error")),
     C("eval-config-provider-file-missing", lambda c: (fake_promptfoo(c), (c.root / "evals/providers/local_echo.py").unlink()),
-      f"eval run {PID}", 2, (f"{EVAL_CONFIG}:26:9: PL323", "file://providers/local_echo.py does not exist")),
+      f"eval run {PID}", 2, (f"{EVAL_CONFIG}:{config_line('id: file://providers/local_echo.py')}:9: PL323", "file://providers/local_echo.py does not exist")),
     C("eval-config-unquoted-date", lambda c: (fake_promptfoo(c), c.edit(EVAL_CONFIG, "      output_per_1k: 0.0006\n", "      output_per_1k: 0.0006\n      apiVersion: 2024-10-21\n")),
-      f"eval run {PID}", 2, (f"{EVAL_CONFIG}:31:19: PL350", "providers[0].config.apiVersion: 2024-10-21 is a date to YAML, which promptfoo's "
+      f"eval run {PID}", 2, (f"{EVAL_CONFIG}:{config_line('output_per_1k') + 1}:19: PL350", "providers[0].config.apiVersion: 2024-10-21 is a date to YAML, which promptfoo's "
                                                           'config (JSON) cannot hold; quote it ("2024-10-21") to keep it a string')),
     C("eval-config-provider-key-misspelt", lambda c: (fake_promptfoo(c), c.edit(EVAL_CONFIG, "    config:\n      input_per_1k", "    confg:\n      input_per_1k")),
-      f"eval run {PID}", 2, (f"{EVAL_CONFIG}:28:5: PL351", "providers[0].confg: is not a key of a promptfoo provider, which ignores it "
+      f"eval run {PID}", 2, (f"{EVAL_CONFIG}:{config_line('input_per_1k') - 1}:5: PL351", "providers[0].confg: is not a key of a promptfoo provider, which ignores it "
                                                          "without a word (did you mean 'config'?)")),
     C("check-eval-test-unquoted-date", lambda c: c.edit(TESTS, "metadata: {category: accuracy}", "metadata: {category: accuracy, added: 2024-10-21}", 1),
       f"check {TESTS}", 1, (f"{TESTS}:6:41: PL350", "[0] metadata.added: 2024-10-21 is a date to YAML")),
