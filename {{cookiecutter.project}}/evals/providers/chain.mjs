@@ -9,8 +9,7 @@
 // where a content is a string, or a list of strings and {"output": "<earlier call>"} parts.
 // Each call's messages, the earlier outputs put in, go as promptfoo's chat format (a JSON list
 // of messages) to the model provider, which is, first that applies:
-//   1. config.provider: the test's own `provider:` (or defaultTest's), kept by promptlane;
-//      for a direct promptfoo run, the provider this one is put in front of, e.g.
+//   1. config.provider: for a direct promptfoo run, the provider this one is put in front of, e.g.
 //        providers: [{id: file://providers/chain.mjs, label: local-echo,
 //                     config: {provider: {id: file://providers/local_echo.py}}}]
 //      (relative paths resolved against the config's folder, as promptfoo resolves them);
@@ -18,7 +17,11 @@
 //      model: promptlane writes one per call, from the call's resolved model);
 //   3. the provider under evaluation (the eval config's `providers:`), context.originalProvider.
 // Providers of 1 and 2 are loaded with the running promptfoo's own loadApiProvider (the module
-// its CLI imported, so they share its state), once per entry.
+// its CLI imported, so they share its state), once per entry. (`promptlane eval run` refuses a
+// test's own `provider:` and defaultTest's, PL345: promptfoo would answer with it while the
+// results record the run's providers.)
+// Every object keyed by a call's name has no prototype (Object.create(null)), and config.calls
+// is read by own key only: a call may be named `__proto__` or `constructor`.
 //
 // The response: output = the last call's output; tokenUsage and cost summed over the calls;
 // metadata.outputs = {<call>: output} for every call that ran, and metadata.calls = [{call,
@@ -76,7 +79,7 @@ function contentOf(content, outputs, call) {
   if (!Array.isArray(content)) return content;
   return content.map((part) => {
     if (typeof part === "string") return part;
-    if (!(part.output in outputs)) {
+    if (!Object.hasOwn(outputs, part.output)) {
       throw new Error(`call '${call}' uses the output of '${part.output}', which no earlier call produced`);
     }
     return outputs[part.output];
@@ -112,7 +115,8 @@ export default class PromptlaneChain {
   async inner(call, context) {
     const { basePath } = this.config;
     if (this.config.provider) return provider(this.config.provider, basePath);
-    if (this.config.calls && this.config.calls[call]) return provider(this.config.calls[call], basePath);
+    const calls = this.config.calls;
+    if (calls && typeof calls === "object" && Object.hasOwn(calls, call) && calls[call]) return provider(calls[call], basePath);
     if (context && context.originalProvider && context.originalProvider !== this) return context.originalProvider;
     throw new Error(`call '${call}': no model provider (give the eval config providers, or run it with promptlane eval run)`);
   }
@@ -120,7 +124,7 @@ export default class PromptlaneChain {
   async callApi(prompt, context, options) {
     const chain = chainOf(prompt);
     if (chain === null) return (await this.inner("", context)).callApi(prompt, context, options);
-    const outputs = {};
+    const outputs = Object.create(null); // call name -> its output
     const calls = [];
     const tokenUsage = {};
     let cost = 0;
