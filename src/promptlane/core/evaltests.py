@@ -7,7 +7,9 @@ A test file is a non-empty YAML list of test cases, each a mapping (PL320) of pr
 test that always passes), with ``metadata.category`` one of the results' categories (PL321),
 ``vars`` for every variable the card declares (PL322: the prompt function refuses to render a
 missing one), no var the card does not declare unless one of the test's assertions uses it
-(PL340: a typo), and assertions that are mappings with a ``type`` (PL343).
+(PL340: a typo), and assertions that are mappings with a ``type`` (PL343). A test names no
+``provider:`` of its own (PL345): promptfoo would answer the test with it while the results
+record the run's providers, so the evidence would name a model that never answered.
 """
 from __future__ import annotations
 
@@ -26,6 +28,11 @@ TEST_KEYS = ("description", "vars", "provider", "providers", "prompts", "provide
 ASSERTION_KEYS = ("type", "value", "config", "threshold", "weight", "provider", "rubricPrompt", "metric",
                   "transform", "contextTransform", "assert")
 SHAPE = "must be a non-empty YAML list of promptfoo test cases"
+# PL345, for a test's `provider:` and the eval config's `defaultTest.provider` alike.
+OWN_PROVIDER = ("promptfoo would answer {what} with this provider, while the results record the eval config's "
+                "`providers:` (or each card's own model) as the model evaluated; remove it, and put the model to "
+                "evaluate under `providers:` in evals/eval-config.promptfoo.yml (a grader for model-graded "
+                "assertions goes in `options.provider` or the assertion's own `provider:`)")
 
 
 def tests_problems(loaded: Loaded, prompt_id: str, variables: Sequence[str] | None,
@@ -64,6 +71,8 @@ def _test_problems(at: _Test, test: Any, variables: Sequence[str] | None, defaul
         return [at.problem("PL320", ": a test case must be a mapping (description, metadata, vars, assert)")]
     found = [at.problem("PL342", f" {key}: is not a key of a promptfoo test case, which ignores it{did_you_mean(str(key), TEST_KEYS)}",
                         key=str(key)) for key in test if key not in TEST_KEYS]
+    if "provider" in test:
+        found.append(at.problem("PL345", f" provider: {OWN_PROVIDER.format(what='this test')}", key="provider"))
     found += _category_problems(at, test)
     found += _assertion_problems(at, test.get("assert"))
     if variables is not None:

@@ -10,11 +10,15 @@
 
 A chain card (``calls:``) runs the whole chain in each test: its prompt is every call rendered
 at once (``render_calls`` + ``calls.json``), and every test's ``provider`` is the chain provider
-(``chain.mjs``), which runs the calls in order through the model provider: the test's own
-``provider:`` (or defaultTest's) when it has one, else the provider under evaluation (the eval
-config's), else, running each card's own model, each call's own model (one provider per call
-in its ``config.calls``; the run's one provider is then the chain provider, labelled as
-``card_provider`` names the chain's models). A single-call card's config is as it always was.
+(``chain.mjs``), which runs the calls in order through the model provider: the provider under
+evaluation (the eval config's), else, running each card's own model, each call's own model (one
+provider per call in its ``config.calls``; the run's one provider is then the chain provider,
+labelled as ``card_provider`` names the chain's models). A single-call card's config is as it
+always was.
+
+The providers that answer are the ones the results record: a test's own ``provider:`` and the
+eval config's ``defaultTest.provider`` are refused (PL345), for a chain and a single call alike
+(promptfoo 0.121 answers a test with either, while its results name the run's provider).
 
 promptfoo resolves relative ``file://`` paths against its config's folder, which here is the
 temp folder, so every relative ``file://`` in the carried parts is made absolute against evals/
@@ -48,7 +52,7 @@ from promptlane.core.evalinputs import (  # noqa: F401  (EVAL_CONFIG, CARRIED, t
 )
 from promptlane.core.calls import calls_of, is_chain
 from promptlane.core.problems import Problem, UsageError
-from promptlane.core.evaltests import tests_problems
+from promptlane.core.evaltests import OWN_PROVIDER, tests_problems
 from promptlane.core.suggest import did_you_mean
 from promptlane.core.yamltext import locate
 from promptlane.evals.render import CALLS_FILE, STEPS_FILE
@@ -77,7 +81,7 @@ def build(repo, card, workdir: Path) -> Path:
         "config": {"promptlane_prompt": card.prompt_id, "promptlane_hash": card.hash},
     }
     if chain:
-        providers, tests = _chained(workdir, None if configured else providers[0], providers, tests, carried.get("defaultTest"))
+        providers, tests = _chained(workdir, None if configured else providers[0], providers, tests)
     doc = {"description": f"promptlane {card.prompt_id} {card.hash[:19]}", "prompts": [prompt],
            "providers": providers, "tests": tests, **carried}
     shutil.copyfile(Path(__file__).with_name("render.py"), workdir / PROMPT_NAME)
@@ -92,22 +96,18 @@ def build(repo, card, workdir: Path) -> Path:
     return path
 
 
-def _chained(workdir: Path, own_model: dict | None, providers: list, tests: list, default_test: Any) -> tuple[list, list]:
+def _chained(workdir: Path, own_model: dict | None, providers: list, tests: list) -> tuple[list, list]:
     """A chain's providers and tests: each test's provider is the chain provider (module
     docstring). ``own_model``: the card's own provider (card_provider) when no eval config
-    names providers, whose config holds one provider per call."""
+    names providers, whose config holds one provider per call. The tests have no provider of
+    their own, nor does defaultTest (PL345, refused before this)."""
     wrapper = f"file://{workdir / CHAIN_NAME}"
     per_call = None
     if own_model is not None:
         per_call = own_model["config"][CHAIN_CALLS]
         providers = [{"id": wrapper, "label": own_model["label"], "config": {"calls": per_call}}]
-    fallback = default_test.get("provider") if isinstance(default_test, dict) else None
-    chained = []
-    for test in tests:
-        own = test.get("provider") or fallback
-        config = {"provider": own} if own else {"calls": per_call} if per_call else {}
-        chained.append({**test, "provider": {"id": wrapper, "label": CHAIN_LABEL, "config": config}})
-    return providers, chained
+    config = {"calls": per_call} if per_call else {}
+    return providers, [{**test, "provider": {"id": wrapper, "label": CHAIN_LABEL, "config": config}} for test in tests]
 
 
 def _load_yaml(repo, rel: str):
@@ -135,6 +135,7 @@ def repo_parts(repo) -> dict:
         raise EvalSetupError("bad providers", [Problem(EVAL_CONFIG, line, col, "PL324", "providers: must be a non-empty list of promptfoo providers (or leave it out to use each card's model)")])
     _refuse_not_json(loaded.text, {key: loaded.data[key] for key in CARRIED if key in loaded.data})
     _refuse_unknown_provider_keys(loaded.text, providers)
+    _refuse_default_provider(loaded.text, loaded.data.get("defaultTest"))
     if providers is not None:
         parts["providers"] = provider_list(providers, card=None)
     _refuse_missing_files(repo, EVAL_CONFIG, loaded.text, parts, ())
@@ -147,6 +148,14 @@ def _refuse_not_json(text: str, carried: dict) -> None:
                 for path, what, shown in not_json(carried)]
     if problems:
         raise EvalSetupError(f"{EVAL_CONFIG} has values a promptfoo config cannot hold", problems)
+
+
+def _refuse_default_provider(text: str, default_test: Any) -> None:
+    """PL345: ``defaultTest.provider`` would answer every test while the results name ``providers:``."""
+    if isinstance(default_test, dict) and "provider" in default_test:
+        raise EvalSetupError(f"{EVAL_CONFIG} names a provider the results would not record", [Problem(
+            EVAL_CONFIG, *_where_key(text, ["defaultTest"], "provider"), "PL345",
+            f"defaultTest.provider: {OWN_PROVIDER.format(what='every test')}")])
 
 
 def _refuse_unknown_provider_keys(text: str, providers: Any) -> None:
