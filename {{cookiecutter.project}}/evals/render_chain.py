@@ -10,6 +10,12 @@ A chain card (`calls:`) renders as every call at once, as promptlane's own eval 
 earlier call's output ({{ extract.output }}) is a list of parts, strings and {"output": name}.
 Such a prompt needs the chain provider, providers/chain.mjs, in front of the model provider:
 it runs the calls in order through it (see eval-config.promptfoo.yml).
+
+promptfoo renders what this function returns as a nunjucks template, which would cut a
+{# ... #} out of a text or a test's value, or run a {% ... %}, before the model sees it (the
+runtime sends the texts as written). So every brace inside the returned JSON's strings is
+written as the nunjucks expression that outputs it ({{ '{' }}): promptfoo's rendering gives back
+exactly the texts and values, and your assertions are templated as ever.
 """
 from __future__ import annotations
 
@@ -21,9 +27,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # A chain's texts, filled in one pass as promptlane fills them: {{ name }} and {{ call.output }}
-# (also {{- ... -}}; a | filter is ignored).
-CHAIN_PLACEHOLDER = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|[^}]*)?-?\}\}"
-                               r"|\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\.output\s*(?:\|[^}]*)?-?\}\}")
+# (spaces optional; `promptlane check` refuses {{- x -}} and {{ x | filter }}, which nothing fills).
+CHAIN_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}"
+                               r"|\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.output\s*\}\}")
+
+# For untemplated: a string of the JSON text, a brace, promptfoo's true values of a flag.
+JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+BRACE = re.compile(r"[{}]")
+TRUE = ("1", "true", "yes", "yup", "yeppers")
+
+
+def untemplated(prompt: str) -> str:
+    """The JSON ``prompt`` with each brace in its strings written as {{ '{' }} / {{ '}' }}, which
+    promptfoo's nunjucks rendering turns back into the brace (none with PROMPTFOO_DISABLE_TEMPLATING,
+    which turns that rendering off)."""
+    if os.environ.get("PROMPTFOO_DISABLE_TEMPLATING", "").lower() in TRUE:
+        return prompt
+    return JSON_STRING.sub(lambda string: BRACE.sub(lambda brace: "{{ '" + brace.group(0) + "' }}", string.group(0)), prompt)
 
 
 def load_card(prompt_id: str) -> dict:
@@ -93,6 +113,6 @@ def render(context: dict) -> str:
         raise ValueError("no prompt: set PROMPTLANE_PROMPT or `config: {prompt: ID}` in the eval config")
     card = load_card(prompt_id)
     if "calls" in card:  # a chain: run by providers/chain.mjs
-        return json.dumps(chain(prompt_id, card, context.get("vars") or {}), ensure_ascii=False)
+        return untemplated(json.dumps(chain(prompt_id, card, context.get("vars") or {}), ensure_ascii=False))
     # A JSON list of messages is promptfoo's chat format: real chat providers send it as is.
-    return json.dumps(messages(prompt_id, context.get("vars") or {}), ensure_ascii=False)
+    return untemplated(json.dumps(messages(prompt_id, context.get("vars") or {}), ensure_ascii=False))

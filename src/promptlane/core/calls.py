@@ -9,7 +9,8 @@ chain are the same loop:
         call.name, call.model, call.steps  # model resolved: {"provider", "name", "params"}
 
 In a chain, a call's text may use the output of an EARLIER call as ``{{ <call>.output }}``
-(the same ``{{-``/``-}}`` and whitespace forms as a variable); ``references`` finds them.
+(spaces optional, as for a variable; no ``{{-``/``-}}`` or ``| filter``: core/card.LOOSE);
+``references`` finds them.
 Nothing here reads a file: the payloads are built by core/hashing.py (docs/hashing.md).
 """
 from __future__ import annotations
@@ -21,9 +22,9 @@ from typing import Any, Mapping
 from promptlane.core.hashing import CHAIN_FORMAT, PAYLOAD_FORMAT
 
 # ``{{ extract.output }}``: the form of core/card.PLACEHOLDER with ``.output`` after the name.
-REFERENCE = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\.output\s*(?:\|[^}]*)?-?\}\}")
+REFERENCE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.output\s*\}\}")
 # Any ``{{ a.b }}``: what card.py judges when ``b`` is not ``output`` (only .output exists).
-DOTTED = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|[^}]*)?-?\}\}")
+DOTTED = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 CALL_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
 

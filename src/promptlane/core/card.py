@@ -25,7 +25,12 @@ from promptlane.core.suggest import closest
 from promptlane.core.yamltext import Loaded, locate
 
 MAX_TEXT_BYTES = 1 << 20  # 1 MiB: larger "prompts" are almost always a mistaken file
-PLACEHOLDER = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|[^}]*)?-?\}\}")
+# The one placeholder grammar (evals/render.py, the template's render_chain.py and the runtime
+# fill exactly it, with the value as given): ``{{ name }}``, spaces optional.
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+# A placeholder in a template engine's looser forms, ``{{- name -}}`` or ``{{ name | filter }}``
+# (``name.output`` too): nothing in promptlane fills it, so a text may not write one (PL145).
+LOOSE = re.compile(r"\{\{(-)?\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*(\|[^}]*?)?(-)?\}\}")
 MANAGED_KEYS = ("version", "hash", "author", "environment")
 
 
@@ -167,6 +172,28 @@ def placeholders(text: str) -> dict[str, tuple[int, int]]:
     return first_matches(PLACEHOLDER, text)
 
 
+def loose_placeholders(text: str) -> list[tuple[str, str, int, int]]:
+    """Each placeholder written in a form nothing fills (``LOOSE``): (as written, its name, line,
+    column), the column counting characters from 1."""
+    found = []
+    for match in LOOSE.finditer(text):
+        if match.group(1) or match.group(3) or match.group(4):
+            line = text.count("\n", 0, match.start()) + 1
+            col = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+            found.append((match.group(0), match.group(2), line, col))
+    return found
+
+
+def _loose_problems(card: Card) -> list[Problem]:
+    found = []
+    for entry, text in zip(step_entries(card.data), card.texts or [], strict=False):
+        for written, name, line, col in loose_placeholders(text):
+            found.append(Problem(f"prompts/{card.prompt_id}/{entry.step['file']}", line, col, "PL145", (
+                f"{written} is not a placeholder promptlane fills: it fills {{{{ name }}}} (spaces optional) with the "
+                f"value as given, no filters or whitespace control, in the evals and at runtime alike; write {{{{ {name} }}}}")))
+    return found
+
+
 def _reference_problems(card: Card) -> list[Problem]:
     """In a chain, each ``{{ x.output }}`` must name a call that runs before the text's own."""
     names = [str(name) for name in call_names(card.data)]
@@ -208,7 +235,7 @@ def _variable_problems(card: Card) -> list[Problem]:
         for name, (line, col) in placeholders(text).items():
             used.setdefault(name, (f"prompts/{card.prompt_id}/{entry.step['file']}", line, col))
     calls = set(map(str, call_names(card.data)))
-    found = _reference_problems(card)
+    found = _loose_problems(card) + _reference_problems(card)
     for name in sorted(set(used) - set(declared)):
         shown, line, col = used[name]
         close = closest(name, declared)

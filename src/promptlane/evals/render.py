@@ -6,8 +6,9 @@ chain's calls: name and steps), and promptfoo runs it with PROMPTFOO_PYTHON. The
 functions verify imported results, so what a run sends and what an import is compared with
 cannot drift apart.
 
-Substitution: ``{{ name }}`` (also ``{{- name -}}``; a ``| filter`` is ignored) becomes the
-test's value; a variable the test does not give is an error, never an empty string.
+Substitution: ``{{ name }}`` (spaces optional; the only form a card may use, core/card.LOOSE)
+becomes the test's value, as given; a variable the test does not give is an error, never an
+empty string. The runtime SDK fills the same pattern the same way (a test compares the two).
 
 A chain (``render_calls``) renders every call at once, its variables filled, as one JSON
 document ``{"promptlane_chain": [{"call": name, "messages": [...]}, ...]}``. Where a text uses
@@ -15,18 +16,29 @@ an earlier call's output, ``{{ extract.output }}``, the message's content is a l
 strings and ``{"output": "extract"}``, which the chain provider (chain.mjs) replaces by that
 call's output when it runs the call. Variables and outputs are thus substituted in one pass
 over the text: a value that reads ``{{ x }}`` is inserted as it is.
+
+promptfoo renders what a prompt function returns as a nunjucks template; ``untemplated`` writes
+the braces of the returned JSON's strings so that this rendering gives back exactly the texts
+and values given (a ``{# ... #}`` in a text reaches the model as it does at runtime).
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 # Same patterns as promptlane.core.card.PLACEHOLDER and promptlane.core.calls.REFERENCE (a
 # test keeps them equal).
-PLACEHOLDER = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|[^}]*)?-?\}\}")
-REFERENCE = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\.output\s*(?:\|[^}]*)?-?\}\}")
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+REFERENCE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.output\s*\}\}")
 _EITHER = re.compile(f"(?:{PLACEHOLDER.pattern})|(?:{REFERENCE.pattern})")
+# For untemplated: a string of the JSON text (quotes and escapes as json.dumps writes them), a
+# brace, and the values promptfoo reads as true in an environment flag (its getEnvBool).
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACE = re.compile(r"[{}]")
+_AS_EXPRESSION = lambda brace: "{{ '" + brace.group(0) + "' }}"  # noqa: E731
+_TRUE = ("1", "true", "yes", "yup", "yeppers")
 STEPS_FILE = "steps.json"
 CALLS_FILE = "calls.json"
 CHAIN_KEY = "promptlane_chain"
@@ -75,13 +87,30 @@ def chain_prompt(calls: list, variables: dict) -> dict:
         for call in calls]}
 
 
+def untemplated(prompt: str) -> str:
+    """``prompt`` (JSON) as promptfoo must get it to pass it on unchanged.
+
+    promptfoo renders a prompt function's output as a nunjucks template (0.121: every string
+    of the parsed JSON, or the whole text with PROMPTFOO_DISABLE_JSON_AUTOESCAPE), so a
+    ``{# ... #}`` in a text or a test's value would be cut out, a ``{% ... %}`` or ``{{ ... }}``
+    run, before the model sees it, while the runtime sends it as written. Every ``{`` and ``}``
+    inside the JSON's strings is therefore written as the nunjucks expression that outputs it,
+    ``{{ '{' }}`` / ``{{ '}' }}``: nunjucks then turns the text back into exactly the one given,
+    and finds no tag of the text's own. The JSON's own braces are left (``{"`` and ``}`` are
+    no tags). With PROMPTFOO_DISABLE_TEMPLATING set (promptfoo then renders nothing) the prompt
+    is returned as it is. Users' assertions are templated as ever."""
+    if os.environ.get("PROMPTFOO_DISABLE_TEMPLATING", "").lower() in _TRUE:
+        return prompt
+    return _JSON_STRING.sub(lambda string: _BRACE.sub(_AS_EXPRESSION, string.group(0)), prompt)
+
+
 def render(context: dict) -> str:
     steps = json.loads(Path(__file__).with_name(STEPS_FILE).read_text(encoding="utf-8"))
     # A JSON list of messages is promptfoo's chat format: chat providers send it as is.
-    return json.dumps(messages(steps, (context or {}).get("vars") or {}), ensure_ascii=False)
+    return untemplated(json.dumps(messages(steps, (context or {}).get("vars") or {}), ensure_ascii=False))
 
 
 def render_calls(context: dict) -> str:
     calls = json.loads(Path(__file__).with_name(CALLS_FILE).read_text(encoding="utf-8"))
     # Read by the chain provider, which sends each call's messages as promptfoo's chat format.
-    return json.dumps(chain_prompt(calls, (context or {}).get("vars") or {}), ensure_ascii=False)
+    return untemplated(json.dumps(chain_prompt(calls, (context or {}).get("vars") or {}), ensure_ascii=False))

@@ -19,12 +19,14 @@ from promptlane.runtime.chains import CallModel, ChainResult
 from promptlane.runtime.chains import run as run_chain
 from promptlane.runtime.errors import RenderError
 
-# The same placeholder syntax the eval harness renders (evals/render_chain.py), so the
+# The same placeholder syntax the eval harness renders (evals/render.py, the template's
+# evals/render_chain.py) and core/card.PLACEHOLDER, so the
 # runtime sends exactly what was evaluated. Substitution is one pass: a value that itself
 # contains "{{ x }}" is inserted literally, never expanded (user input cannot inject variables).
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-# core.calls.REFERENCE, ``{{ extract.output }}`` in a chain's text (the card's forms,
-# ``{{-``/``-}}`` and whitespace included), is the output of the earlier call ``extract``.
+# core.calls.REFERENCE, ``{{ extract.output }}`` in a chain's text (spaces optional, the card's
+# one grammar: core/card.py refuses ``{{-``/``-}}`` and ``| filter``), is the output of the
+# earlier call ``extract``.
 # Both in one pattern, so outputs and variables are substituted in the same single pass: an
 # output containing "{{ x }}" or "{{ a.output }}" (a model repeating an injected text) stays text.
 _TOKEN = re.compile(f"{REFERENCE.pattern}|{PLACEHOLDER.pattern}")

@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from promptlane.core.calls import Call, calls_of
+from promptlane.core.card import LOOSE as CARD_LOOSE
 from promptlane.core.card import PLACEHOLDER as CARD_PLACEHOLDER
 from promptlane.core.problems import Problem
 from promptlane.core.yamltext import Loaded, load, locate
 
 # What the runtime substitutes (runtime/prompt.PLACEHOLDER; the runtime may not be imported by
-# the core, tests/test_interop_formats.py checks the two are the same): ``{{ name }}`` only.
+# the core, tests/test_interop_formats.py checks the two are the same): ``{{ name }}`` only, the
+# card's own grammar (core/card.PLACEHOLDER) since looser forms are refused (PL145).
 RUNTIME_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 ROLES = ("system", "user", "assistant")
@@ -191,7 +193,8 @@ def assemble(segments: Sequence[Segment], where: Callable[[int], Problem]) -> tu
         parts.append(piece)
         position += len(piece)
     text = "".join(parts)
-    for match in CARD_PLACEHOLDER.finditer(text):
+    # A ``{{- x -}}`` or ``{{ x | f }}`` kept as text would be refused by check (PL145) too.
+    for match in (*CARD_PLACEHOLDER.finditer(text), *CARD_LOOSE.finditer(text)):
         if match.start() not in var_starts:
             raise Refused([where(bisect.bisect_right(offsets, match.start()) - 1)])
     return text, used
