@@ -58,8 +58,9 @@ def test_resolve_model_takes_provider_and_name_from_the_call_and_merges_params()
 
 @pytest.mark.parametrize("text, expected", [
     ("{{ extract.output }}", {"extract": (1, 1)}),
-    ("a\nb {{extract.output}} {{- draft.output -}}", {"extract": (2, 3), "draft": (2, 22)}),
-    ("{{ x.output }} {{ x.output }}\n{{ y.output | trim }}", {"x": (1, 1), "y": (2, 1)}),
+    ("a\nb {{extract.output}} {{\tdraft.output\n}}", {"extract": (2, 3), "draft": (2, 22)}),
+    ("{{ x.output }} {{ x.output }}\n{{ y.output }}", {"x": (1, 1), "y": (2, 1)}),
+    ("{{- x.output -}} {{ y.output | trim }}", {}),  # loose forms: no reference (PL145 refuses them)
     ("{{ extract }} {{ extract.result }} {{ extract.output.more }} { extract.output }", {}),
     ("é😀 {{ a.output }}", {"a": (1, 4)}),
 ])
@@ -192,7 +193,7 @@ CHAIN_CATALOGUE = [
      f"{CHAIN_FILE}:21:40: PL131", "calls[1].steps[1].file: '../x/draft-user.md' points outside"),
     ("reference-to-a-later-call", CHAIN_CARD, texts(extract_user="{{ message }}\nsee {{ draft.output }}\n"),
      "prompts/support-chain/extract-user.md:2:5: PL143", "call 'draft' runs after it"),
-    ("reference-to-itself", CHAIN_CARD, texts(draft_user="{{- draft.output -}}\n{{ extract.output }}\n"),
+    ("reference-to-itself", CHAIN_CARD, texts(draft_user="{{draft.output}}\n{{ extract.output }}\n"),
      "prompts/support-chain/draft-user.md:1:1: PL143", "is its own output"),
     ("reference-to-an-unknown-call", CHAIN_CARD, texts(draft_user="Facts: {{ extrct.output }}\n"),
      "prompts/support-chain/draft-user.md:1:8: PL142", "did you mean {{ extract.output }}?"),

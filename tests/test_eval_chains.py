@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -99,7 +100,8 @@ def test_the_prompt_function_patterns_are_promptlanes():
 @pytest.mark.parametrize("text, variables, expected", [
     ("plain {{ x }}", {"x": 1}, "plain 1"),
     ("{{ e.output }}", {}, [{"output": "e"}]),
-    ("a {{ x }} b {{e.output}} c {{- e.output | trim -}}", {"x": "X"}, ["a X b ", {"output": "e"}, " c ", {"output": "e"}]),
+    # a loose form ({{- -}}, | filter) is filled by nothing (check refuses it: PL145)
+    ("a {{ x }} b {{e.output}} c {{- e.output | trim -}}", {"x": "X"}, ["a X b ", {"output": "e"}, " c {{- e.output | trim -}}"]),
     # one pass: a value that reads like a placeholder or a reference is inserted as it is
     ("{{ x }} {{ e.output }}", {"x": "{{ e.output }} {{ y }}"}, ["{{ e.output }} {{ y }} ", {"output": "e"}]),
     ("{{ e.text }} {{ e }}", {"e": "E"}, "{{ e.text }} E"),
@@ -129,7 +131,12 @@ def test_the_template_renders_a_chain_as_eval_run_does(rendered_template, tmp_pa
     payload_calls = [{"name": call["name"], "steps": [{**step, "text": (folder / step["file"]).read_text(encoding="utf-8").rstrip("\n")}
                                                      for step in call["steps"]]} for call in card["calls"]]
     monkeypatch.setenv("PROMPTLANE_PROMPT", PID)
-    rendered = json.loads(module.render({"vars": variables}))
+    monkeypatch.delenv("PROMPTFOO_DISABLE_TEMPLATING", raising=False)
+    returned = module.render({"vars": variables})
+    assert "{{ x }}" not in returned and returned == module.untemplated(json.dumps(json.loads(
+        re.sub(r"\{\{ '([{}])' \}\}", r"\1", returned)), ensure_ascii=False))  # braces written for nunjucks, as render.py's
+    assert module.untemplated('["{# a #}"]') == render.untemplated('["{# a #}"]')
+    rendered = json.loads(re.sub(r"\{\{ '([{}])' \}\}", r"\1", returned))  # what promptfoo's nunjucks gives back
     expected = render.chain_prompt(payload_calls, variables)
     def flat(doc):  # as an import compares them: each text after the hash's normalisation
         return [[(m["role"], normalise_text(_flat(m["content"]))) for m in c["messages"]] for c in doc["promptlane_chain"]]
@@ -158,21 +165,23 @@ def chain_repo(gov):
 def test_each_test_of_a_chain_runs_the_chain_provider_over_the_configured_one(chain_repo, tmp_path):
     repo = Repo(chain_repo)
     card = read_card(repo, PID)
-    tests = yaml.safe_load((chain_repo / f"evals/tests/{PID}.yml").read_text(encoding="utf-8"))
-    tests[0]["provider"] = "echo"  # a test's own provider is the one the chain runs on
-    (chain_repo / f"evals/tests/{PID}.yml").write_text(yaml.safe_dump(tests, allow_unicode=True), encoding="utf-8")
     doc = json.loads(eval_config.build(repo, card, tmp_path).read_text(encoding="utf-8"))
     assert doc["prompts"][0]["id"] == f"file://{tmp_path / 'prompt.py'}:render_calls"
     assert doc["prompts"][0]["config"] == {"promptlane_prompt": PID, "promptlane_hash": card.hash}
     assert [p["label"] for p in doc["providers"]] == ["local-echo"]  # the eval config's, untouched
     wrapper = f"file://{tmp_path / 'chain.mjs'}"
-    assert [t["provider"] for t in doc["tests"]] == [
-        {"id": wrapper, "label": "promptlane-chain", "config": {"provider": "echo"}}] + [
-        {"id": wrapper, "label": "promptlane-chain", "config": {}}] * (FIXTURE_TESTS - 1)
+    assert [t["provider"] for t in doc["tests"]] == [{"id": wrapper, "label": "promptlane-chain", "config": {}}] * FIXTURE_TESTS
     assert json.loads((tmp_path / "calls.json").read_text(encoding="utf-8")) == [
         {"name": c.name, "steps": c.steps} for c in core_calls.calls_of(card.payload)]
     assert (tmp_path / "chain.mjs").read_bytes() == (ROOT / "src/promptlane/evals/chain.mjs").read_bytes()
     assert not (tmp_path / "steps.json").exists()
+    # A test's own provider would answer while the results name the eval config's: refused (PL345).
+    tests = yaml.safe_load((chain_repo / f"evals/tests/{PID}.yml").read_text(encoding="utf-8"))
+    tests[0]["provider"] = "echo"
+    (chain_repo / f"evals/tests/{PID}.yml").write_text(yaml.safe_dump(tests, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(eval_config.EvalSetupError) as refused:
+        eval_config.build(repo, card, tmp_path)
+    assert [p.code for p in refused.value.problems] == ["PL345"]
 
 
 def test_without_providers_each_call_runs_its_own_model(chain_repo, tmp_path):

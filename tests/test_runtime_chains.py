@@ -163,7 +163,7 @@ def _call(name: str, *texts: str, model: dict | None = None) -> dict:
 @pytest.mark.parametrize("body, needle", [
     (chain_payload([_call("only", "{{ message }}")]), "at least 2 calls"),
     (chain_payload([_call("a", "{{ b.output }}"), _call("b", "{{ message }}")]), "call a uses the output of 'b', which is not a call before it"),
-    (chain_payload([_call("a", "{{ message }}"), _call("b", "{{- b.output -}}")]), "call b uses the output of 'b'"),
+    (chain_payload([_call("a", "{{ message }}"), _call("b", "{{b.output}}")]), "call b uses the output of 'b'"),
     (chain_payload([_call("a", "{{ message }}"), _call("b", "{{ nowhere.output }}")]), "'nowhere', which is not a call before it"),
     (chain_payload([_call("a", "{{ message }}"), _call("a", "x")]), "call name 'a' is used twice"),
     (chain_payload([_call("message", "x"), _call("b", "{{ message }}")]), "call name 'message' is used twice"),
