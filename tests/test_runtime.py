@@ -67,7 +67,8 @@ def test_serves_what_each_environment_serves(kind, exports, life):
     source = {"json": exports["json"], "sqlite": exports["sqlite"], "checkout": life["root"],
               "registry-folder": life["root"] / "registry"}[kind]
     registry = runtime.load(source)
-    assert registry.ids() == [PID]
+    assert registry.ids() == [PID, "triage-reply"]  # the template's chain, served in dev only
+    assert registry.get("triage-reply", "dev").call_names == ("extract", "draft")
     prod = registry.get(PID)  # prod by default
     assert (prod.version, prod.environment) == ("1.0.1", "prod")
     assert prod.hash == json.loads((life["root"] / "registry" / f"{PID}.lock.json").read_text())["versions"][1]["hash"]
