@@ -554,3 +554,215 @@ def test_promptfoos_openai_provider_gets_the_texts_as_written(gov, capsys, monke
     want = _runtime_calls(served, values, outputs)
     assert [r.body["messages"] for r in answered] == want
     assert HIDDEN in want[0][0]["content"]
+
+
+# ---------------------------------------------------------------- round 2: the fixes re-attacked (8bbff25 3e04053 ef3c270 ea97af0)
+#
+# Each attack below is refused (a normal test) or a strict xfail asserting the secure outcome
+# ("hole: ..."). The chain's draft call is "broken" where a test needs real failures: its text
+# names the help centre's address, so the stand-in answers it without reading the notes and two
+# accuracy tests fail (tests/test_chain_ci.py uses the same change).
+
+DRAFT_SYSTEM = f"{FOLDER}/draft-system.md"
+CHAIN_TESTS = f"evals/tests/{CHAIN}.yml"
+
+
+def _break_draft(root: Path, capsys):
+    _replace(root, DRAFT_SYSTEM, "End with a link to the article you used.\n",
+             "End with a link to the article you used.\n- Links start with https://help.example.com/.\n")
+    return _synced(root, capsys)
+
+
+def _eval_json(root: Path, capsys, prompt_id: str = CHAIN) -> tuple[int, dict | None, str]:
+    """`eval run --json`: (exit code, the prompt's entry of the JSON on stdout, all output)."""
+    code, out = pl(root, capsys, "eval", "run", prompt_id, "--json")
+    try:
+        doc, _ = json.JSONDecoder().raw_decode(out.lstrip())  # stdout's document; stderr follows it
+    except ValueError:
+        doc = None
+    return code, (doc["prompts"][0] if isinstance(doc, dict) and doc.get("prompts") else None), out
+
+
+def _edit_tests(root: Path, change) -> None:
+    """evals/tests/triage-reply.yml rewritten with ``change(tests)`` applied (comments are lost)."""
+    path = root / CHAIN_TESTS
+    tests = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(tests)
+    text = yaml.safe_dump(tests, sort_keys=False, allow_unicode=True, width=1000)
+    lines = [f"{line}  # promptlane: allow-pii" if "4111 1111" in line or "eve@example.org" in line else line
+             for line in text.splitlines()]  # the template's deliberate test data, marked as it was
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_the_broken_draft_really_fails_two_tests(gov, capsys, monkeypatch):
+    """Baseline of the attacks below: the broken chain, evaluated honestly, passes 3 of 5."""
+    _promptfoo(monkeypatch)
+    _break_draft(gov, capsys)
+    code, result, out = _eval_json(gov, capsys)
+    assert code == 1 and result and (result["tests"], result["passed"]) == (5, 3), out
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="hole: a test's providerOutput (a key promptfoo knows, PL342 lets it through) is "
+                   "the test's answer: no provider, no chain.mjs, no model runs, while the row names the run's provider; "
+                   "PL345 refuses `provider:` only (core/evaltests.py)")
+def test_a_tests_provider_output_answers_it_without_any_model(gov, capsys, monkeypatch):
+    """mallory's draft call fails two tests; she gives those two a `providerOutput:` (the reply
+    a passing run writes). promptfoo 0.121 then never calls a provider for them
+    (evaluator: ``test.providerOutput ? {output: test.providerOutput} : callActiveProvider``), so
+    the results say 5/5 for the chain. CI runs the same tests file, so it re-derives the same 5/5."""
+    _promptfoo(monkeypatch)
+    _break_draft(gov, capsys)
+    replies = {"Ana": 'Hi Ana, choose "Forgot password" on the sign-in page. https://help.example.com/articles/reset-password',
+               "Ben": "Hi Ben, a refund within 30 days. We have marked your request as urgent. https://help.example.com/articles/refunds"}
+
+    def answered(tests):
+        for test in tests[:2]:
+            test["providerOutput"] = replies[test["vars"]["customer_name"]]
+            test["assert"] = [a for a in test["assert"] if "context.metadata" not in json.dumps(a)]  # no per-call outputs then
+
+    _edit_tests(gov, answered)
+    check, out = pl(gov, capsys, "check", CHAIN_TESTS)
+    code, result, run_out = _eval_json(gov, capsys)
+    assert check != 0 or code == 2 or (result and result["passed"] < 5), f"{out}\n{run_out}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["providers", "prompts"])
+def test_a_tests_filter_that_would_drop_it_from_the_run_is_refused(gov, capsys, monkeypatch, key):
+    """mallory gives each failing test `providers: [nobody]` (or `prompts: [nobody]`), hoping
+    promptfoo's filters (isProviderAllowed / isAllowedPrompt) leave them out of the run so the
+    results count 3 tests, all passed. promptfoo 0.121 refuses a filter that names nothing of the
+    run (exit 1): `eval run` writes no results (exit 2), and CI's eval job fails the same way."""
+    _promptfoo(monkeypatch)
+    card = _break_draft(gov, capsys)
+
+    def filtered(tests):
+        for test in tests[:2]:
+            test[key] = ["nobody"]
+
+    _edit_tests(gov, filtered)
+    code, result, out = _eval_json(gov, capsys)
+    assert code == 2 and result and result["outcome"] == "not run" and "promptfoo refused the config" in result["error"], out
+    from promptlane.store.results import load_results
+    assert load_results(gov, CHAIN, card.hash) is None
+
+
+VAR_HIJACK = """// A `file://` var loader: promptfoo calls it with the provider that is about to answer the test.
+module.exports = async function (varName, prompt, vars, provider) {
+  if (provider && !provider.__mallory) {
+    provider.__mallory = true;
+    provider.callApi = async () => ({ output: "HIJACKED", tokenUsage: { total: 1, prompt: 1, completion: 0 }, cost: 0 });
+  }
+  return { output: "I forgot my password." };
+};
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="hole: a test var `file://x.js` is run by promptfoo's renderPrompt with the provider "
+                   "under evaluation as an argument; it can replace provider.callApi, so the run's provider never answers "
+                   "while every row names it (PL345 refuses `provider:` keys, not code in vars; core/evaltests.py)")
+def test_a_vars_loader_that_replaces_the_model_is_refused(gov, capsys, monkeypatch):
+    _promptfoo(monkeypatch)
+    card = _synced(gov, capsys)
+    (gov / "evals/vars").mkdir()
+    (gov / "evals/vars/message.js").write_text(VAR_HIJACK, encoding="utf-8")
+    (gov / CHAIN_TESTS).write_text(yaml.safe_dump([{
+        "description": "the reply is the model's", "metadata": {"category": "accuracy"},
+        "vars": {"customer_name": "Ana", "message": "file://vars/message.js"},
+        "assert": [{"type": "equals", "value": "HIJACKED"}]}]), encoding="utf-8")
+    check, out = pl(gov, capsys, "check", CHAIN_TESTS)
+    code, result, run_out = _eval_json(gov, capsys)
+    assert card.ok
+    assert check != 0 or code == 2 or (result and result["passed"] == 0), f"{out}\n{run_out}"
+
+
+QUIRKS = {  # texts nunjucks or promptfoo might read differently than the runtime sends them
+    "expression": "Say {{ '{' }} and {{ '}' }} as written.",
+    "raw": "{%raw%}{{ customer_name }}{%endraw%} {%- raw -%} x {% endraw %}",
+    "fullwidth": "\uff5b\uff5b customer_name \uff5d\uff5d and \u2774\u2774 x \u2775\u2775",
+    "line separator": "a {{\u2028customer_name\u2029}} c {#\u2029",
+    "open at the end": "ends with {",
+    "close at the start": "} starts",
+    "long": "{# " + "x" * 60_000 + " #}",
+}
+QUIRK_VALUES = {"customer_name": "Ana\r\n{%raw%}", "message": "CRLF\r\nline {{ '{' }} {"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env", ["", "PROMPTFOO_DISABLE_JSON_AUTOESCAPE", "PROMPTFOO_DISABLE_TEMPLATING", "config env:"])
+def test_nunjucks_quirks_reach_the_model_in_evals_as_at_runtime(gov, capsys, monkeypatch, tmp_path, env):
+    """Texts and values with nunjucks' corner cases (an expression that outputs a brace, {%raw%}
+    with and without whitespace control, look-alike unicode braces, U+2028 in a tag, a brace at
+    a string's end or start, CRLF in values, a 60,000-character comment), evaluated by the real
+    promptfoo through chain.mjs: the model gets what the runtime sends, with promptfoo's JSON
+    mode, its whole-text mode (PROMPTFOO_DISABLE_JSON_AUTOESCAPE), templating turned off in the
+    environment, and templating "turned off" in the eval config's own `env:` (not carried)."""
+    _promptfoo(monkeypatch)
+    record = tmp_path / "record.jsonl"
+    monkeypatch.setenv("PROMPTLANE_RECORD", str(record))
+    (gov / "evals/providers/record.py").write_text(RECORDER, encoding="utf-8")
+    config = gov / "evals/eval-config.promptfoo.yml"
+    text = config.read_text(encoding="utf-8").replace("file://providers/local_echo.py", "file://providers/record.py")
+    if env == "config env:":
+        text += "env:\n  PROMPTFOO_DISABLE_TEMPLATING: 'true'\n"
+        text = text.replace("    label: local-echo\n", "    label: local-echo\n    env: {PROMPTFOO_DISABLE_TEMPLATING: 'true'}\n")
+    elif env:
+        monkeypatch.setenv(env, "true")
+    config.write_text(text, encoding="utf-8")
+    rel = gov / f"{FOLDER}/extract-system.md"
+    rel.write_text(rel.read_text(encoding="utf-8") + "\n" + "\n".join(QUIRKS.values()) + "\n", encoding="utf-8")
+    draft = gov / f"{FOLDER}/draft-user.md"
+    draft.write_text("{{ extract.output }}{" + draft.read_text(encoding="utf-8") + "}", encoding="utf-8")
+    (gov / CHAIN_TESTS).write_text(yaml.safe_dump([{"description": "quirks", "metadata": {"category": "safety"},
+                                                   "vars": QUIRK_VALUES}], allow_unicode=True), encoding="utf-8")
+    card = _synced(gov, capsys)
+    code, out = pl(gov, capsys, "eval", "run", CHAIN)
+    assert code in (0, 1) and "error" not in out.lower(), out
+    got = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()]
+    want = _runtime_calls(_served(gov, CHAIN, card.data["version"]), QUIRK_VALUES, [call["output"] for call in got])
+    assert len(got) == 2 and [json.loads(call["prompt"]) for call in got] == want
+
+
+@pytest.mark.xfail(strict=True, reason="hole: the template's evals/render_chain.py reads each text file as it is "
+                   "(read_text), not as hashed (core/hashing.normalise_text: BOM dropped, trailing newlines removed): a direct "
+                   "promptfoo run of the repository's config sends every text with its trailing newline, the runtime without, "
+                   "and eval import accepts the rows (it compares after normalising)")
+def test_the_templates_render_chain_sends_the_texts_the_runtime_serves(gov, capsys, monkeypatch):
+    """The template's evals/render_chain.py (a direct promptfoo run of the repository's own
+    config, whose results `eval import` accepts) against the runtime, for a chain and a single
+    call, templating off so that the JSON is the texts as they reach the model."""
+    monkeypatch.setenv("PROMPTFOO_DISABLE_TEMPLATING", "true")
+    spec = importlib.util.spec_from_file_location("gov_render_chain", gov / "evals/render_chain.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for prompt_id, values in ((CHAIN, INPUTS), (SINGLE, {"customer_name": "Ana", "question": "Where are my invoices?"})):
+        card = _synced(gov, capsys, prompt_id)
+        monkeypatch.setenv("PROMPTLANE_PROMPT", prompt_id)
+        rendered = json.loads(module.render({"vars": values}))
+        served = _served(gov, prompt_id, card.data["version"])
+        if prompt_id == CHAIN:
+            notes = '{"topic": "reset-password"}'
+            got = [[{"role": m["role"], "content": _joined(m["content"], {"extract": notes})} for m in call["messages"]]
+                   for call in rendered[render.CHAIN_KEY]]
+            assert got == _runtime_calls(served, values, [notes, "Hi"]), prompt_id
+        else:
+            assert rendered == served.render(**values), prompt_id
+
+
+@pytest.mark.xfail(strict=True, reason="hole: PL145 misses a filter whose argument holds a `}` (core/card.LOOSE: "
+                   "`(\\|[^}]*?)?`), so `{{ message | replace(\"}\", \"\") }}` passes sync and check; no eval/runtime "
+                   "divergence (both send it as written), but the one grammar is not enforced")
+@pytest.mark.parametrize("form", ['{{ message | replace("}", "") }}', "{{ message | default('{}') }}"])
+def test_a_filter_whose_argument_holds_a_brace_is_refused(gov, capsys, form):
+    """PL145 for a filter whose argument holds a ``}`` (the one grammar: no filters). Evals and
+    runtime both send such a text as written (the braces are escaped for promptfoo), so what is
+    at stake is the value never reaching the model, in evals and prod alike."""
+    rel = f"{FOLDER}/extract-user.md"
+    _replace(gov, rel, "{{ message }}", "{{ message }}\n" + form)  # the variable still used: no PL140
+    code, out = pl(gov, capsys, "sync")
+    if code in (0, 1):
+        code, out = pl(gov, capsys, "check", "--all")
+    assert code != 0 and f"{_where(gov, rel, form)}: PL145" in out, out
