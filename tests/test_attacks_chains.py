@@ -604,9 +604,6 @@ def test_the_broken_draft_really_fails_two_tests(gov, capsys, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="hole: a test's providerOutput (a key promptfoo knows, PL342 lets it through) is "
-                   "the test's answer: no provider, no chain.mjs, no model runs, while the row names the run's provider; "
-                   "PL345 refuses `provider:` only (core/evaltests.py)")
 def test_a_tests_provider_output_answers_it_without_any_model(gov, capsys, monkeypatch):
     """mallory's draft call fails two tests; she gives those two a `providerOutput:` (the reply
     a passing run writes). promptfoo 0.121 then never calls a provider for them
@@ -624,8 +621,9 @@ def test_a_tests_provider_output_answers_it_without_any_model(gov, capsys, monke
 
     _edit_tests(gov, answered)
     check, out = pl(gov, capsys, "check", CHAIN_TESTS)
+    assert check == 1 and f"{CHAIN_TESTS}:" in out and "PL346 [0] providerOutput: promptfoo takes it as the test's answer" in out, out
     code, result, run_out = _eval_json(gov, capsys)
-    assert check != 0 or code == 2 or (result and result["passed"] < 5), f"{out}\n{run_out}"
+    assert code == 2 and result and result["outcome"] == "not run" and "PL346" in run_out, run_out
 
 
 @pytest.mark.slow
@@ -661,9 +659,6 @@ module.exports = async function (varName, prompt, vars, provider) {
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="hole: a test var `file://x.js` is run by promptfoo's renderPrompt with the provider "
-                   "under evaluation as an argument; it can replace provider.callApi, so the run's provider never answers "
-                   "while every row names it (PL345 refuses `provider:` keys, not code in vars; core/evaltests.py)")
 def test_a_vars_loader_that_replaces_the_model_is_refused(gov, capsys, monkeypatch):
     _promptfoo(monkeypatch)
     card = _synced(gov, capsys)
@@ -674,9 +669,10 @@ def test_a_vars_loader_that_replaces_the_model_is_refused(gov, capsys, monkeypat
         "vars": {"customer_name": "Ana", "message": "file://vars/message.js"},
         "assert": [{"type": "equals", "value": "HIJACKED"}]}]), encoding="utf-8")
     check, out = pl(gov, capsys, "check", CHAIN_TESTS)
-    code, result, run_out = _eval_json(gov, capsys)
     assert card.ok
-    assert check != 0 or code == 2 or (result and result["passed"] == 0), f"{out}\n{run_out}"
+    assert check == 1 and "PL347 [0] vars.message: 'file://vars/message.js' is a var promptfoo loads" in out, out
+    code, result, run_out = _eval_json(gov, capsys)
+    assert code == 2 and result and result["outcome"] == "not run" and "PL347" in run_out, run_out
 
 
 QUIRKS = {  # texts nunjucks or promptfoo might read differently than the runtime sends them
@@ -726,10 +722,6 @@ def test_nunjucks_quirks_reach_the_model_in_evals_as_at_runtime(gov, capsys, mon
     assert len(got) == 2 and [json.loads(call["prompt"]) for call in got] == want
 
 
-@pytest.mark.xfail(strict=True, reason="hole: the template's evals/render_chain.py reads each text file as it is "
-                   "(read_text), not as hashed (core/hashing.normalise_text: BOM dropped, trailing newlines removed): a direct "
-                   "promptfoo run of the repository's config sends every text with its trailing newline, the runtime without, "
-                   "and eval import accepts the rows (it compares after normalising)")
 def test_the_templates_render_chain_sends_the_texts_the_runtime_serves(gov, capsys, monkeypatch):
     """The template's evals/render_chain.py (a direct promptfoo run of the repository's own
     config, whose results `eval import` accepts) against the runtime, for a chain and a single
@@ -752,9 +744,6 @@ def test_the_templates_render_chain_sends_the_texts_the_runtime_serves(gov, caps
             assert rendered == served.render(**values), prompt_id
 
 
-@pytest.mark.xfail(strict=True, reason="hole: PL145 misses a filter whose argument holds a `}` (core/card.LOOSE: "
-                   "`(\\|[^}]*?)?`), so `{{ message | replace(\"}\", \"\") }}` passes sync and check; no eval/runtime "
-                   "divergence (both send it as written), but the one grammar is not enforced")
 @pytest.mark.parametrize("form", ['{{ message | replace("}", "") }}', "{{ message | default('{}') }}"])
 def test_a_filter_whose_argument_holds_a_brace_is_refused(gov, capsys, form):
     """PL145 for a filter whose argument holds a ``}`` (the one grammar: no filters). Evals and

@@ -157,7 +157,9 @@ def test_missing_provider_file_is_refused_before_promptfoo_starts(evals_repo, fa
     (TESTS.replace("  metadata: {category: safety}\n", ""), "PL321", "evals/tests/support-reply.yml:5:3"),
     (TESTS.replace("customer_name: Ana, ", ""), "PL322", "evals/tests/support-reply.yml:3:3"),
     (TESTS + "- just a string\n", "PL320", "evals/tests/support-reply.yml:9:3"),
-    (TESTS + "- {metadata: {category: cost}, vars: file://vars.yml}\n", "PL323", "evals/tests/support-reply.yml:9:38"),
+    (TESTS + "- {metadata: {category: cost}, vars: file://vars.yml}\n", "PL347", "evals/tests/support-reply.yml:9:38"),
+    (TESTS + "- {metadata: {category: cost}, vars: {question: file://q.py}}\n", "PL347", "evals/tests/support-reply.yml:9:39"),
+    (TESTS + "- {metadata: {category: cost}, providerOutput: Hi}\n", "PL346", "evals/tests/support-reply.yml:9:32"),
 ])
 def test_bad_tests_are_refused_before_promptfoo_starts(evals_repo, fake, capsys, tests, code, where):
     record, set_results = fake

@@ -30,7 +30,7 @@ MAX_TEXT_BYTES = 1 << 20  # 1 MiB: larger "prompts" are almost always a mistaken
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # A placeholder in a template engine's looser forms, ``{{- name -}}`` or ``{{ name | filter }}``
 # (``name.output`` too): nothing in promptlane fills it, so a text may not write one (PL145).
-LOOSE = re.compile(r"\{\{(-)?\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*(\|[^}]*?)?(-)?\}\}")
+LOOSE = re.compile(r"\{\{(-)?\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*(\|(?:[^}]|\}(?!\}))*?)?(-)?\}\}")
 MANAGED_KEYS = ("version", "hash", "author", "environment")
 
 

@@ -8,8 +8,10 @@ test that always passes), with ``metadata.category`` one of the results' categor
 ``vars`` for every variable the card declares (PL322: the prompt function refuses to render a
 missing one), no var the card does not declare unless one of the test's assertions uses it
 (PL340: a typo), and assertions that are mappings with a ``type`` (PL343). A test names no
-``provider:`` of its own (PL345): promptfoo would answer the test with it while the results
-record the run's providers, so the evidence would name a model that never answered.
+``provider:`` of its own (PL345) and no ``providerOutput`` (PL346): promptfoo would answer the
+test with it while the results record the run's providers, so the evidence would name a model
+that never answered; and no var loaded from a file or run as code (PL347), which the results are
+not bound to (and a .js one gets the provider, which it can replace).
 """
 from __future__ import annotations
 
@@ -73,11 +75,34 @@ def _test_problems(at: _Test, test: Any, variables: Sequence[str] | None, defaul
                         key=str(key)) for key in test if key not in TEST_KEYS]
     if "provider" in test:
         found.append(at.problem("PL345", f" provider: {OWN_PROVIDER.format(what='this test')}", key="provider"))
+    if "providerOutput" in test:
+        found.append(at.problem("PL346", " providerOutput: promptfoo takes it as the test's answer and calls no model, "
+                                         "while the results record the run's provider as having answered; remove it "
+                                         "(assertions judge what the model says)", key="providerOutput"))
+    found += _loader_problems(at, test.get("vars"))
     found += _category_problems(at, test)
     found += _assertion_problems(at, test.get("assert"))
     if variables is not None:
         found += _vars_problems(at, test, variables, defaults)
     return found
+
+
+# promptfoo reads a var from a file, or runs one (a .js or .py file, a package: export, called with the
+# provider, which it can replace): outside what the results are bound to, so values are written inline.
+LOADER = ("file://", "package:")
+INLINE = ("promptfoo reads or runs it outside what the results are bound to (a .js or .py one can even "
+          "replace the model); write the value in the test itself")
+
+
+def _loader_problems(at: _Test, given: Any) -> list[Problem]:
+    """PL347: vars loaded from a file or run as code, which the evidence does not cover."""
+    if isinstance(given, (str, list)):
+        return [at.problem("PL347", f" vars: {given!r} loads the test's values from a file: promptfoo reads or runs it "
+                                    "outside what the results are bound to; write the values in the test itself", "vars")]
+    if not isinstance(given, dict):
+        return []
+    return [at.problem("PL347", f" vars.{name}: {value!r} is a var promptfoo loads: {INLINE}", "vars", key=str(name))
+            for name, value in given.items() if isinstance(value, str) and value.strip().startswith(LOADER)]
 
 
 def _category_problems(at: _Test, test: dict[str, Any]) -> list[Problem]:
