@@ -12,8 +12,8 @@ Such a prompt needs the chain provider, providers/chain.mjs, in front of the mod
 it runs the calls in order through it (see eval-config.promptfoo.yml).
 
 promptfoo renders what this function returns as a nunjucks template, which would cut a
-{# ... #} out of a text or a test's value, or run a {% ... %}, before the model sees it (the
-runtime sends the texts as written). So every brace inside the returned JSON's strings is
+nunjucks comment out of a text or a test's value, or run a nunjucks tag, before the model sees
+it (the runtime sends the texts as written). So every brace inside the returned JSON's strings is
 written as the nunjucks expression that outputs it ({{ '{' }}): promptfoo's rendering gives back
 exactly the texts and values, and your assertions are templated as ever.
 """
@@ -56,6 +56,13 @@ def load_card(prompt_id: str) -> dict:
         return yaml.safe_load(handle)
 
 
+def text_of(path: Path) -> str:
+    """A step's text as it is hashed and served: no leading BOM, LF line ends, no trailing newlines."""
+    text = path.read_text(encoding="utf-8")
+    text = text[1:] if text.startswith("\ufeff") else text
+    return text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
+
+
 def fill(text: str, variables: dict, where: str) -> str:
     """Substitute {{ name }}; a missing variable is an error, not an empty string."""
     def value(match: re.Match) -> str:
@@ -72,7 +79,7 @@ def messages(prompt_id: str, variables: dict) -> list[dict]:
     folder = REPO / "prompts" / prompt_id
     out = []
     for step in card["steps"]:
-        text = (folder / step["file"]).read_text(encoding="utf-8")
+        text = text_of(folder / step["file"])
         out.append({"role": step["role"], "content": fill(text, variables, f"prompts/{prompt_id}/{step['file']}")})
     return out
 
@@ -101,7 +108,7 @@ def chain(prompt_id: str, card: dict, variables: dict) -> dict:
     return {"promptlane_chain": [
         {"call": call["name"],
          "messages": [{"role": step["role"], "content": parts(
-             (folder / step["file"]).read_text(encoding="utf-8"), variables, f"prompts/{prompt_id}/{step['file']}")}
+             text_of(folder / step["file"]), variables, f"prompts/{prompt_id}/{step['file']}")}
              for step in call["steps"]]}
         for call in card["calls"]]}
 
