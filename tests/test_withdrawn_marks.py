@@ -65,14 +65,16 @@ def test_status_marks_each_environment_still_serving_the_withdrawn_version(rolle
 def test_status_json_has_the_withdrawal_of_each_served_version(rolled_back, capsys):
     code, out = pl(rolled_back, capsys, "status", "--json")
     assert code == 0, out
-    (row,) = json.loads(out)["prompts"]
+    rows = {row["prompt"]: row for row in json.loads(out)["prompts"]}
+    row = rows[PID]
     assert row["serves"] == {"dev": "1.0.2", "staging": "1.0.2", "prod": "1.0.1"}
     assert row["withdrawn"] == {"1.0.2": LOCKED}
+    assert rows["triage-reply"]["withdrawn"] == {}  # the template's other prompt was not rolled back
 
 
 def test_status_json_of_a_repository_without_rollbacks_marks_nothing(gov, capsys):
-    (row,) = json.loads(pl(gov, capsys, "status", "--json")[1])["prompts"]
-    assert row["withdrawn"] == {}
+    rows = json.loads(pl(gov, capsys, "status", "--json")[1])["prompts"]
+    assert [row["prompt"] for row in rows] == [PID, "triage-reply"] and all(row["withdrawn"] == {} for row in rows)
 
 
 # ---------------------------------------------------------------- report and diff
@@ -83,7 +85,9 @@ def test_report_served_table_marks_the_withdrawn_cells(rolled_back, capsys, tmp_
     code, out = pl(rolled_back, capsys, "report", "--html", str(page))
     assert code == 0, out
     served = re.search(r'<table id="served-table">.*?</table>', page.read_text(encoding="utf-8"), re.S).group(0)
-    cells = re.findall(r"<td[^>]*>.*?</td>", served)
+    rows = re.findall(r"<tr>(.*?)</tr>", served, re.S)
+    (row,) = [row for row in rows if PID in row]
+    cells = re.findall(r"<td[^>]*>.*?</td>", row)
     assert len(cells) == 3
     for cell in cells[:2]:  # dev and staging
         assert cell.startswith('<td class="withdrawn">1.0.2<br>') and MARK in cell
