@@ -18,7 +18,8 @@ from conftest import snapshot_tree
 from governed import CARD, PID, card, commit, lock, pl, ready_for
 
 FOLDER = f"prompts/{PID}"
-# The scaffold's card with its steps: (and budget, which budgets of chains do not take yet)
+# The scaffold's card with its steps: (and its budget, which these tests leave out: budgets of chains are
+# tests/test_chain_budget.py's)
 # replaced by two calls: extract reads the question, draft writes the reply from its output.
 CALLS = """\
 calls:
@@ -303,7 +304,7 @@ def test_rollback_from_a_chain_restores_the_single_call(gov, capsys, monkeypatch
     assert text.index("variables:") < text.index("steps:") < text.index("# ---- managed block")
     assert "  - {name: system, role: system, file: system.md}\n" in text
     assert {name: (gov / FOLDER / name).read_text(encoding="utf-8") for name in texts} == texts
-    assert single.split("budget:")[0] == text.split("# ---- managed")[0]  # only the budget a chain cannot take is gone
+    assert single.split("budget:")[0] == text.split("# ---- managed")[0]  # only the budget these chains leave out is gone
     code, out = pl(gov, capsys, "check")
     assert code == 0, out
 
