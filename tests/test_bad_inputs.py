@@ -39,13 +39,22 @@ AUDIT = "audit/artifact-audit-log.md"
 CHANGELOG = "schemas/prompt-change-log.yml"
 TESTS = f"evals/tests/{PID}.yml"
 EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
-_EVAL_CONFIG_LINES = (Path(__file__).resolve().parent.parent / "{{cookiecutter.project}}" / EVAL_CONFIG).read_text().splitlines()
+_TEMPLATE = Path(__file__).resolve().parent.parent / "{{cookiecutter.project}}"
+_EVAL_CONFIG_LINES = (_TEMPLATE / EVAL_CONFIG).read_text().splitlines()
 
 
 def config_line(text: str) -> int:
     """The line of the template's eval config that holds ``text`` (its comments grow; the rows should not care)."""
     (found,) = [number for number, line in enumerate(_EVAL_CONFIG_LINES, 1) if text in line]
     return found
+
+
+# The scaffold's logs as the template writes them (one init row and entry per example prompt; the
+# cookiecutter variables sit inside lines, so the rendered files have these lines too).
+_AUDIT_LINES = (_TEMPLATE / AUDIT).read_text(encoding="utf-8").splitlines()
+SCAFFOLD_AUDIT_LINES = len(_AUDIT_LINES)
+SCAFFOLD_ROWS = sum(1 for line in _AUDIT_LINES if re.match(r"\| \d+ \|", line))
+SCAFFOLD_CHANGELOG_LINES = len((_TEMPLATE / CHANGELOG).read_text(encoding="utf-8").splitlines())
 EXAMPLE = "schemas/prompt-card.example.yml"
 JOURNAL = ".promptlane/journal.json"
 OTHER_HASH = "sha256:" + "ab" * 32
@@ -152,21 +161,27 @@ def two_versions(ctx: Ctx) -> None:
     commit(ctx.root, "1.0.1")
 
 
+# After two_versions: the scaffold's rows, then 1.0.1's on the line after the scaffold's last.
+NEW_ROW = SCAFFOLD_ROWS + 1
+NEW_ROW_LINE = SCAFFOLD_AUDIT_LINES + 1
+
+
 def audit_rows(ctx: Ctx) -> list[str]:
     two_versions(ctx)
     lines = (ctx.root / AUDIT).read_text(encoding="utf-8").splitlines(keepends=True)
-    assert lines[4].startswith("| 1 |") and lines[5].startswith("| 2 |") and len(lines) == 6
+    assert len(lines) == NEW_ROW_LINE and lines[-1].startswith(f"| {NEW_ROW} | ") and f"| {PID} | 1.0.1 |" in lines[-1]
+    assert lines[-2].startswith(f"| {NEW_ROW - 1} | ")
     return lines
 
 
 def truncated_audit(ctx: Ctx) -> None:
     lines = audit_rows(ctx)
-    ctx.write(AUDIT, "".join(lines[:5]) + lines[5][: len(lines[5]) // 2])  # the last row cut mid-line
+    ctx.write(AUDIT, "".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])  # the last row cut mid-line
 
 
 def reordered_audit(ctx: Ctx) -> None:
     lines = audit_rows(ctx)
-    ctx.write(AUDIT, "".join(lines[:4] + [lines[5], lines[4]]))
+    ctx.write(AUDIT, "".join(lines[:-2] + [lines[-1], lines[-2]]))  # the last two rows swapped
 
 
 def edited_audit_row(ctx: Ctx) -> None:
@@ -178,7 +193,7 @@ SEALED_2 = "audit/archive/0002"
 
 
 def sealed_twice(ctx: Ctx) -> None:
-    """Rows 1-2 sealed in 0001, row 3 in 0002, each seal committed on its own."""
+    """The scaffold's rows and 1.0.1's sealed in 0001, 1.0.2's row in 0002, each seal committed on its own."""
     two_versions(ctx)
     ctx.cli("audit", "seal")
     commit(ctx.root, "seal 1")
@@ -731,23 +746,25 @@ CASES = [
 
     # ---- audit log and changelog
     C("audit-truncated-mid-row", truncated_audit,
-      "audit verify", 1, (f"{AUDIT}:6:1: PL201", "row has 7 cells, expected 10")),
+      "audit verify", 1, (f"{AUDIT}:{NEW_ROW_LINE}:1: PL201", "row has 7 cells, expected 10")),
     C("audit-reordered", reordered_audit,
-      "audit verify", 1, (f"{AUDIT}:5:3: PL202", "row '2' where row 1 was expected")),
+      "audit verify", 1, (f"{AUDIT}:{NEW_ROW_LINE - 1}:3: PL202", f"row '{NEW_ROW}' where row {NEW_ROW - 1} was expected")),
     C("audit-row-edited", edited_audit_row,
       "audit verify", 1, (f"{AUDIT}:5:1: PL204", "row 1: its cells do not match its hash")),
     C("audit-row-edited-since-the-base", edited_audit_row,  # the column of the first byte that differs
       "audit verify --base HEAD", 1, (f"{AUDIT}:5:169: PL205", "differs from the base before its end")),
-    C("audit-not-utf8", lambda c: c.append(AUDIT, b"| 2 | caf\xe9 |\n"),
-      "audit verify", 1, (f"{AUDIT}:6:1: PL200", "is not valid UTF-8; restore it from git")),
+    C("audit-not-utf8", lambda c: c.append(AUDIT, f"| {SCAFFOLD_ROWS + 1} | caf".encode() + b"\xe9 |\n"),  # the appended line
+      "audit verify", 1, (f"{AUDIT}:{SCAFFOLD_AUDIT_LINES + 1}:1: PL200", "is not valid UTF-8; restore it from git")),
     C("changelog-not-utf8-verify", lambda c: c.append(CHANGELOG, b"# caf\xe9\n"),
-      "audit verify", 1, (f"{CHANGELOG}:17:1: PL200", "is not valid UTF-8")),
+      "audit verify", 1, (f"{CHANGELOG}:{SCAFFOLD_CHANGELOG_LINES + 1}:1: PL200", "is not valid UTF-8")),
     C("changelog-not-utf8-rollback", lambda c: c.append(CHANGELOG, b"# caf\xe9\n"),
-      f"rollback {PID} --env dev --reason x", 1, (f"{CHANGELOG}:17:1: PL620", "cannot be read (is not valid UTF-8); restore it from git")),
+      f"rollback {PID} --env dev --reason x", 1,
+      (f"{CHANGELOG}:{SCAFFOLD_CHANGELOG_LINES + 1}:1: PL620", "cannot be read (is not valid UTF-8); restore it from git")),
+    # The YAML error is reported on the line after the unclosed flow list (the end of the file).
     C("changelog-not-yaml-rollback", lambda c: c.append(CHANGELOG, "- event: [unclosed\n"),
-      f"rollback {PID} --env dev --reason x", 1, (f"{CHANGELOG}:18:1: PL620", "cannot be read (YAML syntax error")),
+      f"rollback {PID} --env dev --reason x", 1, (f"{CHANGELOG}:{SCAFFOLD_CHANGELOG_LINES + 2}:1: PL620", "cannot be read (YAML syntax error")),
     C("changelog-not-yaml-audit", lambda c: c.append(CHANGELOG, "- event: [unclosed\n"),
-      "audit verify", 1, (f"{CHANGELOG}:18:1: PL207", "cannot be read")),
+      "audit verify", 1, (f"{CHANGELOG}:{SCAFFOLD_CHANGELOG_LINES + 2}:1: PL207", "cannot be read")),
     C("not-a-git-repo-audit-base", lambda c: shutil.rmtree(c.root / ".git"),
       "audit verify --base HEAD", 2, ("promptlane audit: ", "is not a git repository; run `git init`")),
     C("shallow-clone-audit-base", shallow_clone,
@@ -850,7 +867,8 @@ CASES = [
     C("sealed-changelog-removed", sealed_then(lambda c: (c.root / f"{SEALED_2}/prompt-change-log.yml").unlink()),
       "audit verify", 1, (f"{SEALED_2}/prompt-change-log.yml:1:1: PL218", "is missing from its sealed segment")),
     C("archive-removed", sealed_then(lambda c: shutil.rmtree(c.root / "audit/archive")),
-      "audit verify", 1, (f"{AUDIT}:4:1: PL219", "the chain continues from row 3, but the segments before it end at row 0")),
+      "audit verify", 1, (f"{AUDIT}:4:1: PL219",  # 0002 sealed 1.0.2's row, the last: the header continues from it
+                          f"the chain continues from row {SCAFFOLD_ROWS + 2}, but the segments before it end at row 0")),
     C("sealed-not-utf8", sealed_then(lambda c: c.append(f"{SEALED_2}/artifact-audit-log.md", b"| 4 | caf\xe9 |\n")),
       "audit verify", 1, (f"{SEALED_2}/artifact-audit-log.md:9:1: PL200", "is not valid UTF-8")),
     C("sealed-changelog-edited-base", sealed_then(lambda c: c.edit(f"{SEALED_1}/prompt-change-log.yml", '"patch change"', '"typo fix"')),
