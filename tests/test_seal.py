@@ -27,6 +27,10 @@ def rows(root: Path, rel: str = AUDIT) -> list[list[str]]:
     return [cells for _, cells in data_rows((root / rel).read_text(encoding="utf-8"))]
 
 
+def rows_called(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
 def seal(root: Path, capsys, *extra: str) -> str:
     code, out = pl(root, capsys, "audit", "seal", *extra)
     assert code == 0, out
@@ -39,23 +43,26 @@ def verified(root: Path, capsys, *extra: str) -> None:
 
 
 def test_seal_moves_both_logs_byte_for_byte_and_the_chain_continues(gov, capsys):
+    scaffold = len(rows(gov))  # one init row per example prompt of the template
     new_version(gov, capsys)
     commit(gov, "1.0.1")
     audit_before, changelog_before = (gov / AUDIT).read_bytes(), (gov / CHANGELOG).read_bytes()
-    last = rows(gov)[-1]
+    sealed = rows(gov)
+    last = sealed[-1]
+    assert len(sealed) == scaffold + 1 and (last[0], last[3], last[4]) == (str(scaffold + 1), PID, "1.0.1")
 
     out = seal(gov, capsys)
-    assert "sealed 2 rows into audit/archive/0001/" in out
+    assert f"sealed {rows_called(len(sealed))} into audit/archive/0001/" in out
     assert (gov / SEALED / "artifact-audit-log.md").read_bytes() == audit_before
     assert (gov / SEALED / "prompt-change-log.yml").read_bytes() == changelog_before
-    assert rows(gov) == [] and continuation((gov / AUDIT).read_text()) == (2, last[9])
+    assert rows(gov) == [] and continuation((gov / AUDIT).read_text()) == (len(sealed), last[9])
     assert read_all_changelogs(gov)[-1]["version"] == "1.0.1"
     verified(gov, capsys)
     commit(gov, "seal")
 
     assert new_version(gov, capsys, "Answer in the customer's language.") == "1.0.2"
     (row,) = rows(gov)
-    assert row[0] == "3" and row[8] == last[9]  # the first row after the seal chains onto the last sealed one
+    assert row[0] == str(len(sealed) + 1) and row[8] == last[9]  # the first row after the seal chains onto the last sealed one
     commit(gov, "1.0.2")
     verified(gov, capsys)
     verified(gov, capsys, "--base", "HEAD~3")  # from before the seal: everything was only appended
@@ -64,8 +71,9 @@ def test_seal_moves_both_logs_byte_for_byte_and_the_chain_continues(gov, capsys)
 
 def test_min_rows_makes_a_scheduled_seal_a_no_op(gov, capsys):
     before = snapshot_tree(gov)
+    held = len(rows(gov))  # the scaffold's init rows
     out = seal(gov, capsys, "--min-rows", "500")
-    assert "nothing sealed: audit/artifact-audit-log.md holds 1 row (sealing starts at 500)" in out
+    assert f"nothing sealed: audit/artifact-audit-log.md holds {rows_called(held)} (sealing starts at 500)" in out
     assert snapshot_tree(gov) == before
 
 
@@ -110,12 +118,15 @@ def test_rollback_finds_what_an_environment_served_in_sealed_segments(gov, capsy
 def test_the_report_timeline_spans_the_segments(gov, capsys):
     from promptlane.operations.history import read_audit
 
+    scaffold = [(r[0], r[4]) for r in rows(gov)]  # the init rows, each version 1.0.0
+    assert [seq for seq, _ in scaffold] == [str(n) for n in range(1, len(scaffold) + 1)]
     new_version(gov, capsys)
     commit(gov, "1.0.1")
     seal(gov, capsys)
     new_version(gov, capsys, "Answer in the customer's language.")
     entries, status = read_audit(Repo(gov))
-    assert [(e.seq, e.version) for e in entries] == [("1", "1.0.0"), ("2", "1.0.1"), ("3", "1.0.2")] and status == ""
+    n = len(scaffold)
+    assert [(e.seq, e.version) for e in entries] == [*scaffold, (str(n + 1), "1.0.1"), (str(n + 2), "1.0.2")] and status == ""
 
 
 # ---------------------------------------------------------------- merges across a seal
@@ -170,6 +181,7 @@ def test_a_branch_merges_with_a_main_that_sealed_in_either_direction(two_prompts
 
 def test_two_branches_that_sealed_the_same_rows_merge_cleanly(two_prompts, capsys):
     root = two_prompts
+    sealed = len(rows(root))  # the scaffold's rows and billing-faq's first
     git(root, "checkout", "-qb", "feature")
     seal(root, capsys)
     commit(root, "seal on the branch")
@@ -181,7 +193,7 @@ def test_two_branches_that_sealed_the_same_rows_merge_cleanly(two_prompts, capsy
     done = merge(root, "feature")
     assert done.returncode == 0, done.stdout + done.stderr
     assert_one_log(root, capsys, {("billing-faq", "1.0.1"), (PID, "1.0.1")})
-    assert [(r[0], r[3]) for r in rows(root)] == [("3", PID), ("4", "billing-faq")]
+    assert [(r[0], r[3]) for r in rows(root)] == [(str(sealed + 1), PID), (str(sealed + 2), "billing-faq")]
 
 
 def test_two_branches_that_sealed_different_rows_is_a_clear_conflict(two_prompts, capsys):
@@ -203,12 +215,13 @@ def test_two_branches_that_sealed_different_rows_is_a_clear_conflict(two_prompts
 def test_verify_suggests_a_seal_once_the_current_segment_is_long(gov, capsys, monkeypatch):
     from promptlane.commands import audit as seal_module
 
-    monkeypatch.setattr(seal_module, "HINT_ROWS", 2)
+    hint = len(rows(gov)) + 1  # the scaffold's rows are one short of it
+    monkeypatch.setattr(seal_module, "HINT_ROWS", hint)
     code, out = pl(gov, capsys, "audit", "verify")
-    assert code == 0 and "note:" not in out  # one row
+    assert code == 0 and "note:" not in out  # one row short
     new_version(gov, capsys)
     code, out = pl(gov, capsys, "audit", "verify")
-    assert code == 0 and "note: audit/artifact-audit-log.md holds 2 rows since the last seal" in out, out
+    assert code == 0 and f"note: audit/artifact-audit-log.md holds {hint} rows since the last seal" in out, out
     commit(gov, "1.0.1")
     seal(gov, capsys)
     code, out = pl(gov, capsys, "audit", "verify")
@@ -223,13 +236,14 @@ def test_a_branch_rebases_onto_a_main_that_sealed(two_prompts, capsys):
     edit(root, capsys, "billing-faq", "Quote the invoice number.")
     edit(root, capsys, "billing-faq", "Never guess a due date.")
     git(root, "checkout", "-q", "main")
+    sealed = len(rows(root))  # the scaffold's rows and billing-faq's first
     seal(root, capsys)
     commit(root, "seal")
     git(root, "checkout", "-q", "feature")
     done = git(root, "rebase", "main", check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert_one_log(root, capsys, {("billing-faq", "1.0.1"), ("billing-faq", "1.0.2")})
-    assert [(r[0], r[4]) for r in rows(root)] == [("3", "1.0.1"), ("4", "1.0.2")]
+    assert [(r[0], r[4]) for r in rows(root)] == [(str(sealed + 1), "1.0.1"), (str(sealed + 2), "1.0.2")]
 
 
 # ---------------------------------------------------------------- the local record never passes what --full refuses
