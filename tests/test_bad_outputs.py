@@ -415,7 +415,7 @@ def test_sigterm_stops_promptfoo_and_removes_its_temp_folder(gov, tmp_path):
             process.kill()
     assert process.returncode == 128 + signal.SIGTERM, out + err
     assert "Traceback" not in err, err
-    assert out == f"{PID} ... stopped\n", out
+    assert out == f"[1/2] {PID} ... stopped\n", out  # and the run ends there: triage-reply is not started
     assert err == "promptlane eval: stopped by SIGTERM; promptfoo was stopped and the prompt being evaluated got no results\n"
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:

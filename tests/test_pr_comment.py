@@ -57,7 +57,9 @@ def test_the_first_run_posts_one_comment_and_the_next_updates_it(gov, github, re
         assert request.headers["accept"] == "application/vnd.github+json"
         assert request.headers["x-github-api-version"] == "2022-11-28"
     text = report.read_text(encoding="utf-8")
-    assert text.startswith("## promptlane: 1 prompt(s)") and "| support-reply |" in text
+    # The scaffold's two prompts: support-reply and the chain triage-reply, named by its calls.
+    assert text.startswith("## promptlane: 2 prompt(s)") and "| support-reply |" in text
+    assert "| triage-reply (chain: extract openai/gpt-4o-mini → draft openai/gpt-4o-mini) |" in text
     assert posted.body == {"body": f"{MARKER}\n{text}"}
 
     report.write_text(text + "\nOne more line.\n", encoding="utf-8")  # the next push: the report changed

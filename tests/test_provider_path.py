@@ -28,6 +28,8 @@ from promptlane.store.policyfile import load_policy
 from promptlane.store.repo import Repo
 from promptlane.store.results import load_results
 
+# Every run names support-reply: the template's other prompt, triage-reply (a chain), wants triage
+# JSON from its first call, which the server's canned reply is not (its path: test_eval_chains.py).
 PID = "support-reply"
 EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
 CARD_PROVIDER = "openai:chat:gpt-4o-mini"
@@ -131,7 +133,7 @@ def accepted_everywhere(root: Path, card) -> list[set[str]]:
 def test_the_cards_own_model_through_promptfoos_openai_provider(repo, server, capsys):
     use_providers(repo, None)
     card = card_of(repo)
-    code, out = run_cli(repo, "eval", "run", capsys=capsys)
+    code, out = run_cli(repo, "eval", "run", PID, capsys=capsys)
     assert code == 0, out
     # What promptfoo sent: the card's steps filled with each test's vars, its model and params.
     sent = server.answered()
@@ -167,7 +169,7 @@ def test_429_and_500_are_retried_and_then_errors_never_passes(repo, server, caps
     for marker, status, times in RETRIED:
         if status:
             server.fail(status, times, when=marker)
-    code, out = run_cli(repo, "eval", "run", capsys=capsys)
+    code, out = run_cli(repo, "eval", "run", PID, capsys=capsys)
     assert code == 1, out
     assert [[r.status for r in server.sent(marker)] for marker, _, _ in RETRIED] == [
         [429] * 4,             # promptfoo's HTTP layer tries twice, its scheduler twice that
@@ -210,7 +212,7 @@ def test_every_documented_block_runs_as_written(repo, server, capsys):
     providers = [yaml.safe_load(text)["providers"][0] for text in (*(blocks[name] for name in BLOCKS[:3]), local)]
     use_providers(repo, providers)
     card = card_of(repo)
-    code, out = run_cli(repo, "eval", "run", capsys=capsys)
+    code, out = run_cli(repo, "eval", "run", PID, capsys=capsys)
     assert code == 0, out
     sent = server.answered()
     assert len(sent) == len(server.requests) == 4 * len(TESTS)
