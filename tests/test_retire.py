@@ -40,13 +40,14 @@ def served(gov, keys, capsys, monkeypatch):
     return gov
 
 
-def approve_retire(root, capsys, keys: Keys, role: str = "Governance", reviewer: str = GOVERNANCE, *extra: str):
-    return run(root, capsys, "approve", PID, "--retire", "--role", role, "--key", str(keys.private(reviewer)), *extra,
+def approve_retire(root, capsys, keys: Keys, role: str = "Governance", reviewer: str = GOVERNANCE, *extra: str,
+                   prompt: str = PID):
+    return run(root, capsys, "approve", prompt, "--retire", "--role", role, "--key", str(keys.private(reviewer)), *extra,
                actor=reviewer)
 
 
-def retire(root, capsys, reason: str = "replaced by support-reply-v2", *extra: str):
-    return run(root, capsys, "retire", PID, "--reason", reason, *extra)
+def retire(root, capsys, reason: str = "replaced by support-reply-v2", *extra: str, prompt: str = PID):
+    return run(root, capsys, "retire", prompt, "--reason", reason, *extra)
 
 
 def consistent(root, capsys) -> None:
@@ -60,6 +61,7 @@ def consistent(root, capsys) -> None:
 
 def test_retire_withdraws_everywhere_logs_and_keeps_history(served, capsys, keys):
     root = served
+    others = sorted(p.name for p in (root / "prompts").iterdir() if p.is_dir() and p.name != PID)  # the template's other examples
     store_before = sorted(p.name for p in (root / "registry/store" / PID).iterdir())
     versions_before = lock(root)["versions"]
     log_before = (root / CHANGELOG).read_text(encoding="utf-8")
@@ -81,6 +83,15 @@ def test_retire_withdraws_everywhere_logs_and_keeps_history(served, capsys, keys
     assert "| retire | support-reply | 1.0.1 |" in (root / AUDIT).read_text(encoding="utf-8").splitlines()[-1]
     consistent(root, capsys)
     commit(root, "retire support-reply")
+    consistent(root, capsys)
+    assert sorted(p.name for p in (root / "prompts").iterdir() if p.is_dir()) == others  # served on
+    assert (root / "prompts/.gitkeep").exists() == (not others)  # written only when no prompt is left
+    for other in others:
+        code, out = approve_retire(root, capsys, keys, prompt=other)
+        assert code == 0, out
+        code, out = retire(root, capsys, "no longer needed", prompt=other)
+        assert code == 0, out
+        commit(root, f"retire {other}")
     consistent(root, capsys)
     assert (root / "prompts/.gitkeep").is_file()  # the last prompt retired: prompts/ stays in a clone
     clone = root.parent / "clone"
