@@ -108,6 +108,13 @@ def new_version(root: Path, capsys, honest: bool) -> str:
     return card(root)["version"]
 
 
+def plan(root: Path, capsys) -> list[dict]:
+    """What `eval plan` says is owed: its matrix's entries."""
+    code, out = run(root, capsys, "eval", "plan")
+    assert code == 0, out
+    return json.loads(out.splitlines()[0])["include"]
+
+
 def eval_run(root: Path, capsys, *extra: str) -> tuple[int, str]:
     return run(root, capsys, "eval", "run", PID, *extra)
 
@@ -141,11 +148,14 @@ def test_an_honest_pull_request_passes_ci_on_cis_own_results(attack, keys, capsy
 
 def test_results_written_by_hand(attack, keys, capsys):
     """She writes a passing results file for a prompt whose real evals fail, bound (she can
-    compute them) to the current inputs: `eval plan` owes nothing; only CI's own run shows it."""
+    compute them) to the current inputs: `eval plan` owes nothing for it; only CI's own run shows it."""
     root = attack.root
+    owed_before = plan(root, capsys)  # what main already owes (the template's triage-reply has no committed results)
+    assert PID not in {entry["prompt"] for entry in owed_before}
     new_version(root, capsys, honest=False)
+    assert PID in {entry["prompt"] for entry in plan(root, capsys)}
     write_results(root, "2026-12-01T09:45:00Z")
-    assert run(root, capsys, "eval", "plan")[1].startswith('{"include": []}')
+    assert plan(root, capsys) == owed_before  # her forgery pays what the new version owed: nothing more is owed
     promote(attack, keys)
     code, out = attack.verdict()
     assert code == 0, out  # judged on the committed results alone, the forgery would pass ...
