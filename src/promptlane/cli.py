@@ -38,6 +38,17 @@ def seconds(text: str) -> float:
     return value
 
 
+def shard_count(text: str) -> int:
+    """``eval plan --shards``: a whole number of shards, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of shards") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: the number of shards must be 1 or more")
+    return value
+
+
 def _files_command(sub, name: str, help_text: str, files_help: str, handler: str) -> None:
     p = sub.add_parser(name, help=help_text)
     p.add_argument("files", nargs="*", help=files_help)
@@ -122,6 +133,9 @@ def _add_eval_commands(sub) -> None:
     imp.set_defaults(handler="eval:cmd_eval_import")
 
     plan = actions.add_parser("plan", help="GitHub Actions matrix JSON of the evals still owed")
+    plan.add_argument("--shards", type=shard_count, default=None, metavar="K",
+                      help="K shards balanced by test count ({\"include\": [{\"shard\", \"prompts\", \"tests\"}, ...]}; "
+                           "fewer when fewer prompts are owed) instead of one entry per prompt")
     rules_base(plan)
     plan.set_defaults(handler="eval:cmd_eval_plan")
 
