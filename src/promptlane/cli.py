@@ -85,6 +85,14 @@ def _add_hook_commands(sub) -> None:
         help="also check the prompts with a file deleted since git HEAD (a deleted served prompt is PL124), and, "
              "with no FILES, only those: what the commit hook runs, since pre-commit passes only files that exist")
 
+    p = sub.add_parser("hook", help="the commit hook: sync, check --deleted and audit verify in one process")
+    p.add_argument("files", nargs="*", help="the files pre-commit passes; each part takes those its own hook would: "
+                                            "sync those under prompts/ or registry/, check those of promptlane-check's "
+                                            "pattern, audit verify none")
+    p.add_argument("--deleted", action="store_true", help="check also the prompts with a file deleted since git HEAD, "
+                                                          "as `promptlane check --deleted` (the hook's argument)")
+    p.set_defaults(handler="hook:cmd_hook")
+
     p = sub.add_parser("audit", help="verify the audit log, or seal its current segment")
     audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     v = audit_sub.add_parser("verify", help="the hash chain is intact")
@@ -249,7 +257,7 @@ def _add_interop_commands(sub) -> None:
     p.set_defaults(handler="interop:cmd_export")
 
 
-HOOK_COMMANDS = {"init", "new", "sync", "check", "audit", "merge-driver"}
+HOOK_COMMANDS = {"init", "new", "sync", "check", "hook", "audit", "merge-driver"}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
