@@ -34,6 +34,21 @@ steps:
   - {name: user, role: user, file: user.md}
 budget: {max_input_tokens: 1200, max_cost_per_call_usd: 0.002}
 """
+# The `calls:` of the fixtures' two-call chain: extract lists the facts of the message, draft
+# (its own model and max_tokens) writes the reply from extract's output.
+CHAIN_CALLS = """\
+calls:
+  - name: extract
+    steps:
+      - {name: system, role: system, file: extract-system.md}
+      - {name: user, role: user, file: extract-user.md}
+  - name: draft
+    model: {name: gpt-4o}
+    params: {max_tokens: 500}
+    steps:
+      - {name: system, role: system, file: draft-system.md}
+      - {name: user, role: user, file: draft-user.md}
+"""
 SYSTEM = "You are a polite support agent. Cite the help centre.\n"
 USER = "Customer {{ customer_name }} asks: {{ question }}\n"
 
@@ -152,6 +167,39 @@ def gov(rendered_template, tmp_path, monkeypatch) -> Path:
     clock(monkeypatch, "2026-12-01T09:00:00Z")
     as_author(monkeypatch)
     return root
+
+
+# ---------------------------------------------------------------- a pull request's report comment
+
+
+@pytest.fixture
+def github(monkeypatch, tmp_path):
+    """A recording stand-in for GitHub's API (tests/github_stub.py) in GITHUB_API_URL, and the
+    variables GitHub Actions sets for a run of pull request 7 of team-prompts/governed."""
+    import json
+
+    from github_stub import GitHubStub
+
+    stub = GitHubStub()
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"action": "synchronize", "pull_request": {"number": 7}}), encoding="utf-8")
+    for name, value in {"GITHUB_API_URL": stub.start(), "GITHUB_TOKEN": "ghs_job-token",
+                        "GITHUB_REPOSITORY": "team-prompts/governed", "GITHUB_EVENT_PATH": str(event),
+                        "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "4242"}.items():
+        monkeypatch.setenv(name, value)
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+def report(gov, capsys) -> Path:
+    """What the gate job writes: `promptlane report --markdown OUT` of the scaffold."""
+    from governed import pl
+
+    out = gov.parent / "pr-report" / "report.md"
+    code, printed = pl(gov, capsys, "report", "--markdown", str(out))
+    assert code == 0, printed
+    return out
 
 
 # ---------------------------------------------------------------- a repository that lived a life (session)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from github_stub import GitHubStub
 from conftest import snapshot_tree
 from governed import PID, card, commit, lock, pl
 from signing import CARD, MALLORY, REVIEWER_OF, V1, Attack, approve, open_branch, refused, run, sign
@@ -288,24 +287,6 @@ def test_environment_raised_to_a_level_a_withdrawn_or_unserved_version_never_rea
 # ---------------------------------------------------------------- 3. report --comment
 
 
-@pytest.fixture
-def github(monkeypatch, tmp_path):
-    stub = GitHubStub()
-    event = tmp_path / "event.json"
-    event.write_text(json.dumps({"action": "synchronize", "pull_request": {"number": 7}}), encoding="utf-8")
-    for name, value in {"GITHUB_API_URL": stub.start(), "GITHUB_TOKEN": "ghs_job-token",
-                        "GITHUB_REPOSITORY": "team-prompts/governed", "GITHUB_EVENT_PATH": str(event)}.items():
-        monkeypatch.setenv(name, value)
-    yield stub
-    stub.stop()
-
-
-@pytest.fixture
-def report(gov, capsys) -> Path:
-    out = gov.parent / "pr-report" / "report.md"
-    code, printed = pl(gov, capsys, "report", "--markdown", str(out))
-    assert code == 0, printed
-    return out
 
 
 # was a hole (fixed: core.prcomment.POSTER / store.githubapi's unredirected token)

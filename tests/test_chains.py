@@ -7,6 +7,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from conftest import CHAIN_CALLS
 from promptlane.core import calls, hashing
 
 MODEL = {"provider": "openai", "name": "gpt-4o-mini", "params": {"temperature": 0.2, "max_tokens": 300}}
@@ -121,18 +122,7 @@ model:
   name: gpt-4o-mini
   params: {temperature: 0.2, max_tokens: 300}
 variables: [customer_name, message]
-calls:
-  - name: extract
-    steps:
-      - {name: system, role: system, file: extract-system.md}
-      - {name: user, role: user, file: extract-user.md}
-  - name: draft
-    model: {name: gpt-4o}
-    params: {max_tokens: 500}
-    steps:
-      - {name: system, role: system, file: draft-system.md}
-      - {name: user, role: user, file: draft-user.md}
-"""
+""" + CHAIN_CALLS
 CHAIN_TEXTS = {
     "extract-system.md": "List the facts of the customer's message.\n",
     "extract-user.md": "{{ message }}\n",

@@ -14,26 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import snapshot_tree
+from conftest import CHAIN_CALLS, snapshot_tree
 from governed import CARD, PID, card, commit, lock, pl, ready_for
 
 FOLDER = f"prompts/{PID}"
-# The scaffold's card with its steps: (and its budget, which these tests leave out: budgets of chains are
-# tests/test_chain_budget.py's)
-# replaced by two calls: extract reads the question, draft writes the reply from its output.
-CALLS = """\
-calls:
-  - name: extract
-    steps:
-      - {name: system, role: system, file: extract-system.md}
-      - {name: user, role: user, file: extract-user.md}
-  - name: draft
-    model: {name: gpt-4o}
-    params: {max_tokens: 500}
-    steps:
-      - {name: system, role: system, file: system.md}
-      - {name: user, role: user, file: user.md}
-"""
+# The scaffold's card with its steps: replaced by two calls (and without its budget: budgets of
+# chains are tests/test_chain_budget.py's): extract reads the question, draft writes the reply
+# from its output with the scaffold's own texts.
+CALLS = CHAIN_CALLS.replace("file: draft-system.md", "file: system.md").replace("file: draft-user.md", "file: user.md")
 TEXTS = {
     "extract-system.md": "List the facts of the customer's question, one a line.\n",
     "extract-user.md": "{{ question }}\n",

@@ -11,38 +11,15 @@ from __future__ import annotations
 
 import json
 import socket
-from pathlib import Path
 
 import pytest
 
-from github_stub import GitHubStub
 from governed import pl
 from promptlane.core.prcomment import COMMENT_LIMIT, MARKER, comment_body, marked_comment, pull_request_number
 
 REPOSITORY = "team-prompts/governed"
 
 
-@pytest.fixture
-def github(monkeypatch, tmp_path):
-    """The stub's address in GITHUB_API_URL, and the variables GitHub Actions sets for pull request 7."""
-    stub = GitHubStub()
-    event = tmp_path / "event.json"
-    event.write_text(json.dumps({"action": "synchronize", "pull_request": {"number": 7}}), encoding="utf-8")
-    for name, value in {"GITHUB_API_URL": stub.start(), "GITHUB_TOKEN": "ghs_job-token", "GITHUB_REPOSITORY": REPOSITORY,
-                        "GITHUB_EVENT_PATH": str(event), "GITHUB_SERVER_URL": "https://github.com",
-                        "GITHUB_RUN_ID": "4242"}.items():
-        monkeypatch.setenv(name, value)
-    yield stub
-    stub.stop()
-
-
-@pytest.fixture
-def report(gov, capsys) -> Path:
-    """What the gate job writes: `promptlane report --markdown OUT` of the scaffold."""
-    out = gov.parent / "pr-report" / "report.md"
-    code, printed = pl(gov, capsys, "report", "--markdown", str(out))
-    assert code == 0, printed
-    return out
 
 
 def test_the_first_run_posts_one_comment_and_the_next_updates_it(gov, github, report, capsys):
