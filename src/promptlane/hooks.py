@@ -1,4 +1,5 @@
-"""pre-commit entry points: each is ``promptlane <command>`` with the hook's file names."""
+"""pre-commit entry points: each is ``promptlane <command>`` with the hook's file names
+(``promptlane-hook``, the template's default, is ``promptlane hook``: the other three in one process)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -22,3 +23,9 @@ def audit_main(argv: Sequence[str] | None = None) -> int:
     import sys
 
     return main(["audit", "verify", *(sys.argv[1:] if argv is None else argv)])
+
+
+def hook_main(argv: Sequence[str] | None = None) -> int:
+    import sys
+
+    return main(["hook", *(sys.argv[1:] if argv is None else argv)])

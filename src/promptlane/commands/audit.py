@@ -89,10 +89,11 @@ def _refuse_uncommitted(repo: Repo) -> None:
                          "commit them first: a seal is a commit of its own")
 
 
-def cmd_audit_verify(args) -> int:
+def cmd_audit_verify(args, repo: Repo | None = None) -> int:
+    """``repo``: already opened (``promptlane hook`` opens it once for its parts)."""
     from promptlane.operations.verify import verify
 
-    repo = open_repo(args)
+    repo = repo or open_repo(args)
     count = report(verify(repo, base=args.base, use_cache=not args.full))
     if not count:
         since = f"; only appended since {args.base}" if args.base else ""

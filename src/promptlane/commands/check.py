@@ -232,10 +232,11 @@ def pii_problems(card: Card, tests: Loaded | None) -> list[Problem]:
     return found
 
 
-def cmd_check(args) -> int:
+def cmd_check(args, repo: Repo | None = None) -> int:
+    """``repo``: already opened (``promptlane hook`` opens it once for its parts)."""
     from promptlane.core.layout import POLICY
 
-    repo = open_repo(args)
+    repo = repo or open_repo(args)
     deleted = _deleted_ids(repo) if args.deleted else []
     if args.deleted and not args.files and not args.all and not deleted:
         return EXIT_OK  # the hook, on a commit that touches no governed file and deletes none

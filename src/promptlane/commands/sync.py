@@ -218,8 +218,9 @@ def _stage(repo: Repo, txn: Transaction, card: Card, lock: Lock, registry_change
         txn.write(snapshot, snapshot_json(card.prompt_id, version, card.sound_hash, card.data, cast(dict, card.payload)))
 
 
-def cmd_sync(args) -> int:
-    repo = open_repo(args)
+def cmd_sync(args, repo: Repo | None = None) -> int:
+    """``repo``: already opened (``promptlane hook`` opens it once for its parts)."""
+    repo = repo or open_repo(args)
     result = sync(repo, ids_from(repo, args.files, args.all))
     if result.restored:
         print(f"Put back {len(result.restored)} file(s) left by an interrupted run: {', '.join(result.restored)}")
