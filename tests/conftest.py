@@ -80,6 +80,27 @@ def fresh_runtime(monkeypatch):
     runtime.clear_cache()
 
 
+# ---------------------------------------------------------------- promptfoo
+
+
+def find_promptfoo() -> str | None:
+    """The promptfoo to run: PROMPTLANE_PROMPTFOO when set (as `make test` sets it), else the
+    clone's pinned install (`make promptfoo`), else one on PATH; None when there is none."""
+    configured = os.environ.get("PROMPTLANE_PROMPTFOO")
+    candidates = [configured] if configured else [str(ROOT / ".tools/promptfoo/node_modules/.bin/promptfoo"), shutil.which("promptfoo")]
+    return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
+@pytest.fixture
+def promptfoo(monkeypatch) -> str:
+    """The real promptfoo on PROMPTLANE_PROMPTFOO for this test (skipped without it or Node.js)."""
+    found = find_promptfoo()
+    if not found or not shutil.which("node"):
+        pytest.skip("promptfoo or Node.js is not installed (run `make promptfoo`)")
+    monkeypatch.setenv("PROMPTLANE_PROMPTFOO", found)
+    return found
+
+
 def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=check)
 

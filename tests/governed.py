@@ -21,6 +21,7 @@ CARD = f"prompts/{PID}/card.yml"
 LOCK = f"registry/{PID}.lock.json"
 CHANGELOG = "schemas/prompt-change-log.yml"
 AUDIT = "audit/artifact-audit-log.md"
+EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
 CATEGORIES = ("accuracy", "hallucination", "cost", "safety")
 PROD_ROLES = {"PM": "pm", "Tech Lead": "tech-lead", "QA": "qa", "Security": "security", "Governance": "governance"}
 
@@ -55,6 +56,16 @@ def lock(root: Path) -> dict:
 
 def changelog(root: Path) -> list[dict]:
     return yaml.safe_load((root / CHANGELOG).read_text(encoding="utf-8")) or []
+
+
+def use_providers(root: Path, providers: list | None) -> None:
+    """The eval config's ``providers:`` replaced (None: none, so each card's own model runs)."""
+    path = root / EVAL_CONFIG
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc.pop("providers")
+    if providers is not None:
+        doc["providers"] = providers
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
 def edit_text(root: Path, text: str = "Keep replies short.") -> None:

@@ -16,12 +16,14 @@ from conftest import git
 from governed import LOCK, PID, card, commit, write_results
 from signing import (BASE, MALLORY, REVIEWER_OF, Attack, Keys, ci_check, edit_policy, open_branch, refused, released_base,
                      run)
-from test_attacks_results import STAND_IN, eval_run, new_version, promote, promptfoo  # noqa: F401
+from test_attacks_results import STAND_IN, eval_run, new_version, promote
 from test_attacks import base, keys  # the honest main and its reviewers' keys
 from test_retire import RETIRE_AT
 
 FOLDER = f"prompts/{PID}"
 GOVERNANCE = REVIEWER_OF["Governance"]
+
+pytestmark = pytest.mark.usefixtures("promptfoo")  # the real promptfoo (conftest)
 
 
 @pytest.fixture

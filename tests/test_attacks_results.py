@@ -15,9 +15,7 @@ EXPECTED is the one place that says which code each case must produce ("A|B": ei
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -39,23 +37,7 @@ STAND_IN = "evals/providers/local_echo.py"
 SYSTEM = f"prompts/{PID}/system.md"
 
 
-def _promptfoo() -> str | None:
-    configured = os.environ.get("PROMPTLANE_PROMPTFOO")
-    root = Path(__file__).resolve().parents[1]
-    candidates = [configured] if configured else [str(root / ".tools/promptfoo/node_modules/.bin/promptfoo"), shutil.which("promptfoo")]
-    return next((c for c in candidates if c and Path(c).is_file()), None)
-
-
-@pytest.fixture(autouse=True)
-def promptfoo(monkeypatch) -> str:
-    found = _promptfoo()
-    if not found or not shutil.which("node"):
-        pytest.skip("promptfoo or Node.js is not installed (run `make promptfoo`)")
-    monkeypatch.setenv("PROMPTLANE_PROMPTFOO", found)
-    return found
-
-
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("promptfoo")]  # the real promptfoo (conftest)
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -42,16 +41,7 @@ TESTS = f"evals/tests/{CHAIN}.yml"
 PM = REVIEWER_OF["PM"]
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def promptfoo(monkeypatch) -> str:
-    configured = os.environ.get("PROMPTLANE_PROMPTFOO") or str(ROOT / ".tools/promptfoo/node_modules/.bin/promptfoo")
-    if not Path(configured).is_file() or not shutil.which("node"):
-        pytest.skip("promptfoo or Node.js is not installed (run `make promptfoo`)")
-    monkeypatch.setenv("PROMPTLANE_PROMPTFOO", configured)
-    return configured
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("promptfoo")]  # the real promptfoo (conftest)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, run_cli
+from governed import EVAL_CONFIG, use_providers
 from llm_server import REPLY_PREFIX, LLMServer
 from promptlane.core import calls as core_calls
 from promptlane.core.card import PLACEHOLDER
@@ -38,25 +39,9 @@ from promptlane.store.results import load_results
 PID = "triage-reply"
 TEMPLATE = ROOT / "{{cookiecutter.project}}"
 FIXTURE_TESTS = 5  # evals/tests/triage-reply.yml
-EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _promptfoo() -> str | None:
-    configured = os.environ.get("PROMPTLANE_PROMPTFOO")
-    candidates = [configured] if configured else [str(ROOT / ".tools/promptfoo/node_modules/.bin/promptfoo"), shutil.which("promptfoo")]
-    return next((c for c in candidates if c and Path(c).is_file()), None)
-
-
-@pytest.fixture
-def promptfoo(monkeypatch) -> str:
-    found = _promptfoo()
-    if not found or not shutil.which("node"):
-        pytest.skip("promptfoo or Node.js is not installed (run `make promptfoo`)")
-    monkeypatch.setenv("PROMPTLANE_PROMPTFOO", found)
-    return found
 
 
 def the_chain(root: Path) -> object:
@@ -64,15 +49,6 @@ def the_chain(root: Path) -> object:
     card = read_card(Repo(root), PID)
     assert card.ok and core_calls.is_chain(card.payload) and card.data["hash"] == card.hash, card.problems
     return card
-
-
-def use_providers(root: Path, providers: list | None) -> None:
-    path = root / EVAL_CONFIG
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    doc.pop("providers")
-    if providers is not None:
-        doc["providers"] = providers
-    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
 def load_module(path: Path, name: str):

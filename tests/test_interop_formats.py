@@ -246,17 +246,8 @@ def test_a_github_models_file_imports_with_its_test_data_and_evaluators_as_eval_
 
 
 @pytest.mark.slow
-def test_the_imported_tests_run_in_promptfoo_against_the_local_provider(gov, capsys, tmp_path, monkeypatch):
+def test_the_imported_tests_run_in_promptfoo_against_the_local_provider(gov, capsys, tmp_path, promptfoo):
     """The tests a .prompt.yml's testData and evaluators became pass the real promptfoo."""
-    import os
-    import shutil
-
-    configured = os.environ.get("PROMPTLANE_PROMPTFOO")
-    bundled = Path(__file__).resolve().parents[1] / ".tools/promptfoo/node_modules/.bin/promptfoo"
-    found = next((c for c in (configured, str(bundled), shutil.which("promptfoo")) if c and Path(c).is_file()), None)
-    if not found or not shutil.which("node"):
-        pytest.skip("promptfoo or Node.js is not installed (run `make promptfoo`)")
-    monkeypatch.setenv("PROMPTLANE_PROMPTFOO", found)
     source = tmp_path / "echo.prompt.yml"
     source.write_text("name: Echo\nmodel: openai/gpt-4o-mini\nmessages:\n  - role: user\n    content: 'Say {{word}}'\n"
                       "testData:\n  - word: apples\nevaluators:\n  - name: says it\n    string:\n      contains: '{{word}}'\n",

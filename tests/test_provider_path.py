@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import ROOT, run_cli
+from governed import use_providers
 from llm_server import REPLY_PREFIX, LLMServer, Recorded
 from promptlane.core.evalinputs import accepted_providers
 from promptlane.core.policy import rules_of
@@ -31,7 +31,6 @@ from promptlane.store.results import load_results
 # Every run names support-reply: the template's other prompt, triage-reply (a chain), wants triage
 # JSON from its first call, which the server's canned reply is not (its path: test_eval_chains.py).
 PID = "support-reply"
-EVAL_CONFIG = "evals/eval-config.promptfoo.yml"
 CARD_PROVIDER = "openai:chat:gpt-4o-mini"
 # USD per input / output token in promptfoo 0.121.20's own price tables.
 PRICES = {"gpt-4o-mini": (0.15e-6, 0.6e-6), "claude-haiku-4-5": (1e-6, 5e-6)}
@@ -55,12 +54,6 @@ TESTS = [
 ]
 
 
-def _promptfoo() -> str | None:
-    configured = os.environ.get("PROMPTLANE_PROMPTFOO")
-    candidates = [configured] if configured else [str(ROOT / ".tools/promptfoo/node_modules/.bin/promptfoo"), shutil.which("promptfoo")]
-    return next((c for c in candidates if c and Path(c).is_file()), None)
-
-
 @pytest.fixture
 def server():
     with LLMServer() as running:
@@ -68,13 +61,9 @@ def server():
 
 
 @pytest.fixture
-def repo(gov, server, monkeypatch) -> Path:
+def repo(gov, server, promptfoo, monkeypatch) -> Path:
     """The rendered repository, promptfoo's model providers pointed at ``server`` by their own
     environment variables, dummy keys, short backoffs; nothing else of this machine's set-up."""
-    found = _promptfoo()
-    if not found or not shutil.which("node"):
-        pytest.skip("promptfoo or Node.js is not installed (run `make promptfoo`)")
-    monkeypatch.setenv("PROMPTLANE_PROMPTFOO", found)
     for key in list(os.environ):
         if key.startswith(("OPENAI_", "ANTHROPIC_", "AZURE_", "PROMPTFOO_")):
             monkeypatch.delenv(key)
@@ -87,16 +76,6 @@ def repo(gov, server, monkeypatch) -> Path:
     monkeypatch.setenv("PROMPTFOO_REQUEST_BACKOFF_MS", "10")  # 5 s by default before a 5xx is retried
     (gov / f"evals/tests/{PID}.yml").write_text(yaml.safe_dump(TESTS, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return gov
-
-
-def use_providers(root: Path, providers: list | None) -> None:
-    """The eval config's ``providers:`` (None: none, so each card's own model runs)."""
-    path = root / EVAL_CONFIG
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    doc.pop("providers")
-    if providers is not None:
-        doc["providers"] = providers
-    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
 
 
 def documented_blocks(text: str) -> dict[str, str]:

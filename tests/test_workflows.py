@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, git
+from conftest import BIN, ROOT, find_promptfoo, git
 from github_stub import GitHubStub
 from promptlane.cli import main as cli_main
 from promptlane.commands.init import init
@@ -222,12 +222,6 @@ def _cache(command: list[str]) -> dict:
     return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
 
 
-def _promptfoo() -> str | None:
-    configured = os.environ.get("PROMPTLANE_PROMPTFOO")
-    candidates = [configured] if configured else [str(ROOT / ".tools/promptfoo/node_modules/.bin/promptfoo")]
-    return next((c for c in candidates if c and Path(c).is_file()), None)
-
-
 def _promote_to_staging(work: Path, forged: bool) -> None:
     """Results for the branch's version and the PM's signed approval, then the promotion to
     staging. Honest: results of a real `promptlane eval run`. Forged: the prompt is changed so
@@ -237,7 +231,7 @@ def _promote_to_staging(work: Path, forged: bool) -> None:
     from keys import key_for
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PROMPTLANE_PROMPTFOO", _promptfoo() or "promptfoo")
+        mp.setenv("PROMPTLANE_PROMPTFOO", find_promptfoo() or "promptfoo")
         if forged:
             write_results(work, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         else:
@@ -383,7 +377,7 @@ def test_the_comment_job_posts_the_report_once_then_edits_it(tmp_path, wheel, gi
 
 
 def _needs_node_and_promptfoo() -> None:
-    if shutil.which("node") is None or shutil.which("npm") is None or _promptfoo() is None:
+    if shutil.which("node") is None or shutil.which("npm") is None or find_promptfoo() is None:
         pytest.skip("Node.js, npm and promptfoo (`make promptfoo`) are needed to run the evals")
 
 
