@@ -91,8 +91,7 @@ def _trust_checks(rels: list[str] | None, based: bool = False) -> list[str]:
     and whenever a base is set (CI on a pull request): what changed since the base is found by
     git, not by the file list, which never holds a deleted file or (pre-commit's default
     `types: [file]`) a symbolic link."""
-    from promptlane.core.reviews import REVIEWERS, TEMPLATE
-    from promptlane.core.signatures import ALLOWED_SIGNERS
+    from promptlane.core.layout import ALLOWED_SIGNERS, REVIEWERS, TEMPLATE
 
     if rels is None or based:
         return list(TRUST_CHECKS)

@@ -24,7 +24,6 @@ context window (PL174, at that call).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 from promptlane.core.calls import REFERENCE, Call, calls_of, is_chain
 from promptlane.core.pricing import CallTokens, Price, Prices, Unpriced, context_window, declared_price
 from promptlane.core.problems import Problem
+from promptlane.core.record import record
 
 if TYPE_CHECKING:
     from promptlane.core.card import Card
@@ -163,7 +163,7 @@ def _cached_text(price: Price, tokens: CallTokens, on: date) -> str:
 # ---------------------------------------------------------------- chains
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _CallBound:
     """One call of a chain as the budget sees it: the call, its index in ``calls:``, and the
     input it may take: its own texts plus every earlier output it inserts, up to that call's

@@ -16,10 +16,10 @@ Nothing here reads a file: the payloads are built by core/hashing.py (docs/hashi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 from promptlane.core.hashing import CHAIN_FORMAT, PAYLOAD_FORMAT
+from promptlane.core.record import record
 
 # ``{{ extract.output }}``: the form of core/card.PLACEHOLDER with ``.output`` after the name.
 REFERENCE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.output\s*\}\}")
@@ -28,7 +28,7 @@ DOTTED = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\
 CALL_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Call:
     """One model call: its name in the chain (None for a single-call prompt), its resolved
     model ``{"provider", "name", "params"}`` and its steps ``[{"name", "role", "text"}]``."""

@@ -13,13 +13,13 @@ input. Reading the files is store/cards.py.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from promptlane.core import hashing
 from promptlane.core.calls import DOTTED, first_matches, references
 from promptlane.core.layout import RESERVED_IDS, is_prompt_id
 from promptlane.core.problems import Problem
+from promptlane.core.record import field, record
 from promptlane.core.schema import card_problems
 from promptlane.core.suggest import closest
 from promptlane.core.yamltext import Loaded, locate
@@ -72,7 +72,7 @@ def call_names(data: Any) -> list[Any]:
     return [call.get("name") if isinstance(call, dict) else None for call in data["calls"]]
 
 
-@dataclass
+@record
 class Card:
     prompt_id: str
     rel: str

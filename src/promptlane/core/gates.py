@@ -16,6 +16,7 @@ from typing import Any
 
 from promptlane.core.card import Card
 from promptlane.core.events import parse_time
+from promptlane.core.governance import DEFAULT_RISK as DEFAULT_RISK  # named here too (re-exported)
 from promptlane.core import managed
 from promptlane.core.policy import EnvRule, Policy, RiskRule
 from promptlane.core.problems import Problem
@@ -26,7 +27,6 @@ from promptlane.core.decisions import Panel, Version, decide
 from promptlane.core.reviews import REVIEWERS, Review, Reviewers
 from promptlane.core.signatures import Signers
 
-DEFAULT_RISK = "high"  # a card without risk: gets the strictest rules
 RESULTS_CLOCK_SKEW = timedelta(days=1)  # eval results dated later than now + this do not count
 
 

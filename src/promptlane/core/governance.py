@@ -13,14 +13,13 @@ version).
 """
 from __future__ import annotations
 
-from promptlane.core.checklist import checklist_text
-from promptlane.core.layout import POLICY
-from promptlane.core.policy import POLICY_REVIEW_ROLE, policy_hash
-from promptlane.core.reviews import POLICY_REVIEWS, REVIEWERS, TEMPLATE, reviewer_slug, slug
-from promptlane.core.signatures import ALLOWED_SIGNERS
+from promptlane.core.layout import ALLOWED_SIGNERS, POLICY, POLICY_REVIEWS, REVIEWERS, TEMPLATE
 
+# The checklist, policy and review rules are imported by the functions that use them: a commit
+# of a card asks only RISK_ORDER of this module (operations/governance.risk_problems).
 GOVERNED_FILES = (POLICY, REVIEWERS, ALLOWED_SIGNERS, TEMPLATE)
 RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
+DEFAULT_RISK = "high"  # a card without risk: gets the strictest rules
 SUBJECT_NAMES = {POLICY: "policy", REVIEWERS: "reviewers", ALLOWED_SIGNERS: "allowed-signers", TEMPLATE: "checklists"}
 
 
@@ -30,22 +29,30 @@ def card_rel(prompt_id: str) -> str:
 
 def risk_digest(prompt_id: str, risk: str) -> str:
     """What a Governance approval of a card's risk tier is bound to."""
+    from promptlane.core.policy import policy_hash
+
     return policy_hash(f"{card_rel(prompt_id)} risk: {risk}\n")
 
 
 def file_digest(text: str) -> str:
     """What a Governance approval of the policy, reviewers or signers file is bound to."""
+    from promptlane.core.policy import policy_hash
+
     return policy_hash(text)
 
 
 def checklist_digest(text: str) -> str:
     """What a Governance approval of HITL_Approval_Template.md is bound to: its checklist sections."""
+    from promptlane.core.checklist import checklist_text
+    from promptlane.core.policy import policy_hash
+
     return policy_hash(checklist_text(text))
 
 
 def checklist_changes(old: str, new: str) -> list[str]:
     """What changed in the template's checklists, role by role, in words ([]: nothing)."""
-    from promptlane.core.checklist import SECTION, items_of
+    from promptlane.core.checklist import SECTION, checklist_text, items_of
+    from promptlane.core.reviews import slug
 
     def roles(text: str) -> list[str]:
         return [line[len(SECTION):].strip() for line in checklist_text(text).splitlines() if line.startswith(SECTION)]
@@ -76,5 +83,8 @@ def risk_lowered(old: object, new: object, default: str) -> bool:
 
 def approval_rel(subject: str, date: str, reviewer: str) -> str:
     """reviews/policy/<date>-<subject>-governance-<reviewer>.md; ``subject`` a governed file or a card."""
+    from promptlane.core.policy import POLICY_REVIEW_ROLE
+    from promptlane.core.reviews import reviewer_slug, slug
+
     name = SUBJECT_NAMES.get(subject) or f"{subject.split('/')[1]}-risk"
     return f"{POLICY_REVIEWS}/{date[:10]}-{name}-{slug(POLICY_REVIEW_ROLE)}-{reviewer_slug(reviewer)}.md"

@@ -19,11 +19,19 @@ Card metadata (title, owner, tags, risk, budget, file names) is not part of it.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-import rfc8785
+if TYPE_CHECKING:
+    from hashlib import sha256
+else:
+    try:  # CPython's own SHA-256 (named _sha2 since 3.12): hashlib's loads OpenSSL, ~5 ms of each start
+        from _sha256 import sha256
+    except ImportError:
+        try:
+            from _sha2 import sha256
+        except ImportError:  # another interpreter
+            from hashlib import sha256
 
 PAYLOAD_FORMAT = "promptlane-payload/1"
 CHAIN_FORMAT = "promptlane-chain/1"
@@ -152,16 +160,18 @@ def canonical_bytes(payload: Mapping[str, Any]) -> bytes:
             return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             pass  # a lone surrogate: let rfc8785 refuse it with its own error
+    import rfc8785  # only for what the C encoder cannot write exactly as RFC 8785 does
+
     return rfc8785.dumps(payload)
 
 
 def payload_hash(payload: Mapping[str, Any]) -> str:
-    return HASH_PREFIX + hashlib.sha256(canonical_bytes(payload)).hexdigest()
+    return HASH_PREFIX + sha256(canonical_bytes(payload)).hexdigest()
 
 
 def digest_of(raw: bytes) -> str:
     """``sha256:<hex>`` of exact bytes: files kept or named by content (evidence, results inputs)."""
-    return HASH_PREFIX + hashlib.sha256(raw).hexdigest()
+    return HASH_PREFIX + sha256(raw).hexdigest()
 
 
 def json_digest(value: Any) -> str:

@@ -18,6 +18,11 @@ AUDIT_LOG = "audit/artifact-audit-log.md"
 POLICY = "workflows/policy-as-code-example.yml"
 EVAL_RESULTS = "evals/results"
 REVIEWS = "reviews"
+REVIEWERS = f"{REVIEWS}/reviewers.yml"
+ALLOWED_SIGNERS = f"{REVIEWS}/allowed_signers"
+POLICY_REVIEWS = f"{REVIEWS}/policy"
+TEMPLATE = "HITL_Approval_Template.md"
+SIGNATURE_SUFFIX = ".sig"  # reviews/<id>/<version>/<form>.md.sig, as ssh-keygen -Y sign writes it
 REQUIREMENTS = "requirements.txt"  # the promptlane (and pre-commit) a repository runs
 
 

@@ -11,18 +11,18 @@ logging nothing) and fixes the others: a real change of the texts or model is a 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from promptlane.core import semver
 from promptlane.core.policy import Policy
+from promptlane.core.record import record
 from promptlane.core.registry import Lock
 
 RUN_SYNC = "run `promptlane sync` (or commit again: the promptlane-sync hook does it)"
 MANAGED = ("version", "hash", "author", "environment")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Finding:
     code: str
     key: str        # the managed key it is placed on

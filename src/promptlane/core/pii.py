@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
+from functools import lru_cache
 from typing import ClassVar, Iterator
 
 from promptlane.core.problems import Problem
+from promptlane.core.record import record
 
 ALLOW_MARKER = "promptlane: allow-pii"
 HOW_TO_FIX = f"remove it or mark deliberate test data with a trailing '{ALLOW_MARKER}' comment on that line"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Finding:
     kind: str    # detector id, e.g. "credit-card"
     label: str   # what a person reads, e.g. "credit card number"
@@ -34,15 +35,26 @@ class Finding:
     end: int
 
 
+@lru_cache(maxsize=None)
+def compiled(regex: str) -> re.Pattern[str]:
+    """``regex`` compiled once, on first use: most runs (a commit of a text holding no candidate)
+    never run a detector's pattern, and compiling all of them cost a start-up ~9 ms."""
+    return re.compile(regex)
+
+
 class Detector:
     kind: ClassVar[str]
     label: ClassVar[str]
-    pattern: ClassVar[re.Pattern[str]]
+    regex: ClassVar[str]  # compiled on first use: ``pattern``
     group: ClassVar[int] = 0  # the part of the match that is the secret
     # Necessary conditions, checked in C before the pattern runs (most texts hold no candidate):
     # one of these substrings, and at least this many digits, must be in the text.
     needs: ClassVar[tuple[str, ...]] = ()
     min_digits: ClassVar[int] = 0
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return compiled(self.regex)
 
     def could_match(self, text: str, digits: int) -> bool:
         return digits >= self.min_digits and (not self.needs or any(part in text for part in self.needs))
@@ -63,26 +75,26 @@ def _digits(text: str) -> str:
 class PrivateKey(Detector):
     kind, label = "private-key", "private key"
     needs = ("-----BEGIN ",)
-    pattern = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
-    end_pattern = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+    regex = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+    end_regex = r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
 
     def spans(self, text: str) -> Iterator[tuple[int, int]]:
         # The span runs to the END line when there is one, so ``redact`` removes the key body too.
         for match in self.pattern.finditer(text):
-            end = self.end_pattern.search(text, match.end())
+            end = compiled(self.end_regex).search(text, match.end())
             yield match.start(), end.end() if end else match.end()
 
 
 class AwsAccessKey(Detector):
     kind, label = "aws-access-key", "AWS access key id"
     needs = ("AKIA", "ASIA", "ABIA", "ACCA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "AGPA")
-    pattern = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|AGPA)[A-Z0-9]{16}(?![A-Za-z0-9])")
+    regex = r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|AGPA)[A-Z0-9]{16}(?![A-Za-z0-9])"
 
 
 class GitHubToken(Detector):
     kind, label = "github-token", "GitHub token"
     needs = ("gh", "github_pat_")
-    pattern = re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])")
+    regex = r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])"
 
 
 class SkApiKey(Detector):
@@ -90,7 +102,7 @@ class SkApiKey(Detector):
 
     kind, label = "api-key", "API key (sk-...)"
     needs = ("sk-",)
-    pattern = re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])")
+    regex = r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])"
 
     def valid(self, candidate: str, match: re.Match[str]) -> bool:
         body = candidate[3:]
@@ -100,14 +112,14 @@ class SkApiKey(Detector):
 
 # Issuer prefixes (IIN ranges) of the card networks: Visa, Mastercard (51-55, 2221-2720), Amex,
 # Diners, JCB, Discover, UnionPay. Luhn alone passes one random number in ten.
-_CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)|3[47]|3(?:0[0-5]|[68])|35|6(?:011|5|4[4-9])|62)")
+_CARD_PREFIX = r"^(?:4|5[1-5]|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)|3[47]|3(?:0[0-5]|[68])|35|6(?:011|5|4[4-9])|62)"
 
 
 class CreditCard(Detector):
     kind, label = "credit-card", "credit card number"
     min_digits = 13
     # 13-19 digits, optionally grouped by single spaces or dashes.
-    pattern = re.compile(r"(?<![\w+-])\d(?:[ -]?\d){12,18}(?![\w-])")  # after "+": a phone number
+    regex = r"(?<![\w+-])\d(?:[ -]?\d){12,18}(?![\w-])"  # after "+": a phone number
 
     # How card numbers are printed: one run, or these group lengths (4-4-4-4, Amex 4-6-5, ...).
     # Other groupings ("DE89 3704 0044 0532 0130 01" minus its country code) are other numbers.
@@ -120,14 +132,14 @@ class CreditCard(Detector):
         if len(groups) > 1 and groups not in self.GROUPINGS:
             return False
         number = _digits(candidate)
-        return bool(_CARD_PREFIX.match(number)) and luhn.is_valid(number)
+        return bool(compiled(_CARD_PREFIX).match(number)) and luhn.is_valid(number)
 
 
 class Iban(Detector):
     kind, label = "iban", "IBAN"
     min_digits = 2
     # Printed in groups of four, or as one run.
-    pattern = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?|[A-Z0-9]{11,30})(?![A-Za-z0-9])")
+    regex = r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?|[A-Z0-9]{11,30})(?![A-Za-z0-9])"
 
     def valid(self, candidate: str, match: re.Match[str]) -> bool:
         from stdnum import iban
@@ -139,7 +151,7 @@ class UsSsn(Detector):
     kind, label = "us-ssn", "US social security number"
     min_digits = 9
     # Only the written forms 123-45-6789 / 123 45 6789: bare 9-digit runs are mostly not SSNs.
-    pattern = re.compile(r"(?<![\d-])\d{3}([- ])\d{2}\1\d{4}(?![\d-])")
+    regex = r"(?<![\d-])\d{3}([- ])\d{2}\1\d{4}(?![\d-])"
 
     def valid(self, candidate: str, match: re.Match[str]) -> bool:
         from stdnum.us import ssn
@@ -150,11 +162,22 @@ class UsSsn(Detector):
 class Email(Detector):
     kind, label = "email", "e-mail address"
     needs = ("@",)
-    pattern = re.compile(
+    regex = (
         r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]*@"
         r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w-])"
     )
     _FILE_SUFFIXES = {"png", "jpg", "jpeg", "gif", "svg", "webp"}  # icon@2x.png is an image
+
+    def could_match(self, text: str, digits: int) -> bool:
+        # The domain starts right after the "@" with an ASCII letter or digit: an "@" in a regular
+        # expression ("+@[A-Z...") or before a space compiles no pattern.
+        at = text.find("@")
+        while at != -1:
+            after = text[at + 1:at + 2]
+            if after.isascii() and after.isalnum():
+                return True
+            at = text.find("@", at + 1)
+        return False
 
     def valid(self, candidate: str, match: re.Match[str]) -> bool:
         local = candidate.split("@", 1)[0]
@@ -168,7 +191,7 @@ class Phone(Detector):
 
     kind, label = "phone", "phone number"
     min_digits = 8  # E.164's shortest with its country code; North American numbers have 10
-    pattern = re.compile(
+    regex = (
         r"(?<![\w+])\+[1-9][\d .()-]{6,22}\d(?![\w-])"
         r"|(?<![\w+(-])(?:\(\d{3}\) ?|\d{3}[-. ])\d{3}[-. ]\d{4}(?![\w-])"
     )
@@ -200,7 +223,7 @@ class SecretAssignment(Detector):
             return False
         lowered = text.lower()
         return any(word in lowered for word in self._KEYWORDS)
-    pattern = re.compile(
+    regex = (
         r"(?i)(?<![\w-])(?:api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|auth[_-]?token|"
         r"secret|token|password|passwd)[\"']?\s*[:=]\s*[\"']?([^\s\"'`,;]{8,})"
     )

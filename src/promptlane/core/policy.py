@@ -6,12 +6,12 @@ reading the file is store/policyfile.py.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from promptlane.core.layout import DEFAULT_ENVIRONMENTS
 from promptlane.core.problems import Problem, UsageError
+from promptlane.core.record import record
 from promptlane.core.yamltext import locate
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ NOTIFY_TIMEOUT = 60  # seconds; a hung notifier must not hang a promotion
 POLICY_REVIEW_ROLE = "Governance"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RiskRule:
     min_pass_rate: float
     min_category_pass_rate: dict[str, float]
@@ -33,7 +33,7 @@ class RiskRule:
     min_reviewers: int = 0   # distinct people who must approve; 0: one per required role
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EnvRule:
     env: str
     risk: dict[str, RiskRule]
@@ -46,7 +46,7 @@ class EnvRule:
     require_checklist: bool = False   # an approval counts only with its role's checklist answered in full
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RetireRule:
     """What ``promptlane retire`` needs (the policy's ``retire:``; without one, ``retire_of``'s default)."""
     required_roles: tuple[str, ...] = (POLICY_REVIEW_ROLE,)
@@ -58,7 +58,7 @@ class RetireRule:
     explicit: bool = False   # the policy has a retire: rule (else this is the default)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Policy:
     environments: tuple[str, ...]
     rules: dict[str, EnvRule]

@@ -12,12 +12,12 @@ price at all (a local, fine-tuned or negotiated-price model).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from promptlane.core.record import record
 from promptlane.core.suggest import did_you_mean
 
 PER_MILLION = Decimal(1_000_000)
@@ -38,7 +38,7 @@ FLAT_KEYS = frozenset({"input_mtok", "output_mtok", "cache_read_mtok", "cache_wr
                        "web_searches_kcount", "storage_searches_kcount"})
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CallTokens:
     """The tokens of one call: all input (cached ones included), output, and the cached part."""
     input: int
@@ -46,7 +46,7 @@ class CallTokens:
     cached: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Price:
     """How one model is priced: from genai-prices' data (``ref`` set) or from the card's ``budget.price``."""
     model: str                  # "openai gpt-4o-mini": the provider and the model as matched
@@ -68,7 +68,7 @@ class Price:
         return _genai_cost(self.ref, tokens, on)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Unpriced:
     """No price for the card's model: the problem's code, the ``model:`` key it points at, the message."""
     code: str

@@ -5,8 +5,9 @@ Exit codes follow DESIGN.md: 0 fine, 1 a check failed or files changed, 2 bad us
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable
+
+from promptlane.core.record import record
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -19,7 +20,7 @@ def one_line(text: str) -> str:
     return text.translate(_ESCAPED)
 
 
-@dataclass(frozen=True, order=True)
+@record(frozen=True, order=True)
 class Problem:
     path: str
     line: int

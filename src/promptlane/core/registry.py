@@ -4,18 +4,18 @@ version, so a rollback needs no git history). Reading them is store/registry.py.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from promptlane.core import semver
 from promptlane.core.problems import Problem
+from promptlane.core.record import field, record
 
 LOCK_FORMAT = "promptlane-lock/1"
 SNAPSHOT_FORMAT = "promptlane-snapshot/1"
 RETIRED_KEYS = ("time", "actor", "reason")
 
 
-@dataclass
+@record
 class Lock:
     prompt_id: str
     versions: list[dict[str, Any]] = field(default_factory=list)   # in issue order

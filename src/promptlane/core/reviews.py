@@ -16,16 +16,16 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from promptlane.core.card import Card
+from promptlane.core.layout import POLICY_REVIEWS as POLICY_REVIEWS  # named here too (re-exported)
+from promptlane.core.layout import REVIEWERS as REVIEWERS
 from promptlane.core.layout import REVIEWS
+from promptlane.core.layout import TEMPLATE as TEMPLATE
 from promptlane.core.problems import Problem
 from promptlane.core.yamltext import Loaded, decode, load, locate
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
 
-REVIEWERS = f"{REVIEWS}/reviewers.yml"
-TEMPLATE = "HITL_Approval_Template.md"
-POLICY_REVIEWS = f"{REVIEWS}/policy"
 SUMMARY_MARKER = "<!-- promptlane: eval summary"
 DECISIONS = {"approve": "approved", "reject": "rejected"}
 FRONT_KEYS = ("prompt", "version", "hash", "reviewer", "role", "decision", "date", "note")

@@ -18,12 +18,11 @@ import fnmatch
 import hashlib
 from dataclasses import dataclass, field
 
-from promptlane.core.layout import REVIEWS
+from promptlane.core.layout import ALLOWED_SIGNERS as ALLOWED_SIGNERS  # named here too (re-exported)
+from promptlane.core.layout import SIGNATURE_SUFFIX as SIGNATURE_SUFFIX
 from promptlane.core.problems import Problem
 
 NAMESPACE = "promptlane"  # ssh-keygen -Y sign -n promptlane: a signature made for git commits never counts
-ALLOWED_SIGNERS = f"{REVIEWS}/allowed_signers"
-SIGNATURE_SUFFIX = ".sig"  # reviews/<id>/<version>/<form>.md.sig, as ssh-keygen -Y sign writes it
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ path costs one C parse.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, cast
 
 import yaml
 
 from promptlane.core.problems import Problem
+from promptlane.core.record import field, record
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_BOOLS = {"true", "false", "True", "False", "TRUE", "FALSE"}
@@ -110,7 +110,7 @@ class _AnchorFreeLoader(_StrictLoader):
     construct_object = _BaseLoader.construct_object
 
 
-@dataclass
+@record
 class Loaded:
     path: str
     text: str
@@ -160,7 +160,7 @@ def _load(text: str, path: str, plain: bool) -> Loaded:
     return result
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Location:
     line: int
     col: int

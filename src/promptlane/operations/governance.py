@@ -16,15 +16,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from promptlane.core import governance
-from promptlane.core.events import parse_time
-from promptlane.core.gates import DEFAULT_RISK
-from promptlane.core.layout import POLICY, REVIEWS
-from promptlane.core.policy import POLICY_REVIEW_ROLE, loosened
+from promptlane.core.governance import DEFAULT_RISK
+from promptlane.core.layout import ALLOWED_SIGNERS, POLICY, REVIEWERS, REVIEWS, SIGNATURE_SUFFIX, TEMPLATE
 from promptlane.core.problems import Problem, UsageError
-from promptlane.core.reviews import REVIEWERS, TEMPLATE
-from promptlane.core.signatures import ALLOWED_SIGNERS, SIGNATURE_SUFFIX
-from promptlane.store import context, git, rules
-from promptlane.store.policyfile import base_policy, load_policy, read_rules
+from promptlane.store import git, rules
+
+# The policy, review and signature rules are imported by the checks that use them: the usual
+# commit (a card, its texts) runs risk_problems alone, which needs none of them.
 
 if TYPE_CHECKING:
     from promptlane.store.repo import Repo
@@ -32,11 +30,15 @@ if TYPE_CHECKING:
 
 def check_policy(repo: "Repo") -> list[Problem]:
     """The policy file itself: its schema, then loosening against the base."""
+    from promptlane.store.policyfile import read_rules
+
     _, problems = read_rules(repo.root)
     return problems or loosening_problems(repo)
 
 
 def _approved(repo: "Repo", subject: str, digest: str) -> tuple[bool, list[Problem]]:
+    from promptlane.core.events import parse_time
+    from promptlane.store import context
     from promptlane.store.reviews import governance_approval
 
     try:
@@ -65,13 +67,17 @@ def _spent(repo: "Repo") -> frozenset[str]:
 
 
 def _ask(subject: str, digest: str, source: str) -> str:
+    from promptlane.core.policy import POLICY_REVIEW_ROLE
+
     return (f"needs a signed Governance approval of {digest[:19]}... under {source}: a {POLICY_REVIEW_ROLE} reviewer "
             f"runs `promptlane approve --governance {subject} --role {POLICY_REVIEW_ROLE}`")
 
 
 def loosening_problems(repo: "Repo") -> list[Problem]:
     """PL410 per loosened rule, unless a signed Governance approval covers this text."""
+    from promptlane.core.policy import loosened
     from promptlane.core.yamltext import locate
+    from promptlane.store.policyfile import base_policy, load_policy
 
     try:
         data, text = load_policy(repo.root)

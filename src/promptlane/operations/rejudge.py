@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from promptlane.core.changelog import parse_changelog
 from promptlane.core.layout import CHANGELOG
 from promptlane.core.problems import Problem, UsageError
+from promptlane.core.record import replace as replace_record
 from promptlane.core.registry import Lock, LockError
 from promptlane.store import git, rules
 
@@ -237,7 +238,7 @@ def _card_at(repo: "Repo", prompt_id: str, lock: Lock, version: str) -> "Card | 
         return None
     card = read_card(repo, prompt_id)
     data = {**card.data, "version": version, "hash": entry["hash"], "risk": _risk(repo, prompt_id, card.data.get("risk"))}
-    return replace(card, data=data, hash=entry["hash"])
+    return replace_record(card, data=data, hash=entry["hash"])
 
 
 def _risk(repo: "Repo", prompt_id: str, now: Any) -> str:

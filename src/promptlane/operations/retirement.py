@@ -13,17 +13,15 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from promptlane.core import retire
-from promptlane.core.decisions import Panel
-from promptlane.core.events import Event, parse_time
 from promptlane.core.layout import PROMPTS, is_prompt_id
 from promptlane.core.problems import Problem, PromptlaneError
-from promptlane.store import context, rules
 
 KEEP = f"{PROMPTS}/.gitkeep"
 
 if TYPE_CHECKING:
+    from promptlane.core.events import Event
     from promptlane.core.registry import Lock
+    from promptlane.core.retire import RetireVerdict
     from promptlane.store.fsio import Transaction
     from promptlane.store.repo import Repo
 
@@ -63,8 +61,13 @@ def orphan_problems(repo: "Repo", prompt_ids: list[str]) -> list[Problem]:
     return found
 
 
-def judge(repo: "Repo", prompt_id: str, lock: "Lock", branch_known: bool = True) -> retire.RetireVerdict:
-    """Whether the retire rule in force lets ``prompt_id`` be retired now, as ``lock`` stands."""
+def judge(repo: "Repo", prompt_id: str, lock: "Lock", branch_known: bool = True) -> RetireVerdict:
+    """Whether the retire rule in force lets ``prompt_id`` be retired now, as ``lock`` stands.
+    (The retire rule's modules are imported here: check asks this module only about orphans.)"""
+    from promptlane.core import retire
+    from promptlane.core.decisions import Panel
+    from promptlane.core.events import parse_time
+    from promptlane.store import context, rules
     from promptlane.store.reviews import governance_forms
 
     policy = rules.policy(repo)
@@ -99,6 +102,8 @@ def folder_files(repo: "Repo", prompt_id: str) -> list[str]:
 def stage_retirement(repo: "Repo", txn: "Transaction", lock: "Lock", reason: str, who: str, time: str,
                      evidence: list[str]) -> Event:
     """Queue the lock (retired, served nowhere) and the folder's removal; the ``retire`` event."""
+    from promptlane.core.events import Event
+
     envs = repo.environments
     served = [(env, lock.environments[env]) for env in envs if lock.environments.get(env)]
     served += [(env, ver) for env, ver in sorted(lock.environments.items()) if ver and env not in envs]

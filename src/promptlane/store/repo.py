@@ -7,18 +7,20 @@ Paths are built only from validated prompt ids (``[a-z0-9][a-z0-9-]*``) and vers
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from promptlane.core.layout import CARD, POLICY, PROMPTS, REGISTRY, STORE
-from promptlane.core.policy import Policy
 from promptlane.core.problems import UsageError
+from promptlane.core.record import field, record
 from promptlane.store import git
-from promptlane.store.policyfile import load_environments, load_rules
+
+if TYPE_CHECKING:
+    from promptlane.core.policy import Policy
 
 
-@dataclass
+@record
 class Repo:
     root: Path
     start: Path | None = field(default=None, compare=False)  # where it was looked for from (cwd or -C DIR)
@@ -93,11 +95,15 @@ class Repo:
     @cached_property
     def environments(self) -> tuple[str, ...]:
         """Ordered environments, from the policy file's ``environments:`` (first = development)."""
+        from promptlane.store.policyfile import load_environments  # the policy file: only once a command needs it
+
         return load_environments(self.root)
 
     @cached_property
     def rules(self) -> Policy:
         """The validated policy (read once per run); UsageError (exit 2) when it is invalid."""
+        from promptlane.store.policyfile import load_rules
+
         return load_rules(self.root)
 
     @property

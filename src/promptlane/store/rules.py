@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from promptlane.core.layout import DEFAULT_ENVIRONMENTS, POLICY
-from promptlane.core.policy import Policy, policy_problems, rules_of
+from promptlane.core.layout import ALLOWED_SIGNERS, DEFAULT_ENVIRONMENTS, POLICY, REVIEWERS, TEMPLATE
 from promptlane.core.problems import UsageError
-from promptlane.core.reviews import REVIEWERS, TEMPLATE, Reviewers, parse_reviewers
-from promptlane.core.signatures import ALLOWED_SIGNERS, Signers, parse_allowed_signers
-from promptlane.core.yamltext import decode, load
 
 if TYPE_CHECKING:
     from promptlane.core.decisions import Panel
+    from promptlane.core.policy import Policy
+    from promptlane.core.reviews import Reviewers
+    from promptlane.core.signatures import Signers
     from promptlane.store.repo import Repo
+
+# What the rules say is parsed by the function asking for it (a commit of a card asks only
+# compared_with: which commit is the base).
 
 WORKING_TREE = "the working tree's files (no --base or $PROMPTLANE_BASE)"
 
@@ -80,6 +82,8 @@ def file_bytes(repo: "Repo", rel: str) -> bytes | None:
 
 
 def _text(repo: "Repo", rel: str) -> str | None:
+    from promptlane.core.yamltext import decode
+
     raw = file_bytes(repo, rel)
     if raw is None:
         return None
@@ -91,6 +95,9 @@ def _text(repo: "Repo", rel: str) -> str | None:
 
 def policy(repo: "Repo") -> Policy:
     """The validated policy in force; UsageError (exit 2) when it is invalid."""
+    from promptlane.core.policy import Policy, policy_problems, rules_of
+    from promptlane.core.yamltext import load
+
     if not base_commit(repo):
         return repo.rules
 
@@ -109,6 +116,9 @@ def policy(repo: "Repo") -> Policy:
 
 def reviewers(repo: "Repo") -> Reviewers:
     """reviews/reviewers.yml in force; UsageError (exit 2) when it is missing or malformed."""
+    from promptlane.core.reviews import parse_reviewers
+    from promptlane.core.yamltext import load
+
     def read() -> Reviewers:
         text = _text(repo, REVIEWERS)
         if text is None:
@@ -120,6 +130,8 @@ def reviewers(repo: "Repo") -> Reviewers:
 
 def signers(repo: "Repo") -> Signers:
     """reviews/allowed_signers in force (no keys when the file is absent: no signature then counts)."""
+    from promptlane.core.signatures import parse_allowed_signers
+
     def read() -> Signers:
         found = parse_allowed_signers(_text(repo, ALLOWED_SIGNERS) or "")
         if base_commit(repo):
