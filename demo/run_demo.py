@@ -139,21 +139,21 @@ def forged_approval(demo: Demo) -> None:
 def scaffold(demo: Demo) -> None:
     demo.step("Scaffold a governed prompt repository",
               "`promptlane init` renders the bundled cookiecutter template. Its .pre-commit-config.yaml runs the "
-              "promptlane installed here (requirements.txt pins it, in one place), so the hooks below are the "
-              "real ones, run by pre-commit, and nothing is downloaded.")
+              "promptlane installed here (requirements.txt pins it, in one place) as one hook, `promptlane`: sync, "
+              "check and audit verify in one process. It is the real one, run by pre-commit, and nothing is downloaded.")
     demo.run("promptlane", "init", str(demo.repo), "--no-input", "--owner", "team-support", show=False)
     print(f"created {demo.repo}")
     demo.run("git", "add", "-A")
     demo.run("git", "commit", "-q", "-m", "Scaffold governed prompt repository")
     demo.run("pre-commit", "install")
     demo.run("pre-commit", "run", "--all-files", show=False)
-    print("pre-commit run --all-files: all hooks pass on the fresh scaffold, nothing changed")
+    print("pre-commit run --all-files: the hook passes on the fresh scaffold, nothing changed")
     demo.run("promptlane", "status")
 
 
 def edit_and_version(demo: Demo) -> None:
     demo.step("Edit the prompt and commit",
-              "The promptlane-sync hook hashes the changed prompt, bumps a text-only change to a patch version, "
+              "The hook's sync part hashes the changed prompt, bumps a text-only change to a patch version, "
               "keeps it in dev, writes the registry and appends the changelog and the audit log.")
     demo.edit_text("Never promise a refund; link the refund policy instead.")
     demo.commit("Support reply: do not promise refunds")

@@ -727,8 +727,8 @@ def ci_verdict(attack: Attack) -> tuple[int, str]:
 def test_round2_symlink_attack_through_the_real_ci(attack, keys, capsys):
     """Round 2's symlink attack (test_governance_files_replaced_by_symlinks...), judged by what
     the rendered CI runs: pre-commit classifies a symlink as `symlink`, not `file`, so the
-    promptlane-check hook is never given reviews/reviewers.yml or reviews/allowed_signers and
-    `_trust_checks` skips "files". PR 1 passes; merged, main's reviewers.yml is
+    promptlane hook (its check part, as the promptlane-check hook would be) is never given
+    reviews/reviewers.yml or reviews/allowed_signers and `_trust_checks` skips "files". PR 1 passes; merged, main's reviewers.yml is
     "PM: [mallory@example.com]" to git. PR 2 turns the links into files with the same text (no
     byte changed since main: no PL411). PR 3: mallory approves as PM with her key, staging."""
     from conftest import git

@@ -76,6 +76,7 @@ def trace_log(root: Path, capsys) -> None:
 COMMANDS: list[tuple[str, Setup, tuple[str, ...]]] = [
     ("check-a-problem", edited, ("check", f"prompts/{PID}/card.yml")),
     ("sync", edited, ("sync",)),
+    ("hook", edited, ("hook", "--deleted", f"prompts/{PID}/system.md")),
     ("new", nothing, ("new", "welcome-mail", "--title", "Welcome mail")),
     ("audit-verify", released, ("audit", "verify", "--full")),
     ("audit-seal", released, ("audit", "seal")),

@@ -17,7 +17,9 @@ import yaml
 
 from conftest import BIN, ROOT, git, snapshot_tree
 
-pytestmark = pytest.mark.slow
+# One pytest-xdist worker runs this file (make test: --dist loadgroup): the hook environment in
+# the session's PRE_COMMIT_HOME is built once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hooks_e2e")]
 PRE_COMMIT = str(BIN / "pre-commit")
 
 
@@ -55,6 +57,14 @@ def _console_scripts() -> set[str]:
     ("ci/eval-gate.yml", "promptlane-check", True),
     (".github/workflows/eval-gate.yml", "promptlane-check", True),
     ("README.md", "promptlane-check", False),
+    # the one hook takes what either of them takes (its sync part only prompts/ and registry/)
+    ("prompts/support-reply/card.yml", "promptlane", True),
+    ("registry/store/support-reply/1.0.0.json", "promptlane", True),
+    ("evals/tests/support-reply.yml", "promptlane", True),
+    ("reviews/support-reply/1.0.0/pm-pm.md", "promptlane", True),
+    ("requirements.txt", "promptlane", True),
+    ("schemas/prompt-change-log.yml", "promptlane", False),
+    ("README.md", "promptlane", False),
 ])
 def test_hook_file_patterns(path, hook, matches):
     import re
@@ -110,7 +120,7 @@ def test_fresh_scaffold_passes_its_own_hooks_and_changes_nothing(governed):
     before = snapshot_tree(project)
     done = _run([PRE_COMMIT, "run", "--all-files"], project, env)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "promptlane sync" in done.stdout and "Passed" in done.stdout
+    assert "promptlane (sync, check, audit verify)" in done.stdout and "Passed" in done.stdout
     assert snapshot_tree(project) == before
 
 
@@ -178,9 +188,35 @@ def test_an_edited_audit_row_is_caught_by_pre_commit(governed):
     assert done.returncode == 1 and "PL204" in done.stdout
 
 
-def test_try_repo_works_from_another_repository(governed, hook_repo):
+@pytest.mark.parametrize("hook,name", [("promptlane-check", "promptlane check"),
+                                       ("promptlane", "promptlane (sync, check, audit verify)")])
+def test_try_repo_works_from_another_repository(governed, hook_repo, hook, name):
     project, env = governed
     path, _ = hook_repo
-    done = _run([PRE_COMMIT, "try-repo", str(path), "promptlane-check", "--all-files"], project, env)
+    done = _run([PRE_COMMIT, "try-repo", str(path), hook, "--all-files"], project, env)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "promptlane check" in done.stdout
+    assert name in done.stdout
+
+
+def test_the_three_hooks_from_the_hook_repository_still_work(governed, hook_repo):
+    """A team that wants them apart lists the three ids (README "Hooks"): each runs on its own."""
+    project, env = governed
+    path, sha = hook_repo
+    config = {"repos": [{"repo": str(path), "rev": sha,
+                         "hooks": [{"id": "promptlane-sync"}, {"id": "promptlane-check"}, {"id": "promptlane-audit"}]}]}
+    (project / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "--no-verify", "-m", "the three hooks")
+    _run([PRE_COMMIT, "install"], project, env, check=True)
+    system = project / "prompts/support-reply/system.md"
+    system.write_text(system.read_text() + "Never promise refunds.\n")
+    git(project, "add", "-A")
+    refused = _run(["git", "commit", "-m", "tighten refund wording"], project, env)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "support-reply: patch -> 1.0.1" in said, said
+    for name in ("promptlane sync (hash", "promptlane check (cards", "promptlane audit verify (hash-chained"):
+        assert name in said, said
+    assert "--- promptlane" not in said  # the separate hooks print no part headers
+    git(project, "add", "-A")
+    landed = _run(["git", "commit", "-m", "tighten refund wording"], project, env)
+    assert landed.returncode == 0, landed.stdout + landed.stderr

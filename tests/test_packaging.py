@@ -253,7 +253,7 @@ def installed(dists, tmp_path_factory) -> dict:
 @pytest.mark.slow
 def test_the_installed_wheel_scaffolds_a_repository_that_passes_its_own_hooks(installed, tmp_path):
     venv, env = installed["venv"], installed["env"]
-    for script in ("promptlane", "pre-commit", "promptlane-sync", "promptlane-check", "promptlane-audit"):
+    for script in ("promptlane", "pre-commit", "promptlane-hook", "promptlane-sync", "promptlane-check", "promptlane-audit"):
         assert shutil.which(script, path=env["PATH"]) == str(venv / "bin" / script)
     where = ok(run(["python", "-c", "import json, pathlib, promptlane, pre_commit.constants as c; "
                     "print(json.dumps([str(pathlib.Path(promptlane.__file__).parent), c.VERSION]))"],

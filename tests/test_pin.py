@@ -219,7 +219,7 @@ def test_hook_repository_values_survive_exactly_and_pre_commit_accepts_them(tmp_
     config_path = project / ".pre-commit-config.yaml"
     (entry,) = yaml.safe_load(config_path.read_text(encoding="utf-8"))["repos"]
     assert entry["repo"] == repo and entry["rev"] == rev
-    assert [hook["id"] for hook in entry["hooks"]] == ["promptlane-sync", "promptlane-check", "promptlane-audit"]
+    assert [hook["id"] for hook in entry["hooks"]] == ["promptlane"]
     done = subprocess.run([str(BIN / "pre-commit"), "validate-config", str(config_path)], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -273,11 +273,22 @@ def test_the_fast_path_agrees_with_the_full_rule(pin, running, before, after, sp
         assert full is None or Version(running) >= full.floor, (text, running)
 
 
-def test_a_hook_run_does_not_import_packaging(gov):
-    """The pin check on every command must not cost the commit path packaging's import."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "promptlane", "check", "prompts/support-reply/card.yml"],
+@pytest.mark.parametrize("args", [
+    ["check", "prompts/support-reply/card.yml"],
+    # the template's one hook: sync, check and audit verify in one process
+    ["hook", "--deleted", "prompts/support-reply/card.yml", "prompts/support-reply/system.md"],
+])
+def test_a_hook_run_does_not_import_packaging(gov, args):
+    """The pin check on every command must not cost the commit path packaging's import, and a
+    hook imports its own command modules, no other command's."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "promptlane", *args],
                           cwd=gov, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "promptlane.core.pin" in imported
     assert not any(name == "packaging" or name.startswith("packaging.") for name in imported)
+    # (cli imports the handler's module through importlib, which -X importtime does not show;
+    # what that module imports, it shows)
+    commands = {name.split(".")[2] for name in imported if name.startswith("promptlane.commands.")}
+    parts = {"check": set(), "hook": {"sync", "check", "audit"}}[args[0]]
+    assert parts <= commands <= parts | {args[0], "arguments", "output"}, sorted(commands)

@@ -80,7 +80,7 @@ def cmd_import(args) -> int:
             print(f"Created {rel}")
     print(next_step(plans[-1].prompt_id) if len(plans) == 1 else
           "Next: check the texts and tests, `git add` the new prompts and their tests, and commit "
-          "(the promptlane-sync hook versions them).")
+          "(the commit hook's sync versions them).")
     return EXIT_OK
 
 

@@ -204,7 +204,7 @@ def new_prompt(repo: Repo, prompt_id: str, title: str | None = None) -> list[str
 
 def next_step(prompt_id: str) -> str:
     return (f"Next: edit the texts and the tests, then `git add prompts/{prompt_id} {tests_rel(prompt_id)}` and commit "
-            f"(the promptlane-sync hook versions it), then `promptlane eval run {prompt_id}`.")
+            f"(the commit hook's sync versions it), then `promptlane eval run {prompt_id}`.")
 
 
 def write_all(repo: Repo, writes: dict[str, str], what: str = "the new prompt") -> None:
