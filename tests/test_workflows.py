@@ -414,7 +414,7 @@ def test_the_workflow_runs_as_shipped_on_a_pull_request(tmp_path, wheel, github_
     gate = jobs["gate"]
     assert gate.result == "success"
     hooks = next(step.output for step in gate.steps if step.name == "promptlane hooks on every file")
-    assert hooks.count("Passed") == 3, hooks
+    assert hooks.count("Passed") == 1 and "promptlane (sync, check, audit verify)" in hooks, hooks  # the one hook
     verify = next(step.output for step in gate.steps if step.name == "Audit log only appended since the base branch")
     assert "Traceback" not in verify
     gate_ws = gate.workspaces[0]
