@@ -13,7 +13,8 @@ import pytest
 from conftest import BIN, ROOT
 
 PACKAGE = ROOT / "src" / "promptlane"
-GENERATED = {"core/_card_validator.py", "core/_review_validator.py", "core/_governance_validator.py"}  # compiled from the schemas by scripts/gen_card_validator.py
+GENERATED = {"core/_card_validator.py", "core/_review_validator.py", "core/_governance_validator.py",
+             "core/_policy_validator.py"}  # compiled from the schemas by scripts/gen_card_validator.py
 MAX_LINES = 450
 MAX_TOP_LEVEL = 8
 

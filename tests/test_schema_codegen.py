@@ -21,7 +21,8 @@ def _generator():
     return module
 
 
-@pytest.mark.parametrize("module", ["_card_validator.py", "_review_validator.py", "_governance_validator.py"])
+@pytest.mark.parametrize("module", ["_card_validator.py", "_review_validator.py", "_governance_validator.py",
+                                    "_policy_validator.py"])
 def test_generated_validators_are_up_to_date(module):
     generated = _generator().generate(module)
     committed = (ROOT / "src/promptlane/core" / module).read_text(encoding="utf-8")
@@ -93,3 +94,58 @@ def test_the_bundled_schema_stays_ecma_and_check_jsonschema_accepts_it(tmp_path)
     done = subprocess.run([str(Path(sys.executable).parent / "check-jsonschema"), "--schemafile", str(schema), str(card)],
                           capture_output=True, text=True, timeout=120)
     assert "schemafile was not valid" not in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+# The template's policy, as `promptlane init` renders it, and edits of it: each at a dotted path.
+def _template_policy() -> dict:
+    from jinja2 import Template
+
+    text = (ROOT / "{{cookiecutter.project}}/workflows/policy-as-code-example.yml").read_text(encoding="utf-8")
+    return yaml.safe_load(Template(text).render(cookiecutter={"environments": "dev,staging,prod",
+                                                              "reviewer_roles": "PM,Tech Lead,QA,Security,Governance"}))
+
+
+POLICY = _template_policy()
+RULE = "promotion.staging.risk.low"
+POLICY_MUTATIONS = [
+    ("environments", ["dev"]), ("environments", ["dev", "dev"]), ("environments", ["Dev", "prod"]), ("environments", "dev"),
+    ("promotion.staging.allowed_branches", []), ("promotion.staging.allowed_branches", [""]),
+    ("promotion.staging.notify", 3), ("promotion.staging.allow_skip", "no"), ("promotion.staging.require_signatures", 1),
+    ("promotion.staging.accept_providers", []), ("promotion.staging.accept_providers", ["card", "card"]),
+    ("promotion.staging.extra", True), ("promotion.staging.risk.extreme", {}), ("promotion.staging.require_checklist", None),
+    (f"{RULE}.min_pass_rate", 1.5), (f"{RULE}.min_pass_rate", -0.1), (f"{RULE}.min_pass_rate", "0.9"),
+    (f"{RULE}.min_pass_rate", 1), (f"{RULE}.min_pass_rate", True), (f"{RULE}.max_eval_age_days", 0),
+    (f"{RULE}.max_eval_age_days", 2.5), (f"{RULE}.max_eval_age_days", 2.0), (f"{RULE}.policy_only", False),
+    (f"{RULE}.required_roles", ["PM", "PM"]), (f"{RULE}.required_roles", [""]), (f"{RULE}.min_reviewers", -1),
+    (f"{RULE}.min_category_pass_rate", {"accuracy": 2}), (f"{RULE}.min_category_pass_rate", {"": 0.5}),
+    ("retire", {"required_roles": ["Governance"], "min_reviewers": 1}), ("retire", {"required_roles": []}),
+    ("retire", {"unknown": 1}), ("retire", "x"), ("promotion", {}), ("promotion", None), ("extra", 1),
+]
+
+
+@pytest.mark.parametrize("dotted,value", POLICY_MUTATIONS)
+def test_generated_and_reference_policy_validators_agree(dotted, value):
+    from promptlane.core import _policy_validator
+    from promptlane.core.policy import _validator
+
+    policy = copy.deepcopy(POLICY)
+    *parents, last = dotted.split(".")
+    node = policy
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    reference_ok = not list(_validator().iter_errors(policy))
+    try:
+        _policy_validator.validate(policy)
+        fast_ok = True
+    except _policy_validator.JsonSchemaValueException:
+        fast_ok = False
+    assert fast_ok == reference_ok
+
+
+def test_the_template_policy_is_valid_to_both():
+    from promptlane.core import _policy_validator
+    from promptlane.core.policy import _validator
+
+    assert not list(_validator().iter_errors(POLICY))
+    _policy_validator.validate(copy.deepcopy(POLICY))
