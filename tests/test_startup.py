@@ -166,3 +166,17 @@ def test_a_field_without_default_after_one_with_is_refused():
         class Wrong:
             a: int = 0
             b: int
+
+
+def test_a_whole_check_asks_jsonschema_only_for_what_it_must_explain(gov):
+    """The policy is validated by generated code and the schemas as shipped are known valid; the
+    trace sample (logs/) is jsonschema's to validate, so without it nothing imports jsonschema."""
+    for rel in ("logs/prompt-log-schema.json", "logs/log-sample.output.json"):
+        (gov / rel).unlink()
+    code, modules = _modules_of(gov, "check", "--all")
+    assert code == 0 and "jsonschema" not in modules
+    schema = gov / "schemas/prompt-card.schema.json"
+    schema.write_text(schema.read_text(encoding="utf-8").replace('"type": "object"', '"type": "objekt"', 1), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "promptlane", "check", "--all"], cwd=gov, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1 and "schemas/prompt-card.schema.json:1:1: PL701" in done.stdout, done.stdout
