@@ -593,6 +593,10 @@ CASES = [
     C("eval-config-provider-key-misspelt", lambda c: (fake_promptfoo(c), c.edit(EVAL_CONFIG, "    config:\n      input_per_1k", "    confg:\n      input_per_1k")),
       f"eval run {PID}", 2, (f"{EVAL_CONFIG}:{config_line('input_per_1k') - 1}:5: PL351", "providers[0].confg: is not a key of a promptfoo provider, which ignores it "
                                                          "without a word (did you mean 'config'?)")),
+    C("check-eval-test-own-prompts", lambda c: c.edit(TESTS, "metadata: {category: accuracy}", "prompts: [triage-reply]\n  metadata: {category: accuracy}", 1),
+      f"check {TESTS}", 1, (f"{TESTS}:6:3: PL348", "[0] prompts: would choose which prompts this test runs against")),
+    C("eval-config-provider-prompts", lambda c: (fake_promptfoo(c), c.edit(EVAL_CONFIG, "    label: local-echo\n", "    label: local-echo\n    prompts: [support-reply]\n")),
+      f"eval run {PID}", 2, (f"{EVAL_CONFIG}:{config_line('label: local-echo') + 1}:5: PL348", "providers[0].prompts: would choose which prompts this provider runs against")),
     C("check-eval-test-unquoted-date", lambda c: c.edit(TESTS, "metadata: {category: accuracy}", "metadata: {category: accuracy, added: 2024-10-21}", 1),
       f"check {TESTS}", 1, (f"{TESTS}:6:41: PL350", "[0] metadata.added: 2024-10-21 is a date to YAML")),
     C("eval-card-hash-edited", lambda c: (fake_promptfoo(c), c.edit(CARD, "hash: sha256:057d", "hash: sha256:157d")),

@@ -19,6 +19,7 @@ from promptlane.core.results import ResultsError
 from promptlane.evals.config import EvalSetupError
 from promptlane.evals.importer import import_results
 from promptlane.evals.plan import eval_card, has_results, matrix, owed
+from promptlane.evals.plan import shards as plan_shards
 from promptlane.evals.runner import (
     EvalRunError,
     EvalTerminated,
@@ -82,7 +83,8 @@ def cmd_eval_run(args) -> int:
         out.finish(problems)
         print(f"promptlane eval: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    setup_errors, run_bad = _run_each(repo, cards, promptfoo, args.timeout, results_dir, out, problems)
+    run = _run_each if len(cards) == 1 else _run_batched
+    setup_errors, run_bad = run(repo, cards, promptfoo, args.timeout, results_dir, out, problems)
     if len(cards) > 1:
         out.note(f"{len(cards)} prompts: {len(cards) - run_bad - setup_errors} passed, {run_bad} failed or errored, {setup_errors} not run.")
     out.finish(problems)
@@ -121,6 +123,110 @@ def _run_each(repo, cards, promptfoo, timeout, results_dir, out: RunReport, prob
     return setup_errors, run_bad
 
 
+def jobs() -> int:
+    """How many promptfoo processes run at once: $PROMPTLANE_JOBS, else the cores this process may use."""
+    import os
+
+    given = os.environ.get("PROMPTLANE_JOBS")
+    if given:
+        try:
+            return max(1, int(given))
+        except ValueError:
+            raise UsageError(f"PROMPTLANE_JOBS={given!r} is not a whole number of processes") from None
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else (os.cpu_count() or 1)
+
+
+def _run_batched(repo, cards, promptfoo, timeout, results_dir, out: RunReport, problems: list) -> tuple[int, int]:
+    """Every card in at most jobs() promptfoo processes, run at once, balanced by test count
+    (evals/batch.py): (prompts not run, prompts failed or errored). Lines come as prompts finish."""
+    import queue
+    import threading
+
+    from promptlane.evals.batch import run_batch
+    from promptlane.evals.plan import balance, test_count
+    from promptlane.evals.runner import Stopped, reset_stop, stop_all
+
+    groups = balance([(card, test_count(repo, card)) for card in cards], jobs())
+    events: queue.Queue = queue.Queue()
+
+    def alone(card) -> None:
+        try:
+            events.put(("ran", card, run_prompt(repo, card, promptfoo, timeout, results_dir)))
+        except (EvalSetupError, EvalRunError) as exc:  # PromptfooCannotStart is an EvalSetupError
+            events.put(("error", card, exc))
+
+    def work(group) -> None:
+        try:
+            if len(group) == 1:
+                alone(group[0])
+                return
+            batched = run_batch(repo, group, promptfoo, timeout, results_dir, lambda card: events.put(("done", card, None)))
+            for card, run in batched.runs:
+                events.put(("ran", card, run))
+            for card, exc in batched.refused:
+                events.put(("error", card, exc))
+            for card in batched.again:
+                alone(card)
+        except Stopped:
+            pass
+        finally:
+            events.put(("end", None, None))
+
+    setup_errors = run_bad = 0
+    finished, ended, cannot_start, done = 0, 0, False, set()
+    reset_stop()
+    threads = [threading.Thread(target=work, args=(group,), daemon=True) for group in groups]
+    with stop_on_sigterm():  # a cancelled CI job: every promptfoo is stopped, every temp folder removed
+        try:
+            for thread in threads:
+                thread.start()
+            while ended < len(threads):
+                try:
+                    kind, card, value = events.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if kind == "end":
+                    ended += 1
+                    continue
+                if card.prompt_id not in done and not cannot_start:  # its tests have all run (or it got none)
+                    done.add(card.prompt_id)
+                    out.progress(len(done), len(cards))
+                if kind == "done" or cannot_start:  # results come when its batch ends; not run: counted below
+                    continue
+                finished += 1
+                out.started(f"[{finished}/{len(cards)}] ", card.prompt_id)
+                if kind == "ran":
+                    out.ran(card.prompt_id, value.summary, value.rel, value.failures)
+                    run_bad += not results.all_passed(value.summary)
+                elif isinstance(value, PromptfooCannotStart):  # every other prompt would fail alike
+                    out.not_done(card.prompt_id, "not run", str(value))
+                    cannot_start = True
+                    setup_errors += len(cards) - finished + 1
+                    stop_all()
+                elif isinstance(value, EvalSetupError):
+                    out.not_done(card.prompt_id, "not run", str(value))
+                    problems.extend(value.problems)
+                    setup_errors += 1
+                else:
+                    out.not_done(card.prompt_id, "error", str(value))
+                    run_bad += 1
+        except EvalTerminated:
+            stop_all()
+            for thread in threads:
+                if thread.ident is not None:
+                    thread.join()  # each removes its temp folder once its promptfoo has stopped
+            if not out.as_json:
+                print(f"stopped ({finished}/{len(cards)} prompts done)", flush=True)
+            raise
+        finally:
+            for thread in threads:
+                if thread.ident is not None:
+                    thread.join()
+            reset_stop()
+    return setup_errors, run_bad
+
+
 def cmd_eval_import(args) -> int:
     repo = open_repo(args)
     card = eval_card(repo, args.prompt)
@@ -141,6 +247,7 @@ def cmd_eval_plan(args) -> int:
                       f"but the card is now {card.version}: CI evaluates the card's current version only, so the gate "
                       f"will find no CI results for {version} (promote it in its own pull request)", file=sys.stderr)
     # One line of JSON on stdout, for `echo "matrix=$(promptlane eval plan)" >> "$GITHUB_OUTPUT"`.
-    print(json.dumps(matrix(cards)))
+    shards = getattr(args, "shards", None)
+    print(json.dumps(matrix(cards) if shards is None else plan_shards(repo, cards, shards)))
     report(problems, sys.stderr)
     return EXIT_FAILED if problems else EXIT_OK

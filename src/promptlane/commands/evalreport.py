@@ -26,6 +26,10 @@ class RunReport:
         if not self.as_json:
             print(f"{prefix}{prompt_id} ... ", end="", flush=True)
 
+    def progress(self, done: int, owed: int) -> None:
+        """A batched run's prompt whose tests have all run (its results follow when its batch ends)."""
+        print(f"promptlane eval: {done}/{owed} prompts done", file=sys.stderr, flush=True)
+
     def kept(self, summary: dict[str, Any]) -> None:
         rel = results.results_rel(summary["prompt"], summary["hash"])
         self._add(summary["prompt"], summary, rel, summary["failures"], kept=True)

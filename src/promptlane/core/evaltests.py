@@ -10,8 +10,9 @@ missing one), no var the card does not declare unless one of the test's assertio
 (PL340: a typo), and assertions that are mappings with a ``type`` (PL343). A test names no
 ``provider:`` of its own (PL345) and no ``providerOutput`` (PL346): promptfoo would answer the
 test with it while the results record the run's providers, so the evidence would name a model
-that never answered; and no var loaded from a file or run as code (PL347), which the results are
-not bound to (and a .js one gets the provider, which it can replace).
+that never answered; no var loaded from a file or run as code (PL347), which the results are
+not bound to (and a .js one gets the provider, which it can replace); and no ``prompts:`` (PL348):
+``eval run`` restricts each test to its own prompt, and no test file may choose another.
 """
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ OWN_PROVIDER = ("promptfoo would answer {what} with this provider, while the res
                 "`providers:` (or each card's own model) as the model evaluated; remove it, and put the model to "
                 "evaluate under `providers:` in evals/eval-config.promptfoo.yml (a grader for model-graded "
                 "assertions goes in `options.provider` or the assertion's own `provider:`)")
+
+# PL348, for a test's `prompts:`, the eval config's `defaultTest.prompts` and a provider's `prompts:`.
+OWN_PROMPTS = ("would choose which prompts {what} runs against; `promptlane eval run` runs each prompt's tests "
+               "against that prompt alone (several prompts share one promptfoo process), so a test could run "
+               "against another prompt, or none, and be counted for it; remove it")
 
 
 def tests_problems(loaded: Loaded, prompt_id: str, variables: Sequence[str] | None,
@@ -75,6 +81,8 @@ def _test_problems(at: _Test, test: Any, variables: Sequence[str] | None, defaul
                         key=str(key)) for key in test if key not in TEST_KEYS]
     if "provider" in test:
         found.append(at.problem("PL345", f" provider: {OWN_PROVIDER.format(what='this test')}", key="provider"))
+    if "prompts" in test:
+        found.append(at.problem("PL348", f" prompts: {OWN_PROMPTS.format(what='this test')}", key="prompts"))
     if "providerOutput" in test:
         found.append(at.problem("PL346", " providerOutput: promptfoo takes it as the test's answer and calls no model, "
                                          "while the results record the run's provider as having answered; remove it "

@@ -30,6 +30,7 @@ from __future__ import annotations
 import glob
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ from promptlane.core.evalinputs import (  # noqa: F401  (EVAL_CONFIG, CARRIED, t
 )
 from promptlane.core.calls import calls_of, is_chain
 from promptlane.core.problems import Problem, UsageError
-from promptlane.core.evaltests import OWN_PROVIDER, tests_problems
+from promptlane.core.evaltests import OWN_PROMPTS, OWN_PROVIDER, tests_problems
 from promptlane.core.suggest import did_you_mean
 from promptlane.core.yamltext import locate
 from promptlane.evals.render import CALLS_FILE, STEPS_FILE
@@ -71,29 +72,132 @@ class EvalSetupError(UsageError):
 def build(repo, card, workdir: Path) -> Path:
     """Write the config, the prompt function and the steps into ``workdir``; return the config path."""
     carried = repo_parts(repo)
-    tests = _tests(repo, card, carried.get("defaultTest"))
-    chain = is_chain(card.payload)
     configured = carried.pop("providers", None)
+    part = prompt_part(repo, card, workdir, carried.get("defaultTest"), configured)
+    doc = {"description": f"promptlane {card.prompt_id} {card.hash[:19]}", "prompts": [part.prompt],
+           "providers": part.providers, "tests": part.tests, **carried}
+    return write_config(workdir, doc)
+
+
+def write_config(workdir: Path, doc: dict) -> Path:
+    path = workdir / CONFIG_NAME
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Part:
+    """One prompt's share of a config: its prompt entry, the providers it runs against (the
+    eval config's, else its own model's) and its tests, exactly as a run of it alone has them."""
+
+    prompt: dict
+    providers: list
+    tests: list
+
+
+def prompt_part(repo, card, folder: Path, default_test: Any, configured: list | None) -> Part:
+    """Check the card's tests and write its prompt function, steps (or calls) and chain provider
+    into ``folder``. ``configured``: the eval config's providers (None: the card's own model)."""
+    tests = _tests(repo, card, default_test)
+    chain = is_chain(card.payload)
     providers = configured or provider_list(None, card)
     prompt = {
-        "id": f"file://{workdir / PROMPT_NAME}:{'render_calls' if chain else 'render'}",
+        "id": f"file://{folder / PROMPT_NAME}:{'render_calls' if chain else 'render'}",
         "label": card.prompt_id,
         "config": {"promptlane_prompt": card.prompt_id, "promptlane_hash": card.hash},
     }
     if chain:
-        providers, tests = _chained(workdir, None if configured else providers[0], providers, tests)
-    doc = {"description": f"promptlane {card.prompt_id} {card.hash[:19]}", "prompts": [prompt],
-           "providers": providers, "tests": tests, **carried}
-    shutil.copyfile(Path(__file__).with_name("render.py"), workdir / PROMPT_NAME)
+        providers, tests = _chained(folder, None if configured else providers[0], providers, tests)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(__file__).with_name("render.py"), folder / PROMPT_NAME)
     if chain:
-        shutil.copyfile(Path(__file__).with_name(CHAIN_NAME), workdir / CHAIN_NAME)
+        shutil.copyfile(Path(__file__).with_name(CHAIN_NAME), folder / CHAIN_NAME)
         calls = [{"name": call.name, "steps": call.steps} for call in calls_of(card.payload)]
-        (workdir / CALLS_FILE).write_text(json.dumps(calls, ensure_ascii=False), encoding="utf-8")
+        (folder / CALLS_FILE).write_text(json.dumps(calls, ensure_ascii=False), encoding="utf-8")
     else:
-        (workdir / STEPS_FILE).write_text(json.dumps(card.payload["steps"], ensure_ascii=False), encoding="utf-8")
-    path = workdir / CONFIG_NAME
-    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
-    return path
+        (folder / STEPS_FILE).write_text(json.dumps(card.payload["steps"], ensure_ascii=False), encoding="utf-8")
+    return Part(prompt, providers, tests)
+
+
+@dataclass
+class Member:
+    """One prompt of a batch: where its tests are in the batch's ``tests`` (``first``, ``count``),
+    which providers it runs against (their labels in the batch, with the label a run of it alone
+    records), and so how many result rows make its whole set (``count`` times its providers)."""
+
+    card: Any
+    first: int
+    count: int
+    providers: int
+    renamed: dict  # a provider's label in the batch -> the label a run of this prompt alone records
+
+    @property
+    def rows(self) -> int:
+        return self.count * self.providers
+
+
+def build_batch(repo, cards: list, workdir: Path) -> tuple[Path, list[Member], list[tuple[Any, EvalSetupError]]]:
+    """One config for several prompts (``eval run`` batched, docs/evals.md): a prompt entry per
+    card, each with its own prompt function and steps in ``workdir/prompts/<id>/``, label = the
+    prompt id; each card's tests run against its own prompt only (``prompts: [id]``: promptfoo
+    matches a label exactly, or by a prefix ending in ``:`` or ``*``, which a prompt id cannot
+    hold); the eval config's providers for every prompt, or
+    each card's own model restricted to the prompts that use it. Returns the config, the members
+    and the cards whose part could not be built (each with the error a run of it alone raises).
+    EvalSetupError: the eval config itself is bad (every prompt would fail alike)."""
+    carried = repo_parts(repo)
+    configured = carried.pop("providers", None)
+    members: list[Member] = []
+    refused: list[tuple[Any, EvalSetupError]] = []
+    prompts: list[dict] = []
+    tests: list[dict] = []
+    own: dict[str, dict] = {}  # the batch's label -> a provider of the cards' own models, with its prompts
+    ids = set() if configured else {str(p.get("id")) for card in cards for p in _own_models(card)}
+    for card in cards:
+        try:
+            part = prompt_part(repo, card, workdir / "prompts" / card.prompt_id, carried.get("defaultTest"), configured)
+        except EvalSetupError as exc:
+            refused.append((card, exc))
+            continue
+        ref = card.prompt_id  # its label: no other label equals it, and none has a `:` or `*` to match by
+        renamed = {} if configured else {_share(own, provider, ref, ids): _label(provider) for provider in part.providers}
+        members.append(Member(card, len(tests), len(part.tests), len(part.providers), renamed))
+        prompts.append(part.prompt)
+        tests += [{**test, "prompts": [ref]} for test in part.tests]
+    providers = configured if configured else [{k: v for k, v in p.items() if k != "original"} for p in own.values()]
+    doc = {"description": f"promptlane batch of {len(members)} prompts", "prompts": prompts,
+           "providers": providers, "tests": tests, **carried}
+    return write_config(workdir, doc), members, refused
+
+
+def _own_models(card) -> list:
+    try:
+        return [p for p in provider_list(None, card) if isinstance(p, dict)]
+    except (KeyError, TypeError, ValueError):
+        return []
+
+
+def _label(provider: Any) -> str:
+    return str(provider.get("label") or provider.get("id")) if isinstance(provider, dict) else str(provider)
+
+
+def _share(own: dict[str, dict], provider: dict, ref: str, ids: set[str]) -> str:
+    """Put ``provider`` (a card's own model) into ``own`` for the prompt ``ref``; return its
+    label in the batch. The same provider (id, config) is shared; each distinct one is labelled
+    ``<label> #N``, never a provider's id: promptfoo keys a provider's ``prompts:`` by its id and
+    by its label alike, so two providers of one id (other params) must differ by label, and no
+    label may be an id another provider's list would overwrite."""
+    same = {k: v for k, v in provider.items() if k != "label"}
+    for taken, entry in own.items():
+        if {k: v for k, v in entry.items() if k not in ("label", "prompts", "original")} == same and entry["original"] == _label(provider):
+            entry["prompts"].append(ref)
+            return taken
+    number = len(own) + 1
+    while f"{_label(provider)} #{number}" in ids or f"{_label(provider)} #{number}" in own:
+        number += 1
+    taken = f"{_label(provider)} #{number}"
+    own[taken] = {**provider, "label": taken, "prompts": [ref], "original": _label(provider)}
+    return taken
 
 
 def _chained(workdir: Path, own_model: dict | None, providers: list, tests: list) -> tuple[list, list]:
@@ -136,6 +240,7 @@ def repo_parts(repo) -> dict:
     _refuse_not_json(loaded.text, {key: loaded.data[key] for key in CARRIED if key in loaded.data})
     _refuse_unknown_provider_keys(loaded.text, providers)
     _refuse_default_provider(loaded.text, loaded.data.get("defaultTest"))
+    _refuse_prompt_filters(loaded.text, loaded.data.get("defaultTest"), providers)
     if providers is not None:
         parts["providers"] = provider_list(providers, card=None)
     _refuse_missing_files(repo, EVAL_CONFIG, loaded.text, parts, ())
@@ -156,6 +261,27 @@ def _refuse_default_provider(text: str, default_test: Any) -> None:
         raise EvalSetupError(f"{EVAL_CONFIG} names a provider the results would not record", [Problem(
             EVAL_CONFIG, *_where_key(text, ["defaultTest"], "provider"), "PL345",
             f"defaultTest.provider: {OWN_PROVIDER.format(what='every test')}")])
+
+
+def _refuse_prompt_filters(text: str, default_test: Any, providers: Any) -> None:
+    """PL348: ``defaultTest.prompts`` or a provider's ``prompts:`` would choose which prompts run
+    against what; ``eval run`` restricts each prompt's tests (and each card's own model) itself."""
+    problems = []
+    if isinstance(default_test, dict) and "prompts" in default_test:
+        problems.append(Problem(EVAL_CONFIG, *_where_key(text, ["defaultTest"], "prompts"), "PL348",
+                                f"defaultTest.prompts: {OWN_PROMPTS.format(what='every test')}"))
+    for index, provider in enumerate(providers if isinstance(providers, list) else []):
+        if not isinstance(provider, dict):
+            continue
+        path: list[Any] = [index]
+        if "id" not in provider and len(provider) == 1 and isinstance(next(iter(provider.values())), dict):
+            key = next(iter(provider))
+            path, provider = [index, key], provider[key]
+        if "prompts" in provider:
+            problems.append(Problem(EVAL_CONFIG, *_where_key(text, ["providers", *path], "prompts"), "PL348",
+                                    f"providers[{index}].prompts: {OWN_PROMPTS.format(what='this provider')}"))
+    if problems:
+        raise EvalSetupError(f"{EVAL_CONFIG} chooses which prompts run", problems)
 
 
 def _refuse_unknown_provider_keys(text: str, providers: Any) -> None:

@@ -10,7 +10,10 @@ again and judges it on its own results (docs/evals.md).
 """
 from __future__ import annotations
 
+import yaml
+
 from promptlane.core.card import Card
+from promptlane.core.evalinputs import tests_rel
 from promptlane.core.layout import is_prompt_id
 from promptlane.core.problems import Problem
 from promptlane.core.results import ResultsError, inputs_problem
@@ -20,6 +23,7 @@ from promptlane.store.cards import read_card
 from promptlane.store.evalinputs import InputsError, current_inputs
 from promptlane.store.results import load_results
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 RUN_SYNC = "run `promptlane sync` first (or commit: the promptlane-sync hook does it), so results name their version"
 
 
@@ -69,6 +73,43 @@ def owed(repo, prompt_ids: list[str] | None = None, promoted: set[str] | frozens
         if prompt_id in promoted or not has_results(repo, card):
             cards.append(card)
     return cards, problems
+
+
+def test_count(repo, card: Card) -> int:
+    """How many test cases ``evals/tests/<id>.yml`` holds (what a batch or a shard weighs); 1 when
+    it cannot be read (the run says what is wrong)."""
+    try:
+        loaded = yaml.load((repo.root / tests_rel(card.prompt_id)).read_text(encoding="utf-8"), Loader=_LOADER)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return 1
+    return len(loaded) if isinstance(loaded, list) and loaded else 1
+
+
+def balance(weighed: list[tuple[Card, int]], parts: int) -> list[list[Card]]:
+    """``weighed`` (card, tests) in at most ``parts`` groups of about equal tests: the largest
+    first, each onto the lightest group so far (the first of equals); every group non-empty, each
+    in the order the cards came, the groups in the order of their first card. Deterministic."""
+    parts = max(1, min(parts, len(weighed)))
+    order = {card.prompt_id: number for number, (card, _) in enumerate(weighed)}
+    groups: list[list[tuple[Card, int]]] = [[] for _ in range(parts)]
+    loads = [0] * parts
+    for card, tests in sorted(weighed, key=lambda item: (-item[1], order[item[0].prompt_id])):
+        lightest = loads.index(min(loads))
+        groups[lightest].append((card, tests))
+        loads[lightest] += tests
+    ordered = [sorted(group, key=lambda item: order[item[0].prompt_id]) for group in groups if group]
+    ordered.sort(key=lambda group: order[group[0][0].prompt_id])
+    return [[card for card, _ in group] for group in ordered]
+
+
+def shards(repo, cards: list[Card], count: int) -> dict:
+    """``eval plan --shards K``: ``{"include": [{"shard": 1, "prompts": "a b", "tests": 12}, ...]}``,
+    at most K shards (one per prompt when fewer are owed) balanced by test count."""
+    weighed = [(card, test_count(repo, card)) for card in cards]
+    tests = dict((card.prompt_id, n) for card, n in weighed)
+    return {"include": [{"shard": number, "prompts": " ".join(card.prompt_id for card in group),
+                         "tests": sum(tests[card.prompt_id] for card in group)}
+                        for number, group in enumerate(balance(weighed, count), 1)]}
 
 
 def matrix(cards: list[Card]) -> dict:

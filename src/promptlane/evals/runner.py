@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -154,7 +155,7 @@ def _cannot_start(prompt_id: str, promptfoo: Path, env: dict, cwd: Path, failed:
     """After a run without results: None when `promptfoo --version` works (promptfoo itself ran
     and refused or crashed on this config), else the error that says it cannot start at all."""
     try:
-        probe = _run_process([str(promptfoo), "--version"], env, cwd, STARTUP_TIMEOUT)
+        probe = run_process([str(promptfoo), "--version"], env, cwd, STARTUP_TIMEOUT)
     except subprocess.TimeoutExpired:
         return PromptfooCannotStart(f"{prompt_id}: promptfoo ({promptfoo}) cannot start: `promptfoo --version` did not "
                                     f"answer within {STARTUP_TIMEOUT:g} s; {INSTALL}")
@@ -171,20 +172,55 @@ def _cannot_start(prompt_id: str, promptfoo: Path, env: dict, cwd: Path, failed:
         f"{probe.returncode} too); {hint}. The first lines of its stderr:\n{_head(stderr) or '(nothing)'}")
 
 
-def _run_process(args: list[str], env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+class Stopped(PromptlaneError):
+    """The whole run is being stopped (SIGTERM, or promptfoo cannot start): start no promptfoo."""
+
+
+_live: set[subprocess.Popen] = set()  # every promptfoo running now, in any thread (stop_all ends them)
+_live_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+def stop_all() -> None:
+    """From now on no promptfoo starts, and every one running (another thread's too) is stopped:
+    its group gets SIGTERM, then SIGKILL; the thread waiting for it then cleans up as on a timeout."""
+    _stopping.set()
+    with _live_lock:
+        running = list(_live)
+    for process in running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+
+
+def reset_stop() -> None:
+    _stopping.clear()
+
+
+def run_process(args: list[str], env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
     """Run in its own process group, so a timeout also ends promptfoo's Python workers. Whatever
-    stops the wait (the timeout, Ctrl-C, SIGTERM under ``stop_on_sigterm``) stops the group too."""
-    try:
-        # An argument list (the pinned promptfoo and its options), never a shell.
-        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
-                                   stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
-    except OSError as exc:  # not executable, a bad #! line, not a program at all
-        raise eval_config.EvalSetupError(f"{args[0]} cannot be started ({exc.strerror or exc}); {INSTALL}") from None
+    stops the wait (the timeout, Ctrl-C, SIGTERM under ``stop_on_sigterm``, ``stop_all`` from
+    another thread) stops the group too."""
+    with _live_lock:
+        if _stopping.is_set():
+            raise Stopped("the run is being stopped")
+        try:
+            # An argument list (the pinned promptfoo and its options), never a shell.
+            process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
+                                       stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
+        except OSError as exc:  # not executable, a bad #! line, not a program at all
+            raise eval_config.EvalSetupError(f"{args[0]} cannot be started ({exc.strerror or exc}); {INSTALL}") from None
+        _live.add(process)
     try:
         out, err = process.communicate(timeout=timeout)
     except BaseException:
         _kill_group(process)
         raise
+    finally:
+        with _live_lock:
+            _live.discard(process)
+    if _stopping.is_set():
+        _kill_group(process)  # its workers too
+        raise Stopped("the run is being stopped")
     return subprocess.CompletedProcess(args, process.returncode, out, err)
 
 
@@ -223,7 +259,7 @@ def run_prompt(repo, card, promptfoo: Path, timeout: float = DEFAULT_TIMEOUT, re
             # In the temp folder, not the checkout: promptfoo loads a .env from its working folder,
             # and a committed .env (PYTHONPATH, a base URL) would change what runs without
             # changing any eval input; every path in the config is absolute.
-            done = _run_process(args, env, workdir, timeout)
+            done = run_process(args, env, workdir, timeout)
         except subprocess.TimeoutExpired:
             raise EvalRunError(f"{card.prompt_id}: promptfoo did not finish within {timeout:g} s and was stopped; "
                                "no results were written (a slow or hanging provider? raise --timeout)") from None
