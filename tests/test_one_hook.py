@@ -236,3 +236,33 @@ def test_the_one_hook_and_the_three_give_the_same_verdict(pair, scenario):
         assert a[:3] == b[:3], f"one hook:\n{a[4]}\nthree hooks:\n{b[4]}"
         assert a[3] == b[3], sorted(k for k in set(a[3]) | set(b[3]) if a[3].get(k) != b[3].get(k))
     assert git(one_root, "log", "--format=%s").stdout == git(three_root, "log", "--format=%s").stdout
+
+
+# ---------------------------------------------------------------- by hand (layer 1)
+
+
+def test_by_hand_each_part_takes_its_own_files_and_the_worst_code_wins(gov, capfd):
+    from conftest import run_cli
+
+    edited = gov / "prompts/support-reply/system.md"
+    edited.write_text(edited.read_text(encoding="utf-8") + "Keep it short.\n", encoding="utf-8")
+    code, _ = run_cli(gov, "hook", "--deleted", "prompts/support-reply/system.md", "README.md")
+    out = capfd.readouterr().out
+    assert code == 1 and "--- promptlane sync ---" in out and "support-reply: patch -> 1.0.1" in out, out
+    assert out.index("--- promptlane sync ---") < out.index("--- promptlane audit verify ---")
+    code, _ = run_cli(gov, "hook", "--deleted", "prompts/support-reply/system.md", "README.md")
+    out = capfd.readouterr().out
+    assert code == 0 and "--- promptlane sync ---" not in out and "--- promptlane check ---" not in out, out
+    assert out.strip() == "--- promptlane audit verify ---\naudit log: chain intact, registry consistent"
+
+
+def test_by_hand_a_part_refused_as_a_whole_is_said_and_the_next_part_runs(gov, capfd):
+    from conftest import run_cli
+
+    code, _ = run_cli(gov, "hook", "prompts/suport-reply/card.yml")  # a typo: no such file
+    captured = capfd.readouterr()
+    assert code == 2, captured.out + captured.err
+    for part in ("sync", "check"):
+        assert f"promptlane {part}: no such file: prompts/suport-reply/card.yml (did you mean " \
+               f"prompts/support-reply/card.yml?)" in captured.err, captured.err
+    assert "audit log: chain intact" in captured.out  # audit verify ran all the same
