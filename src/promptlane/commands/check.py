@@ -11,10 +11,11 @@ import argparse
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from promptlane.commands.arguments import ids_from, open_repo, repo_rel
 from promptlane.commands.output import report
+from promptlane.core.budget import budget_problems
 from promptlane.core.layout import prompt_id_of
 from promptlane.core.card import Card, step_entries
 from promptlane.core.pii import text_problems
@@ -22,14 +23,16 @@ from promptlane.core.problems import EXIT_FAILED, EXIT_OK, Problem
 from promptlane.core.managed import RUN_SYNC, managed_findings
 from promptlane.core.registry import Lock, LockError
 from promptlane.core.yamltext import Loaded
+from promptlane.store import evaltests
 from promptlane.store.cards import read_card
+from promptlane.store.context import now
 from promptlane.store.fsio import pending_problem
+from promptlane.store.pricecache import CachedPrices
 from promptlane.store.registry import read_lock
 from promptlane.store.repo import Repo
 
-if TYPE_CHECKING:
-    from promptlane.store.pricecache import CachedPrices
-
+# Every prompt's check needs the modules above (budgets, eval tests, prices): imported here, before
+# check --all forks its workers, each worker inherits them instead of importing them again.
 
 
 def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: Sequence[str] = (),
@@ -109,8 +112,6 @@ def _trust_checks(rels: list[str] | None, based: bool = False) -> list[str]:
 
 def check_prompt(repo: Repo, prompt_id: str) -> tuple[list[Problem], str | None, str]:
     """One prompt's problems, the id its card declares, and the card's path."""
-    from promptlane.store import evaltests
-
     card = read_card(repo, prompt_id)
     found = list(card.problems)
     tests = evaltests.read_tests(repo, prompt_id)
@@ -160,8 +161,6 @@ def _check_in_worker(prompt_id: str):
 
 def content_problems(repo: Repo, card: Card, tests: Loaded | None = None) -> list[Problem]:
     """Offline budgets (PL301/302, PL172-PL175) and PII or secrets in the texts and eval fixtures (PL310)."""
-    from promptlane.core.budget import budget_problems
-
     return budget_problems(card, price_day(), prices_of(repo)) + pii_problems(card, tests)
 
 
@@ -170,8 +169,6 @@ _prices: dict[Path, CachedPrices] = {}  # one per repository and run: saved once
 
 def prices_of(repo: Repo) -> CachedPrices:
     """Prices and context windows for budgets, from .promptlane/cache/prices.json where it has them."""
-    from promptlane.store.pricecache import CachedPrices
-
     if repo.root not in _prices:
         _prices[repo.root] = CachedPrices(repo)
     return _prices[repo.root]
@@ -179,8 +176,6 @@ def prices_of(repo: Repo) -> CachedPrices:
 
 def price_day() -> date:
     """The day whose prices a budget uses: today in UTC, or PROMPTLANE_NOW's day (tests, demos)."""
-    from promptlane.store.context import now
-
     try:
         return date.fromisoformat(now()[:10])
     except ValueError:  # a PROMPTLANE_NOW that is not an ISO time: prices need only a day, the clock's
