@@ -118,7 +118,7 @@ def bench_evals(work: Path, sizes: tuple[int, ...] = SIZES, repeat: int = 3) -> 
         rows += [
             Row(f"eval run, {prompts} prompts ({tests} tests) vs one promptfoo", ours, base, "<= 1.5x", ours / base <= 1.5,
                 f"{ours:.1f} s vs {base:.1f} s ({ours / base:.2f}x)"),
-            Row(f"  the same in one promptfoo process (PROMPTLANE_JOBS=1)", one, base, "(where the time goes)", True,
+            Row("  the same in one promptfoo process (PROMPTLANE_JOBS=1)", one, base, "(where the time goes)", True,
                 f"{one:.1f} s vs {base:.1f} s ({one / base:.2f}x)"),
         ]
         shutil.rmtree(root, ignore_errors=True)
