@@ -27,13 +27,21 @@ promptfoo: $(PROMPTFOO)
 demo: install promptfoo
 	$(BIN)/python demo/run_demo.py
 
+# Tests run on WORKERS processes (pytest-xdist; default: one a core): most of their time is
+# spent waiting on git, pre-commit, pip and node. --dist loadgroup hands out tests one at a
+# time, except a file marked xdist_group, which one worker runs whole (its module and session
+# fixtures are built once) and which starts first. `pytest` alone still runs in one process.
 # pytest exits 5 when it collected nothing: count that as a failure, not a pass.
+WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadgroup
+
 test: install promptfoo
-	PROMPTLANE_PROMPTFOO=$(CURDIR)/$(PROMPTFOO) $(BIN)/python -m pytest -q; rc=$$?; \
+	PROMPTLANE_PROMPTFOO=$(CURDIR)/$(PROMPTFOO) $(PYTEST); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 bench: install
 	$(BIN)/python bench/run.py

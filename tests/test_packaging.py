@@ -35,6 +35,9 @@ PYCACHE = (
 LOOSE = ("{{cookiecutter.project}}/evals/render_chain.pyc", "hooks/pre_gen_project.pyc")
 PLANTED = PYCACHE + LOOSE
 PRE_COMMIT_PIN = "pre-commit==4.7.0"  # what a rendered requirements.txt pins
+# One pytest-xdist worker runs this file (make test: --dist loadgroup): the clean copy, the
+# built wheel and sdist and the venv they install into (session fixtures) are made once.
+pytestmark = pytest.mark.xdist_group("packaging")
 
 
 def is_bytecode(name: str) -> bool:

@@ -44,6 +44,9 @@ PINS = {  # action: (commit, the release it is), checked against each repository
     "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
 }
 REAL_HOME = Path(os.environ.get("HOME") or Path.home())  # before conftest points HOME at a tmp folder
+# One pytest-xdist worker runs this file (make test: --dist loadgroup), so the wheel and the
+# rendered repository (module fixtures) are built once, and its long workflow runs start first.
+pytestmark = pytest.mark.xdist_group("workflows")
 
 
 def _render(base: Path, name: str, **context: str) -> Path:
