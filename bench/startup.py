@@ -37,6 +37,8 @@ def interleaved(commands: dict[str, list[str]], cwd: Path, repeat: int, env: dic
     in turn, so a slow moment of a shared machine falls on all of them alike. The least CPU time
     of each goes to ``CPU`` (where the time goes when other work shares the cores)."""
     best = dict.fromkeys(commands, float("inf"))
+    for name in commands:
+        CPU.pop(name, None)
     for _ in range(repeat):
         for name, args in commands.items():
             before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -180,3 +180,21 @@ def test_a_whole_check_asks_jsonschema_only_for_what_it_must_explain(gov):
     done = subprocess.run([sys.executable, "-m", "promptlane", "check", "--all"], cwd=gov, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 1 and "schemas/prompt-card.schema.json:1:1: PL701" in done.stdout, done.stdout
+
+
+def test_a_price_looked_up_is_cached_at_once(tmp_path):
+    """check --all looks prices up in its worker processes, whose caches its parent never saves:
+    each look-up is written when made, so the next run (CI's next check --all) imports no
+    genai-prices. No file is left beside the cache."""
+    from datetime import date
+
+    from promptlane.store.pricecache import CACHE, CachedPrices
+    from promptlane.store.repo import Repo
+
+    (tmp_path / "prompts").mkdir()
+    prices = CachedPrices(Repo(tmp_path))
+    found = prices.price("openai", "gpt-4o-mini", date(2026, 12, 1))
+    cached = json.loads((tmp_path / CACHE).read_text(encoding="utf-8"))  # no save() called
+    assert "price openai gpt-4o-mini 2026-12-01" in cached["entries"]
+    assert CachedPrices(Repo(tmp_path)).price("openai", "gpt-4o-mini", date(2026, 12, 1)) == found
+    assert sorted(p.name for p in (tmp_path / CACHE).parent.iterdir()) == ["prices.json"]

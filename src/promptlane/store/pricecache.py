@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from promptlane.core.pricing import Price, Prices, Unpriced
-from promptlane.store.fsio import atomic_write
 from promptlane.store.repo import Repo
 
 CACHE = ".promptlane/cache/prices.json"
@@ -66,6 +66,10 @@ class CachedPrices(Prices):
     def _keep(self, key: str, value: Any) -> None:
         self.entries[key] = value
         self.new = True
+        # Written at once, not only by check's ``save`` at the end: check --all looks prices up in
+        # its worker processes, whose caches the parent never sees, so without this a repository
+        # checked only as a whole (CI) imported genai-prices in every worker on every run.
+        self.save()
 
     def price(self, provider: str, model_name: str, on: date) -> Price | Unpriced:
         key = f"price {provider} {model_name} {on.isoformat()}"
@@ -98,8 +102,14 @@ class CachedPrices(Prices):
         if not (self.new and self.identity):  # nothing looked up, or genai-prices not found
             return
         try:
-            atomic_write(self.path, json.dumps({"format": FORMAT, "data": self.identity, "entries": self.entries},
-                                               separators=(",", ":"), sort_keys=True))
+            # A temporary file of this process's own: check --all's workers may write at once.
+            text = json.dumps({"format": FORMAT, "data": self.identity, "entries": self.entries}, separators=(",", ":"),
+                              sort_keys=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, self.path)
+            self.new = False
         except OSError:
             pass  # a read-only clone looks prices up every time
 
