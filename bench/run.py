@@ -5,6 +5,10 @@
 Builds repositories with bench/generate.py, then times promptlane against a baseline run in
 the same invocation (best of --repeat runs each) and prints one table. --quick uses 1,000
 prompts instead of 10,000 (for a fast look; the targets are stated for the full size).
+--only GROUP runs one group. The groups live beside this file: startup.py (start-up and
+check --all against their floors), hooks.py (one commit: the one hook and the three), evals.py
+(batched evals against one promptfoo process), trust.py (the trust work against a reference
+commit's code); each also runs alone.
 """
 from __future__ import annotations
 
@@ -163,15 +167,11 @@ def bench_derivation(work: Path, big: Path, prompts: int, repeat: int) -> list[R
 
 
 def pre_commit_config() -> str:
-    """This repository's hooks, as `repo: local` entries running the installed console scripts
-    (the manifest's file patterns kept), so the timing is promptlane's, not an env build."""
-    import yaml
+    """The template's default, the one hook, as a `repo: local` entry running the installed
+    console script (bench/hooks.py compares it with the three)."""
+    import hooks
 
-    hooks = yaml.safe_load((HERE.parent / ".pre-commit-hooks.yaml").read_text())
-    for hook in hooks:
-        hook["entry"] = str(BIN / hook["entry"])
-        hook["language"] = "unsupported"
-    return yaml.safe_dump({"repos": [{"repo": "local", "hooks": hooks}]}, sort_keys=False)
+    return hooks.config(hooks.ONE)
 
 
 def commit_cost(root: Path, repeat: int) -> float:
@@ -193,74 +193,19 @@ def commit_cost(root: Path, repeat: int) -> float:
     return best
 
 
-def hooks_direct(root: Path, repeat: int) -> float:
-    """promptlane's own commit work: the three hook commands on one changed prompt, run directly."""
-    best = float("inf")
-    for attempt in range(repeat):
-        text = root / "prompts/prompt-00002/system.md"
-        text.write_text(text.read_text() + f"Direct {attempt}.\n")
-        start = time.perf_counter()
-        for args in (["sync", "prompts/prompt-00002/system.md"], ["check", "prompts/prompt-00002/card.yml"], ["audit", "verify"]):
-            subprocess.run([PROMPTLANE, *args], cwd=root, env=ENV, capture_output=True)
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-NOOP_CONFIG = """repos:
-  - repo: local
-    hooks:
-      - {id: a, name: a, entry: "true", language: unsupported, files: ^(prompts|registry)/, require_serial: true}
-      - {id: b, name: b, entry: "true", language: unsupported, files: ^(prompts|registry)/, require_serial: true}
-      - {id: c, name: c, entry: "true", language: unsupported, pass_filenames: false, always_run: true}
-"""
-
-
-def noop_commit(root: Path, work: Path, repeat: int) -> float:
-    config = work / "noop-hooks.yaml"
-    config.write_text(NOOP_CONFIG)
-    best = float("inf")
-    for attempt in range(repeat):
-        text = root / "prompts/prompt-00003/system.md"
-        text.write_text(text.read_text() + f"Noop {attempt}.\n")
-        subprocess.run(["git", "add", "-A"], cwd=root, env=ENV, check=True)
-        start = time.perf_counter()
-        subprocess.run([str(BIN / "pre-commit"), "run", "-c", str(config)], cwd=root, env=ENV, capture_output=True)
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def bench_commit(work: Path, big: Path, repeat: int) -> list[Row]:
-    """One commit, and the two things that could make it grow: history and repository size."""
+def bench_history(work: Path, repeat: int) -> list[Row]:
+    """What history costs a commit (the one hook): 100,000 rows sealed, and never sealed, vs 10."""
     small = make_repo(work, "small-git", 10, 10, git=True)
     long_sealed = make_repo(work, "history-sealed", 10, 100_000, git=True, seal_every=SEAL_EVERY)
     long_unsealed = make_repo(work, "history-unsealed", 10, 100_000, git=True)
     base = commit_cost(small, repeat)
-    ours, sealed, unsealed = commit_cost(big, repeat), commit_cost(long_sealed, repeat), commit_cost(long_unsealed, repeat)
-    direct_big, direct_small = hooks_direct(big, repeat), hooks_direct(small, repeat)
-    noop_big, noop_small = noop_commit(big, work, repeat), noop_commit(small, work, repeat)
-    n = len(list((big / "prompts").iterdir()))
+    sealed, unsealed = commit_cost(long_sealed, repeat), commit_cost(long_unsealed, repeat)
     return [
-        Row(f"one commit: {n:,} prompts + 100k rows vs 10 + 10", ours, base, "<= 1.2", ours / base <= 1.2,
-            f"{ours:.2f} s vs {base:.2f} s ({ours / base:.2f}x)"),
-        Row("  history alone: 10 prompts + 100k rows vs 10 + 10", sealed, base, "<= 1.2", sealed / base <= 1.2,
+        Row("one commit, history alone: 10 prompts + 100k rows vs 10 + 10", sealed, base, "<= 1.2", sealed / base <= 1.2,
             f"{sealed:.2f} s vs {base:.2f} s ({sealed / base:.2f}x)"),
         Row("  the same, 100k rows never sealed", unsealed, base, "(why seal)", True,
             f"{unsealed:.2f} s vs {base:.2f} s ({unsealed / base:.2f}x)"),
-        Row(f"  size alone: pre-commit with no-op hooks, {n:,} vs 10 prompts", noop_big, noop_small, "(git, not promptlane)", True,
-            f"{noop_big:.2f} s vs {noop_small:.2f} s ({noop_big / noop_small:.2f}x)"),
-        Row("  promptlane's three hooks run directly, big vs small", direct_big, direct_small, "(where the time goes)", True,
-            f"{direct_big:.2f} s vs {direct_small:.2f} s ({direct_big / direct_small:.2f}x)"),
     ]
-
-
-def bench_startup(big: Path, repeat: int) -> list[Row]:
-    ours = timed([PROMPTLANE, "check", "prompts/prompt-00001/card.yml"], big, repeat, ok_codes=(0,))
-    base = timed([sys.executable, "-c", "pass"], big, repeat, ok_codes=(0,))
-    floor = timed([sys.executable, "-c", "import yaml"], big, repeat, ok_codes=(0,))
-    return [Row("start-up: check one card vs python -c pass", ours, base, "<= 3x", ours / base <= 3,
-                f"{ours * 1000:.0f} ms vs {base * 1000:.0f} ms ({ours / base:.1f}x)"),
-            Row("  floor: python -c 'import yaml' vs python -c pass", floor, base, "(a required import)", True,
-                f"{floor * 1000:.0f} ms vs {base * 1000:.0f} ms ({floor / base:.1f}x)")]
 
 
 def mass_edit(root: Path, count: int) -> float:
@@ -302,7 +247,7 @@ def print_table(rows: list[Row]) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default=None, help="run one group: startup, files, signed, derived, commit, sync")
+    parser.add_argument("--only", default=None, help="run one group: startup, files, signed, derived, commit, history, sync, evals, trust")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -313,10 +258,20 @@ def main(argv=None) -> int:
           flush=True)
     big = make_repo(work, "big", prompts, 100_000, git=True, seal_every=SEAL_EVERY)
     rows = []
-    groups = {"startup": lambda: bench_startup(big, args.repeat), "files": lambda: bench_all_files(work, big, args.repeat),
+    import evals
+    import hooks
+    import startup
+    import trust
+
+    groups = {"startup": lambda: startup.bench_startup(work, args.repeat, (1000,) if args.quick else (1000, 10_000)),
+              "files": lambda: bench_all_files(work, big, args.repeat),
               "signed": lambda: bench_signed_forms(work, big, prompts, args.repeat),
               "derived": lambda: bench_derivation(work, big, prompts, args.repeat),
-              "commit": lambda: bench_commit(work, big, args.repeat), "sync": lambda: bench_mass_sync(work, prompts)}
+              "commit": lambda: hooks.bench_hooks(work, big, prompts, args.repeat),
+              "history": lambda: bench_history(work, args.repeat),
+              "sync": lambda: bench_mass_sync(work, prompts),
+              "evals": lambda: evals.bench_evals(work, (40,) if args.quick else evals.SIZES, args.repeat),
+              "trust": lambda: trust.bench_trust(work, prompts, args.repeat)}
     for name, step in groups.items():
         if args.only not in (None, name):
             continue
