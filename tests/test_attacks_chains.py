@@ -619,7 +619,9 @@ def test_a_tests_filter_that_would_drop_it_from_the_run_is_refused(gov, capsys, 
     """mallory gives each failing test `providers: [nobody]` (or `prompts: [nobody]`), hoping
     promptfoo's filters (isProviderAllowed / isAllowedPrompt) leave them out of the run so the
     results count 3 tests, all passed. promptfoo 0.121 refuses a filter that names nothing of the
-    run (exit 1): `eval run` writes no results (exit 2), and CI's eval job fails the same way."""
+    run (exit 1): `eval run` writes no results (exit 2), and CI's eval job fails the same way. A
+    test's `prompts:` is refused before promptfoo starts (PL348, check too): `eval run` restricts
+    each prompt's tests itself (several prompts share one promptfoo process)."""
     card = _break_draft(gov, capsys)
 
     def filtered(tests):
@@ -628,7 +630,11 @@ def test_a_tests_filter_that_would_drop_it_from_the_run_is_refused(gov, capsys, 
 
     _edit_tests(gov, filtered)
     code, result, out = _eval_json(gov, capsys)
-    assert code == 2 and result and result["outcome"] == "not run" and "promptfoo refused the config" in result["error"], out
+    refusal = "PL348 [0] prompts:" if key == "prompts" else "promptfoo refused the config"
+    assert code == 2 and result and result["outcome"] == "not run" and refusal in result["error"] + out, out
+    if key == "prompts":
+        check, check_out = pl(gov, capsys, "check", CHAIN_TESTS)
+        assert check == 1 and "PL348 [0] prompts:" in check_out and "PL348 [1] prompts:" in check_out, check_out
     from promptlane.store.results import load_results
     assert load_results(gov, CHAIN, card.hash) is None
 
