@@ -39,6 +39,17 @@ def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: Sequenc
           trust: Sequence[str] = ()) -> list[Problem]:
     """Every problem of ``prompt_ids``; ``policy``: the policy file too; ``forms``: review forms
     to validate; ``trust``: the governance and review-history checks to run (``TRUST_CHECKS``)."""
+    # Started first: with many prompts, the workers check them while this process runs the
+    # whole-repository checks (git, the policy); their problems are still reported after those.
+    checked = _Checked(repo, prompt_ids)
+    try:
+        return _check(repo, prompt_ids, checked, policy, forms, trust)
+    finally:
+        checked.close()
+
+
+def _check(repo: Repo, prompt_ids: list[str], checked: _Checked, policy: bool, forms: Sequence[str],
+           trust: Sequence[str]) -> list[Problem]:
     problems: list[Problem] = []
     interrupted = pending_problem(repo.root)
     if interrupted:
@@ -55,7 +66,7 @@ def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: Sequenc
         for rel in forms:  # well-formed whether or not a gate reads them yet
             problems.extend(read_review(repo, rel, policy=rel.startswith("reviews/policy/")).problems)
     seen_ids: dict[str, str] = {}
-    for prompt_id, (found, declared, rel) in zip(prompt_ids, _each_prompt(repo, prompt_ids), strict=True):
+    for prompt_id, (found, declared, rel) in zip(prompt_ids, checked, strict=True):
         problems.extend(found)
         if declared is None:
             continue
@@ -128,26 +139,42 @@ PARALLEL_FROM = 400  # below this, starting worker processes costs more than it 
 _worker_repo: Repo | None = None
 
 
-def _each_prompt(repo: Repo, prompt_ids: list[str]):
-    """check_prompt for each id, in order; many prompts are spread over the machine's cores
-    (each prompt is checked alone; only duplicate ids need the whole set, done by the caller)."""
-    import os
+class _Checked:
+    """check_prompt for each id, in order, as an iterator; many prompts are spread over the
+    machine's cores, and their workers start at once (each prompt is checked alone; only
+    duplicate ids need the whole set, done by the caller). ``close`` stops the workers of a run
+    that ends early (an error in the whole-repository checks)."""
 
-    jobs = int(os.environ.get("PROMPTLANE_JOBS") or min(os.cpu_count() or 1, 8))
-    if jobs < 2 or len(prompt_ids) < PARALLEL_FROM:
-        return (check_prompt(repo, prompt_id) for prompt_id in prompt_ids)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    def __init__(self, repo: Repo, prompt_ids: list[str]):
+        import os
 
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(repo.root,))
-    chunk = max(50, len(prompt_ids) // (jobs * 8))
-    return _drain(pool, pool.map(_check_in_worker, prompt_ids, chunksize=chunk))
+        jobs = int(os.environ.get("PROMPTLANE_JOBS") or min(os.cpu_count() or 1, 8))
+        self._pool = None
+        if jobs < 2 or len(prompt_ids) < PARALLEL_FROM:
+            self._results = (check_prompt(repo, prompt_id) for prompt_id in prompt_ids)
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(repo.root,))
+        chunk = max(50, len(prompt_ids) // (jobs * 8))
+        self._results = iter(self._pool.map(_check_in_worker, prompt_ids, chunksize=chunk))
 
-def _drain(pool, results):
-    with pool:
-        yield from results
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self._results)
+        except StopIteration:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 def _init_worker(root) -> None:
