@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import cast
+from typing import Any, Iterator, cast
 
 from promptlane.commands.arguments import ids_from, open_repo, repo_rel
 from promptlane.commands.output import report
@@ -121,7 +121,10 @@ def _trust_checks(rels: list[str] | None, based: bool = False) -> list[str]:
     return which
 
 
-def check_prompt(repo: Repo, prompt_id: str) -> tuple[list[Problem], str | None, str]:
+PromptChecked = tuple[list[Problem], "str | None", str]  # a prompt's problems, its declared id, its card's path
+
+
+def check_prompt(repo: Repo, prompt_id: str) -> PromptChecked:
     """One prompt's problems, the id its card declares, and the card's path."""
     card = read_card(repo, prompt_id)
     found = list(card.problems)
@@ -149,7 +152,8 @@ class _Checked:
         import os
 
         jobs = int(os.environ.get("PROMPTLANE_JOBS") or min(os.cpu_count() or 1, 8))
-        self._pool = None
+        self._pool: Any = None
+        self._results: Iterator[PromptChecked]
         if jobs < 2 or len(prompt_ids) < PARALLEL_FROM:
             self._results = (check_prompt(repo, prompt_id) for prompt_id in prompt_ids)
             return
@@ -161,10 +165,10 @@ class _Checked:
         chunk = max(50, len(prompt_ids) // (jobs * 8))
         self._results = iter(self._pool.map(_check_in_worker, prompt_ids, chunksize=chunk))
 
-    def __iter__(self):
+    def __iter__(self) -> _Checked:
         return self
 
-    def __next__(self):
+    def __next__(self) -> PromptChecked:
         try:
             return next(self._results)
         except StopIteration:

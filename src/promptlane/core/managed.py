@@ -18,7 +18,7 @@ from promptlane.core.policy import Policy
 from promptlane.core.record import record
 from promptlane.core.registry import Lock
 
-RUN_SYNC = "run `promptlane sync` (or commit again: the promptlane-sync hook does it)"
+RUN_SYNC = "run `promptlane sync` (or commit again: the commit hook does it)"
 MANAGED = ("version", "hash", "author", "environment")
 
 

@@ -24,7 +24,7 @@ from promptlane.store.evalinputs import InputsError, current_inputs
 from promptlane.store.results import load_results
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-RUN_SYNC = "run `promptlane sync` first (or commit: the promptlane-sync hook does it), so results name their version"
+RUN_SYNC = "run `promptlane sync` first (or commit: the commit hook does it), so results name their version"
 
 
 def eval_card(repo, prompt_id: str) -> Card:
