@@ -79,7 +79,7 @@ def test_count(repo, card: Card) -> int:
     """How many test cases ``evals/tests/<id>.yml`` holds (what a batch or a shard weighs); 1 when
     it cannot be read (the run says what is wrong)."""
     try:
-        loaded = yaml.load((repo.root / tests_rel(card.prompt_id)).read_text(encoding="utf-8"), Loader=_LOADER)
+        loaded = yaml.load((repo.root / tests_rel(card.prompt_id)).read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 (a safe loader: CSafeLoader or SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return 1
     return len(loaded) if isinstance(loaded, list) and loaded else 1
