@@ -78,11 +78,10 @@ def results(root: Path, prompt_id: str) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "batched eval: one prompt's javascript assertion runs in the same promptfoo process as another "
-    "prompt's tests and can change their outcome (String.prototype.includes replaced): zzz, failing "
-    "alone, is written 1/1 passed, bound to its hash and to inputs that do not include aaa's tests"))
 def test_one_prompts_javascript_cannot_pass_another_prompts_failing_test(pair, promptfoo, tmp_path):
+    """Attack: aaa's javascript assertion replaces String.prototype.includes so that zzz's failing
+    `contains` passes, had the two shared a promptfoo process. CI's own results (--results-dir)
+    run each prompt in a process of its own: zzz's are what zzz alone gives."""
     alone = tmp_path / "alone"
     shutil.copytree(pair, alone, symlinks=True)
     done = pl(alone, "eval", "run", "zzz", "--force")
@@ -100,14 +99,15 @@ def test_one_prompts_javascript_cannot_pass_another_prompts_failing_test(pair, p
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "batched eval: one prompt's javascript assertion breaks another prompt's results in the same "
-    "promptfoo process: triage-reply (5/5 alone) gets failures it does not have alone"))
 def test_one_prompts_javascript_cannot_fail_another_prompts_tests(pair, promptfoo, tmp_path):
+    """Attack: aaa's assertion makes every `includes` true, which breaks triage-reply's tests in a
+    shared process. CI's own results keep triage-reply's 5/5. (Results written in the checkout are
+    batched and could be; CI never takes those on trust: it evaluates what a change promotes.)"""
+    ci = tmp_path / "ci-results"
     (pair / "evals/tests/aaa.yml").write_text(ATTACKER_TESTS.replace(
         POISON, "(() => { String.prototype.includes = function () { return true }; return true })()"), encoding="utf-8")
-    done = pl(pair, "eval", "run", "aaa", "triage-reply", "--force")
-    chain = results(pair, "triage-reply")
+    done = pl(pair, "eval", "run", "aaa", "triage-reply", "--force", "--results-dir", str(ci))
+    chain = json.loads(next((ci / "triage-reply").glob("*.json")).read_text(encoding="utf-8"))
     assert chain["tests"] == chain["passed"] == 5, (chain, done.stdout[-2000:])
 
 

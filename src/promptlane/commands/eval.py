@@ -138,8 +138,14 @@ def jobs() -> int:
 
 
 def _run_batched(repo, cards, promptfoo, timeout, results_dir, out: RunReport, problems: list) -> tuple[int, int]:
-    """Every card in at most jobs() promptfoo processes, run at once, balanced by test count
-    (evals/batch.py): (prompts not run, prompts failed or errored). Lines come as prompts finish."""
+    """Every card in at most jobs() promptfoo processes at a time, balanced by test count
+    (evals/batch.py): (prompts not run, prompts failed or errored). Lines come as prompts finish.
+
+    With ``results_dir`` (CI's own results, the ones its gates judge) every card runs in a
+    promptfoo process of its own, jobs() of them at a time: prompts in one process share one
+    JavaScript runtime, so one prompt's test code (a javascript assertion, a transform) could
+    change another's outcomes (docs/evals.md, "Many prompts: batches"). Results written in the
+    checkout are batched: CI never takes them on trust, it evaluates what a change promotes again."""
     import queue
     import threading
 
@@ -147,8 +153,14 @@ def _run_batched(repo, cards, promptfoo, timeout, results_dir, out: RunReport, p
     from promptlane.evals.plan import balance, test_count
     from promptlane.evals.runner import Stopped, reset_stop, stop_all
 
-    groups = balance([(card, test_count(repo, card)) for card in cards], jobs())
+    if results_dir is not None:
+        groups = [[card] for card in cards]
+    else:
+        groups = balance([(card, test_count(repo, card)) for card in cards], jobs())
     events: queue.Queue = queue.Queue()
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for group in groups:
+        todo.put(group)
 
     def alone(card) -> None:
         try:
@@ -156,18 +168,26 @@ def _run_batched(repo, cards, promptfoo, timeout, results_dir, out: RunReport, p
         except (EvalSetupError, EvalRunError) as exc:  # PromptfooCannotStart is an EvalSetupError
             events.put(("error", card, exc))
 
-    def work(group) -> None:
+    def run_group(group) -> None:
+        if len(group) == 1:
+            alone(group[0])
+            return
+        batched = run_batch(repo, group, promptfoo, timeout, results_dir, lambda card: events.put(("done", card, None)))
+        for card, run in batched.runs:
+            events.put(("ran", card, run))
+        for card, exc in batched.refused:
+            events.put(("error", card, exc))
+        for card in batched.again:
+            alone(card)
+
+    def work() -> None:
         try:
-            if len(group) == 1:
-                alone(group[0])
-                return
-            batched = run_batch(repo, group, promptfoo, timeout, results_dir, lambda card: events.put(("done", card, None)))
-            for card, run in batched.runs:
-                events.put(("ran", card, run))
-            for card, exc in batched.refused:
-                events.put(("error", card, exc))
-            for card in batched.again:
-                alone(card)
+            while True:
+                try:
+                    group = todo.get_nowait()
+                except queue.Empty:
+                    return
+                run_group(group)
         except Stopped:
             pass
         finally:
@@ -176,7 +196,7 @@ def _run_batched(repo, cards, promptfoo, timeout, results_dir, out: RunReport, p
     setup_errors = run_bad = 0
     finished, ended, cannot_start, done = 0, 0, False, set()
     reset_stop()
-    threads = [threading.Thread(target=work, args=(group,), daemon=True) for group in groups]
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(jobs(), len(groups)))]
     with stop_on_sigterm():  # a cancelled CI job: every promptfoo is stopped, every temp folder removed
         try:
             for thread in threads:
