@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import BIN, ENV, SEAL_EVERY, Row, make_repo, print_table  # noqa: E402
+from run import BIN, ENV, SEAL_EVERY, Row, make_repo, finish  # noqa: E402
 
 PRE_COMMIT = str(BIN / "pre-commit")
 TARGET = 1.3
@@ -186,13 +185,7 @@ def main(argv=None) -> int:
     prompts = 1000 if args.quick else 10_000
     print(f"building repositories in {work} ({prompts:,} prompts, 100,000 rows sealed every {SEAL_EVERY:,}) ...", flush=True)
     rows = bench_hooks(work, prompts=prompts, repeat=args.repeat, reuse=args.reuse)
-    for r in rows:
-        print(f"  {r.name.strip()}: {r.note}", flush=True)
-    print()
-    print_table(rows)
-    if not args.work:
-        shutil.rmtree(work, ignore_errors=True)
-    return 0 if all(r.ok for r in rows) else 1
+    return finish(rows, work, keep=bool(args.work))
 
 
 if __name__ == "__main__":

@@ -244,6 +244,18 @@ def print_table(rows: list[Row]) -> None:
         print(f"{r.name:<{width}}  {r.target:<22} {r.note:<40} {'yes' if r.ok else 'NO'}")
 
 
+def finish(rows: list[Row], work: Path, keep: bool) -> int:
+    """Print the rows and their table; remove ``work`` unless ``keep`` (--work given). Exit 1 when a
+    target is missed."""
+    for r in rows:
+        print(f"  {r.name.strip()}: {r.note}", flush=True)
+    print()
+    print_table(rows)
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if all(r.ok for r in rows) else 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -275,14 +287,8 @@ def main(argv=None) -> int:
     for name, step in groups.items():
         if args.only not in (None, name):
             continue
-        for row in step():
-            rows.append(row)
-            print(f"  {row.name.strip()}: {row.note}", flush=True)
-    print()
-    print_table(rows)
-    if not args.work:
-        shutil.rmtree(work, ignore_errors=True)
-    return 0 if all(r.ok for r in rows) else 1
+        rows += step()
+    return finish(rows, work, keep=bool(args.work))
 
 
 if __name__ == "__main__":

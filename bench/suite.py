@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import Row, print_table  # noqa: E402
+from run import Row, finish  # noqa: E402
 
 ROOT = HERE.parent
 SLOW = ["tests/test_workflows.py", "tests/test_demo.py", "tests/test_packaging.py", "tests/test_hooks_e2e.py"]
@@ -84,13 +83,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="promptlane-bench-suite-"))
     rows = bench_suite(work, args.files or None, args.workers, args.repeat, args.quick)
-    for r in rows:
-        print(f"  {r.name}: {r.note}", flush=True)
-    print()
-    print_table(rows)
-    if not args.work:
-        shutil.rmtree(work, ignore_errors=True)
-    return 0 if all(r.ok for r in rows) else 1
+    return finish(rows, work, keep=bool(args.work))
 
 
 if __name__ == "__main__":

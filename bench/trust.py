@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402
-from run import ENV, SEAL_EVERY, Row, make_repo, print_table  # noqa: E402
+from run import ENV, SEAL_EVERY, Row, make_repo, finish  # noqa: E402
 
 REFERENCE = "0b9294e"  # the last trust figures before the performance work (docs/performance.md)
 
@@ -133,13 +133,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="promptlane-bench-trust-"))
     rows = bench_trust(work, 1000 if args.quick else 10_000, args.repeat, args.ref)
-    for r in rows:
-        print(f"  {r.name.strip()}: {r.note}", flush=True)
-    print()
-    print_table(rows)
-    if not args.work:
-        shutil.rmtree(work, ignore_errors=True)
-    return 0 if all(r.ok for r in rows) else 1
+    return finish(rows, work, keep=bool(args.work))
 
 
 if __name__ == "__main__":
