@@ -114,9 +114,9 @@ def bench_all_files(work: Path, big: Path, repeat: int) -> list[Row]:
     ]
 
 
-def bench_signed_forms(work: Path, big: Path, prompts: int, repeat: int) -> list[Row]:
-    """check --all with a signed approval for every prompt, against the same repository without
-    them (today's figure); and the cold case, every signature new since the base and verified."""
+def signed_repo(work: Path, prompts: int) -> Path:
+    """A committed repository of ``prompts`` prompts and 100,000 rows with one signed PM approval
+    per prompt (a fresh ssh-keygen key), committed on top as HEAD."""
     key = work / "bench-key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", generate.REVIEWER, "-f", str(key)], check=True)
     signed = make_repo(work, "signed", prompts, 100_000, git=True, seal_every=SEAL_EVERY)
@@ -124,6 +124,13 @@ def bench_signed_forms(work: Path, big: Path, prompts: int, repeat: int) -> list
     git = ["git", "-c", "user.email=bench@example.com", "-c", "user.name=bench"]
     subprocess.run([*git, "add", "-A"], cwd=signed, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "signed approvals"], cwd=signed, check=True)
+    return signed
+
+
+def bench_signed_forms(work: Path, big: Path, prompts: int, repeat: int) -> list[Row]:
+    """check --all with a signed approval for every prompt, against the same repository without
+    them (today's figure); and the cold case, every signature new since the base and verified."""
+    signed = signed_repo(work, prompts)
     ours = timed([PROMPTLANE, "check", "--all"], signed, repeat, ok_codes=(0,))
     today = timed([PROMPTLANE, "check", "--all"], big, repeat, ok_codes=(0,))
     cold = timed([PROMPTLANE, "check", "--all", "--base", "HEAD~1"], signed, 1, ok_codes=(0, 1))

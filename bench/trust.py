@@ -26,8 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import generate  # noqa: E402
-from run import ENV, SEAL_EVERY, Row, make_repo, finish  # noqa: E402
+from run import ENV, SEAL_EVERY, Row, finish, make_repo, signed_repo  # noqa: E402
 
 REFERENCE = "0b9294e"  # the last trust figures before the performance work (docs/performance.md)
 
@@ -87,17 +86,6 @@ def incremental(trees: list[Tree], roots: list[Path], repeat: int) -> list[float
 
 def row(name: str, new: float, old: float, target: str, limit: float) -> Row:
     return Row(name, new, old, target, new / old <= limit, f"{new:.2f} s vs {old:.2f} s ({new / old:.2f}x)")
-
-
-def signed_repo(work: Path, prompts: int) -> Path:
-    key = work / "bench-key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", generate.REVIEWER, "-f", str(key)], check=True)
-    signed = make_repo(work, "signed", prompts, 100_000, git=True, seal_every=SEAL_EVERY)
-    generate.add_signed_forms(signed, key)
-    git = ["git", "-c", "user.email=bench@example.com", "-c", "user.name=bench"]
-    subprocess.run([*git, "add", "-A"], cwd=signed, check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "signed approvals"], cwd=signed, check=True)
-    return signed
 
 
 def bench_trust(work: Path, prompts: int, repeat: int, ref: str = REFERENCE) -> list[Row]:

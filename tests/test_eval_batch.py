@@ -19,26 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, run_cli
+from conftest import run_cli
 from llm_server import LLMServer
 
 PROMPTLANE = [sys.executable, "-m", "promptlane.cli"]
 NEW = ("alpha", "file")  # "file": a prompt id that is also the start of every file:// prompt id
-
-
-def _promptfoo() -> str | None:
-    configured = os.environ.get("PROMPTLANE_PROMPTFOO")
-    candidates = [configured] if configured else [str(ROOT / ".tools/promptfoo/node_modules/.bin/promptfoo"), shutil.which("promptfoo")]
-    return next((c for c in candidates if c and Path(c).is_file()), None)
-
-
-@pytest.fixture
-def promptfoo(monkeypatch) -> str:
-    found = _promptfoo()
-    if not found or not shutil.which("node"):
-        pytest.skip("promptfoo or Node.js is not installed (run `make promptfoo`)")
-    monkeypatch.setenv("PROMPTLANE_PROMPTFOO", found)
-    return found
 
 
 @pytest.fixture
