@@ -65,19 +65,25 @@ def rules_base(p: argparse.ArgumentParser) -> None:
                         "the working tree's files)")
 
 
-def _add_hook_commands(sub) -> None:
-    """The commands the hooks run (and init/new): parsed without importing any other command."""
+def _add_init(sub) -> None:
     p = sub.add_parser("init", help="scaffold a governed repository from the bundled template", add_help=False)
     p.add_argument("init_args", nargs=argparse.REMAINDER)
     p.set_defaults(handler="init:cmd_init")
 
+
+def _add_new(sub) -> None:
     p = sub.add_parser("new", help="add a prompt from the example card")
     p.add_argument("id", help="prompt id: [a-z0-9][a-z0-9-]*, also the folder name")
     p.add_argument("--title", default=None)
     p.set_defaults(handler="new:cmd_new")
 
+
+def _add_sync(sub) -> None:
     _files_command(sub, "sync", "fixer: hash, bump, demote, snapshot, changelog, audit",
                    "changed files, or prompt ids (default: every prompt)", "sync:cmd_sync")
+
+
+def _add_check(sub) -> None:
     _files_command(sub, "check", "validate cards, texts, variables and the registry",
                    "files or prompt ids to check (default: every prompt)", "check:cmd_check")
     sub.choices["check"].add_argument(
@@ -85,6 +91,8 @@ def _add_hook_commands(sub) -> None:
         help="also check the prompts with a file deleted since git HEAD (a deleted served prompt is PL124), and, "
              "with no FILES, only those: what the commit hook runs, since pre-commit passes only files that exist")
 
+
+def _add_hook(sub) -> None:
     p = sub.add_parser("hook", help="the commit hook: sync, check --deleted and audit verify in one process")
     p.add_argument("files", nargs="*", help="the files pre-commit passes; each part takes those its own hook would: "
                                             "sync those under prompts/ or registry/, check those of promptlane-check's "
@@ -93,6 +101,8 @@ def _add_hook_commands(sub) -> None:
                                                           "as `promptlane check --deleted` (the hook's argument)")
     p.set_defaults(handler="hook:cmd_hook")
 
+
+def _add_audit(sub) -> None:
     p = sub.add_parser("audit", help="verify the audit log, or seal its current segment")
     audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     v = audit_sub.add_parser("verify", help="the hash chain is intact")
@@ -106,11 +116,19 @@ def _add_hook_commands(sub) -> None:
                    help="seal only when the current segment holds at least N rows (for scheduled runs)")
     s.set_defaults(handler="audit:cmd_audit_seal")
 
+
+def _add_merge_driver(sub) -> None:
     p = sub.add_parser("merge-driver", help="git merge driver for the audit log and registry locks")
     p.add_argument("kind", nargs="?", choices=["audit", "lock", "append"])
     p.add_argument("paths", nargs="*", metavar="FILE", help="%%O %%A %%B as git passes them")
     p.add_argument("--install", action="store_true", help="wire the drivers into this clone's .git/config")
     p.set_defaults(handler="merge_driver:cmd_merge_driver")
+
+
+# The commands the hooks run (and init/new), in the order --help lists them: each is parsed by a
+# parser that knows only that command, without importing or declaring any other (a faster start).
+HOOK_COMMANDS = {"init": _add_init, "new": _add_new, "sync": _add_sync, "check": _add_check, "hook": _add_hook,
+                 "audit": _add_audit, "merge-driver": _add_merge_driver}
 
 
 def _add_eval_commands(sub) -> None:
@@ -257,23 +275,23 @@ def _add_interop_commands(sub) -> None:
     p.set_defaults(handler="interop:cmd_export")
 
 
-HOOK_COMMANDS = {"init", "new", "sync", "check", "hook", "audit", "merge-driver"}
-
-
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line; for a hook command, only the hook commands (a faster start)."""
+    """The whole command line; for a hook command, that command alone (a faster start)."""
     parser = argparse.ArgumentParser(prog="promptlane", description="Govern LLM prompts in git.")
     parser.add_argument("--version", action="version", version=f"promptlane {__version__}")
     parser.add_argument("-C", dest="root", metavar="DIR", default=None, help="run as if started in DIR (any folder inside a governed repository)")
     # `check` validates the commands named in workflows/rollback-flow.md against this parser.
     parser.set_defaults(build_parser=build_parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add_hook_commands(sub)
-    if command not in HOOK_COMMANDS:
-        _add_eval_commands(sub)
-        _add_promotion_commands(sub)
-        _add_report_commands(sub)
-        _add_interop_commands(sub)
+    if command in HOOK_COMMANDS:
+        HOOK_COMMANDS[command](sub)
+        return parser
+    for add in HOOK_COMMANDS.values():
+        add(sub)
+    _add_eval_commands(sub)
+    _add_promotion_commands(sub)
+    _add_report_commands(sub)
+    _add_interop_commands(sub)
     return parser
 
 

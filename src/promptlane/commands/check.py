@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, cast
+from typing import Any, Callable, Iterator, cast
 
 from promptlane.commands.arguments import ids_from, open_repo, repo_rel
 from promptlane.commands.output import report
@@ -36,21 +36,27 @@ from promptlane.store.repo import Repo
 
 
 def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: Sequence[str] = (),
-          trust: Sequence[str] = ()) -> list[Problem]:
+          trust: Sequence[str] = (), also: Callable[[], list[Problem]] | None = None) -> list[Problem]:
     """Every problem of ``prompt_ids``; ``policy``: the policy file too; ``forms``: review forms
-    to validate; ``trust``: the governance and review-history checks to run (``TRUST_CHECKS``)."""
+    to validate; ``trust``: the governance and review-history checks to run (``TRUST_CHECKS``);
+    ``also``: more whole-repository checks (the repository's own files), run with the others."""
+    from promptlane.store.git import memoized
+
     # Started first: with many prompts, the workers check them while this process runs the
     # whole-repository checks (git, the policy); their problems are still reported after those.
     checked = _Checked(repo, prompt_ids)
     try:
-        return _check(repo, prompt_ids, checked, policy, forms, trust)
+        with memoized():  # check writes nothing: a git question asked twice has one answer
+            return _check(repo, prompt_ids, checked, policy, forms, trust, also)
     finally:
         checked.close()
 
 
 def _check(repo: Repo, prompt_ids: list[str], checked: _Checked, policy: bool, forms: Sequence[str],
-           trust: Sequence[str]) -> list[Problem]:
+           trust: Sequence[str], also: Callable[[], list[Problem]] | None) -> list[Problem]:
     problems: list[Problem] = []
+    if also is not None:
+        problems.extend(also())
     interrupted = pending_problem(repo.root)
     if interrupted:
         problems.append(interrupted)
@@ -273,19 +279,8 @@ def cmd_check(args, repo: Repo | None = None) -> int:
     policy = policy or bool(repo.base)
     ids = ids_from(repo, args.files, args.all) if (args.files or whole) else []
     ids = sorted(set(ids) | {i for i in deleted if repo.prompt_dir(i).is_dir()})
-    problems = check(repo, ids, policy=policy, forms=forms, trust=_trust_checks(rels, bool(repo.base)))
-    problems += _orphans(repo, rels, deleted)
-    if rels is None or any(rel.startswith("evals/tests/") for rel in rels):
-        from promptlane.store.evaltests import stray_problems
-
-        problems += stray_problems(repo, rels)
-    # The repository's own files belong to no prompt: a commit of prompt files alone (the usual
-    # hook run) need not import their checks.
-    if rels is None or any(prompt_id_of(rel) is None for rel in rels):
-        from promptlane.commands.repofiles import CHECKS, repo_file_problems
-
-        if rels is None or any(rel in CHECKS for rel in rels):
-            problems += repo_file_problems(repo, rels, lambda: command_names(args.build_parser()))
+    problems = check(repo, ids, policy=policy, forms=forms, trust=_trust_checks(rels, bool(repo.base)),
+                     also=lambda: _outside_prompts(args, repo, rels, deleted))
     count = report(problems)
     if count and any(p.code.startswith(("PL41", "PL5", "PL6")) for p in problems):
         import sys
@@ -294,6 +289,24 @@ def cmd_check(args, repo: Repo | None = None) -> int:
 
         print(f"promptlane check: approvals, promotions and governance changes judged under {source(repo)}", file=sys.stderr)
     return EXIT_FAILED if count else EXIT_OK
+
+
+def _outside_prompts(args, repo: Repo, rels: list[str] | None, deleted: list[str]) -> list[Problem]:
+    """What no single prompt's check sees: locks whose prompt is gone, eval tests of no prompt,
+    and the repository's own files (among ``rels``; all of them when it is None)."""
+    found = _orphans(repo, rels, deleted)
+    if rels is None or any(rel.startswith("evals/tests/") for rel in rels):
+        from promptlane.store.evaltests import stray_problems
+
+        found += stray_problems(repo, rels)
+    # The repository's own files belong to no prompt: a commit of prompt files alone (the usual
+    # hook run) need not import their checks.
+    if rels is None or any(prompt_id_of(rel) is None for rel in rels):
+        from promptlane.commands.repofiles import CHECKS, repo_file_problems
+
+        if rels is None or any(rel in CHECKS for rel in rels):
+            found += repo_file_problems(repo, rels, lambda: command_names(args.build_parser()))
+    return found
 
 
 def _deleted_ids(repo: Repo) -> list[str]:

@@ -41,8 +41,8 @@ def read_card(repo: Repo, prompt_id: str) -> Card:
 
 
 def _read_texts(repo: Repo, card: Card) -> None:
-    folder = os.path.realpath(repo.prompt_dir(card.prompt_id))
-    if not folder.startswith(os.path.realpath(repo.root / "prompts") + os.sep):
+    folder = os.path.realpath(os.path.join(repo.real_prompts, card.prompt_id))
+    if not folder.startswith(repo.real_prompts + os.sep):
         card.problems.append(card.problem("PL131", f"prompts/{card.prompt_id} is a link to a folder outside prompts/; keep prompts inside the repository", "id"))
         return
     texts = []

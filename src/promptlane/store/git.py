@@ -1,7 +1,26 @@
 """The few facts promptlane asks git for; argument lists only, never a shell string."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Iterator
+
+# Within ``memoized()``: each git command's answer, by (folder, arguments, input).
+_answers: dict[tuple[str, tuple[str, ...], bytes | None], bytes | None] | None = None
+
+
+@contextlib.contextmanager
+def memoized() -> Iterator[None]:
+    """Within: each distinct git command runs once and its answer is reused (check asks HEAD's
+    commit and the policy at HEAD from several checks). Only for a run that changes no file,
+    index or ref while it asks: after a write, an answer kept would be stale."""
+    global _answers
+    outer = _answers
+    _answers = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _answers = outer
 
 
 def _git(root: Path, *args: str, strip: bool = True) -> str | None:
@@ -13,6 +32,15 @@ def _git(root: Path, *args: str, strip: bool = True) -> str | None:
 
 
 def _git_bytes(root: Path, *args: str, stdin: bytes | None = None) -> bytes | None:
+    if _answers is None:
+        return _run_git(root, args, stdin)
+    key = (str(root), args, stdin)
+    if key not in _answers:
+        _answers[key] = _run_git(root, args, stdin)
+    return _answers[key]
+
+
+def _run_git(root: Path, args: tuple[str, ...], stdin: bytes | None) -> bytes | None:
     import subprocess  # not at the top: the commit hooks often need no git at all
     from shutil import which
 

@@ -93,6 +93,12 @@ class Repo:
         return sorted(entry.name for entry in os.scandir(base) if entry.is_dir() and not entry.name.startswith("."))
 
     @cached_property
+    def real_prompts(self) -> str:
+        """prompts/ with every link resolved, as a string: each card's texts must stay below it
+        (found once per run, not once per card)."""
+        return os.path.realpath(self.root / PROMPTS)
+
+    @cached_property
     def environments(self) -> tuple[str, ...]:
         """Ordered environments, from the policy file's ``environments:`` (first = development)."""
         from promptlane.store.policyfile import load_environments  # the policy file: only once a command needs it
