@@ -141,6 +141,24 @@ def test_the_fast_yaml_path_builds_what_the_generic_constructor_builds(text):
 
 
 @FUZZ
+@given(TEXT | YAMLISH | STRUCTURES.map(lambda data: yaml.safe_dump(data, allow_unicode=True)))
+@example("a: 1\nb: 1.5\nc: ~\nd: null\ne: 2026-01-01\nf: .inf\ng: 0x1f\nh: 1_000\ni: '1'\nj: =\nk: true\n")
+@example("- 1\n- '1'\n- \"1\"\n- 1\n")
+def test_the_loader_builds_what_pyyaml_builds_each_time(text):
+    """A document the loader finds nothing wrong with is the data PyYAML's own safe loader
+    builds, however often a scalar's text was seen before (the loader keeps plain scalars'
+    resolved tags for the run)."""
+    try:
+        expected = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+    except (yaml.YAMLError, RecursionError):
+        return
+    first, again = load(text, "x.yml"), load(text, "x.yml")
+    assert first.problems == again.problems and repr(first.data) == repr(again.data)
+    if not first.problems:
+        assert repr(first.data) == repr(expected)
+
+
+@FUZZ
 @given(TEXT | YAMLISH)
 @example("\ufeff" + CARD.replace("\n", "\r\n"))
 @example("!!python/object/apply:os.system ['echo pwned']\n")

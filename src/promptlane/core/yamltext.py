@@ -16,6 +16,8 @@ from promptlane.core.record import field, record
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_BOOLS = {"true", "false", "True", "False", "TRUE", "FALSE"}
+_plain_tags: dict[str, str] = {}  # a plain scalar's text -> its resolved tag (_StrictLoader.resolve)
+_MEMO_TEXT, _MEMO_SIZE = 64, 20_000  # texts longer than this are resolved each time; the memo's bound
 
 
 class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
@@ -25,6 +27,25 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         super().__init__(stream)
         self.path = path
         self.findings: list[Problem] = []
+
+    # libyaml's parser asks the resolver for the tag of every node it composes: one Python call
+    # each, and two more for path resolvers, which promptlane never registers. Without them a
+    # plain scalar's tag depends on its text alone, so each short text is resolved once a run.
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is not yaml.ScalarNode or not implicit[0] or len(value) > _MEMO_TEXT:
+            return cast(str, super().resolve(kind, value, implicit))
+        tag = _plain_tags.get(value)
+        if tag is None:
+            if len(_plain_tags) >= _MEMO_SIZE:
+                _plain_tags.clear()
+            tag = _plain_tags[value] = cast(str, super().resolve(kind, value, implicit))
+        return tag
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         # A node met again is an alias (*name). promptlane's files are plain data: refusing
