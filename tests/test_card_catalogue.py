@@ -132,3 +132,36 @@ def test_a_prompt_folder_linked_from_outside_is_refused(tmp_path, capsys):
     (root / "prompts/support-reply").symlink_to(outside)
     code, out = run_cli(root, "check", capsys=capsys)
     assert code == 1 and "PL131" in out and "outside prompts/" in out
+
+
+@pytest.mark.parametrize("kind, code", [("link to a file", "PL123"), ("dangling link", "PL120"), ("folder", "PL120"),
+                                        ("link to a folder", "PL120")])
+def test_a_card_that_is_not_a_regular_file(tmp_path, capsys, kind, code):
+    """card.yml must be a regular file: a link to one is PL123 (git would store the link), and
+    anything that is no file to read (a dangling link, a folder, a link to one) is PL120."""
+    root = tmp_path / "repo"
+    _materialise(root, CARD, None)
+    card = root / "prompts/support-reply/card.yml"
+    kept = tmp_path / "card-elsewhere.yml"
+    card.rename(kept)
+    if kind == "link to a file":
+        card.symlink_to(kept)
+    elif kind == "dangling link":
+        card.symlink_to(tmp_path / "nowhere.yml")
+    elif kind == "folder":
+        card.mkdir()
+    else:
+        (tmp_path / "a-folder").mkdir()
+        card.symlink_to(tmp_path / "a-folder")
+    exit_code, out = run_cli(root, "check", capsys=capsys)
+    assert exit_code == 1 and f" {code} " in out, out
+
+
+def test_a_prompt_folder_linked_inside_prompts_is_read_through_the_link(tmp_path, capsys):
+    """A link that stays inside prompts/ is followed: its card and texts are checked as they are."""
+    root = tmp_path / "repo"
+    _materialise(root, CARD, None)
+    (root / "prompts/support-reply").rename(root / "prompts/.real-support-reply")
+    (root / "prompts/support-reply").symlink_to(root / "prompts/.real-support-reply")
+    code, out = run_cli(root, "check", "prompts/support-reply/card.yml", capsys=capsys)
+    assert " PL153 " in out and "Found 1 problem in 1 file." in out, out  # read, valid, only not yet synced

@@ -20,18 +20,19 @@ from promptlane.store.yamlfile import load_file
 
 def read_card(repo: Repo, prompt_id: str) -> Card:
     rel = f"prompts/{prompt_id}/{CARD}"
-    path = repo.card_path(prompt_id)
-    if not path.is_file():
+    path = os.path.join(repo.root, rel)
+    kind = _file_kind(path)
+    if kind == "other":
         card = Card(prompt_id, rel)
         card.problems.append(Problem(f"prompts/{prompt_id}", 1, 1, "PL120",
                                      f"has no {CARD}; create one with `promptlane new {prompt_id}` or remove the folder"))
         return card
-    if path.is_symlink():  # git would store the link's target as the card: its risk and texts unreviewable
+    if kind == "link":  # git would store the link's target as the card: its risk and texts unreviewable
         card = Card(prompt_id, rel)
         card.problems.append(Problem(rel, 1, 1, "PL123", "is a symbolic link; a card is a regular file (replace the "
                                      "link with the file it points to)"))
         return card
-    card = parse_card(prompt_id, rel, load_file(str(path), rel))
+    card = parse_card(prompt_id, rel, load_file(path, rel))
     if card.problems:
         return card
     _read_texts(repo, card)
@@ -40,9 +41,21 @@ def read_card(repo: Repo, prompt_id: str) -> Card:
     return card
 
 
+def _file_kind(path: str) -> str:
+    """"file", "link" (a symbolic link to a file), or "other" (missing, a folder, a dangling
+    link): one lstat for a regular file, the common case."""
+    try:
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            return "link" if stat.S_ISREG(os.stat(path).st_mode) else "other"
+    except OSError:
+        return "other"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
 def _read_texts(repo: Repo, card: Card) -> None:
-    folder = os.path.realpath(os.path.join(repo.real_prompts, card.prompt_id))
-    if not folder.startswith(repo.real_prompts + os.sep):
+    folder, inside = _inside(repo.real_prompts, card.prompt_id)  # one lstat unless prompts/ID is a link
+    if not inside:
         card.problems.append(card.problem("PL131", f"prompts/{card.prompt_id} is a link to a folder outside prompts/; keep prompts inside the repository", "id"))
         return
     texts = []
