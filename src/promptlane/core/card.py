@@ -121,14 +121,16 @@ def _non_text_key(value: Any, path: list[Any]) -> tuple[list[Any], Any] | None:
         for key, item in value.items():
             if not isinstance(key, str):
                 return path, key
-            found = _non_text_key(item, path + [key])
-            if found:
-                return found
+            if isinstance(item, (dict, list)):  # a scalar holds no key: not visited
+                found = _non_text_key(item, path + [key])
+                if found:
+                    return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found = _non_text_key(item, path + [index])
-            if found:
-                return found
+            if isinstance(item, (dict, list)):
+                found = _non_text_key(item, path + [index])
+                if found:
+                    return found
     return None
 
 

@@ -62,15 +62,20 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     loader.flatten_mapping(node)
-    return _mapping(loader, node, lambda child: loader.construct_object(child, deep=True))
+    return _mapping(loader, node, _construct_deep)
 
 
-def _mapping(loader: _StrictLoader, node: yaml.MappingNode, construct: Callable[[yaml.Node], Any]) -> dict[Any, Any]:
+def _construct_deep(loader: _StrictLoader, node: yaml.Node) -> Any:
+    return loader.construct_object(node, deep=True)
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode,
+             construct: Callable[[_StrictLoader, yaml.Node], Any]) -> dict[Any, Any]:
     """A mapping whose duplicate and unhashable keys are findings, not silent overwrites."""
     result: dict[Any, Any] = {}
     first_seen: dict[Any, int] = {}
     for key_node, value_node in node.value:
-        key = construct(key_node)
+        key = construct(loader, key_node)
         try:
             hash(key)
         except TypeError:
@@ -83,7 +88,7 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, construct: Callable[
             )
             continue
         first_seen[key] = key_node.start_mark.line + 1
-        result[key] = construct(value_node)
+        result[key] = construct(loader, value_node)
     return result
 
 
@@ -102,7 +107,7 @@ def _fast_data(loader: _StrictLoader, node: yaml.Node) -> Any:
             # The casts say what ``kind`` (type(node)) was checked to be; mypy cannot follow ``kind``.
             return _construct_bool(loader, cast(yaml.ScalarNode, node))
     elif kind is yaml.MappingNode and tag == _MAP:
-        return _mapping(loader, cast(yaml.MappingNode, node), lambda child: _fast_data(loader, child))
+        return _mapping(loader, cast(yaml.MappingNode, node), _fast_data)
     elif kind is yaml.SequenceNode and tag == _SEQ:
         return [_fast_data(loader, child) for child in node.value]
     return loader.construct_object(node, deep=True)  # ints, floats, nulls, dates, sets, unknown tags
