@@ -105,6 +105,16 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=check)
 
 
+def committed_scaffold(scaffold: Path, root: Path) -> Path:
+    """A copy of the session's ``scaffold`` at ``root``, in a git repository of its own (main,
+    one commit holding everything)."""
+    shutil.copytree(scaffold, root, symlinks=True)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "scaffold")
+    return root
+
+
 def write_prompt(root: Path, prompt_id: str = "support-reply", card: str = CARD, texts: dict | None = None) -> Path:
     folder = root / "prompts" / prompt_id
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import shutil
 import zlib
 from pathlib import Path
 
-from conftest import git
+from conftest import committed_scaffold, git
 from promptlane.cli import main as cli_main
 
 LOG = "audit/artifact-audit-log.md"
@@ -30,12 +29,8 @@ def _run(root: Path, capsys, *args: str) -> tuple[int, str]:
 
 
 def _main(scaffold: Path, tmp_path: Path, capsys) -> Path:
-    """An honest main: the scaffold and one synced edit, committed and verified, in a bare origin."""
-    work = tmp_path / "work"
-    shutil.copytree(scaffold, work, symlinks=True)
-    git(work, "init", "-q", "-b", "main")
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "scaffold")
+    """An honest main: the scaffold and one synced edit, committed and verified."""
+    work = committed_scaffold(scaffold, tmp_path / "work")
     system = work / "prompts/support-reply/system.md"
     system.write_text(system.read_text(encoding="utf-8") + "Keep replies short.\n", encoding="utf-8")
     assert _run(work, capsys, "sync")[0] == 1

@@ -9,7 +9,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from conftest import git
+from conftest import committed_scaffold, git
 
 from promptlane.cli import main as cli_main
 from promptlane.store import git as store_git
@@ -52,11 +52,7 @@ def _git_shim(folder: Path, log: Path) -> Path:
 def test_check_all_asks_each_git_question_once(scaffold, tmp_path, monkeypatch, capsys):
     """HEAD's commit and the policy at HEAD are wanted by several of check's parts: git is run
     once for each distinct question (before, some ran two or three times)."""
-    root = tmp_path / "governed"
-    shutil.copytree(scaffold, root, symlinks=True)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "scaffold")
+    root = committed_scaffold(scaffold, tmp_path / "governed")
     log = tmp_path / "git.log"
     monkeypatch.setenv("PATH", f"{_git_shim(tmp_path / 'bin', log)}{os.pathsep}{os.environ['PATH']}")
     assert cli_main(["-C", str(root), "check", "--all"]) == 0, capsys.readouterr().out
