@@ -9,9 +9,10 @@
 No way was found to make any of them let through what the code before refused: every link
 out of a prompt's folder or out of prompts/ is still PL131, a scalar's tag is PyYAML's whatever
 was read before in the process, and a check with workers still reports the whole repository's
-problems and each prompt's. Those are pinned below. The two xfails are crashes (a traceback,
-not a ``path:line:col: CODE`` line) that the code before has as well: not regressions, but
-docs/security.md says a bad file "must never crash".
+problems and each prompt's. Those are pinned below. Two crashes were found that the code
+before had as well (a traceback, not a ``path:line:col: CODE`` line, where docs/security.md
+says a bad file "must never crash"): a scalar the safe loader resolves but cannot build, and a
+prompt folder linked to itself. They are problems now (the last two tests).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
+from conftest import committed_scaffold
 from promptlane.cli import main as cli_main
 
 CARD = "prompts/support-reply/card.yml"
@@ -34,12 +35,7 @@ def _run(root: Path, capsys, *args: str) -> tuple[int, str]:
 
 
 def _repo(scaffold: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    shutil.copytree(scaffold, root, symlinks=True)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "scaffold")
-    return root
+    return committed_scaffold(scaffold, tmp_path / "repo")
 
 
 def _set_title(root: Path, value: str) -> None:
@@ -131,26 +127,28 @@ def test_check_all_with_workers_still_reports_the_whole_repository_and_every_pro
     assert "schemas/prompt-card.example.yml:" in out and " PL100 " in out, out[-2000:]
     assert "prompts/p0/card.yml:" in out and " PL121 " in out, out[-2000:]
     assert sum(" PL153 " in line for line in out.splitlines()) == count - 1  # every sound copy: not versioned yet
+    # The workers judge as the parent does: the same report in one process, with a base too.
+    for base in ([], ["--base", "main"]):
+        reports = []
+        for jobs in ("1", "2"):
+            monkeypatch.setenv("PROMPTLANE_JOBS", jobs)
+            reports.append(_run(root, capsys, "check", "--all", *base))
+        assert reports[0] == reports[1], base
 
 
-@pytest.mark.xfail(strict=True, reason="crash, also at c9c43e0 (not a regression): a scalar that the safe loader "
-                                       "resolves as a date, int or float but cannot build (2024-13-45, !!int abc) "
-                                       "raises ValueError out of yamltext.load: a traceback instead of PL100")
+@pytest.mark.parametrize("command", ["check --all", "sync"])
 @pytest.mark.parametrize("value", ["2024-13-45", "!!int abc"])
-def test_a_scalar_the_loader_cannot_build_is_a_problem_not_a_crash(scaffold, tmp_path, capsys, value):
+def test_a_scalar_the_loader_cannot_build_is_a_problem_not_a_crash(scaffold, tmp_path, capsys, value, command):
     root = _repo(scaffold, tmp_path)
     _set_title(root, value)
-    code, out = _run(root, capsys, "check", "--all")
-    assert code == 1 and f"{CARD}:5:" in out, out
+    code, out = _run(root, capsys, *command.split())
+    assert code == 1 and f"{CARD}:5:" in out and " PL100 " in out and "quote it if you mean the text" in out, out
 
 
-@pytest.mark.xfail(strict=True, reason="crash, also at c9c43e0 (not a regression): a prompt folder that links to "
-                                       "itself makes Repo.prompt_ids' DirEntry.is_dir() raise OSError (ELOOP): a "
-                                       "traceback instead of a problem")
 def test_a_prompt_folder_that_links_to_itself_is_a_problem_not_a_crash(scaffold, tmp_path, capsys):
     root = _repo(scaffold, tmp_path)
     folder = root / "prompts/support-reply"
     shutil.rmtree(folder)
     folder.symlink_to("support-reply")
     code, out = _run(root, capsys, "check", "--all")
-    assert code == 1 and "prompts/support-reply" in out, out
+    assert code == 1 and "prompts/support-reply:1:1: PL120 is a symbolic link that leads to no folder" in out, out

@@ -167,7 +167,8 @@ class _Checked:
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(repo.root,))
+        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
+                                         initargs=(repo.root, repo.base, repo.ci_results))
         chunk = max(50, len(prompt_ids) // (jobs * 8))
         self._results = iter(self._pool.map(_check_in_worker, prompt_ids, chunksize=chunk))
 
@@ -187,9 +188,10 @@ class _Checked:
             self._pool = None
 
 
-def _init_worker(root) -> None:
+def _init_worker(root, base, ci_results) -> None:
+    """The worker's repository, judged as the parent's is (``--base``, CI's own results)."""
     global _worker_repo
-    _worker_repo = Repo(root)
+    _worker_repo = Repo(root, base=base, ci_results=ci_results)
 
 
 def _check_in_worker(prompt_id: str):

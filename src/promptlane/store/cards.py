@@ -24,8 +24,11 @@ def read_card(repo: Repo, prompt_id: str) -> Card:
     kind = _file_kind(path)
     if kind == "other":
         card = Card(prompt_id, rel)
-        card.problems.append(Problem(f"prompts/{prompt_id}", 1, 1, "PL120",
-                                     f"has no {CARD}; create one with `promptlane new {prompt_id}` or remove the folder"))
+        folder = f"prompts/{prompt_id}"
+        fix = (f"is a symbolic link that leads to no folder holding a {CARD}; make it a real folder or remove it"
+               if os.path.islink(os.path.join(repo.root, folder)) else
+               f"has no {CARD}; create one with `promptlane new {prompt_id}` or remove the folder")
+        card.problems.append(Problem(folder, 1, 1, "PL120", fix))
         return card
     if kind == "link":  # git would store the link's target as the card: its risk and texts unreviewable
         card = Card(prompt_id, rel)

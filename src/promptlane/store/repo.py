@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from promptlane.core.policy import Policy
 
 
+def _folder_or_loop(entry: os.DirEntry) -> bool:
+    """A folder, or a link that cannot be followed (a loop: ELOOP), which the prompt's check then
+    reports instead of the listing raising."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return True
+
+
 @record
 class Repo:
     root: Path
@@ -90,7 +99,7 @@ class Repo:
     def prompt_ids(self) -> list[str]:
         """Every folder under prompts/ (valid id or not: check reports the bad ones)."""
         base = self.root / PROMPTS
-        return sorted(entry.name for entry in os.scandir(base) if entry.is_dir() and not entry.name.startswith("."))
+        return sorted(entry.name for entry in os.scandir(base) if _folder_or_loop(entry) and not entry.name.startswith("."))
 
     @cached_property
     def real_prompts(self) -> str:
