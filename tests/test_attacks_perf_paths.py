@@ -152,3 +152,15 @@ def test_a_prompt_folder_that_links_to_itself_is_a_problem_not_a_crash(scaffold,
     folder.symlink_to("support-reply")
     code, out = _run(root, capsys, "check", "--all")
     assert code == 1 and "prompts/support-reply:1:1: PL120 is a symbolic link that leads to no folder" in out, out
+
+
+def test_prompts_linked_out_of_the_repository_is_refused(scaffold, tmp_path, capsys):
+    """prompts/ itself a link to a folder outside the repository: git would store the link, so
+    no reviewer sees the cards and texts hashed (found by the same attack; the code before
+    accepted it)."""
+    root = _repo(scaffold, tmp_path)
+    outside = tmp_path / "elsewhere"
+    shutil.move(str(root / "prompts"), outside)
+    (root / "prompts").symlink_to(outside, target_is_directory=True)
+    code, out = _run(root, capsys, "check", "--all")
+    assert code == 1 and "prompts:1:1: PL131 is a link to a folder outside the repository" in out, out

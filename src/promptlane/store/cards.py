@@ -20,6 +20,11 @@ from promptlane.store.yamlfile import load_file
 
 def read_card(repo: Repo, prompt_id: str) -> Card:
     rel = f"prompts/{prompt_id}/{CARD}"
+    if repo.prompts_outside:  # git would store the link: nothing a reviewer sees, hashed from elsewhere
+        card = Card(prompt_id, rel)
+        card.problems.append(Problem("prompts", 1, 1, "PL131", "is a link to a folder outside the repository; keep the "
+                                     "prompts in the repository (replace the link with the folder it points to)"))
+        return card
     path = os.path.join(repo.root, rel)
     kind = _file_kind(path)
     if kind == "other":

@@ -108,6 +108,11 @@ class Repo:
         return os.path.realpath(self.root / PROMPTS)
 
     @cached_property
+    def prompts_outside(self) -> bool:
+        """prompts/ is a link that leaves the repository: its cards and texts are not in git."""
+        return not self.real_prompts.startswith(os.path.realpath(self.root) + os.sep)
+
+    @cached_property
     def environments(self) -> tuple[str, ...]:
         """Ordered environments, from the policy file's ``environments:`` (first = development)."""
         from promptlane.store.policyfile import load_environments  # the policy file: only once a command needs it
