@@ -27,6 +27,7 @@ from promptlane.store import evaltests
 from promptlane.store.cards import read_card
 from promptlane.store.context import now
 from promptlane.store.fsio import pending_problem
+from promptlane.store.git import memoized
 from promptlane.store.pricecache import CachedPrices
 from promptlane.store.registry import read_lock
 from promptlane.store.repo import Repo
@@ -40,8 +41,6 @@ def check(repo: Repo, prompt_ids: list[str], policy: bool = True, forms: Sequenc
     """Every problem of ``prompt_ids``; ``policy``: the policy file too; ``forms``: review forms
     to validate; ``trust``: the governance and review-history checks to run (``TRUST_CHECKS``);
     ``also``: more whole-repository checks (the repository's own files), run with the others."""
-    from promptlane.store.git import memoized
-
     # Started first: with many prompts, the workers check them while this process runs the
     # whole-repository checks (git, the policy); their problems are still reported after those.
     checked = _Checked(repo, prompt_ids)

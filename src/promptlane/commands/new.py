@@ -6,13 +6,13 @@ import io
 import json
 import os
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from promptlane.commands.arguments import open_repo
 from promptlane.core.card import MANAGED_KEYS, outside_folder
 from promptlane.core.layout import CARD, is_prompt_id
 from promptlane.core.problems import EXIT_OK, Problem, PromptlaneError, UsageError
+from promptlane.core.schema import bundled_text
 from promptlane.core.yamltext import decode, load, locate
 from promptlane.evals.config import tests_rel
 from promptlane.store.cardwrite import round_trip_yaml
@@ -30,7 +30,7 @@ REQUEST_TEXT = "Write the request here."
 def _example_text(repo: Repo) -> str:
     path = repo.root / EXAMPLE
     if not os.path.lexists(path):
-        return resources.files("promptlane.schemas").joinpath("prompt-card.example.yml").read_text(encoding="utf-8")
+        return bundled_text("prompt-card.example.yml")
     try:
         raw = path.read_bytes()
     except OSError as exc:  # a folder where the file belongs, a dangling link, a permission

@@ -102,14 +102,10 @@ def example_step_file_problems(data: dict, text: str) -> list[Problem]:
 
 def _as_shipped(name: str, text: str) -> bool:
     """The file is the schema promptlane bundles, as `promptlane init` writes it: a valid JSON
-    Schema (tests/test_schemas.py), so jsonschema (~50 ms to import) need not say so again.
-    Read next to the package's module (importlib.resources alone costs ~5 ms to import):
-    promptlane is installed as files, from a wheel or a checkout."""
-    from pathlib import Path
+    Schema (tests/test_schemas.py), so jsonschema (~50 ms to import) need not say so again."""
+    from promptlane.core.schema import bundled_text
 
-    import promptlane.schemas
-
-    return text == (Path(promptlane.schemas.__file__).parent / name).read_text(encoding="utf-8")
+    return text == bundled_text(name)
 
 
 def check_card_schema(repo: Repo, text: str) -> list[Problem]:

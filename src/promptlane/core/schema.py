@@ -38,13 +38,20 @@ def ecma_anchors(node: Any) -> Any:
     return node
 
 
+def bundled_text(name: str) -> str:
+    """A file of promptlane.schemas as promptlane ships it. Read next to the package's module
+    (importlib.resources alone costs ~5 ms to import): promptlane is installed as files, from a
+    wheel or a checkout."""
+    from pathlib import Path
+
+    import promptlane.schemas
+
+    return (Path(promptlane.schemas.__file__).parent / name).read_text(encoding="utf-8")
+
+
 def read_schema(name: str) -> Any:
     """A bundled schema, its patterns anchored as JSON Schema means them (``ecma_anchors``)."""
-    from importlib import (
-        resources,  # only an invalid card gets here: keep it off start-up
-    )
-
-    text = resources.files("promptlane.schemas").joinpath(name).read_text(encoding="utf-8")
+    text = bundled_text(name)
     if name.endswith(".json"):
         return ecma_anchors(json.loads(text))
     import yaml

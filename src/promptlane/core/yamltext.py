@@ -53,23 +53,23 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         if node in self.constructed_objects:
             self._note(node, "PL107", "YAML aliases (*name) are not allowed in promptlane's files; write the value out")
             return None
-        return _built(self, node, lambda: super(_StrictLoader, self).construct_object(node, deep))
+        return self._build(node, deep)
+
+    def _build(self, node: yaml.Node, deep: bool = False) -> Any:
+        """The constructor's value, or None and a PL100 finding at ``node`` when the scalar's
+        resolved type cannot hold its text (``2024-13-45`` read as a date, ``!!int abc``):
+        PyYAML raises ValueError there."""
+        try:
+            return _BaseLoader.construct_object(self, node, deep)
+        except (ValueError, OverflowError) as exc:
+            what = str(node.tag).rsplit(":", 1)[-1]
+            shown = node.value if isinstance(node.value, str) else what
+            self._note(node, "PL100", f"'{shown}' cannot be read as a YAML {what} ({exc}); quote it if you mean the text")
+            return None
 
     def _note(self, node: yaml.Node, code: str, message: str) -> None:
         mark = node.start_mark
         self.findings.append(Problem(self.path, mark.line + 1, mark.column + 1, code, message))
-
-
-def _built(loader: _StrictLoader, node: yaml.Node, build: Callable[[], Any]) -> Any:
-    """``build()``, or None and a PL100 finding at ``node`` when the scalar's resolved type cannot
-    hold its text (``2024-13-45`` read as a date, ``!!int abc``): PyYAML raises ValueError there."""
-    try:
-        return build()
-    except (ValueError, OverflowError) as exc:
-        what = str(node.tag).rsplit(":", 1)[-1]
-        shown = node.value if isinstance(node.value, str) else what
-        loader._note(node, "PL100", f"'{shown}' cannot be read as a YAML {what} ({exc}); quote it if you mean the text")
-        return None
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -122,7 +122,7 @@ def _fast_data(loader: _StrictLoader, node: yaml.Node) -> Any:
         return _mapping(loader, cast(yaml.MappingNode, node), _fast_data)
     elif kind is yaml.SequenceNode and tag == _SEQ:
         return [_fast_data(loader, child) for child in node.value]
-    return _built(loader, node, lambda: loader.construct_object(node, deep=True))  # ints, floats, nulls, dates, sets, unknown tags
+    return loader.construct_object(node, deep=True)  # ints, floats, nulls, dates, sets, unknown tags
 
 
 def _construct_bool(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
@@ -145,7 +145,7 @@ class _AnchorFreeLoader(_StrictLoader):
     """For texts without ``&``: no anchor, so no alias can follow (an alias to an undefined
     anchor is a parse error), and the per-node alias check is skipped."""
 
-    construct_object = _BaseLoader.construct_object
+    construct_object = _StrictLoader._build
 
 
 @record

@@ -21,31 +21,32 @@ from promptlane.store.yamlfile import load_file
 def read_card(repo: Repo, prompt_id: str) -> Card:
     rel = f"prompts/{prompt_id}/{CARD}"
     if repo.prompts_outside:  # git would store the link: nothing a reviewer sees, hashed from elsewhere
-        card = Card(prompt_id, rel)
-        card.problems.append(Problem("prompts", 1, 1, "PL131", "is a link to a folder outside the repository; keep the "
-                                     "prompts in the repository (replace the link with the folder it points to)"))
-        return card
+        return _unread(prompt_id, rel, Problem("prompts", 1, 1, "PL131", "is a link to a folder outside the repository; keep "
+                                               "the prompts in the repository (replace the link with the folder it points to)"))
     path = os.path.join(repo.root, rel)
     kind = _file_kind(path)
     if kind == "other":
-        card = Card(prompt_id, rel)
         folder = f"prompts/{prompt_id}"
         fix = (f"is a symbolic link that leads to no folder holding a {CARD}; make it a real folder or remove it"
                if os.path.islink(os.path.join(repo.root, folder)) else
                f"has no {CARD}; create one with `promptlane new {prompt_id}` or remove the folder")
-        card.problems.append(Problem(folder, 1, 1, "PL120", fix))
-        return card
+        return _unread(prompt_id, rel, Problem(folder, 1, 1, "PL120", fix))
     if kind == "link":  # git would store the link's target as the card: its risk and texts unreviewable
-        card = Card(prompt_id, rel)
-        card.problems.append(Problem(rel, 1, 1, "PL123", "is a symbolic link; a card is a regular file (replace the "
-                                     "link with the file it points to)"))
-        return card
+        return _unread(prompt_id, rel, Problem(rel, 1, 1, "PL123", "is a symbolic link; a card is a regular file (replace "
+                                               "the link with the file it points to)"))
     card = parse_card(prompt_id, rel, load_file(path, rel))
     if card.problems:
         return card
     _read_texts(repo, card)
     if card.texts is not None:
         complete_card(card, card.texts)
+    return card
+
+
+def _unread(prompt_id: str, rel: str, problem: Problem) -> Card:
+    """A card that was not read, for ``problem``."""
+    card = Card(prompt_id, rel)
+    card.problems.append(problem)
     return card
 
 
